@@ -1,0 +1,167 @@
+// Package config reads Tourniquet's settings (contract section 8) once, at start, and
+// validates them.
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Config is every setting of the handler.
+type Config struct {
+	Port string // FUNCTIONS_CUSTOMHANDLER_PORT: where the handler listens (set by the host)
+
+	// Storage: a connection string, or identity-based service URIs / account name.
+	StorageConnectionString string // AzureWebJobsStorage
+	TableServiceURI         string // AzureWebJobsStorage__tableServiceUri (or derived from __accountName)
+	QueueServiceURI         string // AzureWebJobsStorage__queueServiceUri (or derived from __accountName)
+	TablePrefix             string // TOURNIQUET_TABLE_PREFIX: run-record table names start with it
+
+	TenantID        string // AZURE_TENANT_ID: Exchange endpoint path
+	ClientID        string // AZURE_CLIENT_ID: user-assigned managed identity, if any
+	GraphBaseURL    string // GRAPH_BASE_URL
+	ExchangeBaseURL string // EXCHANGE_BASE_URL
+
+	Protected     []string // PROTECTED_ACCOUNTS: never changed (break-glass accounts)
+	MaxPerHour    int      // MAX_REMEDIATIONS_PER_HOUR: tenant-wide rate limit
+	SweepSchedule string   // SWEEP_SCHEDULE: read by the host from function.json (%SWEEP_SCHEDULE%)
+	SweepMode     string   // SWEEP_MODE: report | remediate
+	SweepMaxUsers int      // SWEEP_MAX_USERS
+	AuthMode      string   // AUTH_MODE: functionkey | easyauth
+
+	MaxDequeueCount int // host.json extensions.queues.maxDequeueCount
+}
+
+// Settings lists every environment setting the handler reads (the consistency test holds
+// local.settings.json.example against it).
+var Settings = []string{
+	"FUNCTIONS_CUSTOMHANDLER_PORT", "AzureWebJobsStorage", "AzureWebJobsStorage__tableServiceUri",
+	"AzureWebJobsStorage__queueServiceUri", "AzureWebJobsStorage__accountName", "TOURNIQUET_TABLE_PREFIX",
+	"AZURE_TENANT_ID", "AZURE_CLIENT_ID", "GRAPH_BASE_URL", "EXCHANGE_BASE_URL", "PROTECTED_ACCOUNTS",
+	"MAX_REMEDIATIONS_PER_HOUR", "SWEEP_SCHEDULE", "SWEEP_MODE", "SWEEP_MAX_USERS", "AUTH_MODE",
+}
+
+// Load reads the settings from getenv and host.json in appRoot.
+func Load(getenv func(string) string, appRoot string) (Config, error) {
+	c := Config{
+		Port:                    or(getenv("FUNCTIONS_CUSTOMHANDLER_PORT"), "8080"),
+		StorageConnectionString: getenv("AzureWebJobsStorage"),
+		TableServiceURI:         getenv("AzureWebJobsStorage__tableServiceUri"),
+		QueueServiceURI:         getenv("AzureWebJobsStorage__queueServiceUri"),
+		TablePrefix:             or(getenv("TOURNIQUET_TABLE_PREFIX"), "Tourniquet"),
+		TenantID:                getenv("AZURE_TENANT_ID"),
+		ClientID:                getenv("AZURE_CLIENT_ID"),
+		GraphBaseURL:            strings.TrimRight(or(getenv("GRAPH_BASE_URL"), "https://graph.microsoft.com/v1.0"), "/"),
+		ExchangeBaseURL:         strings.TrimRight(or(getenv("EXCHANGE_BASE_URL"), "https://outlook.office365.com/adminapi/beta"), "/"),
+		SweepSchedule:           or(getenv("SWEEP_SCHEDULE"), "0 */15 * * * *"),
+		SweepMode:               or(getenv("SWEEP_MODE"), "report"),
+		AuthMode:                or(getenv("AUTH_MODE"), "functionkey"),
+	}
+	if account := getenv("AzureWebJobsStorage__accountName"); account != "" {
+		if c.TableServiceURI == "" {
+			c.TableServiceURI = "https://" + account + ".table.core.windows.net"
+		}
+		if c.QueueServiceURI == "" {
+			c.QueueServiceURI = "https://" + account + ".queue.core.windows.net"
+		}
+	}
+	for _, p := range strings.Split(getenv("PROTECTED_ACCOUNTS"), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			c.Protected = append(c.Protected, p)
+		}
+	}
+	var err error
+	if c.MaxPerHour, err = intSetting(getenv, "MAX_REMEDIATIONS_PER_HOUR", 20); err != nil {
+		return c, err
+	}
+	if c.SweepMaxUsers, err = intSetting(getenv, "SWEEP_MAX_USERS", 10); err != nil {
+		return c, err
+	}
+	switch c.SweepMode {
+	case "report", "remediate":
+	default:
+		return c, fmt.Errorf("config: SWEEP_MODE must be report or remediate, not %q", c.SweepMode)
+	}
+	switch c.AuthMode {
+	case "functionkey", "easyauth":
+	default:
+		return c, fmt.Errorf("config: AUTH_MODE must be functionkey or easyauth, not %q", c.AuthMode)
+	}
+	if c.StorageConnectionString == "" && (c.TableServiceURI == "" || c.QueueServiceURI == "") {
+		return c, fmt.Errorf("config: set AzureWebJobsStorage, or AzureWebJobsStorage__accountName (or both __tableServiceUri and __queueServiceUri)")
+	}
+	if c.TenantID == "" {
+		return c, fmt.Errorf("config: AZURE_TENANT_ID is required (Exchange Online endpoint path)")
+	}
+	for name, raw := range map[string]string{"GRAPH_BASE_URL": c.GraphBaseURL, "EXCHANGE_BASE_URL": c.ExchangeBaseURL} {
+		if err := checkURL(raw); err != nil {
+			return c, fmt.Errorf("config: %s: %w", name, err)
+		}
+	}
+	c.MaxDequeueCount = maxDequeueCount(appRoot)
+	return c, nil
+}
+
+// checkURL allows https anywhere and plain http only on loopback hosts (tests, simulator).
+func checkURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute URL", raw)
+	}
+	if u.Scheme == "https" {
+		return nil
+	}
+	if u.Scheme == "http" && IsLoopback(u.Hostname()) {
+		return nil
+	}
+	return fmt.Errorf("%q: only https, or http on a loopback host", raw)
+}
+
+// IsLoopback reports whether host is localhost or a loopback address.
+func IsLoopback(host string) bool {
+	return host == "localhost" || strings.HasPrefix(host, "127.") || host == "::1"
+}
+
+func intSetting(getenv func(string) string, name string, def int) (int, error) {
+	raw := strings.TrimSpace(getenv(name))
+	if raw == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("config: %s must be a whole number >= 0, not %q", name, raw)
+	}
+	return n, nil
+}
+
+// maxDequeueCount reads host.json's queue setting, so the handler knows a message's last
+// delivery exactly as the host counts it (default 5, like the host).
+func maxDequeueCount(appRoot string) int {
+	data, err := os.ReadFile(filepath.Join(appRoot, "host.json"))
+	if err != nil {
+		return 5
+	}
+	var h struct {
+		Extensions struct {
+			Queues struct {
+				MaxDequeueCount int `json:"maxDequeueCount"`
+			} `json:"queues"`
+		} `json:"extensions"`
+	}
+	if json.Unmarshal(data, &h) != nil || h.Extensions.Queues.MaxDequeueCount <= 0 {
+		return 5
+	}
+	return h.Extensions.Queues.MaxDequeueCount
+}
+
+func or(v, def string) string {
+	if strings.TrimSpace(v) == "" {
+		return def
+	}
+	return strings.TrimSpace(v)
+}

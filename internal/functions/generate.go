@@ -1,0 +1,89 @@
+package functions
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+// Generate writes one folder per function with its function.json under root, and removes
+// function folders that the registry no longer lists.
+func Generate(root string) error {
+	want := map[string]bool{}
+	for _, f := range Registry() {
+		want[f.Name] = true
+		data, err := f.FunctionJSON()
+		if err != nil {
+			return err
+		}
+		dir := filepath.Join(root, f.Name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("functions.Generate: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "function.json"), data, 0o644); err != nil {
+			return fmt.Errorf("functions.Generate: %w", err)
+		}
+	}
+	stale, err := folders(root)
+	if err != nil {
+		return err
+	}
+	for _, name := range stale {
+		if !want[name] {
+			if err := os.RemoveAll(filepath.Join(root, name)); err != nil {
+				return fmt.Errorf("functions.Generate: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// Check lists every difference between the function folders under root and the registry.
+func Check(root string) ([]string, error) {
+	var diffs []string
+	want := map[string]bool{}
+	for _, f := range Registry() {
+		want[f.Name] = true
+		data, err := f.FunctionJSON()
+		if err != nil {
+			return nil, err
+		}
+		got, err := os.ReadFile(filepath.Join(root, f.Name, "function.json"))
+		switch {
+		case err != nil:
+			diffs = append(diffs, fmt.Sprintf("%s/function.json is missing", f.Name))
+		case !bytes.Equal(got, data):
+			diffs = append(diffs, fmt.Sprintf("%s/function.json differs from the registry", f.Name))
+		}
+	}
+	have, err := folders(root)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range have {
+		if !want[name] {
+			diffs = append(diffs, fmt.Sprintf("%s/function.json is not in the registry", name))
+		}
+	}
+	return diffs, nil
+}
+
+// folders lists the folders under root that hold a function.json.
+func folders(root string) ([]string, error) {
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return nil, fmt.Errorf("functions: %w", err)
+	}
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() {
+			if _, err := os.Stat(filepath.Join(root, e.Name(), "function.json")); err == nil {
+				names = append(names, e.Name())
+			}
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}

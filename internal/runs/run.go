@@ -1,0 +1,170 @@
+// Package runs holds the run document (what a remediation changed and why) and its store in
+// Azure Table Storage.
+package runs
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Status is a run's status (contract section 1).
+type Status string
+
+const (
+	Queued         Status = "queued"
+	Running        Status = "running"
+	Succeeded      Status = "succeeded"
+	ActionRequired Status = "action_required"
+	Failed         Status = "failed"
+	Refused        Status = "refused"
+	Planned        Status = "planned"
+)
+
+// StepStatus is a step's status (contract section 1).
+type StepStatus string
+
+const (
+	StepPending        StepStatus = "pending"
+	StepRunning        StepStatus = "running"
+	StepSucceeded      StepStatus = "succeeded"
+	StepNoChange       StepStatus = "no_change"
+	StepActionRequired StepStatus = "action_required"
+	StepFailed         StepStatus = "failed"
+	StepSkipped        StepStatus = "skipped"
+	StepPlanned        StepStatus = "planned"
+)
+
+// Final reports whether a step in this status will not run again in its run.
+func (s StepStatus) Final() bool {
+	switch s {
+	case StepPending, StepRunning, "":
+		return false
+	}
+	return true
+}
+
+// Secured reports whether the step left the account in a secured state, the condition for
+// unblocking the sender. In a dry run, planned counts as secured.
+func (s StepStatus) Secured(dryRun bool) bool {
+	return s == StepSucceeded || s == StepNoChange || (dryRun && s == StepPlanned)
+}
+
+// UserRef names the account a run is for.
+type UserRef struct {
+	ID                    string `json:"id"`
+	UserPrincipalName     string `json:"userPrincipalName"`
+	Mail                  string `json:"mail,omitempty"`
+	OnPremisesSyncEnabled bool   `json:"onPremisesSyncEnabled,omitempty"`
+}
+
+// Error is a failure shown in the run document: the service's code and a message a SOC
+// analyst can act on.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Change is one thing a step changed (or, in a dry run, would change), with the state
+// before it and the reasons it was changed.
+type Change struct {
+	Action  string   `json:"action"`
+	Target  string   `json:"target"`
+	Before  any      `json:"before,omitempty"`
+	After   any      `json:"after,omitempty"`
+	Reasons []string `json:"reasons,omitempty"`
+	Restore any      `json:"restore,omitempty"` // what restore-admin-roles needs to undo it
+}
+
+// Step is one step of a run.
+type Step struct {
+	Name       string     `json:"name"`
+	Status     StepStatus `json:"status"`
+	Attempts   int        `json:"attempts"`
+	StartedAt  *time.Time `json:"startedAt,omitempty"`
+	FinishedAt *time.Time `json:"finishedAt,omitempty"`
+	Message    string     `json:"message,omitempty"`
+	Changes    []Change   `json:"changes"`
+	Error      *Error     `json:"error,omitempty"`
+
+	// Bookkeeping kept in the store, not shown.
+	Enqueued   bool      `json:"-"`
+	LeaseUntil time.Time `json:"-"`
+	etag       string
+}
+
+// Restoration is the record of one restore-admin-roles call on a run.
+type Restoration struct {
+	At          time.Time `json:"at"`
+	RequestedBy string    `json:"requestedBy,omitempty"`
+	Status      string    `json:"status"`
+	Changes     []Change  `json:"changes"`
+	Error       *Error    `json:"error,omitempty"`
+}
+
+// Run is the run document of contract section 2.
+type Run struct {
+	RunID          string          `json:"runId"`
+	Status         Status          `json:"status"`
+	User           UserRef         `json:"user"`
+	DryRun         bool            `json:"dryRun"`
+	Mode           string          `json:"mode,omitempty"`
+	Reason         string          `json:"reason,omitempty"`
+	RequestedBy    string          `json:"requestedBy,omitempty"`
+	IdempotencyKey string          `json:"idempotencyKey,omitempty"`
+	Options        json.RawMessage `json:"options,omitempty"`
+	CreatedAt      time.Time       `json:"createdAt"`
+	FinishedAt     *time.Time      `json:"finishedAt,omitempty"`
+	Steps          []Step          `json:"steps"`
+	Error          *Error          `json:"error,omitempty"`
+	Restorations   []Restoration   `json:"restorations,omitempty"`
+
+	etag string
+}
+
+// Step returns the named step of the run, or nil.
+func (r *Run) Step(name string) *Step {
+	for i := range r.Steps {
+		if r.Steps[i].Name == name {
+			return &r.Steps[i]
+		}
+	}
+	return nil
+}
+
+// Outcome computes the run's final status from its steps, or "" while a step is not final.
+// The first failure becomes the run's error.
+func (r *Run) Outcome() (Status, *Error) {
+	var (
+		failed, actionRequired bool
+		firstErr               *Error
+	)
+	for _, s := range r.Steps {
+		if !s.Status.Final() {
+			return "", nil
+		}
+		switch s.Status {
+		case StepFailed:
+			if !failed && s.Error != nil {
+				firstErr = &Error{Code: s.Error.Code, Message: s.Name + ": " + s.Error.Message}
+			}
+			failed = true
+		case StepActionRequired:
+			actionRequired = true
+		}
+	}
+	switch {
+	case failed:
+		if firstErr == nil {
+			firstErr = &Error{Code: "step_failed", Message: "a step failed"}
+		}
+		return Failed, firstErr
+	case actionRequired:
+		return ActionRequired, nil
+	case r.DryRun:
+		return Planned, nil
+	}
+	return Succeeded, nil
+}
+
+// SetETagFrom makes s's next update conditional on other's version of the same step.
+func (s *Step) SetETagFrom(other *Step) { s.etag = other.etag }

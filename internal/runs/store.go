@@ -1,0 +1,481 @@
+package runs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+)
+
+// Store keeps run records in Azure Table Storage.
+//
+// Layout (one partition per run, so a run and its steps are read with one query and
+// written without cross-partition transactions):
+//
+//	<prefix>Runs      PK=runId  RK="run"          the run header
+//	                  PK=runId  RK="step-<name>"  one entity per step (own ETag: steps of a run advance concurrently)
+//	<prefix>RunIndex  PK="u:<lower user id or UPN>"  RK=<inverted time>-<runId>  newest first
+//	<prefix>Keys      PK=<kind>:<sha256(key)>  RK=""  claimed idempotency keys -> runId
+//	<prefix>Limits    PK="hour"  RK=<yyyymmddhh>   tenant-wide counter (ETag-guarded)
+//	<prefix>Sweeps    PK="sweep"  RK=<inverted time>  sweep records
+type Store struct {
+	runs, index, keys, limits, sweeps *aztables.Client
+	timeout                           time.Duration
+
+	svc    *aztables.ServiceClient
+	prefix string
+	mu     sync.Mutex
+	ready  bool // the tables exist
+}
+
+// ErrConflict reports that an entity changed since it was read (ETag mismatch) or already
+// exists; the caller re-reads and decides again.
+var ErrConflict = errors.New("runs: conflicting update")
+
+// ErrNotFound reports an unknown run.
+var ErrNotFound = errors.New("runs: not found")
+
+// ErrUnavailable wraps every failure to reach the store.
+var ErrUnavailable = errors.New("runs: store unavailable")
+
+var runIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// ValidRunID reports whether s can be a run id (it reaches an OData filter).
+func ValidRunID(s string) bool { return runIDPattern.MatchString(s) }
+
+// New returns a store over the tables named by prefix. It makes no network call: the
+// tables are created on first use, so the handler starts (and reports the store in
+// /api/health) even while storage is unreachable.
+func New(svc *aztables.ServiceClient, prefix string) *Store {
+	if prefix == "" {
+		prefix = "Tourniquet"
+	}
+	s := &Store{timeout: 15 * time.Second, svc: svc, prefix: prefix}
+	s.runs = svc.NewClient(prefix + "Runs")
+	s.index = svc.NewClient(prefix + "RunIndex")
+	s.keys = svc.NewClient(prefix + "Keys")
+	s.limits = svc.NewClient(prefix + "Limits")
+	s.sweeps = svc.NewClient(prefix + "Sweeps")
+	return s
+}
+
+// Open returns a store and creates its tables now.
+func Open(ctx context.Context, svc *aztables.ServiceClient, prefix string) (*Store, error) {
+	s := New(svc, prefix)
+	return s, s.ensure(ctx)
+}
+
+// ensure creates the tables once.
+func (s *Store) ensure(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ready {
+		return nil
+	}
+	for _, suffix := range []string{"Runs", "RunIndex", "Keys", "Limits", "Sweeps"} {
+		cctx, cancel := context.WithTimeout(ctx, s.timeout)
+		_, err := s.svc.CreateTable(cctx, s.prefix+suffix, nil)
+		cancel()
+		if err != nil && !hasCode(err, aztables.TableAlreadyExists) && !hasStatus(err, http.StatusConflict) {
+			return fmt.Errorf("runs: create table %s: %w: %w", s.prefix+suffix, ErrUnavailable, err)
+		}
+	}
+	s.ready = true
+	return nil
+}
+
+// Ping checks that the store answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.ensure(ctx); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err := s.runs.GetEntity(ctx, "ping", "ping", nil)
+	if err != nil && !hasStatus(err, http.StatusNotFound) {
+		return fmt.Errorf("runs.Ping: %w: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Create writes a new run (header and steps in one transaction) and its index entries.
+func (s *Store) Create(ctx context.Context, r *Run) error {
+	if err := s.ensure(ctx); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	header, err := headerEntity(r)
+	if err != nil {
+		return err
+	}
+	actions := []aztables.TransactionAction{{ActionType: aztables.TransactionTypeAdd, Entity: header}}
+	for i := range r.Steps {
+		e, err := stepEntity(r.RunID, &r.Steps[i])
+		if err != nil {
+			return err
+		}
+		actions = append(actions, aztables.TransactionAction{ActionType: aztables.TransactionTypeAdd, Entity: e})
+	}
+	if _, err := s.runs.SubmitTransaction(ctx, actions, nil); err != nil {
+		if strings.Contains(err.Error(), string(aztables.EntityAlreadyExists)) {
+			return fmt.Errorf("runs.Create %s: %w", r.RunID, ErrConflict)
+		}
+		return fmt.Errorf("runs.Create %s: %w: %w", r.RunID, ErrUnavailable, err)
+	}
+	for _, key := range indexKeys(r.User) {
+		e, _ := json.Marshal(map[string]any{
+			"PartitionKey": key,
+			"RowKey":       invertedTime(r.CreatedAt) + "-" + r.RunID,
+			"RunID":        r.RunID,
+		})
+		if _, err := s.index.UpsertEntity(ctx, e, nil); err != nil {
+			return fmt.Errorf("runs.Create index: %w: %w", ErrUnavailable, err)
+		}
+	}
+	// Re-read to learn the ETags the transaction assigned.
+	fresh, err := s.Get(ctx, r.RunID)
+	if err != nil {
+		return err
+	}
+	*r = *fresh
+	return nil
+}
+
+// Get reads a run and all its steps.
+func (s *Store) Get(ctx context.Context, runID string) (*Run, error) {
+	if !ValidRunID(runID) {
+		return nil, fmt.Errorf("runs.Get %q: %w", runID, ErrNotFound)
+	}
+	if err := s.ensure(ctx); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	filter := fmt.Sprintf("PartitionKey eq '%s'", runID)
+	pager := s.runs.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
+	var (
+		run   *Run
+		steps = map[string]Step{}
+	)
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("runs.Get %s: %w: %w", runID, ErrUnavailable, err)
+		}
+		for _, raw := range page.Entities {
+			var m entity
+			if err := json.Unmarshal(raw, &m); err != nil {
+				return nil, fmt.Errorf("runs.Get %s: decode: %w", runID, err)
+			}
+			switch rk := m.str("RowKey"); {
+			case rk == "run":
+				run, err = m.toRun()
+				if err != nil {
+					return nil, fmt.Errorf("runs.Get %s: %w", runID, err)
+				}
+			case strings.HasPrefix(rk, "step-"):
+				st, err := m.toStep()
+				if err != nil {
+					return nil, fmt.Errorf("runs.Get %s: %w", runID, err)
+				}
+				steps[st.Name] = st
+			}
+		}
+	}
+	if run == nil {
+		return nil, fmt.Errorf("runs.Get %s: %w", runID, ErrNotFound)
+	}
+	for i := range run.Steps {
+		if st, ok := steps[run.Steps[i].Name]; ok {
+			run.Steps[i] = st
+		}
+	}
+	return run, nil
+}
+
+// UpdateStep replaces a step entity if it is unchanged since it was read (ErrConflict
+// otherwise) and records its new ETag in st.
+func (s *Store) UpdateStep(ctx context.Context, runID string, st *Step) error {
+	if err := s.ensure(ctx); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	e, err := stepEntity(runID, st)
+	if err != nil {
+		return err
+	}
+	etag := azcore.ETag(st.etag)
+	resp, err := s.runs.UpdateEntity(ctx, e, &aztables.UpdateEntityOptions{IfMatch: &etag, UpdateMode: aztables.UpdateModeReplace})
+	if err != nil {
+		return classify(fmt.Sprintf("runs.UpdateStep %s/%s", runID, st.Name), err)
+	}
+	st.etag = string(resp.ETag)
+	return nil
+}
+
+// UpdateRun replaces the run header if it is unchanged since it was read.
+func (s *Store) UpdateRun(ctx context.Context, r *Run) error {
+	if err := s.ensure(ctx); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	e, err := headerEntity(r)
+	if err != nil {
+		return err
+	}
+	etag := azcore.ETag(r.etag)
+	resp, err := s.runs.UpdateEntity(ctx, e, &aztables.UpdateEntityOptions{IfMatch: &etag, UpdateMode: aztables.UpdateModeReplace})
+	if err != nil {
+		return classify("runs.UpdateRun "+r.RunID, err)
+	}
+	r.etag = string(resp.ETag)
+	return nil
+}
+
+// ListByUser returns the runs of a user (by object id or UPN), newest first.
+func (s *Store) ListByUser(ctx context.Context, user string, limit int) ([]*Run, error) {
+	if err := s.ensure(ctx); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	key := "u:" + strings.ToLower(user)
+	filter := fmt.Sprintf("PartitionKey eq '%s'", strings.ReplaceAll(key, "'", "''"))
+	top := int32(limit)
+	pager := s.index.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Top: &top})
+	var ids []string
+	for pager.More() && len(ids) < limit {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("runs.ListByUser: %w: %w", ErrUnavailable, err)
+		}
+		for _, raw := range page.Entities {
+			var m entity
+			if err := json.Unmarshal(raw, &m); err == nil && len(ids) < limit {
+				ids = append(ids, m.str("RunID"))
+			}
+		}
+	}
+	out := make([]*Run, 0, len(ids))
+	for _, id := range ids {
+		r, err := s.Get(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].CreatedAt.After(out[j].CreatedAt) })
+	return out, nil
+}
+
+// ClaimKey claims an idempotency key of a kind ("run", "sweep") for runID with an insert that
+// fails on conflict. It returns the run id that holds the key: runID when this call claimed
+// it, the earlier one otherwise.
+func (s *Store) ClaimKey(ctx context.Context, kind, key, runID string) (holder string, claimed bool, err error) {
+	if err := s.ensure(ctx); err != nil {
+		return "", false, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	pk := kind + ":" + hashKey(key)
+	e, _ := json.Marshal(map[string]any{"PartitionKey": pk, "RowKey": "", "RunID": runID})
+	if _, err := s.keys.AddEntity(ctx, e, nil); err == nil {
+		return runID, true, nil
+	} else if !hasCode(err, aztables.EntityAlreadyExists) && !hasStatus(err, http.StatusConflict) {
+		return "", false, fmt.Errorf("runs.ClaimKey: %w: %w", ErrUnavailable, err)
+	}
+	got, err := s.keys.GetEntity(ctx, pk, "", nil)
+	if err != nil {
+		return "", false, fmt.Errorf("runs.ClaimKey: %w: %w", ErrUnavailable, err)
+	}
+	var m entity
+	if err := json.Unmarshal(got.Value, &m); err != nil {
+		return "", false, fmt.Errorf("runs.ClaimKey: decode: %w", err)
+	}
+	return m.str("RunID"), false, nil
+}
+
+// ReleaseKey gives up a claim that did not lead to a run (e.g. the run was refused before
+// it was recorded), so a later request with the same key can try again.
+func (s *Store) ReleaseKey(ctx context.Context, kind, key string) error {
+	if err := s.ensure(ctx); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	_, err := s.keys.DeleteEntity(ctx, kind+":"+hashKey(key), "", nil)
+	if err != nil && !hasStatus(err, http.StatusNotFound) {
+		return fmt.Errorf("runs.ReleaseKey: %w: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Reserve counts one run against the tenant-wide hourly limit. It returns ok=false and the
+// time until the window resets when the limit is reached. The counter is ETag-guarded, so
+// concurrent handler instances never exceed max between them.
+func (s *Store) Reserve(ctx context.Context, now time.Time, max int) (ok bool, retryAfter time.Duration, err error) {
+	if err := s.ensure(ctx); err != nil {
+		return false, 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	window := now.UTC().Truncate(time.Hour)
+	rk := window.Format("2006010215")
+	retryAfter = window.Add(time.Hour).Sub(now)
+	for attempt := 0; attempt < 50; attempt++ {
+		got, err := s.limits.GetEntity(ctx, "hour", rk, nil)
+		if hasStatus(err, http.StatusNotFound) {
+			e, _ := json.Marshal(map[string]any{"PartitionKey": "hour", "RowKey": rk, "Count": 0})
+			if _, err := s.limits.AddEntity(ctx, e, nil); err != nil && !hasStatus(err, http.StatusConflict) {
+				return false, 0, fmt.Errorf("runs.Reserve: %w: %w", ErrUnavailable, err)
+			}
+			continue
+		}
+		if err != nil {
+			return false, 0, fmt.Errorf("runs.Reserve: %w: %w", ErrUnavailable, err)
+		}
+		var m entity
+		if err := json.Unmarshal(got.Value, &m); err != nil {
+			return false, 0, fmt.Errorf("runs.Reserve: decode: %w", err)
+		}
+		count := m.int("Count")
+		if count >= max {
+			return false, retryAfter, nil
+		}
+		e, _ := json.Marshal(map[string]any{"PartitionKey": "hour", "RowKey": rk, "Count": count + 1})
+		etag := got.ETag
+		_, err = s.limits.UpdateEntity(ctx, e, &aztables.UpdateEntityOptions{IfMatch: &etag, UpdateMode: aztables.UpdateModeReplace})
+		if err == nil {
+			return true, 0, nil
+		}
+		if !hasStatus(err, http.StatusPreconditionFailed) {
+			return false, 0, fmt.Errorf("runs.Reserve: %w: %w", ErrUnavailable, err)
+		}
+	}
+	return false, 0, fmt.Errorf("runs.Reserve: %w: too much contention on the counter", ErrUnavailable)
+}
+
+// SweepRecord is the record of one run of the restricted-users sweep.
+type SweepRecord struct {
+	At         time.Time `json:"at"`
+	Mode       string    `json:"mode"`
+	Restricted int       `json:"restricted"`
+	Started    []string  `json:"started"` // run ids
+	Outcome    string    `json:"outcome"` // "ok", "over_limit", "failed"
+	Message    string    `json:"message,omitempty"`
+}
+
+// AddSweep records a sweep.
+func (s *Store) AddSweep(ctx context.Context, rec SweepRecord) error {
+	if err := s.ensure(ctx); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	doc, _ := json.Marshal(rec)
+	e, _ := json.Marshal(map[string]any{
+		"PartitionKey": "sweep", "RowKey": invertedTime(rec.At), "Outcome": rec.Outcome, "Record": string(doc),
+	})
+	if _, err := s.sweeps.UpsertEntity(ctx, e, nil); err != nil {
+		return fmt.Errorf("runs.AddSweep: %w: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Sweeps lists the latest sweep records, newest first.
+func (s *Store) Sweeps(ctx context.Context, limit int) ([]SweepRecord, error) {
+	if err := s.ensure(ctx); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	top := int32(limit)
+	pager := s.sweeps.NewListEntitiesPager(&aztables.ListEntitiesOptions{Top: &top})
+	var out []SweepRecord
+	for pager.More() && len(out) < limit {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("runs.Sweeps: %w: %w", ErrUnavailable, err)
+		}
+		for _, raw := range page.Entities {
+			var m entity
+			var rec SweepRecord
+			if json.Unmarshal(raw, &m) == nil && json.Unmarshal([]byte(m.str("Record")), &rec) == nil && len(out) < limit {
+				out = append(out, rec)
+			}
+		}
+	}
+	return out, nil
+}
+
+func indexKeys(u UserRef) []string {
+	var keys []string
+	for _, k := range []string{u.ID, u.UserPrincipalName} {
+		if k != "" {
+			keys = append(keys, "u:"+strings.ToLower(k))
+		}
+	}
+	return keys
+}
+
+// invertedTime sorts newer times first in a row key.
+func invertedTime(t time.Time) string {
+	return fmt.Sprintf("%019d", math.MaxInt64-t.UnixNano())
+}
+
+func classify(op string, err error) error {
+	switch {
+	case hasStatus(err, http.StatusPreconditionFailed), hasStatus(err, http.StatusConflict):
+		return fmt.Errorf("%s: %w", op, ErrConflict)
+	case hasStatus(err, http.StatusNotFound):
+		return fmt.Errorf("%s: %w", op, ErrNotFound)
+	}
+	return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
+}
+
+func hasStatus(err error, status int) bool {
+	var re *azcore.ResponseError
+	return errors.As(err, &re) && re.StatusCode == status
+}
+
+func hasCode(err error, code aztables.TableErrorCode) bool {
+	var re *azcore.ResponseError
+	return errors.As(err, &re) && re.ErrorCode == string(code)
+}
+
+// LookupKey returns the run id holding an idempotency key, if any.
+func (s *Store) LookupKey(ctx context.Context, kind, key string) (runID string, found bool, err error) {
+	if err := s.ensure(ctx); err != nil {
+		return "", false, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	got, err := s.keys.GetEntity(ctx, kind+":"+hashKey(key), "", nil)
+	if hasStatus(err, http.StatusNotFound) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("runs.LookupKey: %w: %w", ErrUnavailable, err)
+	}
+	var m entity
+	if err := json.Unmarshal(got.Value, &m); err != nil {
+		return "", false, fmt.Errorf("runs.LookupKey: decode: %w", err)
+	}
+	return m.str("RunID"), true, nil
+}
