@@ -1,0 +1,232 @@
+package runs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"github.com/tourniquet/tourniquet/internal/azurite"
+)
+
+var tableSvc *aztables.ServiceClient
+
+func TestMain(m *testing.M) {
+	inst, err := azurite.Shared(context.Background())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "azurite:", err)
+		os.Exit(1)
+	}
+	tableSvc, err = aztables.NewServiceClientFromConnectionString(inst.ConnectionString, nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "aztables:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = inst.Stop()
+	os.Exit(code)
+}
+
+var prefixes atomic.Int64
+
+func newStore(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), tableSvc, fmt.Sprintf("T%d%d", time.Now().UnixNano()%1e6, prefixes.Add(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func sampleRun(id string, created time.Time) *Run {
+	return &Run{
+		RunID: id, Status: Queued, User: UserRef{ID: "11111111-1111-1111-1111-111111111111", UserPrincipalName: "Adele@contoso.example"},
+		Reason: "test", CreatedAt: created, Mode: "async",
+		Steps: []Step{{Name: "reset-password", Status: StepPending}, {Name: "unblock-sender", Status: StepPending}},
+	}
+}
+
+func TestCreateGetRoundTrip(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	run := sampleRun("r-roundtrip", time.Now().UTC())
+	if err := s.Create(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(ctx, "r-roundtrip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.User.UserPrincipalName != "Adele@contoso.example" || len(got.Steps) != 2 || got.Steps[1].Name != "unblock-sender" || got.Status != Queued {
+		t.Fatalf("got %+v", got)
+	}
+	if err := s.Create(ctx, sampleRun("r-roundtrip", time.Now())); !errors.Is(err, ErrConflict) {
+		t.Fatalf("second create: %v, want ErrConflict", err)
+	}
+	if _, err := s.Get(ctx, "no-such-run"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown run: %v, want ErrNotFound", err)
+	}
+	if _, err := s.Get(ctx, "bad' or 1 eq 1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("invalid id: %v, want ErrNotFound", err)
+	}
+}
+
+func TestUpdateStepIsConditional(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	if err := s.Create(ctx, sampleRun("r-etag", time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := s.Get(ctx, "r-etag")
+	b, _ := s.Get(ctx, "r-etag")
+	stepA, stepB := a.Step("reset-password"), b.Step("reset-password")
+	stepA.Status, stepB.Status = StepRunning, StepRunning
+	if err := s.UpdateStep(ctx, "r-etag", stepA); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateStep(ctx, "r-etag", stepB); !errors.Is(err, ErrConflict) {
+		t.Fatalf("stale update: %v, want ErrConflict", err)
+	}
+}
+
+func TestLargeEvidenceIsSplitAcrossProperties(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	if err := s.Create(ctx, sampleRun("r-large", time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	run, _ := s.Get(ctx, "r-large")
+	st := run.Step("reset-password")
+	big := strings.Repeat("é rule body ", 12000) // ~150 KB, multi-byte characters
+	st.Changes = []Change{{Action: "disabled", Target: "rule", Before: map[string]any{"Description": big}}}
+	st.Status = StepSucceeded
+	if err := s.UpdateStep(ctx, "r-large", st); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := s.Get(ctx, "r-large")
+	desc := got.Step("reset-password").Changes[0].Before.(map[string]any)["Description"]
+	if desc != big {
+		t.Fatalf("evidence did not survive the round trip (len %d, want %d)", len(fmt.Sprint(desc)), len(big))
+	}
+}
+
+func TestClaimKeyOnce(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	var claimed atomic.Int64
+	holders := make([]string, 8)
+	for i := range holders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h, ok, err := s.ClaimKey(ctx, "run", "INC-1", fmt.Sprintf("run-%d", i))
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				claimed.Add(1)
+			}
+			holders[i] = h
+		}()
+	}
+	wg.Wait()
+	if claimed.Load() != 1 {
+		t.Fatalf("%d claims succeeded, want 1", claimed.Load())
+	}
+	for _, h := range holders {
+		if h != holders[0] {
+			t.Fatalf("holders disagree: %v", holders)
+		}
+	}
+}
+
+func TestReserveNeverExceedsTheLimitUnderConcurrency(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	now := time.Date(2026, 11, 25, 18, 30, 0, 0, time.UTC)
+	var ok atomic.Int64
+	var wg sync.WaitGroup
+	for i := 0; i < 12; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, retry, err := s.Reserve(ctx, now, 5)
+			if err != nil {
+				t.Error(err)
+			}
+			if got {
+				ok.Add(1)
+			} else if retry != 30*time.Minute {
+				t.Errorf("retryAfter = %v, want 30m", retry)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok.Load() != 5 {
+		t.Fatalf("%d reservations granted, want 5", ok.Load())
+	}
+}
+
+func TestListByUserNewestFirst(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	base := time.Now().UTC()
+	for i := 0; i < 3; i++ {
+		if err := s.Create(ctx, sampleRun(fmt.Sprintf("r-list-%d", i), base.Add(time.Duration(i)*time.Second))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, key := range []string{"adele@CONTOSO.example", "11111111-1111-1111-1111-111111111111"} {
+		list, err := s.ListByUser(ctx, key, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != 3 || list[0].RunID != "r-list-2" || list[2].RunID != "r-list-0" {
+			ids := []string{}
+			for _, r := range list {
+				ids = append(ids, r.RunID)
+			}
+			t.Fatalf("by %s: %v, want newest first", key, ids)
+		}
+	}
+}
+
+func TestOutcome(t *testing.T) {
+	tests := []struct {
+		name   string
+		dry    bool
+		status []StepStatus
+		want   Status
+	}{
+		{"all succeeded", false, []StepStatus{StepSucceeded, StepNoChange}, Succeeded},
+		{"one not final", false, []StepStatus{StepSucceeded, StepRunning}, ""},
+		{"failed wins", false, []StepStatus{StepFailed, StepActionRequired, StepSkipped}, Failed},
+		{"action required", false, []StepStatus{StepActionRequired, StepSucceeded, StepSkipped}, ActionRequired},
+		{"dry run", true, []StepStatus{StepPlanned, StepNoChange}, Planned},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &Run{DryRun: tt.dry}
+			for i, st := range tt.status {
+				r.Steps = append(r.Steps, Step{Name: fmt.Sprint(i), Status: st})
+			}
+			if got, _ := r.Outcome(); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
