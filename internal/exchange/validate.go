@@ -1,0 +1,148 @@
+package exchange
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode"
+)
+
+// ErrInvalidArgument marks a value the client refused to send. It is never retried.
+var ErrInvalidArgument = errors.New("invalid argument")
+
+var (
+	guidPattern   = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	cmdletPattern = regexp.MustCompile(`^[A-Z][A-Za-z]*-[A-Z][A-Za-z]*$`)
+)
+
+// localPartSpecials are the characters besides letters and digits we accept before the
+// "@". It is RFC 5322 atext without the ones that never appear in Entra UPNs or SMTP
+// addresses we act on; quotes, backslashes, spaces and control characters are refused.
+// The apostrophe stays: Entra allows it (o'neil@contoso.com) and JSON encoding makes it
+// harmless.
+const localPartSpecials = ".!#$%&'*+-/=?^_`{|}~"
+
+// validateAddress is a deliberately simple, strict check of a UPN or SMTP address that
+// we put into a cmdlet parameter or the X-AnchorMailbox header.
+func validateAddress(addr string) error {
+	local, domain, ok := strings.Cut(addr, "@")
+	if !ok || len(addr) > 254 {
+		return fmt.Errorf("%w: %q is not an e-mail address", ErrInvalidArgument, addr)
+	}
+	if local == "" || len(local) > 64 || strings.HasPrefix(local, ".") || strings.HasSuffix(local, ".") || strings.Contains(local, "..") {
+		return fmt.Errorf("%w: %q has an invalid local part", ErrInvalidArgument, addr)
+	}
+	for _, r := range local {
+		if !isASCIIAlnum(r) && !strings.ContainsRune(localPartSpecials, r) {
+			return fmt.Errorf("%w: %q contains the character %q", ErrInvalidArgument, addr, r)
+		}
+	}
+	if err := validateDomain(domain); err != nil {
+		return fmt.Errorf("%w: %q: %v", ErrInvalidArgument, addr, err)
+	}
+	return nil
+}
+
+// validateDomain accepts an ASCII DNS name with at least two labels.
+func validateDomain(domain string) error {
+	if len(domain) > 253 {
+		return errors.New("domain too long")
+	}
+	labels := strings.Split(domain, ".")
+	if len(labels) < 2 {
+		return fmt.Errorf("domain %q has no dot", domain)
+	}
+	for _, label := range labels {
+		if label == "" || len(label) > 63 || strings.HasPrefix(label, "-") || strings.HasSuffix(label, "-") {
+			return fmt.Errorf("domain %q has an invalid label", domain)
+		}
+		for _, r := range label {
+			if !isASCIIAlnum(r) && r != '-' {
+				return fmt.Errorf("domain %q contains the character %q", domain, r)
+			}
+		}
+	}
+	return nil
+}
+
+// validateTenant accepts a tenant GUID or a domain name (contoso.onmicrosoft.com).
+func validateTenant(tenant string) error {
+	if guidPattern.MatchString(tenant) {
+		return nil
+	}
+	if err := validateDomain(tenant); err != nil {
+		return fmt.Errorf("%w: tenant %q is neither a GUID nor a domain name", ErrInvalidArgument, tenant)
+	}
+	return nil
+}
+
+func validateCmdlet(name string) error {
+	if !cmdletPattern.MatchString(name) {
+		return fmt.Errorf("%w: cmdlet name %q is not Verb-Noun", ErrInvalidArgument, name)
+	}
+	return nil
+}
+
+// ruleIdentityFor turns a rule identity as Get-InboxRule returned it into the Identity we
+// send for the mailbox upn. Accepted: "<upn>\<id>" (sent unchanged), "<alias or display
+// name>\<id>" and a bare "<id>" (both sent as "<upn>\<id>"). The id must be a 64-bit
+// unsigned decimal. Rebuilding from upn means a rule action can only ever hit the mailbox
+// the caller named, whatever the identity's prefix says; an address prefix naming another
+// mailbox is refused outright.
+func ruleIdentityFor(upn, identity string) (string, error) {
+	if err := validateAddress(upn); err != nil {
+		return "", err
+	}
+	prefix, id, hasPrefix := cutLast(identity, `\`)
+	if !hasPrefix {
+		id = identity
+	}
+	if _, err := strconv.ParseUint(id, 10, 64); err != nil || strings.HasPrefix(id, "+") {
+		return "", fmt.Errorf("%w: rule identity %q does not end in a numeric rule id", ErrInvalidArgument, identity)
+	}
+	if !hasPrefix {
+		return upn + `\` + id, nil
+	}
+	if strings.ContainsFunc(prefix, func(r rune) bool { return unicode.IsControl(r) || r == '"' || r == '\\' }) {
+		return "", fmt.Errorf("%w: rule identity %q contains a control character, quote or extra backslash", ErrInvalidArgument, identity)
+	}
+	if strings.Contains(prefix, "@") {
+		if !strings.EqualFold(prefix, upn) {
+			return "", fmt.Errorf("%w: rule identity %q belongs to another mailbox than %q", ErrInvalidArgument, identity, upn)
+		}
+		return identity, nil
+	}
+	return upn + `\` + id, nil
+}
+
+func cutLast(s, sep string) (before, after string, found bool) {
+	i := strings.LastIndex(s, sep)
+	if i < 0 {
+		return s, "", false
+	}
+	return s[:i], s[i+len(sep):], true
+}
+
+// maxReasonRunes bounds the free-text reason sent with Remove-BlockedSenderAddress; it is
+// informational, so it is cleaned and shortened rather than refused.
+const maxReasonRunes = 256
+
+func cleanReason(reason string) string {
+	cleaned := strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, reason)
+	cleaned = strings.Join(strings.Fields(cleaned), " ")
+	if runes := []rune(cleaned); len(runes) > maxReasonRunes {
+		cleaned = string(runes[:maxReasonRunes])
+	}
+	return cleaned
+}
+
+func isASCIIAlnum(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+}
