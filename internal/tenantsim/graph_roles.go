@@ -1,0 +1,232 @@
+package tenantsim
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+)
+
+var roleFilterFields = []string{"principalId", "roleDefinitionId"}
+
+var (
+	roleDefinitionSpec = querySpec{entity: "microsoft.graph.unifiedRoleDefinition", paged: true}
+	roleAssignmentSpec = querySpec{entity: "microsoft.graph.unifiedRoleAssignment", filterFields: roleFilterFields, expandable: []string{"roleDefinition"}, paged: true}
+	eligibilitySpec    = querySpec{entity: "microsoft.graph.unifiedRoleEligibilitySchedule", filterFields: roleFilterFields, expandable: []string{"roleDefinition"}, paged: true}
+	assignmentSchSpec  = querySpec{entity: "microsoft.graph.unifiedRoleAssignmentSchedule", filterFields: roleFilterFields, expandable: []string{"roleDefinition"}, paged: true}
+)
+
+const graphTimeLayout = "2006-01-02T15:04:05Z"
+
+func roleDefinitionEntity(d RoleDefinition) map[string]any {
+	return map[string]any{
+		"id": d.ID, "displayName": d.DisplayName, "description": d.Description, "isBuiltIn": d.IsBuiltIn,
+		"isEnabled": true, "templateId": d.TemplateID, "version": nil, "resourceScopes": []string{"/"},
+		"rolePermissions": []any{},
+	}
+}
+
+func (t *tenant) assignmentEntity(a *RoleAssignment, expandDef bool) map[string]any {
+	m := map[string]any{
+		"id": a.ID, "principalId": a.PrincipalID, "roleDefinitionId": a.RoleDefinitionID,
+		"directoryScopeId": a.DirectoryScopeID, "appScopeId": nil,
+	}
+	if expandDef {
+		m["roleDefinition"] = t.roleDefEntityOrNil(a.RoleDefinitionID)
+	}
+	return m
+}
+
+func (t *tenant) scheduleEntity(sc *RoleSchedule, expandDef bool) map[string]any {
+	m := map[string]any{
+		"id": sc.ID, "principalId": sc.PrincipalID, "roleDefinitionId": sc.RoleDefinitionID,
+		"directoryScopeId": sc.DirectoryScopeID, "appScopeId": nil, "memberType": sc.MemberType,
+		"status": sc.Status, "createdUsing": sc.ID, "createdDateTime": sc.Start.UTC().Format(graphTimeLayout),
+		"modifiedDateTime": nil, "scheduleInfo": scheduleInfoEntity(sc.Start, sc.End),
+	}
+	if sc.AssignmentType != "" {
+		m["assignmentType"] = sc.AssignmentType
+	}
+	if expandDef {
+		m["roleDefinition"] = t.roleDefEntityOrNil(sc.RoleDefinitionID)
+	}
+	return m
+}
+
+func scheduleInfoEntity(start, end time.Time) map[string]any {
+	exp := map[string]any{"type": "noExpiration", "endDateTime": nil, "duration": nil}
+	if !end.IsZero() {
+		exp["type"], exp["endDateTime"] = "afterDateTime", end.UTC().Format(graphTimeLayout)
+	}
+	return map[string]any{"startDateTime": start.UTC().Format(graphTimeLayout), "recurrence": nil, "expiration": exp}
+}
+
+func (t *tenant) roleDefEntityOrNil(id string) any {
+	if d, ok := t.roleDef(id); ok {
+		return roleDefinitionEntity(d)
+	}
+	return nil
+}
+
+// matchesFilter applies a parsed "principalId/roleDefinitionId eq '...'" filter.
+func matchesFilter(opts queryOptions, principalID, roleDefinitionID string) bool {
+	switch opts.filterField {
+	case "principalId":
+		return strings.EqualFold(principalID, opts.filterValue)
+	case "roleDefinitionId":
+		return strings.EqualFold(roleDefinitionID, opts.filterValue)
+	}
+	return true
+}
+
+func (s *Sim) listRoleDefinitions(c *graphCall, _ []string) graphResult {
+	opts, bad := parseQuery(c.query, roleDefinitionSpec)
+	if bad != nil {
+		return *bad
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var items []map[string]any
+	for _, d := range s.tenant.roleDefs {
+		items = append(items, roleDefinitionEntity(d))
+	}
+	return s.pageItems(c, opts, "roleManagement/directory/roleDefinitions", items)
+}
+
+func (s *Sim) getRoleDefinition(c *graphCall, p []string) graphResult {
+	if _, bad := parseQuery(c.query, querySpec{entity: roleDefinitionSpec.entity}); bad != nil {
+		return *bad
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.tenant.roleDef(p[0])
+	if !ok {
+		return graphNotFound(p[0])
+	}
+	body := roleDefinitionEntity(d)
+	body["@odata.context"] = c.metadataURL("roleManagement/directory/roleDefinitions/$entity")
+	return graphOK(body)
+}
+
+func (s *Sim) listRoleAssignments(c *graphCall, _ []string) graphResult {
+	opts, bad := parseQuery(c.query, roleAssignmentSpec)
+	if bad != nil {
+		return *bad
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var items []map[string]any
+	for _, a := range s.tenant.assignments {
+		if matchesFilter(opts, a.PrincipalID, a.RoleDefinitionID) {
+			items = append(items, s.tenant.assignmentEntity(a, opts.expand["roleDefinition"]))
+		}
+	}
+	return s.pageItems(c, opts, "roleManagement/directory/roleAssignments"+expandSuffix(opts), items)
+}
+
+func (s *Sim) getRoleAssignment(c *graphCall, p []string) graphResult {
+	opts, bad := parseQuery(c.query, querySpec{entity: roleAssignmentSpec.entity, expandable: roleAssignmentSpec.expandable})
+	if bad != nil {
+		return *bad
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := s.tenant.assignmentIndex(p[0])
+	if i < 0 {
+		return graphNotFound(p[0])
+	}
+	body := s.tenant.assignmentEntity(s.tenant.assignments[i], opts.expand["roleDefinition"])
+	body["@odata.context"] = c.metadataURL("roleManagement/directory/roleAssignments" + expandSuffix(opts) + "/$entity")
+	return graphOK(body)
+}
+
+// createRoleAssignment is POST roleAssignments: an active direct assignment.
+func (s *Sim) createRoleAssignment(c *graphCall, _ []string) graphResult {
+	var in struct {
+		PrincipalID      string `json:"principalId"`
+		RoleDefinitionID string `json:"roleDefinitionId"`
+		DirectoryScopeID string `json:"directoryScopeId"`
+	}
+	if res, ok := decodeJSONBody(c.body, &in); !ok {
+		return res
+	}
+	if in.PrincipalID == "" || in.RoleDefinitionID == "" || in.DirectoryScopeID == "" {
+		return graphErr(http.StatusBadRequest, "Request_BadRequest", "principalId, roleDefinitionId and directoryScopeId are required.")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.tenant
+	if res, ok := t.checkPrincipalAndRole(in.PrincipalID, in.RoleDefinitionID); !ok {
+		return res
+	}
+	for _, a := range t.assignments {
+		if strings.EqualFold(a.PrincipalID, in.PrincipalID) && strings.EqualFold(a.RoleDefinitionID, in.RoleDefinitionID) && a.DirectoryScopeID == in.DirectoryScopeID {
+			return graphErr(http.StatusBadRequest, "Request_BadRequest", "A conflicting object with one or more of the specified property values is present in the directory.")
+		}
+	}
+	a := &RoleAssignment{ID: newGUID(), PrincipalID: in.PrincipalID, RoleDefinitionID: in.RoleDefinitionID, DirectoryScopeID: in.DirectoryScopeID}
+	t.assignments = append(t.assignments, a)
+	body := t.assignmentEntity(a, false)
+	body["@odata.context"] = c.metadataURL("roleManagement/directory/roleAssignments/$entity")
+	return graphCreated(body)
+}
+
+// deleteRoleAssignment removes an active assignment; one that PIM created takes its
+// active schedule with it, so the two lists stay consistent.
+func (s *Sim) deleteRoleAssignment(_ *graphCall, p []string) graphResult {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.tenant
+	i := t.assignmentIndex(p[0])
+	if i < 0 {
+		return graphNotFound(p[0])
+	}
+	a := t.assignments[i]
+	t.assignments = slices.Delete(t.assignments, i, i+1)
+	if a.ScheduleID != "" {
+		t.activePIM = slices.DeleteFunc(t.activePIM, func(sc *RoleSchedule) bool { return sc.ID == a.ScheduleID })
+	}
+	return graphNoContent()
+}
+
+func (s *Sim) listEligibilitySchedules(c *graphCall, _ []string) graphResult {
+	return s.listSchedules(c, eligibilitySpec, "roleManagement/directory/roleEligibilitySchedules", func(t *tenant) []*RoleSchedule { return t.eligible })
+}
+
+func (s *Sim) listAssignmentSchedules(c *graphCall, _ []string) graphResult {
+	return s.listSchedules(c, assignmentSchSpec, "roleManagement/directory/roleAssignmentSchedules", func(t *tenant) []*RoleSchedule { return t.activePIM })
+}
+
+func (s *Sim) listSchedules(c *graphCall, spec querySpec, context string, list func(*tenant) []*RoleSchedule) graphResult {
+	opts, bad := parseQuery(c.query, spec)
+	if bad != nil {
+		return *bad
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var items []map[string]any
+	for _, sc := range list(s.tenant) {
+		if matchesFilter(opts, sc.PrincipalID, sc.RoleDefinitionID) {
+			items = append(items, s.tenant.scheduleEntity(sc, opts.expand["roleDefinition"]))
+		}
+	}
+	return s.pageItems(c, opts, context+expandSuffix(opts), items)
+}
+
+func expandSuffix(opts queryOptions) string {
+	if opts.expand["roleDefinition"] {
+		return "(roleDefinition())"
+	}
+	return ""
+}
+
+// checkPrincipalAndRole validates the two ids of a new assignment. Held under s.mu.
+func (t *tenant) checkPrincipalAndRole(principalID, roleDefinitionID string) (graphResult, bool) {
+	if _, ok := t.roleDef(roleDefinitionID); !ok {
+		return graphErr(http.StatusBadRequest, "Request_BadRequest", "The role definition '"+roleDefinitionID+"' does not exist."), false
+	}
+	if !t.principalExists(principalID) {
+		return graphNotFound(principalID), false
+	}
+	return graphResult{}, true
+}

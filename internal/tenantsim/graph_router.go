@@ -1,0 +1,128 @@
+package tenantsim
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// graphCall is one Graph request (or $batch item) with its body already decompressed.
+type graphCall struct {
+	method string
+	path   string // below /v1.0, e.g. "/users/abc"
+	query  url.Values
+	body   []byte
+	base   string // "http://host:port", for absolute links
+	header http.Header
+}
+
+// metadataURL builds an @odata.context value.
+func (c *graphCall) metadataURL(fragment string) string {
+	return c.base + graphPrefix + "/$metadata#" + fragment
+}
+
+type graphHandler func(c *graphCall, params []string) graphResult
+
+type graphRoute struct {
+	method  string
+	pattern []string // "*" matches one segment and is passed to the handler
+	handle  graphHandler
+}
+
+func (s *Sim) graphRoutes() []graphRoute {
+	r := func(method, pattern string, h graphHandler) graphRoute {
+		return graphRoute{method: method, pattern: strings.Split(pattern, "/"), handle: h}
+	}
+	const rm = "roleManagement/directory/"
+	return []graphRoute{
+		r(http.MethodGet, "users/*", s.getUser),
+		r(http.MethodPatch, "users/*", s.patchUser),
+		r(http.MethodPost, "users/*/revokeSignInSessions", s.revokeSessions),
+		r(http.MethodGet, "users/*/memberOf", s.listMemberOf),
+		r(http.MethodGet, "users/*/memberOf/graph.group", s.listMemberOfGroups),
+		r(http.MethodGet, "users/*/memberOf/microsoft.graph.group", s.listMemberOfGroups),
+
+		r(http.MethodGet, rm+"roleDefinitions", s.listRoleDefinitions),
+		r(http.MethodGet, rm+"roleDefinitions/*", s.getRoleDefinition),
+		r(http.MethodGet, rm+"roleAssignments", s.listRoleAssignments),
+		r(http.MethodPost, rm+"roleAssignments", s.createRoleAssignment),
+		r(http.MethodGet, rm+"roleAssignments/*", s.getRoleAssignment),
+		r(http.MethodDelete, rm+"roleAssignments/*", s.deleteRoleAssignment),
+		r(http.MethodGet, rm+"roleEligibilitySchedules", s.listEligibilitySchedules),
+		r(http.MethodGet, rm+"roleAssignmentSchedules", s.listAssignmentSchedules),
+		r(http.MethodPost, rm+"roleEligibilityScheduleRequests", s.eligibilityScheduleRequest),
+		r(http.MethodPost, rm+"roleAssignmentScheduleRequests", s.assignmentScheduleRequest),
+
+		r(http.MethodGet, "groups/*", s.getGroup),
+		r(http.MethodGet, "groups/*/members", s.listGroupMembers),
+		r(http.MethodPost, "groups/*/members/$ref", s.addGroupMember),
+		r(http.MethodDelete, "groups/*/members/$ref", s.removeGroupMemberByQuery),
+		r(http.MethodDelete, "groups/*/members/*/$ref", s.removeGroupMember),
+	}
+}
+
+// serveGraph answers one Graph request that has passed authentication and faults.
+func (s *Sim) serveGraph(w http.ResponseWriter, r *http.Request, body []byte) {
+	c := &graphCall{
+		method: r.Method,
+		path:   strings.TrimPrefix(r.URL.Path, graphPrefix),
+		query:  r.URL.Query(),
+		body:   body,
+		base:   baseOf(r),
+		header: r.Header,
+	}
+	var res graphResult
+	if strings.EqualFold(c.path, "/$batch") {
+		res = s.serveBatch(c)
+	} else {
+		res = s.routeGraph(c)
+	}
+	res.write(w, r.Header)
+}
+
+// routeGraph dispatches a call to its handler: 405 for a known path with another method,
+// 400 like Graph for an unknown segment.
+func (s *Sim) routeGraph(c *graphCall) graphResult {
+	segs := strings.Split(strings.Trim(c.path, "/"), "/")
+	pathKnown := false
+	for _, rt := range s.graphRoutes() {
+		params, ok := matchRoute(rt.pattern, segs)
+		if !ok {
+			continue
+		}
+		pathKnown = true
+		if rt.method == c.method {
+			return rt.handle(c, params)
+		}
+	}
+	if pathKnown {
+		return graphErr(http.StatusMethodNotAllowed, "Request_BadRequest", "Specified HTTP method is not allowed for the request uri.")
+	}
+	return graphBadRequest("Resource not found for the segment '" + segs[len(segs)-1] + "'.")
+}
+
+func matchRoute(pattern, segs []string) ([]string, bool) {
+	if len(pattern) != len(segs) {
+		return nil, false
+	}
+	var params []string
+	for i, p := range pattern {
+		switch {
+		case p == "*" && segs[i] != "":
+			params = append(params, segs[i])
+		case strings.EqualFold(p, segs[i]):
+		default:
+			return nil, false
+		}
+	}
+	return params, true
+}
+
+// baseOf is the absolute root the client used, for links.
+func baseOf(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
