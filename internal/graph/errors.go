@@ -1,0 +1,160 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	abstractions "github.com/microsoft/kiota-abstractions-go"
+	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
+)
+
+// Error is a failed Graph call: either Graph answered with an error status (Status is
+// set, Code and Message come from the OData error envelope when there is one), or no
+// answer arrived (Status 0: timeout, network failure, credential failure).
+type Error struct {
+	Op      string // the client method, e.g. "SetPassword"
+	Status  int    // HTTP status Graph answered, 0 when there was no answer
+	Code    string // Graph's error code, e.g. "Request_ResourceNotFound"; may be empty
+	Message string // Graph's error message or a description of the failure
+
+	temporary bool  // no answer arrived for a reason worth retrying (timeout, network)
+	cause     error // the transport or credential error, never an SDK error model
+}
+
+// Error renders "graph <op>: <status> <code>: <message>". It holds no request body and
+// no header, so neither a password nor a token can appear in it.
+func (e *Error) Error() string {
+	message := e.Message
+	if message == "" {
+		message = "no error message in the response"
+	}
+	if e.Status == 0 {
+		return fmt.Sprintf("graph %s: %s", e.Op, message)
+	}
+	code := e.Code
+	if code == "" {
+		code = strings.ReplaceAll(http.StatusText(e.Status), " ", "")
+	}
+	return fmt.Sprintf("graph %s: %d %s: %s", e.Op, e.Status, code, message)
+}
+
+// Unwrap exposes the transport or credential error behind a Status 0 failure, so callers
+// can test errors.Is(err, context.DeadlineExceeded).
+func (e *Error) Unwrap() error { return e.cause }
+
+// Transient reports whether trying again later may succeed: throttling (429), server
+// errors (5xx), timeouts and network failures.
+func (e *Error) Transient() bool {
+	return e.Status == http.StatusTooManyRequests || e.Status >= 500 || e.temporary
+}
+
+// IsNotFound reports whether err says the object does not exist: a 404, or the
+// RoleAssignmentDoesNotExist answer (400) to removing a PIM schedule that is gone.
+func IsNotFound(err error) bool {
+	var ge *Error
+	if !errors.As(err, &ge) {
+		return false
+	}
+	return ge.Status == http.StatusNotFound || ge.Code == "RoleAssignmentDoesNotExist"
+}
+
+// IsForbidden reports whether Graph refused the call for lack of permission (403).
+func IsForbidden(err error) bool {
+	var ge *Error
+	return errors.As(err, &ge) && ge.Status == http.StatusForbidden
+}
+
+// IsTransient reports whether err is an *Error worth retrying later.
+func IsTransient(err error) bool {
+	var ge *Error
+	return errors.As(err, &ge) && ge.Transient()
+}
+
+// toError maps whatever the SDK returned into *Error. observed is the status of the last
+// HTTP answer the pipeline saw (0 when none), used when the SDK could not decode the body.
+// ODataError.Error() panics when the envelope has no message, so only its nil-safe
+// getters are used here, and the SDK error itself is never kept as a cause.
+func toError(op string, err error, observed int) error {
+	if err == nil {
+		return nil
+	}
+	var odata *odataerrors.ODataError
+	if errors.As(err, &odata) {
+		e := &Error{Op: op, Status: odata.GetStatusCode()}
+		if main := odata.GetErrorEscaped(); main != nil {
+			e.Code = deref(main.GetCode())
+			e.Message = deref(main.GetMessage())
+		}
+		if e.Status == 0 {
+			e.Status = observed
+		}
+		return e
+	}
+	var api *abstractions.ApiError
+	if errors.As(err, &api) {
+		status := api.ResponseStatusCode
+		if status == 0 {
+			status = observed
+		}
+		return &Error{Op: op, Status: status, Message: "empty or unreadable error response"}
+	}
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		// No answer, or the answer was cut off: always worth another delivery.
+		return &Error{Op: op, Message: describeTransport(err), temporary: true, cause: err}
+	}
+	var authErr *azidentity.AuthenticationFailedError
+	if errors.As(err, &authErr) {
+		// The token endpoint failed. Without an answer, or with 429/5xx, it is likely a
+		// passing outage of the identity endpoint; anything else (no such identity,
+		// consent missing) needs a person.
+		status := 0
+		if authErr.RawResponse != nil {
+			status = authErr.RawResponse.StatusCode
+		}
+		return &Error{
+			Op:        op,
+			Message:   "token request failed: " + firstLine(err.Error()),
+			temporary: status == 0 || status == http.StatusTooManyRequests || status >= 500,
+			cause:     err,
+		}
+	}
+	if observed >= 400 {
+		// Graph answered with an error the SDK could not parse (e.g. an HTML 502 page).
+		return &Error{Op: op, Status: observed, Message: "unreadable error response"}
+	}
+	// Anything else happened before a request went out (credential) or while decoding
+	// a success answer; retrying the same input gives the same result, except for a
+	// token endpoint that is briefly unavailable, which azidentity already retried.
+	return &Error{Op: op, Message: firstLine(err.Error()), cause: err}
+}
+
+// firstLine keeps the summary of a multi-line error (azidentity appends a response dump).
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return strings.TrimSpace(line)
+}
+
+// describeTransport names a failure that produced no answer.
+func describeTransport(err error) string {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timed out waiting for Graph"
+	case errors.Is(err, context.Canceled):
+		return "request canceled"
+	default:
+		return "network error: " + err.Error()
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
