@@ -20,6 +20,7 @@ const (
 	RateLimited  Code = "rate_limited"      // MAX_REMEDIATIONS_PER_HOUR reached: 429
 	Unavailable  Code = "store_unavailable" // run-record store unreachable: 503
 	Conflict     Code = "conflict"          // e.g. restore on a run that removed nothing yet: 409
+	Upstream     Code = "upstream_error"    // Graph or Exchange failed while resolving the request: 502
 	Internal     Code = "internal_error"    // anything else: 500, details only in logs
 )
 

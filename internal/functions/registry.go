@@ -51,6 +51,9 @@ func Registry() []Function {
 		{Name: "http-remediations", Trigger: HTTP, Methods: []string{"get", "post"}, Route: "remediations", AuthLevel: "function"},
 		{Name: "http-remediation", Trigger: HTTP, Methods: []string{"get"}, Route: "remediations/{runId}", AuthLevel: "function"},
 		{Name: "http-restore-admin-roles", Trigger: HTTP, Methods: []string{"post"}, Route: "remediations/{runId}/restore-admin-roles", AuthLevel: "function"},
+		// Unknown steps: literal routes (steps/reset-password...) win over this one, so it
+		// only sees names that are not steps and answers 400 as the contract says.
+		{Name: "http-steps", Trigger: HTTP, Methods: []string{"post"}, Route: "steps/{step}", AuthLevel: "function"},
 		{Name: "http-sweeps", Trigger: HTTP, Methods: []string{"get"}, Route: "sweeps", AuthLevel: "function"},
 		{Name: "http-health", Trigger: HTTP, Methods: []string{"get"}, Route: "health", AuthLevel: "anonymous"},
 		{Name: "http-openapi", Trigger: HTTP, Methods: []string{"get"}, Route: "openapi.json", AuthLevel: "anonymous"},

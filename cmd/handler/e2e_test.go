@@ -1,0 +1,348 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
+
+	"github.com/tourniquet/tourniquet/internal/azurite"
+	"github.com/tourniquet/tourniquet/internal/functions"
+	"github.com/tourniquet/tourniquet/internal/hostemu"
+	"github.com/tourniquet/tourniquet/internal/runs"
+	"github.com/tourniquet/tourniquet/internal/tenantsim"
+)
+
+// appRoot is a Functions app root made for the tests: the repository's host.json and
+// function folders, and a handler built from this package.
+var appRoot string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tourniquet-app-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if err := makeAppRoot(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "app root:", err)
+		os.Exit(1)
+	}
+	appRoot = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func makeAppRoot(dir string) error {
+	repo := filepath.Join("..", "..")
+	hostJSON, err := os.ReadFile(filepath.Join(repo, "host.json"))
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "host.json"), hostJSON, 0o644); err != nil {
+		return err
+	}
+	if err := functions.Generate(dir); err != nil {
+		return err
+	}
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "handler"), ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return nil
+}
+
+type stack struct {
+	t       *testing.T
+	storage *azurite.Instance
+	sim     *tenantsim.Sim
+	demo    tenantsim.Demo
+	host    *hostemu.Host
+	output  *bytes.Buffer
+}
+
+// startStack starts Azurite (its own, so queues do not collide), a seeded tenant
+// simulator, and the real handler binary under the host emulator.
+func startStack(t *testing.T, env ...string) *stack {
+	t.Helper()
+	ctx := context.Background()
+	storage, err := azurite.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = storage.Stop() })
+	sim := tenantsim.New(tenantsim.Options{})
+	if _, err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	s := &stack{t: t, storage: storage, sim: sim, demo: tenantsim.SeedDemo(sim), output: &bytes.Buffer{}}
+	s.host = s.startHost(env...)
+	return s
+}
+
+func (s *stack) startHost(env ...string) *hostemu.Host {
+	s.t.Helper()
+	base := []string{
+		"AzureWebJobsStorage=" + s.storage.ConnectionString,
+		"AZURE_TENANT_ID=" + s.sim.TenantID(),
+		"GRAPH_BASE_URL=" + s.sim.GraphURL(),
+		"EXCHANGE_BASE_URL=" + s.sim.ExchangeURL(),
+		"IDENTITY_ENDPOINT=" + s.sim.IdentityEndpoint(),
+		"IDENTITY_HEADER=" + s.sim.IdentityHeader(),
+		"PROTECTED_ACCOUNTS=" + s.demo.BreakGlassUPN,
+		"SWEEP_SCHEDULE=0 */15 * * * *",
+	}
+	host, err := hostemu.Start(context.Background(), hostemu.Options{
+		AppRoot: appRoot, StorageConnectionString: s.storage.ConnectionString,
+		Env: append(base, env...), Output: s.output,
+	})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(func() { _ = host.Stop() })
+	return host
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("HTTP %d body %s: %v", r.status, r.body, err)
+	}
+}
+
+func call(t *testing.T, h *hostemu.Host, method, path string, body any, headers ...string) response {
+	t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		data, _ := json.Marshal(b)
+		rd = bytes.NewReader(data)
+	}
+	req, _ := http.NewRequest(method, h.URL()+path, rd)
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return response{resp.StatusCode, resp.Header, data}
+}
+
+func (s *stack) waitIdle() {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if err := s.host.WaitIdle(ctx); err != nil {
+		s.t.Fatalf("queues never drained: %v\n%s", err, s.output.String())
+	}
+}
+
+func TestHTTPAndQueuePathsThroughTheHost(t *testing.T) {
+	s := startStack(t)
+	h := s.host
+
+	if r := call(t, h, "GET", "/api/health", nil); r.status != 200 || !strings.Contains(string(r.body), `"ok"`) {
+		t.Fatalf("health: %d %s", r.status, r.body)
+	}
+
+	// One step over HTTP.
+	r := call(t, h, "POST", "/api/steps/revoke-sessions", map[string]any{"user": s.demo.UPN, "reason": "e2e"})
+	var run runs.Run
+	r.json(t, &run)
+	if r.status != 200 || run.Status != runs.Succeeded || len(run.Steps) != 1 || run.Steps[0].Status != runs.StepSucceeded {
+		t.Fatalf("step over HTTP: %d %s", r.status, r.body)
+	}
+	if s.sim.SessionsRevoked(s.demo.UserID) != 1 {
+		t.Fatal("sessions not revoked")
+	}
+
+	// A full async run through the step queues.
+	r = call(t, h, "POST", "/api/remediations", map[string]any{"user": s.demo.UPN, "reason": "e2e async"})
+	r.json(t, &run)
+	if r.status != 202 || r.header.Get("Location") != "/api/remediations/"+run.RunID {
+		t.Fatalf("async start: %d %v %s", r.status, r.header, r.body)
+	}
+	s.waitIdle()
+	call(t, h, "GET", "/api/remediations/"+run.RunID, nil).json(t, &run)
+	if run.Status != runs.Succeeded {
+		t.Fatalf("async run %s: %+v\n%s", run.Status, run.Steps, s.output.String())
+	}
+
+	// A one-step run started by a queue message.
+	q, err := azqueue.NewQueueClientFromConnectionString(s.storage.ConnectionString, "step-revoke-sessions", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.EnqueueMessage(context.Background(), `{"user":"`+s.demo.ManagerUPN+`"}`, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.waitIdle()
+	var list []runs.Run
+	call(t, h, "GET", "/api/remediations?user="+s.demo.ManagerUPN, nil).json(t, &list)
+	if len(list) != 1 || list[0].RequestedBy != "queue:step-revoke-sessions" || list[0].Status != runs.Succeeded {
+		t.Fatalf("queue-started run: %+v", list)
+	}
+
+	// Every Graph and Exchange call carried a bearer token.
+	for _, req := range s.sim.Requests() {
+		if req.Service != "identity" && !req.Authorized {
+			t.Fatalf("unauthorized request reached the simulator: %s %s", req.Method, req.Path)
+		}
+	}
+}
+
+func TestRunRecordsSurviveARestart(t *testing.T) {
+	s := startStack(t)
+	r := call(t, s.host, "POST", "/api/steps/revoke-sessions", map[string]any{"user": s.demo.UPN})
+	var before runs.Run
+	r.json(t, &before)
+	if err := s.host.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.host.Restart(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var after runs.Run
+	call(t, s.host, "GET", "/api/remediations/"+before.RunID, nil).json(t, &after)
+	if after.RunID != before.RunID || after.Status != before.Status || len(after.Steps) != 1 {
+		t.Fatalf("after restart: %+v", after)
+	}
+}
+
+func TestExhaustedRetriesEndInThePoisonQueueWithTheRunFailed(t *testing.T) {
+	s := startStack(t)
+	// A 500 is transient for Tourniquet but not retried inside the Graph client, so each
+	// delivery fails fast.
+	s.sim.FailNext(10000, "revokeSignInSessions", 500)
+	var run runs.Run
+	call(t, s.host, "POST", "/api/remediations", map[string]any{"user": s.demo.UPN, "steps": []string{"revoke-sessions"}}).json(t, &run)
+	s.waitIdle()
+	call(t, s.host, "GET", "/api/remediations/"+run.RunID, nil).json(t, &run)
+	if run.Status != runs.Failed || run.Steps[0].Status != runs.StepFailed || run.Steps[0].Attempts != 5 {
+		t.Fatalf("run %s step %+v", run.Status, run.Steps[0])
+	}
+	poison, _ := azqueue.NewQueueClientFromConnectionString(s.storage.ConnectionString, "step-revoke-sessions-poison", nil)
+	peek, err := poison.PeekMessages(context.Background(), nil)
+	if err != nil || len(peek.Messages) != 1 {
+		t.Fatalf("poison queue: %v %+v", err, peek)
+	}
+}
+
+func TestErrorsAreProblemDocuments(t *testing.T) {
+	s := startStack(t)
+	h := s.host
+	tests := []struct {
+		name   string
+		method string
+		path   string
+		body   any
+		status int
+	}{
+		{"invalid JSON", "POST", "/api/remediations", []byte(`{"user":`), 400},
+		{"unknown field", "POST", "/api/remediations", map[string]any{"user": s.demo.UPN, "dry_run": true}, 400},
+		{"invalid identifier", "POST", "/api/remediations", map[string]any{"user": "x' or 1 eq 1"}, 400},
+		{"unknown step", "POST", "/api/steps/format-disk", map[string]any{"user": s.demo.UPN}, 400},
+		{"unknown step in a run", "POST", "/api/remediations", map[string]any{"user": s.demo.UPN, "steps": []string{"nope"}}, 400},
+		{"body over 1 MiB", "POST", "/api/remediations", []byte(`{"user":"a@b.example","reason":"` + strings.Repeat("x", 1<<20) + `"}`), 413},
+		{"unknown user", "POST", "/api/remediations", map[string]any{"user": "nobody@contoso.example"}, 404},
+		{"unknown run", "GET", "/api/remediations/20260101t000000-0000000000000000", nil, 404},
+		{"protected account", "POST", "/api/remediations", map[string]any{"user": s.demo.BreakGlassUPN}, 403},
+	}
+	s.sim.ResetRequests()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := call(t, h, tt.method, tt.path, tt.body)
+			if r.status != tt.status || r.header.Get("Content-Type") != "application/problem+json" {
+				t.Fatalf("HTTP %d %s %s, want %d problem+json", r.status, r.header.Get("Content-Type"), r.body, tt.status)
+			}
+			var p map[string]any
+			r.json(t, &p)
+			if p["status"] != float64(tt.status) || p["title"] == "" || p["code"] == "" {
+				t.Fatalf("problem document %v", p)
+			}
+		})
+	}
+	for _, req := range s.sim.Requests() {
+		if req.Service == "graph" && req.Method != "GET" || req.Service == "exchange" && !strings.HasPrefix(req.Cmdlet, "Get-") {
+			t.Fatalf("bad input reached the tenant as a write: %s %s %s", req.Method, req.Path, req.Cmdlet)
+		}
+	}
+}
+
+func TestEasyAuthRequiresTheCallerPrincipal(t *testing.T) {
+	s := startStack(t, "AUTH_MODE=easyauth")
+	if r := call(t, s.host, "POST", "/api/steps/revoke-sessions", map[string]any{"user": s.demo.UPN}); r.status != 401 {
+		t.Fatalf("no principal: %d %s", r.status, r.body)
+	}
+	if r := call(t, s.host, "GET", "/api/health", nil); r.status != 200 {
+		t.Fatalf("health must stay open: %d", r.status)
+	}
+	r := call(t, s.host, "POST", "/api/steps/revoke-sessions", map[string]any{"user": s.demo.UPN},
+		"X-MS-CLIENT-PRINCIPAL-ID", "3f1c0000-0000-4000-8000-000000000001", "X-MS-CLIENT-PRINCIPAL-NAME", "soc-playbook")
+	var run runs.Run
+	r.json(t, &run)
+	if r.status != 200 || run.RequestedBy != "soc-playbook" {
+		t.Fatalf("with principal: %d requestedBy %q", r.status, run.RequestedBy)
+	}
+}
+
+func TestRateLimitHoldsAcrossTwoHandlerProcesses(t *testing.T) {
+	s := startStack(t, "MAX_REMEDIATIONS_PER_HOUR=2")
+	second := s.startHost("MAX_REMEDIATIONS_PER_HOUR=2")
+	statuses := map[int]int{}
+	for i, h := range []*hostemu.Host{s.host, second, s.host, second} {
+		user := []string{s.demo.UPN, s.demo.ManagerUPN, s.demo.AssistantUPN, s.demo.GlobalAdminUPN}[i]
+		r := call(t, h, "POST", "/api/steps/revoke-sessions", map[string]any{"user": user})
+		statuses[r.status]++
+		if r.status == 429 && r.header.Get("Retry-After") == "" {
+			t.Error("429 without Retry-After")
+		}
+	}
+	if statuses[200] != 2 || statuses[429] != 2 {
+		t.Fatalf("statuses %v, want two 200 and two 429", statuses)
+	}
+}
+
+func TestStoreOutageAnswers503AndChangesNothing(t *testing.T) {
+	s := startStack(t)
+	if err := s.storage.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if r := call(t, s.host, "GET", "/api/health", nil); r.status != 503 {
+		t.Fatalf("health with the store down: %d", r.status)
+	}
+	s.sim.ResetRequests()
+	if r := call(t, s.host, "POST", "/api/remediations", map[string]any{"user": s.demo.UPN, "mode": "sync"}); r.status != 503 {
+		t.Fatalf("start with the store down: %d %s", r.status, r.body)
+	}
+	for _, req := range s.sim.Requests() {
+		if req.Service == "graph" && req.Method != "GET" || req.Service == "exchange" && !strings.HasPrefix(req.Cmdlet, "Get-") {
+			t.Fatalf("the tenant changed without a record: %s %s", req.Method, req.Cmdlet)
+		}
+	}
+}

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
+
+	"github.com/tourniquet/tourniquet/internal/config"
+	"github.com/tourniquet/tourniquet/internal/exchange"
+	"github.com/tourniquet/tourniquet/internal/graph"
+	"github.com/tourniquet/tourniquet/internal/identity"
+	"github.com/tourniquet/tourniquet/internal/queues"
+	"github.com/tourniquet/tourniquet/internal/remediation"
+	"github.com/tourniquet/tourniquet/internal/runs"
+	"github.com/tourniquet/tourniquet/internal/server"
+	"github.com/tourniquet/tourniquet/internal/steps"
+)
+
+// run wires the handler from its settings and serves until ctx ends.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	appRoot, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load(getenv, appRoot)
+	if err != nil {
+		return err
+	}
+	cred, err := identity.NewCredential(getenv)
+	if err != nil {
+		return fmt.Errorf("credential: %w", err)
+	}
+	directory, err := graph.New(graph.Options{BaseURL: cfg.GraphBaseURL, Credential: cred})
+	if err != nil {
+		return fmt.Errorf("graph client: %w", err)
+	}
+	mailboxes, err := exchange.New(exchange.Options{BaseURL: cfg.ExchangeBaseURL, TenantID: cfg.TenantID, Credential: cred})
+	if err != nil {
+		return fmt.Errorf("exchange client: %w", err)
+	}
+	tables, queueSvc, err := storageClients(cfg, cred)
+	if err != nil {
+		return err
+	}
+	store, err := runs.Open(ctx, tables, cfg.TablePrefix)
+	if err != nil {
+		// The handler still starts: /api/health reports the store, and requests that need it
+		// answer 503 until it is back.
+		log.Error("run-record store not ready", "err", err)
+	}
+	service := &remediation.Service{
+		Store:  store,
+		Runner: &steps.Runner{Directory: directory, Mailboxes: mailboxes},
+		Queue:  queues.New(queueSvc),
+		Config: remediation.Config{
+			Protected: cfg.Protected, MaxPerHour: cfg.MaxPerHour, MaxDequeueCount: cfg.MaxDequeueCount,
+			SweepMode: cfg.SweepMode, SweepMaxUsers: cfg.SweepMaxUsers,
+		},
+		Log: log,
+	}
+	handler := server.New(service, store, cfg.AuthMode, log)
+
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", cfg.Port))
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	log.Info("handler listening", "addr", ln.Addr().String(), "authMode", cfg.AuthMode, "sweepMode", cfg.SweepMode)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// storageClients connects to Table and Queue storage with the connection string, or with the
+// managed identity when only service URIs (identity-based AzureWebJobsStorage__*) are set.
+func storageClients(cfg config.Config, cred azcore.TokenCredential) (*aztables.ServiceClient, *azqueue.ServiceClient, error) {
+	if cfg.StorageConnectionString != "" {
+		t, err := aztables.NewServiceClientFromConnectionString(cfg.StorageConnectionString, nil)
+		if err != nil {
+			return nil, nil, fmt.Errorf("table storage: %w", err)
+		}
+		q, err := azqueue.NewServiceClientFromConnectionString(cfg.StorageConnectionString, nil)
+		if err != nil {
+			return nil, nil, fmt.Errorf("queue storage: %w", err)
+		}
+		return t, q, nil
+	}
+	t, err := aztables.NewServiceClient(cfg.TableServiceURI, cred, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("table storage: %w", err)
+	}
+	q, err := azqueue.NewServiceClient(cfg.QueueServiceURI, cred, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("queue storage: %w", err)
+	}
+	return t, q, nil
+}

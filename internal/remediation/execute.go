@@ -1,0 +1,308 @@
+package remediation
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/tourniquet/tourniquet/internal/catalog"
+	"github.com/tourniquet/tourniquet/internal/functions"
+	"github.com/tourniquet/tourniquet/internal/runs"
+	"github.com/tourniquet/tourniquet/internal/steps"
+)
+
+// Delivery describes how a step execution was asked for.
+type Delivery struct {
+	Queued       bool // from a step queue (else in process, sync mode)
+	DequeueCount int  // the host's DequeueCount for queued deliveries
+}
+
+// last reports whether a failure now is final: no further delivery will come.
+func (s *Service) last(d Delivery) bool {
+	if !d.Queued {
+		return true
+	}
+	max := s.Config.MaxDequeueCount
+	if max <= 0 {
+		max = 5
+	}
+	return d.DequeueCount >= max
+}
+
+// enqueueLease is how long a step may sit enqueued and not started before advance sends
+// its message again (the first send was lost, e.g. the handler crashed in between).
+const enqueueLease = 10 * time.Minute
+
+// ExecuteStep runs one step of a run exactly once: a duplicate delivery of a step that has
+// finished, or that another delivery is working on, changes nothing and records nothing.
+// It returns ErrRetry when the host must deliver the message again.
+func (s *Service) ExecuteStep(ctx context.Context, runID string, name steps.Name, d Delivery) error {
+	run, step, err := s.claim(ctx, runID, name)
+	if err != nil || step == nil {
+		return err
+	}
+
+	others := map[steps.Name]runs.StepStatus{}
+	for _, o := range run.Steps {
+		if o.Name != step.Name {
+			others[steps.Name(o.Name)] = o.Status
+		}
+	}
+	sctx, cancel := context.WithTimeout(ctx, s.stepTimeout())
+	out := s.Runner.Run(sctx, name, steps.Input{
+		Target:  steps.Target{ID: run.User.ID, UPN: run.User.UserPrincipalName, Mail: run.User.Mail, Synced: run.User.OnPremisesSyncEnabled},
+		DryRun:  run.DryRun,
+		Reason:  run.Reason,
+		RunID:   run.RunID,
+		Options: s.decodeOptions(run.Options),
+		Others:  others,
+	})
+	cancel()
+
+	retry := out.Transient && !s.last(d)
+	now := s.now()
+	step.Changes = append(step.Changes, out.Changes...)
+	step.Error = out.Error
+	step.Message = out.Message
+	step.LeaseUntil = time.Time{}
+	if retry {
+		step.Status = runs.StepPending
+	} else {
+		step.Status = out.Status
+		step.FinishedAt = &now
+		if out.Transient {
+			step.Message = fmt.Sprintf("gave up after %d attempts", step.Attempts)
+		}
+	}
+	if err := s.saveStep(ctx, runID, step); err != nil {
+		return err
+	}
+	for _, c := range out.Changes {
+		s.Log.Info("step change", "runId", runID, "step", name, "userId", run.User.ID, "action", c.Action, "target", c.Target, "dryRun", run.DryRun)
+	}
+	s.Log.Info("step finished", "runId", runID, "step", name, "userId", run.User.ID, "status", step.Status, "attempt", step.Attempts, "retry", retry)
+	if retry {
+		return fmt.Errorf("%s of run %s: %s: %w", name, runID, out.Error.Message, ErrRetry)
+	}
+	if err := s.advance(ctx, runID); err != nil {
+		return err
+	}
+	if out.Transient && d.Queued {
+		return fmt.Errorf("%s of run %s after %d attempts: %w", name, runID, step.Attempts, ErrGaveUp)
+	}
+	return nil
+}
+
+// claim marks the step running for this delivery. It returns a nil step when there is
+// nothing to do (the step finished, or another delivery holds it).
+func (s *Service) claim(ctx context.Context, runID string, name steps.Name) (*runs.Run, *runs.Step, error) {
+	for attempt := 0; attempt < 20; attempt++ {
+		run, err := s.Store.Get(ctx, runID)
+		if errors.Is(err, runs.ErrNotFound) {
+			s.Log.Error("message for an unknown run dropped", "runId", runID, "step", name)
+			return nil, nil, nil
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		step := run.Step(string(name))
+		now := s.now()
+		switch {
+		case step == nil:
+			s.Log.Error("message for a step that is not in the run dropped", "runId", runID, "step", name)
+			return nil, nil, nil
+		case step.Status.Final():
+			// Duplicate of a finished step: make sure the run moved on, then stop.
+			return nil, nil, s.advance(ctx, runID)
+		case step.Status == runs.StepRunning && now.Before(step.LeaseUntil):
+			s.Log.Info("duplicate delivery ignored: another delivery is running the step", "runId", runID, "step", name)
+			return nil, nil, nil
+		case !s.depsFinal(run, name):
+			// Early message (e.g. sent by hand): advance sends it again when its turn comes.
+			s.Log.Info("step not ready yet; it is enqueued when the steps it waits for finish", "runId", runID, "step", name)
+			return nil, nil, nil
+		}
+		step.Status = runs.StepRunning
+		step.Attempts++
+		if step.StartedAt == nil {
+			step.StartedAt = &now
+		}
+		step.LeaseUntil = now.Add(s.stepTimeout() + 30*time.Second)
+		err = s.Store.UpdateStep(ctx, runID, step)
+		if errors.Is(err, runs.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		if run.Status == runs.Queued {
+			run.Status = runs.Running
+			if err := s.Store.UpdateRun(ctx, run); err != nil && !errors.Is(err, runs.ErrConflict) {
+				return nil, nil, err
+			}
+		}
+		return run, step, nil
+	}
+	return nil, nil, fmt.Errorf("claim %s of run %s: %w", name, runID, runs.ErrConflict)
+}
+
+// saveStep writes the step's result, re-reading on a conflict (someone changed bookkeeping
+// fields meanwhile, e.g. advance marked it enqueued).
+func (s *Service) saveStep(ctx context.Context, runID string, result *runs.Step) error {
+	err := s.Store.UpdateStep(ctx, runID, result)
+	for attempt := 0; errors.Is(err, runs.ErrConflict) && attempt < 20; attempt++ {
+		run, gerr := s.Store.Get(ctx, runID)
+		if gerr != nil {
+			return gerr
+		}
+		current := run.Step(result.Name)
+		if current.Status.Final() {
+			return nil
+		}
+		result.SetETagFrom(current)
+		err = s.Store.UpdateStep(ctx, runID, result)
+	}
+	return err
+}
+
+func (s *Service) depsFinal(run *runs.Run, name steps.Name) bool {
+	for _, dep := range catalog.DependsOn(name, stepNames(run)) {
+		if st := run.Step(string(dep)); st != nil && !st.Status.Final() {
+			return false
+		}
+	}
+	return true
+}
+
+func stepNames(run *runs.Run) []steps.Name {
+	names := make([]steps.Name, len(run.Steps))
+	for i, st := range run.Steps {
+		names[i] = steps.Name(st.Name)
+	}
+	return names
+}
+
+// advance enqueues every step whose turn has come (once: the step is marked enqueued with an
+// ETag-guarded write before its message is sent) and finishes the run when every step is
+// final. It is idempotent, so every delivery may call it.
+func (s *Service) advance(ctx context.Context, runID string) error {
+	run, err := s.Store.Get(ctx, runID)
+	if err != nil {
+		return err
+	}
+	if run.Mode != "sync" {
+		for i := range run.Steps {
+			st := &run.Steps[i]
+			name := steps.Name(st.Name)
+			if st.Status != runs.StepPending || !s.depsFinal(run, name) {
+				continue
+			}
+			if st.Enqueued && s.now().Before(st.LeaseUntil) {
+				continue
+			}
+			st.Enqueued = true
+			st.LeaseUntil = s.now().Add(enqueueLease)
+			if err := s.Store.UpdateStep(ctx, runID, st); err != nil {
+				if errors.Is(err, runs.ErrConflict) {
+					continue // another instance got there first and sends it
+				}
+				return err
+			}
+			msg, _ := json.Marshal(map[string]string{"runId": runID})
+			if err := s.Queue.Enqueue(ctx, functions.StepQueue(name), msg); err != nil {
+				// Let the next advance send it again instead of waiting for the lease.
+				st.Enqueued = false
+				st.LeaseUntil = time.Time{}
+				_ = s.Store.UpdateStep(ctx, runID, st)
+				return fmt.Errorf("enqueue %s of run %s: %w", name, runID, err)
+			}
+		}
+	}
+	return s.finish(ctx, run)
+}
+
+// finish gives the run its final status once every step is final.
+func (s *Service) finish(ctx context.Context, run *runs.Run) error {
+	for attempt := 0; attempt < 20; attempt++ {
+		status, firstErr := run.Outcome()
+		if status == "" || isFinal(run.Status) {
+			return nil
+		}
+		now := s.now()
+		run.Status = status
+		run.Error = firstErr
+		run.FinishedAt = &now
+		err := s.Store.UpdateRun(ctx, run)
+		if err == nil {
+			s.Log.Info("run finished", "runId", run.RunID, "userId", run.User.ID, "status", status, "dryRun", run.DryRun)
+			return nil
+		}
+		if !errors.Is(err, runs.ErrConflict) {
+			return err
+		}
+		if run, err = s.Store.Get(ctx, run.RunID); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("finish run %s: %w", run.RunID, runs.ErrConflict)
+}
+
+func isFinal(st runs.Status) bool {
+	switch st {
+	case runs.Queued, runs.Running, "":
+		return false
+	}
+	return true
+}
+
+// executeInProcess runs a run's steps in this process (sync mode), each as soon as the steps
+// it waits for have finished, concurrently where the order allows.
+func (s *Service) executeInProcess(ctx context.Context, runID string, names []steps.Name) {
+	done := map[steps.Name]chan struct{}{}
+	for _, n := range names {
+		done[n] = make(chan struct{})
+	}
+	var wg sync.WaitGroup
+	for _, n := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(done[n])
+			for _, dep := range catalog.DependsOn(n, names) {
+				<-done[dep]
+			}
+			s.executeWithRetries(ctx, runID, n)
+		}()
+	}
+	wg.Wait()
+	if err := s.advance(ctx, runID); err != nil {
+		s.Log.Error("finish sync run", "runId", runID, "err", err)
+	}
+}
+
+// executeWithRetries retries transient failures in process (the SDK clients already retried
+// throttling); the last attempt ends the step failed.
+func (s *Service) executeWithRetries(ctx context.Context, runID string, name steps.Name) {
+	const attempts = 3
+	for i := 1; i <= attempts; i++ {
+		d := Delivery{Queued: i < attempts, DequeueCount: i}
+		if i < attempts {
+			d.DequeueCount = 0 // not the last delivery
+		}
+		err := s.ExecuteStep(ctx, runID, name, d)
+		if !errors.Is(err, ErrRetry) {
+			if err != nil {
+				s.Log.Error("step in process", "runId", runID, "step", name, "err", err)
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Duration(i) * time.Second):
+		}
+	}
+}

@@ -1,0 +1,373 @@
+// Package remediation runs remediations: it creates run records, applies the safety rails,
+// orders the steps (over queues or in process), executes each step exactly once per run in
+// the face of duplicate deliveries, and brings every run to a final status.
+package remediation
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/tourniquet/tourniquet/internal/apperr"
+	"github.com/tourniquet/tourniquet/internal/catalog"
+	"github.com/tourniquet/tourniquet/internal/graph"
+	"github.com/tourniquet/tourniquet/internal/runs"
+	"github.com/tourniquet/tourniquet/internal/steps"
+)
+
+// Queue sends messages to the step queues.
+type Queue interface {
+	Enqueue(ctx context.Context, queue string, message []byte) error
+}
+
+// Config holds the safety rails and delivery settings.
+type Config struct {
+	Protected       []string      // PROTECTED_ACCOUNTS: UPNs or object ids, compared case-insensitively
+	MaxPerHour      int           // MAX_REMEDIATIONS_PER_HOUR, tenant-wide
+	MaxDequeueCount int           // host.json queues.maxDequeueCount: the last delivery of a message
+	SweepMode       string        // "report" or "remediate"
+	SweepMaxUsers   int           // SWEEP_MAX_USERS
+	StepTimeout     time.Duration // one step's time budget
+}
+
+// Service runs remediations.
+type Service struct {
+	Store  *runs.Store
+	Runner *steps.Runner
+	Queue  Queue
+	Config Config
+	Log    *slog.Logger
+	Now    func() time.Time
+}
+
+// ErrRetry marks a failure that must fail the invocation, so the host delivers the message
+// again (a transient failure on a delivery that is not the last).
+var ErrRetry = errors.New("remediation: transient failure, deliver again")
+
+// ErrGaveUp marks the last delivery of a step that failed transiently: the step is recorded
+// failed and its run finished, and the invocation still fails so the host moves the message
+// to the poison queue.
+var ErrGaveUp = errors.New("remediation: retries exhausted")
+
+// StartRequest asks for a new run.
+type StartRequest struct {
+	User           string
+	Steps          []string
+	DryRun         bool
+	Mode           string // "async" (default) or "sync"
+	Reason         string
+	IdempotencyKey string
+	Options        json.RawMessage
+	RequestedBy    string
+	KeyKind        string // idempotency namespace: "run" (default) or "sweep"
+}
+
+// Started is the answer to a start request.
+type Started struct {
+	Run      *runs.Run
+	Replayed bool // an earlier run with the same idempotency key
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// ValidUser reports whether s is a user object id (GUID) or a user principal name.
+func ValidUser(s string) bool { return graph.ValidID(s) || graph.ValidUPN(s) }
+
+func (s *Service) parse(req StartRequest) ([]steps.Name, steps.Options, error) {
+	if !ValidUser(req.User) {
+		return nil, steps.Options{}, apperr.New(apperr.Invalid, "user must be a user principal name or an object id (GUID)")
+	}
+	switch req.Mode {
+	case "", "async", "sync":
+	default:
+		return nil, steps.Options{}, apperr.New(apperr.Invalid, "mode must be \"async\" or \"sync\"")
+	}
+	if len(req.Reason) > 2000 {
+		return nil, steps.Options{}, apperr.New(apperr.Invalid, "reason is longer than 2000 characters")
+	}
+	if len(req.IdempotencyKey) > 256 {
+		return nil, steps.Options{}, apperr.New(apperr.Invalid, "idempotencyKey is longer than 256 characters")
+	}
+	opts, err := steps.ParseOptions(req.Options)
+	if err != nil {
+		return nil, opts, apperr.New(apperr.Invalid, "%v", err)
+	}
+	want := map[steps.Name]bool{}
+	for _, raw := range req.Steps {
+		name, ok := catalog.Parse(raw)
+		if !ok {
+			return nil, opts, apperr.New(apperr.Invalid, "unknown step %q; steps are %v", raw, steps.All)
+		}
+		want[name] = true
+	}
+	var names []steps.Name
+	for _, n := range steps.All {
+		if len(want) == 0 || want[n] {
+			names = append(names, n)
+		}
+	}
+	return names, opts, nil
+}
+
+// Start validates a request, applies the safety rails and starts a run: in async mode it
+// enqueues the first steps and returns at once; in sync mode it returns the finished run.
+func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error) {
+	names, _, err := s.parse(req)
+	if err != nil {
+		return nil, err
+	}
+	kind := req.KeyKind
+	if kind == "" {
+		kind = "run"
+	}
+	// A replay must answer the first run even when Graph is unreachable now: look the key up
+	// before anything else.
+	if req.IdempotencyKey != "" {
+		if run, err := s.existing(ctx, kind, req.IdempotencyKey); err != nil || run != nil {
+			if err != nil {
+				return nil, err
+			}
+			return &Started{Run: run, Replayed: true}, nil
+		}
+	} else if err := s.Store.Ping(ctx); err != nil {
+		// No change to the tenant without a record of it: fail before touching anything.
+		return nil, apperr.Wrap(apperr.Unavailable, err, "the run-record store is unreachable")
+	}
+
+	user, err := s.Runner.Directory.GetUser(ctx, req.User)
+	if err != nil {
+		if graph.IsNotFound(err) {
+			return nil, apperr.New(apperr.NotFound, "user %s was not found in the directory", req.User)
+		}
+		return nil, apperr.Wrap(apperr.Upstream, err, "could not read user %s from Microsoft Graph", req.User)
+	}
+
+	run := &runs.Run{
+		RunID:          newRunID(s.now()),
+		Status:         runs.Queued,
+		User:           runs.UserRef{ID: user.ID, UserPrincipalName: user.UserPrincipalName, Mail: user.Mail, OnPremisesSyncEnabled: user.OnPremisesSyncEnabled},
+		DryRun:         req.DryRun,
+		Mode:           req.Mode,
+		Reason:         req.Reason,
+		RequestedBy:    req.RequestedBy,
+		IdempotencyKey: req.IdempotencyKey,
+		Options:        req.Options,
+		CreatedAt:      s.now(),
+	}
+	if run.Mode == "" {
+		run.Mode = "async"
+	}
+	for _, n := range names {
+		run.Steps = append(run.Steps, runs.Step{Name: string(n), Status: runs.StepPending, Changes: []runs.Change{}})
+	}
+
+	if s.protected(user) {
+		return nil, s.refuse(ctx, run, apperr.New(apperr.Protected, "%s is a protected account (PROTECTED_ACCOUNTS): Tourniquet never changes it", user.UserPrincipalName))
+	}
+
+	if req.IdempotencyKey != "" {
+		holder, claimed, err := s.Store.ClaimKey(ctx, kind, req.IdempotencyKey, run.RunID)
+		if err != nil {
+			return nil, apperr.Wrap(apperr.Unavailable, err, "the run-record store is unreachable")
+		}
+		if !claimed {
+			if prior, err := s.waitForRun(ctx, holder); err == nil {
+				return &Started{Run: prior, Replayed: true}, nil
+			}
+			// The holder never recorded its run (it crashed in between): carry on under its id,
+			// so that at most one run ever exists for the key.
+			run.RunID = holder
+		}
+	}
+
+	if !req.DryRun {
+		ok, retryAfter, err := s.Store.Reserve(ctx, s.now(), s.Config.MaxPerHour)
+		if err != nil {
+			s.releaseKey(ctx, kind, req.IdempotencyKey)
+			return nil, apperr.Wrap(apperr.Unavailable, err, "the run-record store is unreachable")
+		}
+		if !ok {
+			s.releaseKey(ctx, kind, req.IdempotencyKey)
+			e := apperr.New(apperr.RateLimited, "more than %d remediations in the last hour (MAX_REMEDIATIONS_PER_HOUR): refused so a misfiring playbook cannot lock out the tenant", s.Config.MaxPerHour)
+			e.RetryAfter = retryAfter
+			return nil, s.refuse(ctx, run, e)
+		}
+	}
+
+	if run.Mode == "sync" {
+		run.Status = runs.Running
+	}
+	if err := s.Store.Create(ctx, run); err != nil {
+		if errors.Is(err, runs.ErrConflict) {
+			if prior, gerr := s.Store.Get(ctx, run.RunID); gerr == nil {
+				return &Started{Run: prior, Replayed: true}, nil
+			}
+		}
+		return nil, apperr.Wrap(apperr.Unavailable, err, "the run-record store is unreachable")
+	}
+	s.Log.Info("run started", "runId", run.RunID, "userId", user.ID, "steps", names, "dryRun", run.DryRun, "mode", run.Mode, "requestedBy", run.RequestedBy)
+
+	if run.Mode == "sync" {
+		s.executeInProcess(ctx, run.RunID, names)
+	} else if err := s.advance(ctx, run.RunID); err != nil {
+		// The run is recorded; the steps that could not be enqueued are enqueued by the next
+		// advance (a redelivery, or the sweep). Say so rather than fail the request.
+		s.Log.Error("enqueue first steps", "runId", run.RunID, "err", err)
+	}
+	final, err := s.Store.Get(ctx, run.RunID)
+	if err != nil {
+		return nil, apperr.Wrap(apperr.Unavailable, err, "the run-record store is unreachable")
+	}
+	return &Started{Run: final}, nil
+}
+
+func (s *Service) existing(ctx context.Context, kind, key string) (*runs.Run, error) {
+	holder, found, err := s.Store.LookupKey(ctx, kind, key)
+	if err != nil {
+		return nil, apperr.Wrap(apperr.Unavailable, err, "the run-record store is unreachable")
+	}
+	if !found {
+		return nil, nil
+	}
+	run, err := s.waitForRun(ctx, holder)
+	if err != nil {
+		return nil, nil // claimed but never recorded: Start carries on under the holder's id
+	}
+	return run, nil
+}
+
+// waitForRun reads the run that holds a key, giving a concurrent creator a moment to
+// record it.
+func (s *Service) waitForRun(ctx context.Context, runID string) (*runs.Run, error) {
+	var err error
+	for i := 0; i < 10; i++ {
+		var run *runs.Run
+		if run, err = s.Store.Get(ctx, runID); err == nil {
+			return run, nil
+		}
+		if !errors.Is(err, runs.ErrNotFound) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return nil, err
+}
+
+func (s *Service) releaseKey(ctx context.Context, kind, key string) {
+	if key == "" {
+		return
+	}
+	if err := s.Store.ReleaseKey(ctx, kind, key); err != nil {
+		s.Log.Error("release idempotency key", "err", err)
+	}
+}
+
+// refuse records a refused run (so the refusal is on record) and returns the refusal.
+func (s *Service) refuse(ctx context.Context, run *runs.Run, refusal *apperr.Error) error {
+	now := s.now()
+	run.Status = runs.Refused
+	run.FinishedAt = &now
+	run.Error = &runs.Error{Code: string(refusal.Code), Message: refusal.Message}
+	for i := range run.Steps {
+		run.Steps[i].Status = runs.StepSkipped
+		run.Steps[i].Message = "refused: " + refusal.Message
+	}
+	if err := s.Store.Create(ctx, run); err != nil {
+		return apperr.Wrap(apperr.Unavailable, err, "the run-record store is unreachable")
+	}
+	s.Log.Warn("run refused", "runId", run.RunID, "userId", run.User.ID, "code", refusal.Code, "reason", refusal.Message)
+	refused := *refusal
+	refused.Err = &RefusedRun{Run: run}
+	return &refused
+}
+
+// RefusedRun carries the refused run's record inside a refusal error.
+type RefusedRun struct{ Run *runs.Run }
+
+func (r *RefusedRun) Error() string { return "refused run " + r.Run.RunID }
+
+func (s *Service) protected(u graph.User) bool {
+	for _, p := range s.Config.Protected {
+		if p != "" && (strings.EqualFold(p, u.ID) || strings.EqualFold(p, u.UserPrincipalName) || (u.Mail != "" && strings.EqualFold(p, u.Mail))) {
+			return true
+		}
+	}
+	return false
+}
+
+// Get returns a run document.
+func (s *Service) Get(ctx context.Context, runID string) (*runs.Run, error) {
+	if !runs.ValidRunID(runID) {
+		return nil, apperr.New(apperr.NotFound, "no run %q", runID)
+	}
+	run, err := s.Store.Get(ctx, runID)
+	switch {
+	case errors.Is(err, runs.ErrNotFound):
+		return nil, apperr.New(apperr.NotFound, "no run %q", runID)
+	case err != nil:
+		return nil, apperr.Wrap(apperr.Unavailable, err, "the run-record store is unreachable")
+	}
+	return run, nil
+}
+
+// List returns a user's runs, newest first.
+func (s *Service) List(ctx context.Context, user string) ([]*runs.Run, error) {
+	if !ValidUser(user) {
+		return nil, apperr.New(apperr.Invalid, "user must be a user principal name or an object id (GUID)")
+	}
+	list, err := s.Store.ListByUser(ctx, user, 100)
+	if err != nil {
+		return nil, apperr.Wrap(apperr.Unavailable, err, "the run-record store is unreachable")
+	}
+	return list, nil
+}
+
+func newRunID(now time.Time) string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return now.UTC().Format("20060102t150405") + "-" + hex.EncodeToString(b[:])
+}
+
+func (s *Service) stepTimeout() time.Duration {
+	if s.Config.StepTimeout > 0 {
+		return s.Config.StepTimeout
+	}
+	return 2 * time.Minute
+}
+
+func (s *Service) decodeOptions(raw json.RawMessage) steps.Options {
+	o, err := steps.ParseOptions(raw)
+	if err != nil {
+		s.Log.Error("stored options no longer parse", "err", err)
+	}
+	return o
+}
+
+var _ = fmt.Sprintf
+
+// Sweeps returns the latest sweep records, newest first.
+func (s *Service) Sweeps(ctx context.Context) ([]runs.SweepRecord, error) {
+	list, err := s.Store.Sweeps(ctx, 50)
+	if err != nil {
+		return nil, apperr.Wrap(apperr.Unavailable, err, "the run-record store is unreachable")
+	}
+	if list == nil {
+		list = []runs.SweepRecord{}
+	}
+	return list, nil
+}

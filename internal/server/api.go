@@ -1,0 +1,154 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/tourniquet/tourniquet/internal/apperr"
+	"github.com/tourniquet/tourniquet/internal/catalog"
+	"github.com/tourniquet/tourniquet/internal/remediation"
+)
+
+// startBody is the body of POST /api/remediations (and of a remediations queue message).
+type startBody struct {
+	User           string          `json:"user"`
+	Steps          []string        `json:"steps"`
+	DryRun         bool            `json:"dryRun"`
+	Mode           string          `json:"mode"`
+	Reason         string          `json:"reason"`
+	IdempotencyKey string          `json:"idempotencyKey"`
+	Options        json.RawMessage `json:"options"`
+}
+
+func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
+	var body startBody
+	if err := decodeJSON(r, &body); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	key := body.IdempotencyKey
+	if header := strings.TrimSpace(r.Header.Get("Idempotency-Key")); header != "" {
+		if key != "" && key != header {
+			s.writeError(w, r, apperr.New(apperr.Invalid, "the Idempotency-Key header and the idempotencyKey field differ"))
+			return
+		}
+		key = header
+	}
+	started, err := s.service.Start(r.Context(), remediation.StartRequest{
+		User: body.User, Steps: body.Steps, DryRun: body.DryRun, Mode: body.Mode, Reason: body.Reason,
+		IdempotencyKey: key, Options: body.Options, RequestedBy: s.requestedBy(r),
+	})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/remediations/"+started.Run.RunID)
+	if started.Replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	status := http.StatusAccepted
+	if body.Mode == "sync" || (started.Replayed && started.Run.Mode == "sync") {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, started.Run)
+}
+
+func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
+	run, err := s.service.Get(r.Context(), r.PathValue("runId"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, run)
+}
+
+func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
+	user := r.URL.Query().Get("user")
+	if user == "" {
+		s.writeError(w, r, apperr.New(apperr.Invalid, "the user query parameter is required (UPN or object id)"))
+		return
+	}
+	list, err := s.service.List(r.Context(), user)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) handleRestore(w http.ResponseWriter, r *http.Request) {
+	run, err := s.service.RestoreAdminRoles(r.Context(), r.PathValue("runId"), s.requestedBy(r))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, run)
+}
+
+// stepBody is the body of POST /api/steps/{step}.
+type stepBody struct {
+	User           string          `json:"user"`
+	DryRun         bool            `json:"dryRun"`
+	Reason         string          `json:"reason"`
+	IdempotencyKey string          `json:"idempotencyKey"`
+	Options        json.RawMessage `json:"options"`
+}
+
+func (s *Server) handleStep(w http.ResponseWriter, r *http.Request) {
+	name, ok := catalog.Parse(r.PathValue("step"))
+	if !ok {
+		s.writeError(w, r, apperr.New(apperr.Invalid, "unknown step %q; steps are %v", r.PathValue("step"), catalog.All))
+		return
+	}
+	var body stepBody
+	if err := decodeJSON(r, &body); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	key := body.IdempotencyKey
+	if header := strings.TrimSpace(r.Header.Get("Idempotency-Key")); header != "" {
+		key = header
+	}
+	started, err := s.service.Start(r.Context(), remediation.StartRequest{
+		User: body.User, Steps: []string{string(name)}, DryRun: body.DryRun, Mode: "sync", Reason: body.Reason,
+		IdempotencyKey: key, Options: body.Options, RequestedBy: s.requestedBy(r),
+	})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/remediations/"+started.Run.RunID)
+	writeJSON(w, http.StatusOK, started.Run)
+}
+
+func (s *Server) handleSweeps(w http.ResponseWriter, r *http.Request) {
+	list, err := s.service.Sweeps(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	if err := s.store.Ping(r.Context()); err != nil {
+		s.log.Warn("health: run-record store unreachable", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "degraded", "store": "unreachable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(openAPIJSON)
+}
+
+func (s *Server) handleNoRoute(w http.ResponseWriter, r *http.Request) {
+	s.writeError(w, r, apperr.New(apperr.NotFound, "no route %s %s", r.Method, r.URL.Path))
+}
+
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}

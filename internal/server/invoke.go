@@ -1,0 +1,158 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/tourniquet/tourniquet/internal/apperr"
+	"github.com/tourniquet/tourniquet/internal/functions"
+	"github.com/tourniquet/tourniquet/internal/remediation"
+)
+
+// handleInvocation serves POST /{FunctionName}: the host's invocation of a queue or timer
+// function. A 2xx answer completes the invocation (the message is deleted); any other
+// answer fails it, so the host delivers the message again, up to maxDequeueCount, then
+// moves it to the poison queue.
+func (s *Server) handleInvocation(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("function")
+	fn, ok := functions.Lookup(name)
+	if !ok || fn.Trigger == functions.HTTP {
+		s.answer(w, http.StatusNotFound, fmt.Sprintf("no queue or timer function %q", name))
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		s.answer(w, http.StatusBadRequest, "could not read the invocation")
+		return
+	}
+	inv, err := functions.DecodeInvocation(body)
+	if err != nil {
+		s.answer(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	var outcome error
+	switch {
+	case fn.Trigger == functions.Timer:
+		outcome = s.runSweep(r, inv)
+	case fn.Queue == functions.RemediationsQueue:
+		outcome = s.startFromQueue(r, inv)
+	default:
+		outcome = s.stepFromQueue(r, inv, fn)
+	}
+	if outcome != nil {
+		s.log.Error("invocation failed; the host delivers it again", "function", name, "dequeueCount", inv.DequeueCount(), "err", outcome)
+		s.answer(w, http.StatusInternalServerError, outcome.Error())
+		return
+	}
+	s.answer(w, http.StatusOK, "")
+}
+
+// answer writes the response document the host expects: always a JSON object.
+func (s *Server) answer(w http.ResponseWriter, status int, logLine string) {
+	resp := functions.Response{Outputs: map[string]any{}, Logs: []string{}}
+	if logLine != "" {
+		resp.Logs = append(resp.Logs, logLine)
+	}
+	writeJSON(w, status, resp)
+}
+
+func (s *Server) runSweep(r *http.Request, inv functions.Invocation) error {
+	rec, err := s.service.Sweep(r.Context())
+	if err != nil {
+		return err
+	}
+	s.log.Info("sweep", "outcome", rec.Outcome, "restricted", rec.Restricted, "started", len(rec.Started))
+	return nil
+}
+
+// queueMessage is the union of the queue messages of contract section 3.
+type queueMessage struct {
+	RunID          string          `json:"runId"`
+	User           string          `json:"user"`
+	Steps          []string        `json:"steps"`
+	DryRun         bool            `json:"dryRun"`
+	Reason         string          `json:"reason"`
+	IdempotencyKey string          `json:"idempotencyKey"`
+	Options        json.RawMessage `json:"options"`
+}
+
+func (s *Server) decodeMessage(inv functions.Invocation) (queueMessage, error) {
+	var msg queueMessage
+	raw, err := inv.Message(functions.MessageBinding)
+	if err != nil {
+		return msg, err
+	}
+	if err := decodeStrict(raw, &msg); err != nil {
+		return msg, err
+	}
+	return msg, nil
+}
+
+// deliveryKey derives an idempotency key from the queue message id, so a redelivered
+// message that starts a run finds the run its first delivery started.
+func deliveryKey(inv functions.Invocation, queue string) string {
+	if id := inv.MetaString("Id"); id != "" {
+		return "queue:" + queue + ":" + id
+	}
+	return ""
+}
+
+func (s *Server) startFromQueue(r *http.Request, inv functions.Invocation) error {
+	msg, err := s.decodeMessage(inv)
+	if err != nil {
+		s.log.Error("remediations message dropped: not a valid message", "err", err)
+		return nil // retrying cannot fix it
+	}
+	key := msg.IdempotencyKey
+	if key == "" {
+		key = deliveryKey(inv, functions.RemediationsQueue)
+	}
+	_, err = s.service.Start(r.Context(), remediation.StartRequest{
+		User: msg.User, Steps: msg.Steps, DryRun: msg.DryRun, Mode: "async", Reason: msg.Reason,
+		IdempotencyKey: key, Options: msg.Options, RequestedBy: "queue:" + functions.RemediationsQueue,
+	})
+	return s.queueOutcome(err)
+}
+
+func (s *Server) stepFromQueue(r *http.Request, inv functions.Invocation, fn functions.Function) error {
+	msg, err := s.decodeMessage(inv)
+	if err != nil {
+		s.log.Error("step message dropped: not a valid message", "queue", fn.Queue, "err", err)
+		return nil
+	}
+	if msg.RunID != "" {
+		return s.service.ExecuteStep(r.Context(), msg.RunID, fn.Step, remediation.Delivery{Queued: true, DequeueCount: inv.DequeueCount()})
+	}
+	key := msg.IdempotencyKey
+	if key == "" {
+		key = deliveryKey(inv, fn.Queue)
+	}
+	_, err = s.service.Start(r.Context(), remediation.StartRequest{
+		User: msg.User, Steps: []string{string(fn.Step)}, DryRun: msg.DryRun, Mode: "sync", Reason: msg.Reason,
+		IdempotencyKey: key, Options: msg.Options, RequestedBy: "queue:" + fn.Queue,
+	})
+	return s.queueOutcome(err)
+}
+
+// queueOutcome decides whether a failed start is worth another delivery: only when the
+// store or a service was unreachable. Refusals and bad input are final (and on record).
+func (s *Server) queueOutcome(err error) error {
+	if err == nil {
+		return nil
+	}
+	switch apperr.CodeOf(err) {
+	case apperr.Unavailable, apperr.Upstream, apperr.Internal:
+		return err
+	}
+	var refused *remediation.RefusedRun
+	if errors.As(err, &refused) {
+		s.log.Warn("queued run refused", "runId", refused.Run.RunID, "reason", strings.TrimSpace(err.Error()))
+		return nil
+	}
+	s.log.Error("queued request dropped", "err", err)
+	return nil
+}

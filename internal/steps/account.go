@@ -1,0 +1,64 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/tourniquet/tourniquet/internal/graph"
+	"github.com/tourniquet/tourniquet/internal/runs"
+)
+
+func (r *Runner) resetPassword(ctx context.Context, in Input) Outcome {
+	if in.Target.Synced {
+		return syncedUser(in)
+	}
+	change := runs.Change{
+		Action: "password_reset", Target: in.Target.UPN,
+		After:   map[string]any{"forceChangePasswordNextSignIn": true},
+		Reasons: []string{"the account is treated as compromised: its password is replaced at once and never shown to anyone"},
+	}
+	if in.DryRun {
+		return Outcome{Status: runs.StepPlanned, Changes: []runs.Change{change}}
+	}
+	password, err := NewPassword()
+	if err != nil {
+		return Outcome{Status: runs.StepFailed, Error: &runs.Error{Code: "password_generation", Message: "could not generate a password"}}
+	}
+	err = r.Directory.SetPassword(ctx, in.Target.ID, password)
+	password = "" // drop the only reference; it is never logged, stored or returned
+	var ge *graph.Error
+	switch {
+	case err == nil:
+		return Outcome{Status: runs.StepSucceeded, Changes: []runs.Change{change}}
+	case errors.As(err, &ge) && ge.Status == 400 && strings.Contains(strings.ToLower(ge.Message), "on-premises"):
+		// The directory knows the user is synced even if the read said otherwise.
+		return syncedUser(in)
+	case errors.As(err, &ge) && ge.Status == 403:
+		return Outcome{Status: runs.StepFailed, Error: &runs.Error{Code: orDefault(ge.Code, "Authorization_RequestDenied"),
+			Message: "reset-password: Microsoft Graph refused the reset (" + ge.Message + "). The account probably holds an admin role: the managed identity needs the Privileged Authentication Administrator directory role (and User-PasswordProfile.ReadWrite.All) to reset it. Reset the password by hand now, then grant the role."}}
+	}
+	return fail("reset-password", err, nil)
+}
+
+func syncedUser(in Input) Outcome {
+	return Outcome{
+		Status: runs.StepActionRequired,
+		Message: "the account " + in.Target.UPN + " is synced from on-premises Active Directory (onPremisesSyncEnabled), so its password cannot be reset from the cloud. " +
+			"Reset it in on-premises AD now (with 'User must change password at next logon') and let it sync; sessions are revoked all the same. Run unblock-sender afterwards.",
+	}
+}
+
+func (r *Runner) revokeSessions(ctx context.Context, in Input) Outcome {
+	change := runs.Change{
+		Action: "sessions_revoked", Target: in.Target.UPN,
+		Reasons: []string{"invalidates every refresh token and session cookie, so an attacker's sign-ins end"},
+	}
+	if in.DryRun {
+		return Outcome{Status: runs.StepPlanned, Changes: []runs.Change{change}}
+	}
+	if err := r.Directory.RevokeSessions(ctx, in.Target.ID); err != nil {
+		return fail("revoke-sessions", err, nil)
+	}
+	return Outcome{Status: runs.StepSucceeded, Changes: []runs.Change{change}}
+}

@@ -1,0 +1,323 @@
+package steps
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/tourniquet/tourniquet/internal/graph"
+	"github.com/tourniquet/tourniquet/internal/runs"
+)
+
+// GlobalAdministratorTemplateID is the template id (and built-in role definition id) of the
+// Global Administrator role.
+const GlobalAdministratorTemplateID = graph.GlobalAdministratorTemplateID
+
+// Kinds of role grant that remove-admin-roles removes and restore-admin-roles re-grants.
+const (
+	GrantDirect   = "direct"       // active assignment in roleManagement/directory/roleAssignments
+	GrantEligible = "pim_eligible" // PIM eligible schedule
+	GrantActive   = "pim_active"   // PIM active schedule
+	GrantGroup    = "group_member" // membership in a role-assignable group that holds roles
+)
+
+// RoleGrant is what restore-admin-roles needs to re-grant a removed role (Change.Restore).
+type RoleGrant struct {
+	Kind             string     `json:"kind"`
+	PrincipalID      string     `json:"principalId"`
+	RoleDefinitionID string     `json:"roleDefinitionId,omitempty"`
+	RoleName         string     `json:"roleName,omitempty"`
+	DirectoryScopeID string     `json:"directoryScopeId,omitempty"`
+	GroupID          string     `json:"groupId,omitempty"`
+	GroupName        string     `json:"groupName,omitempty"`
+	End              *time.Time `json:"endDateTime,omitempty"`
+	NoExpiration     bool       `json:"noExpiration,omitempty"`
+}
+
+type roleHoldings struct {
+	direct   []graph.RoleAssignment
+	eligible []graph.RoleSchedule
+	active   []graph.RoleSchedule
+	groups   []groupRoles
+}
+
+type groupRoles struct {
+	group graph.Group
+	roles []string
+}
+
+func (r *Runner) readRoles(ctx context.Context, userID string) (roleHoldings, error) {
+	var h roleHoldings
+	var groups []graph.Group
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { h.direct, err = r.Directory.RoleAssignments(gctx, userID); return err })
+	g.Go(func() (err error) { h.eligible, err = r.Directory.EligibleSchedules(gctx, userID); return err })
+	g.Go(func() (err error) { h.active, err = r.Directory.ActiveSchedules(gctx, userID); return err })
+	g.Go(func() (err error) { groups, err = r.Directory.RoleAssignableGroups(gctx, userID); return err })
+	if err := g.Wait(); err != nil {
+		return h, err
+	}
+	// A role-assignable group matters only when it carries roles.
+	var mu sync.Mutex
+	g, gctx = errgroup.WithContext(ctx)
+	for _, grp := range groups {
+		if !grp.IsAssignableToRole {
+			continue
+		}
+		g.Go(func() error {
+			var names []string
+			assigned, err := r.Directory.RoleAssignments(gctx, grp.ID)
+			if err != nil {
+				return err
+			}
+			for _, a := range assigned {
+				names = append(names, a.RoleName)
+			}
+			eligible, err := r.Directory.EligibleSchedules(gctx, grp.ID)
+			if err != nil {
+				return err
+			}
+			for _, e := range eligible {
+				names = append(names, e.RoleName+" (eligible)")
+			}
+			if len(names) > 0 {
+				mu.Lock()
+				h.groups = append(h.groups, groupRoles{group: grp, roles: names})
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	return h, g.Wait()
+}
+
+func isGlobalAdmin(roleDefinitionID, templateID string) bool {
+	return strings.EqualFold(roleDefinitionID, GlobalAdministratorTemplateID) || strings.EqualFold(templateID, GlobalAdministratorTemplateID)
+}
+
+// lastGlobalAdmin reports whether no principal other than userID holds an active Global
+// Administrator assignment.
+func (r *Runner) lastGlobalAdmin(ctx context.Context, userID, roleDefinitionID string) (bool, error) {
+	holders, err := r.Directory.RoleAssignmentsForRole(ctx, roleDefinitionID)
+	if err != nil {
+		return false, err
+	}
+	for _, a := range holders {
+		if !strings.EqualFold(a.PrincipalID, userID) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
+	userID := in.Target.ID
+	h, err := r.readRoles(ctx, userID)
+	if err != nil {
+		return fail("remove-admin-roles: read role assignments", err, nil)
+	}
+	justification := "Tourniquet remediation of a compromised account"
+	if in.RunID != "" {
+		justification += " (run " + in.RunID + ")"
+	}
+
+	// Active PIM schedules also show up as role assignments; they are removed through a
+	// schedule request, so the matching plain assignment is left to that.
+	scheduled := map[string]bool{}
+	for _, s := range h.active {
+		scheduled[strings.ToLower(s.RoleDefinitionID+"|"+s.DirectoryScopeID)] = true
+	}
+
+	var (
+		changes []runs.Change
+		keep    []string
+	)
+	// keepGlobalAdmin decides, once, whether removing Global Administrator would leave the
+	// tenant without one.
+	var lastGA *bool
+	keepGlobalAdmin := func(roleDefinitionID string) (bool, error) {
+		if lastGA == nil {
+			last, err := r.lastGlobalAdmin(ctx, userID, roleDefinitionID)
+			if err != nil {
+				return false, err
+			}
+			lastGA = &last
+		}
+		return *lastGA, nil
+	}
+	act := func(c runs.Change, do func() error) error {
+		if !in.DryRun {
+			if err := do(); err != nil && !graph.IsNotFound(err) {
+				return err
+			}
+		}
+		changes = append(changes, c)
+		return nil
+	}
+
+	for _, a := range h.direct {
+		if scheduled[strings.ToLower(a.RoleDefinitionID+"|"+a.DirectoryScopeID)] {
+			continue
+		}
+		if isGlobalAdmin(a.RoleDefinitionID, a.TemplateID) {
+			last, err := keepGlobalAdmin(a.RoleDefinitionID)
+			if err != nil {
+				return fail("remove-admin-roles: count Global Administrators", err, changes)
+			}
+			if last {
+				keep = append(keep, a.RoleName)
+				continue
+			}
+		}
+		c := runs.Change{
+			Action: "role_assignment_removed", Target: roleTarget(a.RoleName, a.DirectoryScopeID),
+			Before:  map[string]any{"id": a.ID, "roleDefinitionId": a.RoleDefinitionID, "roleName": a.RoleName, "directoryScopeId": a.DirectoryScopeID, "isBuiltIn": a.BuiltIn, "kind": GrantDirect},
+			Reasons: []string{"active directory role assignment of a compromised account"},
+			Restore: RoleGrant{Kind: GrantDirect, PrincipalID: userID, RoleDefinitionID: a.RoleDefinitionID, RoleName: a.RoleName, DirectoryScopeID: a.DirectoryScopeID},
+		}
+		if err := act(c, func() error { return r.Directory.DeleteRoleAssignment(ctx, a.ID) }); err != nil {
+			return fail("remove-admin-roles: remove "+a.RoleName, err, changes)
+		}
+	}
+	for _, s := range h.active {
+		if isGlobalAdmin(s.RoleDefinitionID, "") {
+			last, err := keepGlobalAdmin(s.RoleDefinitionID)
+			if err != nil {
+				return fail("remove-admin-roles: count Global Administrators", err, changes)
+			}
+			if last {
+				keep = append(keep, s.RoleName)
+				continue
+			}
+		}
+		c := scheduleChange("active_assignment_removed", GrantActive, userID, s)
+		if err := act(c, func() error { return r.Directory.RemoveActive(ctx, s, justification) }); err != nil {
+			return fail("remove-admin-roles: remove active PIM assignment "+s.RoleName, err, changes)
+		}
+	}
+	for _, s := range h.eligible {
+		c := scheduleChange("eligible_assignment_removed", GrantEligible, userID, s)
+		if err := act(c, func() error { return r.Directory.RemoveEligible(ctx, s, justification) }); err != nil {
+			return fail("remove-admin-roles: remove eligible PIM assignment "+s.RoleName, err, changes)
+		}
+	}
+	for _, gr := range h.groups {
+		c := runs.Change{
+			Action: "group_membership_removed", Target: gr.group.DisplayName + " (" + gr.group.ID + ")",
+			Before:  map[string]any{"groupId": gr.group.ID, "groupName": gr.group.DisplayName, "roles": gr.roles, "kind": GrantGroup},
+			Reasons: []string{"member of a role-assignable group that holds: " + strings.Join(gr.roles, ", ")},
+			Restore: RoleGrant{Kind: GrantGroup, PrincipalID: userID, GroupID: gr.group.ID, GroupName: gr.group.DisplayName},
+		}
+		if err := act(c, func() error { return r.Directory.RemoveGroupMember(ctx, gr.group.ID, userID) }); err != nil {
+			return fail("remove-admin-roles: remove from group "+gr.group.DisplayName, err, changes)
+		}
+	}
+
+	out := Outcome{Status: runs.StepSucceeded, Changes: changes}
+	switch {
+	case len(keep) > 0:
+		out.Status = runs.StepActionRequired
+		out.Message = fmt.Sprintf("kept %s: the account is the tenant's last active Global Administrator, and removing it would lock the tenant out. Assign Global Administrator to another (break-glass) account, then run remove-admin-roles again.", strings.Join(keep, ", "))
+	case len(changes) == 0:
+		out.Status = runs.StepNoChange
+		out.Message = "the account holds no directory roles"
+	case in.DryRun:
+		out.Status = runs.StepPlanned
+	}
+	return out
+}
+
+func roleTarget(role, scope string) string {
+	if scope == "" || scope == "/" {
+		return role + " (tenant-wide)"
+	}
+	return role + " (scope " + scope + ")"
+}
+
+func scheduleChange(action, kind, userID string, s graph.RoleSchedule) runs.Change {
+	grant := RoleGrant{Kind: kind, PrincipalID: userID, RoleDefinitionID: s.RoleDefinitionID, RoleName: s.RoleName, DirectoryScopeID: s.DirectoryScopeID, End: s.End, NoExpiration: s.NoExpiration}
+	return runs.Change{
+		Action: action, Target: roleTarget(s.RoleName, s.DirectoryScopeID),
+		Before: map[string]any{"id": s.ID, "roleDefinitionId": s.RoleDefinitionID, "roleName": s.RoleName, "directoryScopeId": s.DirectoryScopeID,
+			"memberType": s.MemberType, "assignmentType": s.AssignmentType, "startDateTime": s.Start, "endDateTime": s.End, "noExpiration": s.NoExpiration, "kind": kind},
+		Reasons: []string{map[string]string{GrantActive: "active PIM role assignment", GrantEligible: "PIM eligible role assignment (could be activated by the attacker)"}[kind] + " of a compromised account"},
+		Restore: grant,
+	}
+}
+
+// RestoreAdminRoles re-grants what remove-admin-roles recorded in removed: the same role,
+// scope and kind (eligible stays eligible). Grants that already exist are left alone, so the
+// call is idempotent.
+func (r *Runner) RestoreAdminRoles(ctx context.Context, userID string, removed []runs.Change, reason string) ([]runs.Change, error) {
+	h, err := r.readRoles(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("read current roles: %w", err)
+	}
+	has := map[string]bool{}
+	for _, a := range h.direct {
+		has[GrantDirect+"|"+strings.ToLower(a.RoleDefinitionID+"|"+a.DirectoryScopeID)] = true
+	}
+	for _, s := range h.active {
+		has[GrantActive+"|"+strings.ToLower(s.RoleDefinitionID+"|"+s.DirectoryScopeID)] = true
+	}
+	for _, s := range h.eligible {
+		has[GrantEligible+"|"+strings.ToLower(s.RoleDefinitionID+"|"+s.DirectoryScopeID)] = true
+	}
+	groups, err := r.Directory.RoleAssignableGroups(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("read current groups: %w", err)
+	}
+	for _, g := range groups {
+		has[GrantGroup+"|"+strings.ToLower(g.ID)] = true
+	}
+	justification := "Tourniquet restore: " + reason
+	var changes []runs.Change
+	for _, c := range removed {
+		if c.Restore == nil {
+			continue
+		}
+		var grant RoleGrant
+		raw, _ := json.Marshal(c.Restore)
+		if err := json.Unmarshal(raw, &grant); err != nil || grant.Kind == "" {
+			continue
+		}
+		grant.PrincipalID = userID
+		key := grant.Kind + "|" + strings.ToLower(grant.RoleDefinitionID+"|"+grant.DirectoryScopeID)
+		if grant.Kind == GrantGroup {
+			key = GrantGroup + "|" + strings.ToLower(grant.GroupID)
+		}
+		change := runs.Change{Action: "restored", Target: c.Target, After: grant, Reasons: []string{"re-granted what run recorded as removed (" + c.Action + ")"}}
+		if has[key] {
+			change.Action = "already_present"
+			changes = append(changes, change)
+			continue
+		}
+		sched := graph.RoleSchedule{PrincipalID: userID, RoleDefinitionID: grant.RoleDefinitionID, RoleName: grant.RoleName, DirectoryScopeID: grant.DirectoryScopeID, End: grant.End, NoExpiration: grant.NoExpiration}
+		switch grant.Kind {
+		case GrantDirect:
+			_, err = r.Directory.CreateRoleAssignment(ctx, userID, grant.RoleDefinitionID, grant.DirectoryScopeID)
+		case GrantActive:
+			err = r.Directory.GrantActive(ctx, sched, justification)
+		case GrantEligible:
+			err = r.Directory.GrantEligible(ctx, sched, justification)
+		case GrantGroup:
+			err = r.Directory.AddGroupMember(ctx, grant.GroupID, userID)
+		default:
+			continue
+		}
+		if err != nil {
+			return changes, fmt.Errorf("restore %s: %w", c.Target, err)
+		}
+		has[key] = true
+		changes = append(changes, change)
+	}
+	return changes, nil
+}
+
+// Explain turns a service error into the run document's error shape.
+func Explain(what string, err error) *runs.Error { return explain(what, err) }

@@ -1,0 +1,197 @@
+package steps
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/tourniquet/tourniquet/internal/exchange"
+	"github.com/tourniquet/tourniquet/internal/graph"
+	"github.com/tourniquet/tourniquet/internal/runs"
+)
+
+// Directory is what the steps need from Microsoft Graph.
+type Directory interface {
+	GetUser(ctx context.Context, idOrUPN string) (graph.User, error)
+	SetPassword(ctx context.Context, userID, password string) error
+	RevokeSessions(ctx context.Context, userID string) error
+	RoleAssignments(ctx context.Context, principalID string) ([]graph.RoleAssignment, error)
+	RoleAssignmentsForRole(ctx context.Context, roleDefinitionID string) ([]graph.RoleAssignment, error)
+	DeleteRoleAssignment(ctx context.Context, id string) error
+	CreateRoleAssignment(ctx context.Context, principalID, roleDefinitionID, scope string) (string, error)
+	EligibleSchedules(ctx context.Context, principalID string) ([]graph.RoleSchedule, error)
+	ActiveSchedules(ctx context.Context, principalID string) ([]graph.RoleSchedule, error)
+	RemoveEligible(ctx context.Context, s graph.RoleSchedule, justification string) error
+	RemoveActive(ctx context.Context, s graph.RoleSchedule, justification string) error
+	GrantEligible(ctx context.Context, s graph.RoleSchedule, justification string) error
+	GrantActive(ctx context.Context, s graph.RoleSchedule, justification string) error
+	RoleAssignableGroups(ctx context.Context, userID string) ([]graph.Group, error)
+	RemoveGroupMember(ctx context.Context, groupID, userID string) error
+	AddGroupMember(ctx context.Context, groupID, userID string) error
+}
+
+// Mailboxes is what the steps need from Exchange Online.
+type Mailboxes interface {
+	GetMailbox(ctx context.Context, upn string) (exchange.Mailbox, error)
+	ClearForwarding(ctx context.Context, upn string) error
+	InboxRules(ctx context.Context, upn string) ([]exchange.InboxRule, error)
+	DisableInboxRule(ctx context.Context, upn, identity string) error
+	RemoveInboxRule(ctx context.Context, upn, identity string) error
+	BlockedSenders(ctx context.Context, address string) ([]exchange.BlockedSender, error)
+	RemoveBlockedSender(ctx context.Context, address, reason string) error
+	AcceptedDomains(ctx context.Context) ([]exchange.AcceptedDomain, error)
+}
+
+var (
+	_ Directory = (*graph.Client)(nil)
+	_ Mailboxes = (*exchange.Client)(nil)
+)
+
+// Target is the account a step works on, as resolved from the directory.
+type Target struct {
+	ID     string
+	UPN    string
+	Mail   string
+	Synced bool // onPremisesSyncEnabled
+}
+
+// Options are the caller's per-run choices (the "options" object of a request).
+type Options struct {
+	InboxRules InboxRuleOptions `json:"inboxRules"`
+}
+
+// InboxRuleOptions choose what remove-inbox-rules does.
+type InboxRuleOptions struct {
+	Action string `json:"action,omitempty"` // "disable" (default) or "delete"
+	Scope  string `json:"scope,omitempty"`  // "suspicious" (default) or "all"
+}
+
+// ParseOptions decodes and validates a request's options; unknown fields are refused so a
+// typo never silently falls back to a default.
+func ParseOptions(raw json.RawMessage) (Options, error) {
+	var o Options
+	if len(raw) > 0 && string(raw) != "null" {
+		dec := json.NewDecoder(strings.NewReader(string(raw)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&o); err != nil {
+			return o, fmt.Errorf("options: %w", err)
+		}
+	}
+	switch o.InboxRules.Action {
+	case "", "disable", "delete":
+	default:
+		return o, fmt.Errorf("options.inboxRules.action must be \"disable\" or \"delete\", not %q", o.InboxRules.Action)
+	}
+	switch o.InboxRules.Scope {
+	case "", "suspicious", "all":
+	default:
+		return o, fmt.Errorf("options.inboxRules.scope must be \"suspicious\" or \"all\", not %q", o.InboxRules.Scope)
+	}
+	return o, nil
+}
+
+// Input is everything a step needs to run once.
+type Input struct {
+	Target  Target
+	DryRun  bool
+	Reason  string
+	RunID   string
+	Options Options
+	// Others holds the statuses of the run's other steps (unblock-sender decides on them).
+	Others map[Name]runs.StepStatus
+}
+
+// Outcome is what a step did. Changes made before a failure are kept, so a retry that finds
+// them done does not record them twice.
+type Outcome struct {
+	Status  runs.StepStatus
+	Message string
+	Changes []runs.Change
+	Error   *runs.Error
+	// Transient is set when the failure may pass (throttling, 5xx, timeouts): the caller
+	// retries the step instead of ending it failed.
+	Transient bool
+}
+
+// Runner runs steps against a directory and a mailbox service.
+type Runner struct {
+	Directory Directory
+	Mailboxes Mailboxes
+}
+
+// Run runs one step.
+func (r *Runner) Run(ctx context.Context, step Name, in Input) Outcome {
+	var out Outcome
+	switch step {
+	case ResetPassword:
+		out = r.resetPassword(ctx, in)
+	case RevokeSessions:
+		out = r.revokeSessions(ctx, in)
+	case RemoveForwarding:
+		out = r.removeForwarding(ctx, in)
+	case RemoveInboxRules:
+		out = r.removeInboxRules(ctx, in)
+	case RemoveAdminRoles:
+		out = r.removeAdminRoles(ctx, in)
+	case UnblockSender:
+		out = r.unblockSender(ctx, in)
+	default:
+		out = Outcome{Status: runs.StepFailed, Error: &runs.Error{Code: "unknown_step", Message: "unknown step " + string(step)}}
+	}
+	if out.Changes == nil {
+		out.Changes = []runs.Change{}
+	}
+	return out
+}
+
+// fail turns a service error into a failed (or, when it may pass, transient) outcome whose
+// message says what failed and what a person can do.
+func fail(what string, err error, changes []runs.Change) Outcome {
+	out := Outcome{Status: runs.StepFailed, Changes: changes, Error: explain(what, err)}
+	var t interface{ Transient() bool }
+	if errors.As(err, &t) && t.Transient() {
+		out.Transient = true
+	} else if errors.Is(err, context.DeadlineExceeded) {
+		out.Transient = true
+	}
+	return out
+}
+
+func explain(what string, err error) *runs.Error {
+	var ge *graph.Error
+	var xe *exchange.Error
+	switch {
+	case errors.As(err, &ge):
+		return &runs.Error{Code: orDefault(ge.Code, fmt.Sprint(ge.Status)), Message: fmt.Sprintf("%s: Microsoft Graph answered %d %s: %s%s", what, ge.Status, ge.Code, ge.Message, hint(ge.Status))}
+	case errors.As(err, &xe):
+		return &runs.Error{Code: orDefault(xe.Code, fmt.Sprint(xe.Status)), Message: fmt.Sprintf("%s: Exchange Online answered %d %s: %s%s", what, xe.Status, xe.Code, xe.Message, hint(xe.Status))}
+	case errors.Is(err, context.DeadlineExceeded):
+		return &runs.Error{Code: "timeout", Message: what + ": the service did not answer in time; the step will be retried"}
+	}
+	return &runs.Error{Code: "error", Message: fmt.Sprintf("%s: %v", what, err)}
+}
+
+func hint(status int) string {
+	switch status {
+	case 401:
+		return " (the managed identity's token was refused: check the identity and its app roles)"
+	case 403:
+		return " (the managed identity lacks a permission or directory role for this; see the README's permission table)"
+	case 404:
+		return " (the object no longer exists)"
+	case 429:
+		return " (the tenant is throttling requests; the step will be retried)"
+	case 0, 500, 502, 503, 504:
+		return " (a passing service failure; the step will be retried)"
+	}
+	return ""
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
