@@ -1,0 +1,261 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/tourniquet/tourniquet/internal/azurite"
+	"github.com/tourniquet/tourniquet/internal/hostemu"
+	"github.com/tourniquet/tourniquet/internal/runs"
+	"github.com/tourniquet/tourniquet/internal/tenantsim"
+)
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	root, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(root, "handler")); err != nil {
+		return fmt.Errorf("no handler executable in %s: run `make demo` (it builds one)", root)
+	}
+	out := &report{w: stdout}
+
+	out.title("Starting Azurite, the tenant simulator and the handler")
+	store, err := azurite.Start(ctx)
+	if err != nil {
+		return fmt.Errorf("azurite: %w", err)
+	}
+	defer store.Stop()
+
+	sim := tenantsim.New(tenantsim.Options{})
+	if _, err := sim.Start(); err != nil {
+		return fmt.Errorf("tenant simulator: %w", err)
+	}
+	defer sim.Close()
+	demo := tenantsim.SeedDemo(sim)
+
+	logPath := filepath.Join(os.TempDir(), "tourniquet-demo-handler.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	host, err := hostemu.Start(ctx, hostemu.Options{
+		AppRoot:                 root,
+		StorageConnectionString: store.ConnectionString,
+		Output:                  logFile,
+		Env: []string{
+			"AzureWebJobsStorage=" + store.ConnectionString,
+			"AZURE_TENANT_ID=" + sim.TenantID(),
+			"GRAPH_BASE_URL=" + sim.GraphURL(),
+			"EXCHANGE_BASE_URL=" + sim.ExchangeURL(),
+			"IDENTITY_ENDPOINT=" + sim.IdentityEndpoint(),
+			"IDENTITY_HEADER=" + sim.IdentityHeader(),
+			"PROTECTED_ACCOUNTS=" + demo.BreakGlassUPN,
+			"SWEEP_MODE=report",
+			"SWEEP_SCHEDULE=0 */15 * * * *",
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("host emulator: %w", err)
+	}
+	defer host.Stop()
+	api := &client{base: host.URL()}
+	out.line("handler log (JSON lines): %s", logPath)
+
+	out.title("Before: " + demo.UPN)
+	out.tenantState(sim, demo.UPN, demo.UserID)
+
+	out.title("1. Full remediation (POST /api/remediations, mode sync)")
+	var doc runs.Run
+	status, err := api.post(ctx, "/api/remediations", map[string]any{
+		"user": demo.UPN, "mode": "sync", "reason": "Demo: impossible-travel sign-in and external forwarding (incident 4711)",
+		"idempotencyKey": "demo-incident-4711",
+	}, &doc)
+	if err != nil {
+		return err
+	}
+	out.run(status, &doc)
+	resets := sim.PasswordResets(demo.UserID)
+	logText, _ := os.ReadFile(logPath)
+	docText, _ := json.Marshal(doc)
+	leaked := false
+	for _, r := range resets {
+		leaked = leaked || strings.Contains(string(logText), r.Password) || strings.Contains(string(docText), r.Password)
+	}
+	if leaked {
+		return fmt.Errorf("the new password appears in the handler log or the run document")
+	}
+	out.line("password resets seen by the tenant: %d; checked: the new password is in no response and no log line", len(resets))
+
+	out.title("After: " + demo.UPN)
+	out.tenantState(sim, demo.UPN, demo.UserID)
+
+	out.title("2. The same request again (same idempotency key): the first run, not a second one")
+	var replay runs.Run
+	status, err = api.post(ctx, "/api/remediations", map[string]any{"user": demo.UPN, "mode": "sync", "idempotencyKey": "demo-incident-4711"}, &replay)
+	if err != nil {
+		return err
+	}
+	out.line("HTTP %d, runId %s (first run %s)", status, replay.RunID, doc.RunID)
+
+	out.title("3. Async remediation of a user synced from on-premises AD (through the step queues)")
+	var async runs.Run
+	status, err = api.post(ctx, "/api/remediations", map[string]any{"user": demo.SyncedUPN, "reason": "Demo: synced account reported by the user"}, &async)
+	if err != nil {
+		return err
+	}
+	out.line("HTTP %d, run %s %s; waiting for the queues...", status, async.RunID, async.Status)
+	final, err := api.waitFinal(ctx, async.RunID, 60*time.Second)
+	if err != nil {
+		return err
+	}
+	out.run(http.StatusOK, final)
+
+	out.title("4. A break-glass account is never touched")
+	var refusal map[string]any
+	status, err = api.post(ctx, "/api/remediations", map[string]any{"user": demo.BreakGlassUPN}, &refusal)
+	if err != nil {
+		return err
+	}
+	out.line("HTTP %d %v: %v", status, refusal["code"], refusal["detail"])
+
+	out.title("5. The restricted-users sweep (timer, SWEEP_MODE=report)")
+	sim.BlockSender(demo.AssistantUPN, time.Now().Add(-5*time.Minute))
+	if st, err := host.FireTimer(ctx, "timer-sweep"); err != nil || st != http.StatusOK {
+		return fmt.Errorf("sweep: status %d: %v", st, err)
+	}
+	var sweeps []runs.SweepRecord
+	if _, err := api.get(ctx, "/api/sweeps", &sweeps); err != nil {
+		return err
+	}
+	if len(sweeps) > 0 {
+		s := sweeps[0]
+		out.line("sweep %s: %d restricted, outcome %s, runs recorded: %v %s", s.Mode, s.Restricted, s.Outcome, s.Started, s.Message)
+		for _, id := range s.Started {
+			var r runs.Run
+			if _, err := api.get(ctx, "/api/remediations/"+id, &r); err == nil {
+				out.line("  %s: %s for %s (dry run %v)", r.RunID, r.Status, r.User.UserPrincipalName, r.DryRun)
+			}
+		}
+	}
+
+	out.title("6. Restore the admin roles removed in run " + doc.RunID + " (once the account is cleared)")
+	var restored runs.Run
+	status, err = api.post(ctx, "/api/remediations/"+doc.RunID+"/restore-admin-roles", map[string]any{}, &restored)
+	if err != nil {
+		return err
+	}
+	if n := len(restored.Restorations); n > 0 {
+		for _, c := range restored.Restorations[n-1].Changes {
+			out.line("HTTP %d  %-16s %s", status, c.Action, c.Target)
+		}
+	}
+	out.title("Done")
+	return nil
+}
+
+type client struct{ base string }
+
+func (c *client) post(ctx context.Context, path string, body, into any) (int, error) {
+	data, _ := json.Marshal(body)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(data))
+	req.Header.Set("Content-Type", "application/json")
+	return c.do(req, into)
+}
+
+func (c *client) get(ctx context.Context, path string, into any) (int, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	return c.do(req, into)
+}
+
+func (c *client) do(req *http.Request, into any) (int, error) {
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(data, into); err != nil {
+		return resp.StatusCode, fmt.Errorf("%s %s: HTTP %d: %s", req.Method, req.URL.Path, resp.StatusCode, data)
+	}
+	return resp.StatusCode, nil
+}
+
+func (c *client) waitFinal(ctx context.Context, runID string, limit time.Duration) (*runs.Run, error) {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		var r runs.Run
+		if _, err := c.get(ctx, "/api/remediations/"+runID, &r); err != nil {
+			return nil, err
+		}
+		if r.Status != runs.Queued && r.Status != runs.Running {
+			return &r, nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return nil, fmt.Errorf("run %s did not finish within %s", runID, limit)
+}
+
+// report prints the demo's human-readable output.
+type report struct{ w io.Writer }
+
+func (r *report) title(s string) { fmt.Fprintf(r.w, "\n== %s\n", s) }
+func (r *report) line(format string, args ...any) {
+	fmt.Fprintf(r.w, "   "+format+"\n", args...)
+}
+
+func (r *report) tenantState(sim *tenantsim.Sim, upn, userID string) {
+	mb := sim.Mailbox(upn)
+	r.line("forwarding: smtp=%q address=%q deliverAndForward=%v", mb.ForwardingSmtpAddress, mb.ForwardingAddress, mb.DeliverToMailboxAndForward)
+	rules := sim.InboxRules(upn)
+	enabled := 0
+	for _, rule := range rules {
+		if rule.Enabled {
+			enabled++
+		}
+	}
+	r.line("inbox rules: %d (%d enabled)", len(rules), enabled)
+	for _, rule := range rules {
+		hidden := ""
+		if rule.Hidden {
+			hidden = " [hidden]"
+		}
+		r.line("  - %-40q enabled=%v%s", rule.Name, rule.Enabled, hidden)
+	}
+	r.line("direct/PIM-active role assignments: %d, PIM eligible: %d", len(sim.RoleAssignments(userID)), len(sim.EligibleRoles(userID)))
+	blocked := false
+	for _, b := range sim.BlockedSenders() {
+		if strings.EqualFold(b.SenderAddress, upn) {
+			blocked = true
+		}
+	}
+	r.line("on the Restricted users list: %v; sessions revoked so far: %d", blocked, sim.SessionsRevoked(userID))
+}
+
+func (r *report) run(status int, run *runs.Run) {
+	r.line("HTTP %d  run %s  status %s  user %s  requestedBy %s", status, run.RunID, run.Status, run.User.UserPrincipalName, run.RequestedBy)
+	for _, s := range run.Steps {
+		r.line("  %-20s %-16s attempts=%d %s", s.Name, s.Status, s.Attempts, s.Message)
+		for _, c := range s.Changes {
+			r.line("      %-28s %s", c.Action, c.Target)
+			for _, why := range c.Reasons {
+				r.line("          why: %s", why)
+			}
+		}
+		if s.Error != nil {
+			r.line("      error %s: %s", s.Error.Code, s.Error.Message)
+		}
+	}
+	if run.Error != nil {
+		r.line("  run error %s: %s", run.Error.Code, run.Error.Message)
+	}
+}
