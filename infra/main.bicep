@@ -1,0 +1,151 @@
+// Tourniquet: the whole deployment. `azd up` (or `az deployment sub create`) provisions a
+// resource group with a Linux function app (custom handler), its storage (queues, run-record
+// tables, deployment container; shared keys disabled), Application Insights, the Storage
+// roles of the app's managed identity, and the Microsoft Graph / Exchange Online app roles of
+// that identity. Directory roles (Exchange Administrator, ...) are assigned afterwards by
+// infra/assign-directory-roles.sh: Bicep cannot assign them.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(40)
+@description('azd environment name; names the resource group and seeds the resource names.')
+param environmentName string
+
+@minLength(1)
+@description('Azure region. Flex Consumption is not in every region: see docs/deploy.md.')
+param location string
+
+@description('Resource group to create (default rg-<environmentName>).')
+param resourceGroupName string = ''
+
+@allowed(['flex', 'dedicated'])
+@description('flex: Flex Consumption (FC1). dedicated: a Linux App Service plan, for regions without Flex Consumption.')
+param hostingPlan string = 'flex'
+
+@description('App Service plan SKU when hostingPlan is dedicated.')
+param dedicatedSku string = 'B1'
+
+@minValue(40)
+@maxValue(1000)
+@description('Flex Consumption scale-out limit.')
+param flexMaximumInstanceCount int = 40
+
+// Settings of the contract (section 8). Strings, because app settings are strings.
+@description('PROTECTED_ACCOUNTS: comma-separated UPNs or object ids never changed (break-glass accounts).')
+param protectedAccounts string = ''
+
+@description('MAX_REMEDIATIONS_PER_HOUR: tenant-wide limit on new runs that may change the tenant.')
+param maxRemediationsPerHour string = '20'
+
+@description('SWEEP_SCHEDULE: six-field NCRONTAB schedule of the restricted-users sweep.')
+param sweepSchedule string = '0 */15 * * * *'
+
+@allowed(['report', 'remediate'])
+@description('SWEEP_MODE: report records a dry run; remediate starts a full run.')
+param sweepMode string = 'report'
+
+@description('SWEEP_MAX_USERS: more newly restricted users than this at once: remediate none.')
+param sweepMaxUsers string = '10'
+
+@allowed(['functionkey', 'easyauth'])
+@description('AUTH_MODE: easyauth only together with App Service authentication.')
+param authMode string = 'functionkey'
+
+@description('TOURNIQUET_TABLE_PREFIX: prefix of the run-record table names.')
+param tablePrefix string = 'Tourniquet'
+
+@description('GRAPH_BASE_URL: Microsoft Graph root.')
+param graphBaseUrl string = 'https://graph.microsoft.com/v1.0'
+
+@description('EXCHANGE_BASE_URL: Exchange Online admin REST root.')
+param exchangeBaseUrl string = 'https://outlook.office365.com/adminapi/beta'
+
+@description('Grant RoleManagement.ReadWrite.Directory and GroupMember.ReadWrite.All (needed only by the remove-admin-roles step and restore).')
+param enableAdminRoleRemoval bool = true
+
+@description('Assign the Graph and Exchange app roles to the managed identity (needs a deployer allowed to grant app roles, e.g. Privileged Role Administrator).')
+param grantApiPermissions bool = true
+
+var token = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = { 'azd-env-name': environmentName, application: 'tourniquet' }
+var groupName = empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
+
+resource group 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: groupName
+  location: location
+  tags: tags
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: group
+  params: {
+    location: location
+    tags: tags
+    name: 'tourniquet-${token}'
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  scope: group
+  params: {
+    location: location
+    tags: tags
+    name: 'sttq${token}'
+    tablePrefix: tablePrefix
+  }
+}
+
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  scope: group
+  params: {
+    location: location
+    tags: tags
+    name: 'func-tourniquet-${token}'
+    hostingPlan: hostingPlan
+    dedicatedSku: dedicatedSku
+    flexMaximumInstanceCount: flexMaximumInstanceCount
+    storageAccountName: storage.outputs.name
+    deploymentContainerUrl: storage.outputs.deploymentContainerUrl
+    appInsightsName: monitoring.outputs.appInsightsName
+    tenantId: tenant().tenantId
+    protectedAccounts: protectedAccounts
+    maxRemediationsPerHour: maxRemediationsPerHour
+    sweepSchedule: sweepSchedule
+    sweepMode: sweepMode
+    sweepMaxUsers: sweepMaxUsers
+    authMode: authMode
+    tablePrefix: tablePrefix
+    graphBaseUrl: graphBaseUrl
+    exchangeBaseUrl: exchangeBaseUrl
+  }
+}
+
+module storageRoles 'modules/storage-roles.bicep' = {
+  name: 'storage-roles'
+  scope: group
+  params: {
+    storageAccountName: storage.outputs.name
+    appInsightsName: monitoring.outputs.appInsightsName
+    principalId: functionApp.outputs.principalId
+  }
+}
+
+module apiPermissions 'modules/graph-permissions.bicep' = if (grantApiPermissions) {
+  name: 'graph-permissions'
+  scope: group
+  params: {
+    principalId: functionApp.outputs.principalId
+    enableAdminRoleRemoval: enableAdminRoleRemoval
+  }
+}
+
+// azd reads these into the environment (.azure/<env>/.env).
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = group.name
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output AZURE_FUNCTION_APP_URL string = functionApp.outputs.url
+output AZURE_FUNCTION_PRINCIPAL_ID string = functionApp.outputs.principalId
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
