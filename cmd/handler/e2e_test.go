@@ -193,6 +193,29 @@ func TestHTTPAndQueuePathsThroughTheHost(t *testing.T) {
 		t.Fatalf("async run %s: %+v\n%s", run.Status, run.Steps, s.output.String())
 	}
 
+	// The same request with the Idempotency-Key header twice: one run.
+	var first, replay runs.Run
+	call(t, h, "POST", "/api/remediations", map[string]any{"user": s.demo.UPN, "mode": "sync", "steps": []string{"revoke-sessions"}}, "Idempotency-Key", "INC-77").json(t, &first)
+	call(t, h, "POST", "/api/remediations", map[string]any{"user": s.demo.UPN, "mode": "sync", "steps": []string{"revoke-sessions"}}, "Idempotency-Key", "INC-77").json(t, &replay)
+	if first.RunID == "" || replay.RunID != first.RunID || first.IdempotencyKey != "INC-77" {
+		t.Fatalf("idempotent replay: first %q, second %q", first.RunID, replay.RunID)
+	}
+
+	// A full run started by a message on the remediations queue.
+	rq, err := azqueue.NewQueueClientFromConnectionString(s.storage.ConnectionString, "remediations", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rq.EnqueueMessage(context.Background(), `{"user":"`+s.demo.AssistantUPN+`","reason":"ticket 12","idempotencyKey":"TCK-12"}`, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.waitIdle()
+	var fromQueue []runs.Run
+	call(t, h, "GET", "/api/remediations?user="+s.demo.AssistantUPN, nil).json(t, &fromQueue)
+	if len(fromQueue) != 1 || fromQueue[0].RequestedBy != "queue:remediations" || fromQueue[0].Status != runs.Succeeded || len(fromQueue[0].Steps) != 6 {
+		t.Fatalf("run from the remediations queue: %+v", fromQueue)
+	}
+
 	// A one-step run started by a queue message.
 	q, err := azqueue.NewQueueClientFromConnectionString(s.storage.ConnectionString, "step-revoke-sessions", nil)
 	if err != nil {

@@ -53,12 +53,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	store, err := runs.Open(ctx, tables, cfg.TablePrefix)
-	if err != nil {
-		// The handler still starts: /api/health reports the store, and requests that need it
-		// answer 503 until it is back.
-		log.Error("run-record store not ready", "err", err)
-	}
+	// The store makes no call until it is used, so the handler answers the host's readiness
+	// poll at once; the tables are created in the background meanwhile. While storage is
+	// unreachable, /api/health says so and requests that need a record answer 503.
+	store := runs.New(tables, cfg.TablePrefix)
+	go func() {
+		if err := store.Ping(ctx); err != nil {
+			log.Error("run-record store not ready", "err", err)
+		}
+	}()
 	service := &remediation.Service{
 		Store:  store,
 		Runner: &steps.Runner{Directory: directory, Mailboxes: mailboxes},

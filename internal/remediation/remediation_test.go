@@ -479,3 +479,24 @@ func TestUnblockSenderOnAUserWhoIsNotRestricted(t *testing.T) {
 		t.Fatalf("run %s step %+v", run.Status, st)
 	}
 }
+
+func TestSweepInRemediateModeStartsAFullRunOncePerBlock(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{SweepMode: "remediate", SweepMaxUsers: 10})
+	ctx := context.Background()
+	rec, err := e.svc.Sweep(ctx)
+	if err != nil || rec.Outcome != "ok" || len(rec.Started) != 1 {
+		t.Fatalf("sweep %+v %v", rec, err)
+	}
+	e.drain(1)
+	run := e.get(rec.Started[0])
+	if run.Status != runs.Succeeded || run.DryRun || run.RequestedBy != "sweep" || !strings.HasPrefix(run.IdempotencyKey, "sweep:") {
+		t.Fatalf("sweep run %s dry=%v by %s key %q\n%s", run.Status, run.DryRun, run.RequestedBy, run.IdempotencyKey, dump(run))
+	}
+	// The block is gone now; blocked again later (a new creation time) is a new incident.
+	e.sim.BlockSender(e.demo.UPN, time.Now().Add(time.Minute))
+	again, err := e.svc.Sweep(ctx)
+	if err != nil || len(again.Started) != 1 || again.Started[0] == run.RunID {
+		t.Fatalf("sweep after a new block %+v %v", again, err)
+	}
+}
