@@ -20,8 +20,8 @@ import (
 func (s *Server) handleInvocation(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("function")
 	fn, ok := functions.Lookup(name)
-	if !ok || fn.Trigger == functions.HTTP {
-		s.answer(w, http.StatusNotFound, fmt.Sprintf("no queue or timer function %q", name))
+	if !ok {
+		s.answer(w, http.StatusNotFound, fmt.Sprintf("no function %q", name))
 		return
 	}
 	body, err := io.ReadAll(r.Body)
@@ -32,6 +32,10 @@ func (s *Server) handleInvocation(w http.ResponseWriter, r *http.Request) {
 	inv, err := functions.DecodeInvocation(body)
 	if err != nil {
 		s.answer(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if fn.Trigger == functions.HTTP {
+		s.serveHTTPInvocation(w, r, inv)
 		return
 	}
 	var outcome error

@@ -34,11 +34,15 @@ func Patterns() []string {
 // routes builds the handler: the API routes, POST /{function} for the host's queue and
 // timer invocations, and GET / for the host's readiness poll.
 func (s *Server) routes() http.Handler {
-	mux := http.NewServeMux()
+	api := http.NewServeMux()
 	for _, r := range s.apiRoutes() {
-		mux.Handle(r.pattern, s.limitBody(maxAPIBody, s.authenticate(r.handle)))
+		api.Handle(r.pattern, s.limitBody(maxAPIBody, s.authenticate(r.handle)))
 	}
-	mux.Handle("/api/", s.authenticate(s.handleNoRoute))
+	api.Handle("/api/", s.authenticate(s.handleNoRoute))
+	s.api = s.recoverPanics(api)
+
+	mux := http.NewServeMux()
+	mux.Handle("/api/", s.api)
 	mux.Handle("POST /{function}", s.limitBody(maxInvocationBody, http.HandlerFunc(s.handleInvocation)))
 	mux.HandleFunc("GET /{$}", s.handleReady)
 	return s.recoverPanics(mux)

@@ -22,6 +22,7 @@ type Server struct {
 	store    Pinger
 	authMode string
 	log      *slog.Logger
+	api      http.Handler // the /api routes, also served inside HTTP-trigger invocations
 }
 
 // New returns the handler's whole HTTP surface.
