@@ -51,18 +51,14 @@ func (r *Runner) removeForwarding(ctx context.Context, in Input) Outcome {
 
 func (r *Runner) removeInboxRules(ctx context.Context, in Input) Outcome {
 	var (
-		domains []exchange.AcceptedDomain
-		rules   []exchange.InboxRule
+		accepted inboxrules.Domains
+		rules    []exchange.InboxRule
 	)
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) { domains, err = r.Mailboxes.AcceptedDomains(gctx); return err })
+	g.Go(func() (err error) { accepted, err = r.acceptedDomains(gctx, in.Target); return err })
 	g.Go(func() (err error) { rules, err = r.Mailboxes.InboxRules(gctx, in.Target.UPN); return err })
 	if err := g.Wait(); err != nil {
 		return fail("remove-inbox-rules: read rules and accepted domains", err, nil)
-	}
-	accepted := make(inboxrules.Domains, 0, len(domains))
-	for _, d := range domains {
-		accepted = append(accepted, d.DomainName)
 	}
 	del := in.Options.InboxRules.Action == "delete"
 	all := in.Options.InboxRules.Scope == "all"
@@ -70,7 +66,13 @@ func (r *Runner) removeInboxRules(ctx context.Context, in Input) Outcome {
 	if del {
 		action = "deleted"
 	}
-	var changes []runs.Change
+	// Classify first (no I/O), then act on the chosen rules concurrently: each rule is
+	// disabled or removed by its own call, independent of the others.
+	type planned struct {
+		rule   exchange.InboxRule
+		change runs.Change
+	}
+	var plan []planned
 	for _, rule := range rules {
 		if inboxrules.IsSystem(rule) {
 			continue
@@ -85,22 +87,38 @@ func (r *Runner) removeInboxRules(ctx context.Context, in Input) Outcome {
 		if len(reasons) == 0 {
 			reasons = []string{"scope \"all\": every non-system rule is removed"}
 		}
-		change := runs.Change{Action: action, Target: ruleTarget(rule), Before: ruleEvidence(rule), Reasons: reasons}
-		if !in.DryRun {
-			var err error
+		plan = append(plan, planned{rule: rule, change: runs.Change{Action: action, Target: ruleTarget(rule), Before: ruleEvidence(rule), Reasons: reasons}})
+	}
+	errs := make([]error, len(plan))
+	if !in.DryRun {
+		errs = callEach(len(plan), func(i int) error {
 			if del {
-				err = r.Mailboxes.RemoveInboxRule(ctx, in.Target.UPN, rule.Identity)
-			} else {
-				err = r.Mailboxes.DisableInboxRule(ctx, in.Target.UPN, rule.Identity)
+				return r.Mailboxes.RemoveInboxRule(ctx, in.Target.UPN, plan[i].rule.Identity)
 			}
-			if exchange.IsNotFound(err) {
-				continue // removed meanwhile (another delivery, or the user): nothing left to do
+			return r.Mailboxes.DisableInboxRule(ctx, in.Target.UPN, plan[i].rule.Identity)
+		})
+	}
+	// Record every change that was made, in the listing's order, even when another rule
+	// failed: a retry finds those rules done and does not record them twice.
+	var (
+		changes  []runs.Change
+		firstErr error
+		failed   exchange.InboxRule
+	)
+	for i, p := range plan {
+		switch err := errs[i]; {
+		case exchange.IsNotFound(err):
+			// removed meanwhile (another delivery, or the user): nothing left to do
+		case err != nil:
+			if firstErr == nil {
+				firstErr, failed = err, p.rule
 			}
-			if err != nil {
-				return fail(fmt.Sprintf("remove-inbox-rules: %s rule %q", strings.TrimSuffix(action, "d"), rule.Name), err, changes)
-			}
+		default:
+			changes = append(changes, p.change)
 		}
-		changes = append(changes, change)
+	}
+	if firstErr != nil {
+		return fail(fmt.Sprintf("remove-inbox-rules: %s rule %q", strings.TrimSuffix(action, "d"), failed.Name), firstErr, changes)
 	}
 	switch {
 	case len(changes) == 0:
@@ -140,25 +158,41 @@ func (r *Runner) unblockSender(ctx context.Context, in Input) Outcome {
 	if in.Target.Mail != "" && !strings.EqualFold(in.Target.Mail, in.Target.UPN) {
 		addresses = append(addresses, in.Target.Mail)
 	}
+	// The UPN and the primary address are looked up concurrently; each block found is then
+	// lifted by its own call.
+	found := make([][]exchange.BlockedSender, len(addresses))
+	if err := firstError(callEach(len(addresses), func(i int) (err error) {
+		found[i], err = r.Mailboxes.BlockedSenders(ctx, addresses[i])
+		return err
+	})); err != nil {
+		return fail("unblock-sender: read restricted users", err, nil)
+	}
+	var blocked []exchange.BlockedSender
+	for _, list := range found {
+		blocked = append(blocked, list...)
+	}
+	errs := make([]error, len(blocked))
+	if !in.DryRun {
+		errs = callEach(len(blocked), func(i int) error {
+			return r.Mailboxes.RemoveBlockedSender(ctx, blocked[i].SenderAddress, "Tourniquet run "+in.RunID+": account secured")
+		})
+	}
 	var changes []runs.Change
-	for _, addr := range addresses {
-		blocked, err := r.Mailboxes.BlockedSenders(ctx, addr)
-		if err != nil {
-			return fail("unblock-sender: read restricted users", err, changes)
-		}
-		for _, b := range blocked {
-			change := runs.Change{
-				Action: "sender_unblocked", Target: b.SenderAddress, Before: blockedEvidence(b),
-				Reasons: []string{"the account is secured (every other step succeeded or had nothing to change), so it may send mail again"},
+	var firstErr error
+	for i, b := range blocked {
+		if err := errs[i]; err != nil && !exchange.IsNotFound(err) {
+			if firstErr == nil {
+				firstErr = err
 			}
-			if !in.DryRun {
-				err := r.Mailboxes.RemoveBlockedSender(ctx, b.SenderAddress, "Tourniquet run "+in.RunID+": account secured")
-				if err != nil && !exchange.IsNotFound(err) {
-					return fail("unblock-sender: remove from restricted users", err, changes)
-				}
-			}
-			changes = append(changes, change)
+			continue
 		}
+		changes = append(changes, runs.Change{
+			Action: "sender_unblocked", Target: b.SenderAddress, Before: blockedEvidence(b),
+			Reasons: []string{"the account is secured (every other step succeeded or had nothing to change), so it may send mail again"},
+		})
+	}
+	if firstErr != nil {
+		return fail("unblock-sender: remove from restricted users", firstErr, changes)
 	}
 	switch {
 	case len(changes) == 0:

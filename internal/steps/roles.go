@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -62,38 +61,42 @@ func (r *Runner) readRoles(ctx context.Context, userID string) (roleHoldings, er
 	if err := g.Wait(); err != nil {
 		return h, err
 	}
-	// A role-assignable group matters only when it carries roles.
-	var mu sync.Mutex
-	g, gctx = errgroup.WithContext(ctx)
+	// A role-assignable group matters only when it carries roles. Each group's active and
+	// eligible roles are read concurrently (2 calls per group, all independent); the groups
+	// keep the listing's order so the recorded changes come out the same every time.
+	var assignable []graph.Group
 	for _, grp := range groups {
-		if !grp.IsAssignableToRole {
-			continue
+		if grp.IsAssignableToRole {
+			assignable = append(assignable, grp)
 		}
-		g.Go(func() error {
-			var names []string
-			assigned, err := r.Directory.RoleAssignments(gctx, grp.ID)
-			if err != nil {
-				return err
-			}
-			for _, a := range assigned {
-				names = append(names, a.RoleName)
-			}
-			eligible, err := r.Directory.EligibleSchedules(gctx, grp.ID)
-			if err != nil {
-				return err
-			}
-			for _, e := range eligible {
-				names = append(names, e.RoleName+" (eligible)")
-			}
-			if len(names) > 0 {
-				mu.Lock()
-				h.groups = append(h.groups, groupRoles{group: grp, roles: names})
-				mu.Unlock()
-			}
-			return nil
-		})
 	}
-	return h, g.Wait()
+	assigned := make([][]graph.RoleAssignment, len(assignable))
+	eligible := make([][]graph.RoleSchedule, len(assignable))
+	errs := callEach(2*len(assignable), func(i int) (err error) {
+		grp := assignable[i/2]
+		if i%2 == 0 {
+			assigned[i/2], err = r.Directory.RoleAssignments(ctx, grp.ID)
+		} else {
+			eligible[i/2], err = r.Directory.EligibleSchedules(ctx, grp.ID)
+		}
+		return err
+	})
+	if err := firstError(errs); err != nil {
+		return h, err
+	}
+	for i, grp := range assignable {
+		var names []string
+		for _, a := range assigned[i] {
+			names = append(names, a.RoleName)
+		}
+		for _, e := range eligible[i] {
+			names = append(names, e.RoleName+" (eligible)")
+		}
+		if len(names) > 0 {
+			h.groups = append(h.groups, groupRoles{group: grp, roles: names})
+		}
+	}
+	return h, nil
 }
 
 func isGlobalAdmin(roleDefinitionID, templateID string) bool {
@@ -150,15 +153,14 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 		}
 		return *lastGA, nil
 	}
-	act := func(c runs.Change, do func() error) error {
-		if !in.DryRun {
-			if err := do(); err != nil && !graph.IsNotFound(err) {
-				return err
-			}
-		}
-		changes = append(changes, c)
-		return nil
+	// Decide first (the Global Administrator check is the only read), then remove every
+	// grant concurrently: each removal is its own call on its own object.
+	type removal struct {
+		change runs.Change
+		what   string // for the error message
+		do     func() error
 	}
+	var plan []removal
 
 	for _, a := range h.direct {
 		if scheduled[strings.ToLower(a.RoleDefinitionID+"|"+a.DirectoryScopeID)] {
@@ -167,7 +169,7 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 		if isGlobalAdmin(a.RoleDefinitionID, a.TemplateID) {
 			last, err := keepGlobalAdmin(a.RoleDefinitionID)
 			if err != nil {
-				return fail("remove-admin-roles: count Global Administrators", err, changes)
+				return fail("remove-admin-roles: count Global Administrators", err, nil)
 			}
 			if last {
 				keep = append(keep, a.RoleName)
@@ -180,15 +182,13 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 			Reasons: []string{"active directory role assignment of a compromised account"},
 			Restore: RoleGrant{Kind: GrantDirect, PrincipalID: userID, RoleDefinitionID: a.RoleDefinitionID, RoleName: a.RoleName, DirectoryScopeID: a.DirectoryScopeID},
 		}
-		if err := act(c, func() error { return r.Directory.DeleteRoleAssignment(ctx, a.ID) }); err != nil {
-			return fail("remove-admin-roles: remove "+a.RoleName, err, changes)
-		}
+		plan = append(plan, removal{c, "remove " + a.RoleName, func() error { return r.Directory.DeleteRoleAssignment(ctx, a.ID) }})
 	}
 	for _, s := range h.active {
 		if isGlobalAdmin(s.RoleDefinitionID, "") {
 			last, err := keepGlobalAdmin(s.RoleDefinitionID)
 			if err != nil {
-				return fail("remove-admin-roles: count Global Administrators", err, changes)
+				return fail("remove-admin-roles: count Global Administrators", err, nil)
 			}
 			if last {
 				keep = append(keep, s.RoleName)
@@ -196,15 +196,11 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 			}
 		}
 		c := scheduleChange("active_assignment_removed", GrantActive, userID, s)
-		if err := act(c, func() error { return r.Directory.RemoveActive(ctx, s, justification) }); err != nil {
-			return fail("remove-admin-roles: remove active PIM assignment "+s.RoleName, err, changes)
-		}
+		plan = append(plan, removal{c, "remove active PIM assignment " + s.RoleName, func() error { return r.Directory.RemoveActive(ctx, s, justification) }})
 	}
 	for _, s := range h.eligible {
 		c := scheduleChange("eligible_assignment_removed", GrantEligible, userID, s)
-		if err := act(c, func() error { return r.Directory.RemoveEligible(ctx, s, justification) }); err != nil {
-			return fail("remove-admin-roles: remove eligible PIM assignment "+s.RoleName, err, changes)
-		}
+		plan = append(plan, removal{c, "remove eligible PIM assignment " + s.RoleName, func() error { return r.Directory.RemoveEligible(ctx, s, justification) }})
 	}
 	for _, gr := range h.groups {
 		c := runs.Change{
@@ -213,9 +209,28 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 			Reasons: []string{"member of a role-assignable group that holds: " + strings.Join(gr.roles, ", ")},
 			Restore: RoleGrant{Kind: GrantGroup, PrincipalID: userID, GroupID: gr.group.ID, GroupName: gr.group.DisplayName},
 		}
-		if err := act(c, func() error { return r.Directory.RemoveGroupMember(ctx, gr.group.ID, userID) }); err != nil {
-			return fail("remove-admin-roles: remove from group "+gr.group.DisplayName, err, changes)
+		plan = append(plan, removal{c, "remove from group " + gr.group.DisplayName, func() error { return r.Directory.RemoveGroupMember(ctx, gr.group.ID, userID) }})
+	}
+
+	errs := make([]error, len(plan))
+	if !in.DryRun {
+		errs = callEach(len(plan), func(i int) error { return plan[i].do() })
+	}
+	// Record every removal that happened (a grant already gone counts: the goal holds), in
+	// the order above, even when another failed: a retry then finds them done.
+	var firstErr error
+	var failedWhat string
+	for i, p := range plan {
+		if err := errs[i]; err != nil && !graph.IsNotFound(err) {
+			if firstErr == nil {
+				firstErr, failedWhat = err, p.what
+			}
+			continue
 		}
+		changes = append(changes, p.change)
+	}
+	if firstErr != nil {
+		return fail("remove-admin-roles: "+failedWhat, firstErr, changes)
 	}
 
 	out := Outcome{Status: runs.StepSucceeded, Changes: changes}
