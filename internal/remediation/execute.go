@@ -16,8 +16,16 @@ import (
 
 // Delivery describes how a step execution was asked for.
 type Delivery struct {
-	Queued       bool // from a step queue (else in process, sync mode)
-	DequeueCount int  // the host's DequeueCount for queued deliveries
+	Queued       bool   // from a step queue (else in process, sync mode)
+	DequeueCount int    // the host's DequeueCount for queued deliveries
+	MessageID    string // the queue message's id, to tell a redelivery from a duplicate
+}
+
+// redelivers reports whether d is a later delivery of the message whose earlier delivery
+// claimed st. The host delivers a message again only after the earlier delivery ended
+// (failed, timed out, or its handler died), so that claim is dead and d may take over.
+func (d Delivery) redelivers(st *runs.Step) bool {
+	return d.Queued && d.MessageID != "" && st.ClaimedBy == d.MessageID && d.DequeueCount > st.ClaimedDequeue
 }
 
 // last reports whether a failure now is final: no further delivery will come.
@@ -40,7 +48,7 @@ const enqueueLease = 10 * time.Minute
 // finished, or that another delivery is working on, changes nothing and records nothing.
 // It returns ErrRetry when the host must deliver the message again.
 func (s *Service) ExecuteStep(ctx context.Context, runID string, name steps.Name, d Delivery) error {
-	run, step, err := s.claim(ctx, runID, name)
+	run, step, err := s.claim(ctx, runID, name, d)
 	if err != nil || step == nil {
 		return err
 	}
@@ -87,7 +95,7 @@ func (s *Service) ExecuteStep(ctx context.Context, runID string, name steps.Name
 	if retry {
 		return fmt.Errorf("%s of run %s: %s: %w", name, runID, out.Error.Message, ErrRetry)
 	}
-	if err := s.advance(ctx, runID); err != nil {
+	if err := s.advance(ctx, runID, false); err != nil {
 		return err
 	}
 	if out.Transient && d.Queued {
@@ -98,7 +106,7 @@ func (s *Service) ExecuteStep(ctx context.Context, runID string, name steps.Name
 
 // claim marks the step running for this delivery. It returns a nil step when there is
 // nothing to do (the step finished, or another delivery holds it).
-func (s *Service) claim(ctx context.Context, runID string, name steps.Name) (*runs.Run, *runs.Step, error) {
+func (s *Service) claim(ctx context.Context, runID string, name steps.Name, d Delivery) (*runs.Run, *runs.Step, error) {
 	for attempt := 0; attempt < 20; attempt++ {
 		run, err := s.Store.Get(ctx, runID)
 		if errors.Is(err, runs.ErrNotFound) {
@@ -115,8 +123,12 @@ func (s *Service) claim(ctx context.Context, runID string, name steps.Name) (*ru
 			s.Log.Error("message for a step that is not in the run dropped", "runId", runID, "step", name)
 			return nil, nil, nil
 		case step.Status.Final():
-			// Duplicate of a finished step: make sure the run moved on, then stop.
-			return nil, nil, s.advance(ctx, runID)
+			// Duplicate of a finished step: make sure the run moved on, then stop. A redelivery
+			// means the delivery that finished the step may have died before it sent the next
+			// steps' messages, so those are sent again.
+			return nil, nil, s.advance(ctx, runID, d.DequeueCount > 1)
+		case step.Status == runs.StepRunning && d.redelivers(step):
+			s.Log.Warn("the previous delivery of this message ended before the step finished (handler crash or timeout); acting again", "runId", runID, "step", name, "dequeueCount", d.DequeueCount)
 		case step.Status == runs.StepRunning && now.Before(step.LeaseUntil):
 			s.Log.Info("duplicate delivery ignored: another delivery is running the step", "runId", runID, "step", name)
 			return nil, nil, nil
@@ -126,6 +138,7 @@ func (s *Service) claim(ctx context.Context, runID string, name steps.Name) (*ru
 			return nil, nil, nil
 		}
 		step.Status = runs.StepRunning
+		step.ClaimedBy, step.ClaimedDequeue = d.MessageID, d.DequeueCount
 		step.Attempts++
 		if step.StartedAt == nil {
 			step.StartedAt = &now
@@ -187,8 +200,10 @@ func stepNames(run *runs.Run) []steps.Name {
 
 // advance enqueues every step whose turn has come (once: the step is marked enqueued with an
 // ETag-guarded write before its message is sent) and finishes the run when every step is
-// final. It is idempotent, so every delivery may call it.
-func (s *Service) advance(ctx context.Context, runID string) error {
+// final. It is idempotent, so every delivery may call it. resend also sends the message of a
+// step marked enqueued that has not started: the caller knows an earlier advance may have
+// died between marking and sending.
+func (s *Service) advance(ctx context.Context, runID string, resend bool) error {
 	run, err := s.Store.Get(ctx, runID)
 	if err != nil {
 		return err
@@ -200,7 +215,7 @@ func (s *Service) advance(ctx context.Context, runID string) error {
 			if st.Status != runs.StepPending || !s.depsFinal(run, name) {
 				continue
 			}
-			if st.Enqueued && s.now().Before(st.LeaseUntil) {
+			if st.Enqueued && !resend && s.now().Before(st.LeaseUntil) {
 				continue
 			}
 			st.Enqueued = true
@@ -278,7 +293,7 @@ func (s *Service) executeInProcess(ctx context.Context, runID string, names []st
 		}()
 	}
 	wg.Wait()
-	if err := s.advance(ctx, runID); err != nil {
+	if err := s.advance(ctx, runID, false); err != nil {
 		s.Log.Error("finish sync run", "runId", runID, "err", err)
 	}
 }

@@ -251,6 +251,16 @@ func TestProtectedAccountIsRefusedWithoutWrites(t *testing.T) {
 	if w := writes(e.sim); len(w) > 0 {
 		t.Fatalf("writes reached the tenant: %v", w)
 	}
+	// Named as protected: refused before any request reaches the tenant.
+	e.sim.ResetRequests()
+	if _, err := e.svc.Start(context.Background(), remediation.StartRequest{User: strings.ToLower(e.demo.BreakGlassUPN)}); apperr.CodeOf(err) != apperr.Protected {
+		t.Fatalf("by UPN: %v", err)
+	}
+	for _, r := range e.sim.Requests() {
+		if r.Service != tenantsim.ServiceIdentity {
+			t.Fatalf("a request reached the tenant: %s %s", r.Method, r.Path)
+		}
+	}
 }
 
 func TestRateLimitRefusesPastTheHourlyMaximum(t *testing.T) {
@@ -498,5 +508,33 @@ func TestSweepInRemediateModeStartsAFullRunOncePerBlock(t *testing.T) {
 	again, err := e.svc.Sweep(ctx)
 	if err != nil || len(again.Started) != 1 || again.Started[0] == run.RunID {
 		t.Fatalf("sweep after a new block %+v %v", again, err)
+	}
+}
+
+func TestInboxRulesFallBackWhenExchangeCannotListAcceptedDomains(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{})
+	e.sim.FailNext(1000, "Get-AcceptedDomain", 400)
+	run := e.start(remediation.StartRequest{User: e.demo.UPN, Mode: "sync", Steps: []string{"remove-inbox-rules"}})
+	if run.Status != runs.Succeeded || len(run.Step("remove-inbox-rules").Changes) != len(e.demo.SuspiciousRules) {
+		t.Fatalf("run %s\n%s", run.Status, dump(run))
+	}
+}
+
+func TestSweepHoldsBackAtTheRateLimit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{SweepMode: "remediate", SweepMaxUsers: 10, MaxPerHour: 1})
+	e.start(remediation.StartRequest{User: e.demo.ManagerUPN, Mode: "sync", Steps: []string{"revoke-sessions"}}) // uses the hour's only slot
+	rec, err := e.svc.Sweep(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Outcome != "rate_limited" || len(e.sim.PasswordResets(e.demo.UserID)) != 0 {
+		t.Fatalf("sweep %+v", rec)
+	}
+	// Held back, not marked handled: the next sweep (in a new window) tries again.
+	again, err := e.svc.Sweep(context.Background())
+	if err != nil || again.Outcome != "rate_limited" {
+		t.Fatalf("second sweep %+v %v", again, err)
 	}
 }

@@ -138,15 +138,22 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 			if err != nil {
 				return nil, err
 			}
-			return &Started{Run: run, Replayed: true}, nil
+			return s.replay(ctx, run), nil
 		}
 	} else if err := s.Store.Ping(ctx); err != nil {
 		// No change to the tenant without a record of it: fail before touching anything.
 		return nil, apperr.Wrap(apperr.Unavailable, err, "the run-record store is unreachable")
 	}
 
-	user, err := s.Runner.Directory.GetUser(ctx, req.User)
-	if err != nil {
+	// A protected account named as such is refused before any call to the tenant; one named
+	// by its other identifier is caught after the lookup below.
+	var user graph.User
+	if s.protected(graph.User{ID: req.User, UserPrincipalName: req.User}) {
+		user = graph.User{UserPrincipalName: req.User}
+		if graph.ValidID(req.User) {
+			user = graph.User{ID: req.User}
+		}
+	} else if user, err = s.Runner.Directory.GetUser(ctx, req.User); err != nil {
 		if graph.IsNotFound(err) {
 			return nil, apperr.New(apperr.NotFound, "user %s was not found in the directory", req.User)
 		}
@@ -183,7 +190,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 		}
 		if !claimed {
 			if prior, err := s.waitForRun(ctx, holder); err == nil {
-				return &Started{Run: prior, Replayed: true}, nil
+				return s.replay(ctx, prior), nil
 			}
 			// The holder never recorded its run (it crashed in between): carry on under its id,
 			// so that at most one run ever exists for the key.
@@ -211,7 +218,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 	if err := s.Store.Create(ctx, run); err != nil {
 		if errors.Is(err, runs.ErrConflict) {
 			if prior, gerr := s.Store.Get(ctx, run.RunID); gerr == nil {
-				return &Started{Run: prior, Replayed: true}, nil
+				return s.replay(ctx, prior), nil
 			}
 		}
 		return nil, apperr.Wrap(apperr.Unavailable, err, "the run-record store is unreachable")
@@ -220,7 +227,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 
 	if run.Mode == "sync" {
 		s.executeInProcess(ctx, run.RunID, names)
-	} else if err := s.advance(ctx, run.RunID); err != nil {
+	} else if err := s.advance(ctx, run.RunID, false); err != nil {
 		// The run is recorded; the steps that could not be enqueued are enqueued by the next
 		// advance (a redelivery, or the sweep). Say so rather than fail the request.
 		s.Log.Error("enqueue first steps", "runId", run.RunID, "err", err)
@@ -230,6 +237,18 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 		return nil, apperr.Wrap(apperr.Unavailable, err, "the run-record store is unreachable")
 	}
 	return &Started{Run: final}, nil
+}
+
+// replay answers a request whose idempotency key already has a run. An async run that is
+// not finished is advanced once more: if the request that created it died before its first
+// steps were enqueued (a redelivered queue message lands here), this sends them.
+func (s *Service) replay(ctx context.Context, run *runs.Run) *Started {
+	if run.Mode == "async" && !isFinal(run.Status) {
+		if err := s.advance(ctx, run.RunID, true); err != nil {
+			s.Log.Error("advance a replayed run", "runId", run.RunID, "err", err)
+		}
+	}
+	return &Started{Run: run, Replayed: true}
 }
 
 func (s *Service) existing(ctx context.Context, kind, key string) (*runs.Run, error) {

@@ -149,16 +149,18 @@ func headerEntity(r *Run) ([]byte, error) {
 
 func stepEntity(runID string, s *Step) ([]byte, error) {
 	m := map[string]any{
-		"PartitionKey": runID,
-		"RowKey":       "step-" + s.Name,
-		"Name":         s.Name,
-		"Status":       string(s.Status),
-		"Attempts":     s.Attempts,
-		"StartedAt":    fmtTime(s.StartedAt),
-		"FinishedAt":   fmtTime(s.FinishedAt),
-		"Message":      s.Message,
-		"Enqueued":     s.Enqueued,
-		"LeaseUntil":   fmtTime(&s.LeaseUntil),
+		"PartitionKey":   runID,
+		"RowKey":         "step-" + s.Name,
+		"Name":           s.Name,
+		"Status":         string(s.Status),
+		"Attempts":       s.Attempts,
+		"StartedAt":      fmtTime(s.StartedAt),
+		"FinishedAt":     fmtTime(s.FinishedAt),
+		"Message":        s.Message,
+		"Enqueued":       s.Enqueued,
+		"LeaseUntil":     fmtTime(&s.LeaseUntil),
+		"ClaimedBy":      s.ClaimedBy,
+		"ClaimedDequeue": s.ClaimedDequeue,
 	}
 	if len(s.Changes) > 0 {
 		if err := putJSON(m, "Changes", s.Changes); err != nil {
@@ -208,15 +210,17 @@ func (m entity) toRun() (*Run, error) {
 
 func (m entity) toStep() (Step, error) {
 	s := Step{
-		Name:       m.str("Name"),
-		Status:     StepStatus(m.str("Status")),
-		Attempts:   m.int("Attempts"),
-		StartedAt:  m.time("StartedAt"),
-		FinishedAt: m.time("FinishedAt"),
-		Message:    m.str("Message"),
-		Enqueued:   m.bool("Enqueued"),
-		Changes:    []Change{},
-		etag:       m.str("odata.etag"),
+		Name:           m.str("Name"),
+		Status:         StepStatus(m.str("Status")),
+		Attempts:       m.int("Attempts"),
+		StartedAt:      m.time("StartedAt"),
+		FinishedAt:     m.time("FinishedAt"),
+		Message:        m.str("Message"),
+		Enqueued:       m.bool("Enqueued"),
+		ClaimedBy:      m.str("ClaimedBy"),
+		ClaimedDequeue: m.int("ClaimedDequeue"),
+		Changes:        []Change{},
+		etag:           m.str("odata.etag"),
 	}
 	if t := m.time("LeaseUntil"); t != nil {
 		s.LeaseUntil = *t

@@ -87,9 +87,11 @@ type Step struct {
 	Error      *Error     `json:"error,omitempty"`
 
 	// Bookkeeping kept in the store, not shown.
-	Enqueued   bool      `json:"-"`
-	LeaseUntil time.Time `json:"-"`
-	etag       string
+	Enqueued       bool      `json:"-"`
+	LeaseUntil     time.Time `json:"-"`
+	ClaimedBy      string    `json:"-"` // queue message id of the delivery running the step
+	ClaimedDequeue int       `json:"-"` // that delivery's DequeueCount
+	etag           string
 }
 
 // Restoration is the record of one restore-admin-roles call on a run.

@@ -129,7 +129,7 @@ func (s *Server) stepFromQueue(r *http.Request, inv functions.Invocation, fn fun
 		return nil
 	}
 	if msg.RunID != "" {
-		return s.service.ExecuteStep(r.Context(), msg.RunID, fn.Step, remediation.Delivery{Queued: true, DequeueCount: inv.DequeueCount()})
+		return s.service.ExecuteStep(r.Context(), msg.RunID, fn.Step, remediation.Delivery{Queued: true, DequeueCount: inv.DequeueCount(), MessageID: inv.MetaString("Id")})
 	}
 	key := msg.IdempotencyKey
 	if key == "" {
