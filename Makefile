@@ -3,7 +3,7 @@ GO ?= go
 # The handler runs on Linux in Azure Functions; strip symbols to cut the binary size.
 BUILD_FLAGS ?= -trimpath -ldflags="-s -w"
 
-.PHONY: build test demo functions bench deps vet fmt
+.PHONY: build test demo functions bench fuzz-short deps vet fmt
 
 # Azurite (the real Table and Queue service for tests and the demo) comes from npm.
 deps: node_modules/.bin/azurite
@@ -28,11 +28,24 @@ vet:
 # handler binary under the host emulator.
 test: deps fmt vet build
 	$(GO) test -count=1 -timeout 25m ./...
+	$(MAKE) fuzz-short
 
 # demo remediates a seeded compromised user in the built-in tenant simulator, through the
 # handler running under the host emulator with Azurite, and prints a before/after report.
 demo: deps build
 	$(GO) run ./cmd/demo
 
+# bench prints one table: remediation latency vs the critical path, throughput through the
+# queues under throttling, cold start and memory, per-invocation overhead (docs/performance.md).
+# TOURNIQUET_BENCH_LONG=1 runs the throughput part with 1,000 users.
 bench: deps build
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) run ./cmd/bench
+
+# fuzz-short runs every fuzz target briefly on top of its committed corpus (testdata/fuzz).
+FUZZ_TIME ?= 5s
+FUZZ_TARGETS = internal/server:FuzzDecodeStrict internal/graph:FuzzIdentifiers internal/runs:FuzzValidRunID \
+	internal/functions:FuzzDecodeInvocation internal/inboxrules:FuzzClassify
+fuzz-short:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZ_TIME) ./$${t%%:*}; \
+	done

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/tourniquet/tourniquet/internal/bench"
+	"github.com/tourniquet/tourniquet/internal/runs"
+	"github.com/tourniquet/tourniquet/internal/tenantsim"
+)
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond)) }
+
+func checkAppRoot(appRoot string) error {
+	for _, f := range []string{"handler", "host.json", "queue-remediations/function.json"} {
+		if _, err := os.Stat(filepath.Join(appRoot, f)); err != nil {
+			return fmt.Errorf("%s is not a built app root (run make build first): %w", appRoot, err)
+		}
+	}
+	return nil
+}
+
+// benchThroughput remediates env.users users through the queues with env.hosts handler
+// processes against a throttling simulator.
+func benchThroughput(ctx context.Context, env *benchEnv, t *table) error {
+	if err := checkAppRoot(env.appRoot); err != nil {
+		return err
+	}
+	res, err := bench.Throughput(ctx, bench.ThroughputConfig{
+		AppRoot: env.appRoot, ConnectionString: env.storage.ConnectionString, Users: env.users,
+		RatePerSecond: env.rate, Latency: env.latency, PageSize: env.pageSize, Hosts: env.hosts,
+	})
+	if err != nil {
+		return err
+	}
+	t.check(fmt.Sprintf("throughput: %d users via queues, %d handlers", res.Users, env.hosts), ms(res.Elapsed),
+		fmt.Sprintf("%s = (%d served requests - %d burst) / %d per s", ms(res.Bound), res.Requests.Graph+res.Requests.Exchange-res.Requests.Throttled, env.rate, env.rate),
+		res.OK(), fmt.Sprintf("%.2fx the throttle bound, %.1f users/s", float64(res.Elapsed)/float64(res.Bound), float64(res.Users)/res.Elapsed.Seconds()))
+	t.row("  requests: Graph / Exchange / answered 429", fmt.Sprintf("%d / %d / %d", res.Requests.Graph, res.Requests.Exchange, res.Requests.Throttled), "", fmt.Sprintf("latency %s per request", env.latency))
+	t.check("  lost or duplicated runs", fmt.Sprintf("%d runs, %v", sum(res.RunsPerUser, true), res.Statuses), fmt.Sprintf("%d succeeded, 1 per user", res.Users),
+		res.Statuses[runs.Succeeded] == res.Users && res.RunsPerUser[1] == res.Users, fmt.Sprintf("runs per user %v", res.RunsPerUser))
+	t.check("  password resets per user", fmt.Sprint(res.ResetsPerUser), "exactly 1 each", res.ResetsPerUser[1] == res.Users, "")
+	t.check("  writes applied twice", fmt.Sprint(len(res.DuplicateWrites)), "0", len(res.DuplicateWrites) == 0,
+		fmt.Sprintf("step attempts %d for %d steps (redeliveries after 429s act again)", res.Attempts, res.Steps))
+	return nil
+}
+
+func sum(m map[int]int, weighted bool) int {
+	n := 0
+	for k, v := range m {
+		if weighted {
+			n += k * v
+		} else {
+			n += v
+		}
+	}
+	return n
+}
+
+// benchColdStart times process start to the first answer on GET /, then the peak memory of
+// one handler serving 100 concurrent sync remediations.
+func benchColdStart(ctx context.Context, env *benchEnv, t *table) error {
+	if err := checkAppRoot(env.appRoot); err != nil {
+		return err
+	}
+	sim := tenantsim.New(tenantsim.Options{Latency: env.latency, PageSize: env.pageSize})
+	if _, err := sim.Start(); err != nil {
+		return err
+	}
+	defer sim.Close()
+	victims := bench.SeedVictims(sim, 100)
+	handlerEnv := bench.HandlerEnv(sim, env.storage.ConnectionString, fmt.Sprintf("Cs%d", time.Now().UnixNano()%1e9), "MAX_REMEDIATIONS_PER_HOUR=1000")
+
+	starts, err := bench.ColdStarts(ctx, env.appRoot, handlerEnv, env.starts)
+	if err != nil {
+		return err
+	}
+	t.row("cold start: process start to first 200 on GET /", ms(starts[len(starts)/2]), "",
+		fmt.Sprintf("median of %d (min %s, max %s); includes creating the run-record tables", len(starts), ms(starts[0]), ms(starts[len(starts)-1])))
+
+	p, err := bench.StartProcess(env.appRoot, handlerEnv)
+	if err != nil {
+		return err
+	}
+	defer p.Stop()
+	if err := p.WaitReady(ctx); err != nil {
+		return err
+	}
+	idle, err := p.PeakRSS()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	statuses, err := bench.ConcurrentRemediations(ctx, p, victims)
+	elapsed := time.Since(start)
+	if err != nil {
+		return err
+	}
+	peak, err := p.PeakRSS()
+	if err != nil {
+		return err
+	}
+	t.check("max RSS, 100 concurrent sync remediations", fmt.Sprintf("%.1f MiB", float64(peak)/(1<<20)), "",
+		statuses[runs.Succeeded] == len(victims),
+		fmt.Sprintf("VmHWM; %.1f MiB after start; all 100 done in %s: %v", float64(idle)/(1<<20), ms(elapsed), sortedStatuses(statuses)))
+	return nil
+}
+
+func sortedStatuses(m map[runs.Status]int) []string {
+	var out []string
+	for s, n := range m {
+		out = append(out, fmt.Sprintf("%s=%d", s, n))
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/tourniquet/tourniquet/internal/bench"
+	"github.com/tourniquet/tourniquet/internal/runs"
+)
+
+// benchLatency times a full sync remediation of the demo user with the configured latency
+// and with none (what is left is Tourniquet's own time: Table Storage and CPU).
+func benchLatency(ctx context.Context, env *benchEnv, t *table) error {
+	le, err := bench.NewLatencyEnv(ctx, env.storage.ConnectionString, fmt.Sprintf("Bench%d", time.Now().Unix()%100000))
+	if err != nil {
+		return err
+	}
+	defer le.Close()
+	slow, err := le.MeasureLatency(ctx, env.latency, env.pageSize, env.iterations)
+	if err != nil {
+		return err
+	}
+	fast, err := le.MeasureLatency(ctx, 0, env.pageSize, env.iterations)
+	if err != nil {
+		return err
+	}
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond)) }
+	t.check("remediation wall time (sync, demo user)", ms(slow.Wall),
+		fmt.Sprintf("%s = %d dependent requests x %s", ms(slow.LowerBound), bench.CriticalPath, env.latency),
+		slow.Status == runs.Succeeded, fmt.Sprintf("median of %d, min %s, run %s", slow.Iterations, ms(slow.WallMin), slow.Status))
+	t.check("  ratio to the critical path", fmt.Sprintf("%.2f", slow.Ratio()), "<= 1.30", slow.Ratio() <= 1.3, "")
+	t.row("  Graph / Exchange requests", fmt.Sprintf("%d / %d", slow.Requests.Graph, slow.Requests.Exchange), "", fmt.Sprintf("page size %d", env.pageSize))
+	t.row("  Table Storage requests", fmt.Sprintf("%d", slow.TableRequests), "", fmt.Sprintf("summed time %s (overlapping)", ms(slow.TableTime)))
+	t.row("  same run, no injected latency", ms(fast.Wall), "", fmt.Sprintf("Tourniquet's own time on the path: Table Storage %s summed, rest CPU", ms(fast.TableTime)))
+	return nil
+}

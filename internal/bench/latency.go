@@ -1,0 +1,212 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"github.com/tourniquet/tourniquet/internal/exchange"
+	"github.com/tourniquet/tourniquet/internal/graph"
+	"github.com/tourniquet/tourniquet/internal/identity"
+	"github.com/tourniquet/tourniquet/internal/remediation"
+	"github.com/tourniquet/tourniquet/internal/runs"
+	"github.com/tourniquet/tourniquet/internal/steps"
+	"github.com/tourniquet/tourniquet/internal/tenantsim"
+)
+
+// CriticalPath is the longest chain of dependent Graph/Exchange requests of a full
+// remediation of the demo user (docs/performance.md derives it from the code):
+//
+//	GetUser                                                           1
+//	remove-admin-roles: 4 role listings (concurrent)                   1
+//	                    the group's roles: 2 listings (concurrent)     1
+//	                    4 removals (concurrent)                        1
+//	unblock-sender:     Get-BlockedSenderAddress                       1
+//	                    Remove-BlockedSenderAddress                    1
+//
+// Every other step is a chain of 2 (read, act; or reset, revoke) alongside the 3 of
+// remove-admin-roles, before unblock-sender, which waits for all of them.
+const CriticalPath = 6
+
+// LatencyResult is one measurement of a full sync remediation.
+type LatencyResult struct {
+	Latency       time.Duration
+	Iterations    int
+	Wall          time.Duration // median
+	WallMin       time.Duration
+	Requests      Counts // of the median run
+	LowerBound    time.Duration
+	TableRequests int           // Table Storage requests of one run
+	TableTime     time.Duration // summed duration of those requests (they overlap when steps run concurrently)
+	Status        runs.Status
+}
+
+// Ratio is the median wall time over the lower bound.
+func (r LatencyResult) Ratio() float64 {
+	if r.LowerBound <= 0 {
+		return 0
+	}
+	return float64(r.Wall) / float64(r.LowerBound)
+}
+
+// LatencyEnv is what the latency benchmark shares across iterations: the run-record store
+// (with a Table transport that counts and times requests) and a managed identity endpoint.
+type LatencyEnv struct {
+	store  *runs.Store
+	tables *timedTransport
+	cred   azcore.TokenCredential
+	tokens *tenantsim.Sim
+}
+
+// NewLatencyEnv opens a run-record store under prefix on the storage account of
+// connectionString and starts a token endpoint (it sets IDENTITY_ENDPOINT and
+// IDENTITY_HEADER in this process, as the Functions platform does).
+func NewLatencyEnv(ctx context.Context, connectionString, prefix string) (*LatencyEnv, error) {
+	tokens := tenantsim.New(tenantsim.Options{})
+	if _, err := tokens.Start(); err != nil {
+		return nil, fmt.Errorf("bench: token endpoint: %w", err)
+	}
+	os.Setenv("IDENTITY_ENDPOINT", tokens.IdentityEndpoint())
+	os.Setenv("IDENTITY_HEADER", tokens.IdentityHeader())
+	cred, err := identity.NewCredential(os.Getenv)
+	if err != nil {
+		tokens.Close()
+		return nil, fmt.Errorf("bench: credential: %w", err)
+	}
+	tt := &timedTransport{next: &http.Client{}}
+	svc, err := aztables.NewServiceClientFromConnectionString(connectionString, &aztables.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: tt}})
+	if err != nil {
+		tokens.Close()
+		return nil, fmt.Errorf("bench: table client: %w", err)
+	}
+	store, err := runs.Open(ctx, svc, prefix)
+	if err != nil {
+		tokens.Close()
+		return nil, fmt.Errorf("bench: run-record store: %w", err)
+	}
+	return &LatencyEnv{store: store, tables: tt, cred: cred, tokens: tokens}, nil
+}
+
+// Close stops the token endpoint.
+func (e *LatencyEnv) Close() { e.tokens.Close() }
+
+// MeasureLatency remediates the demo user of a fresh simulator (injected latency per
+// request, pageSize items per page) in sync mode iterations times, after one warm-up run
+// (tokens, connections), and reports the median.
+func (e *LatencyEnv) MeasureLatency(ctx context.Context, latency time.Duration, pageSize, iterations int) (LatencyResult, error) {
+	res := LatencyResult{Latency: latency, Iterations: iterations, LowerBound: CriticalPath * latency}
+	type sample struct {
+		wall      time.Duration
+		counts    Counts
+		tableN    int
+		tableTime time.Duration
+		status    runs.Status
+	}
+	var samples []sample
+	for i := -1; i < iterations; i++ {
+		sim := tenantsim.New(tenantsim.Options{Latency: latency, PageSize: pageSize})
+		if _, err := sim.Start(); err != nil {
+			return res, fmt.Errorf("bench: simulator: %w", err)
+		}
+		demo := tenantsim.SeedDemo(sim)
+		svc, err := e.service(sim)
+		if err != nil {
+			sim.Close()
+			return res, err
+		}
+		e.tables.reset()
+		start := time.Now()
+		started, err := svc.Start(ctx, remediation.StartRequest{User: demo.UPN, Mode: "sync", Reason: "benchmark", RequestedBy: "bench"})
+		wall := time.Since(start)
+		n, d := e.tables.totals()
+		log := sim.Requests()
+		sim.Close()
+		if err != nil {
+			return res, fmt.Errorf("bench: remediation: %w", err)
+		}
+		if i >= 0 { // i == -1 is the warm-up
+			samples = append(samples, sample{wall, Count(log), n, d, started.Run.Status})
+		}
+	}
+	sort.Slice(samples, func(a, b int) bool { return samples[a].wall < samples[b].wall })
+	med := samples[len(samples)/2]
+	res.Wall, res.WallMin = med.wall, samples[0].wall
+	res.Requests, res.TableRequests, res.TableTime, res.Status = med.counts, med.tableN, med.tableTime, med.status
+	return res, nil
+}
+
+// service wires a remediation service to sim the way cmd/handler does (default client
+// settings), with this environment's store.
+func (e *LatencyEnv) service(sim *tenantsim.Sim) (*remediation.Service, error) {
+	g, err := graph.New(graph.Options{BaseURL: sim.GraphURL(), Credential: e.cred})
+	if err != nil {
+		return nil, fmt.Errorf("bench: graph client: %w", err)
+	}
+	x, err := exchange.New(exchange.Options{BaseURL: sim.ExchangeURL(), TenantID: sim.TenantID(), Credential: e.cred})
+	if err != nil {
+		return nil, fmt.Errorf("bench: exchange client: %w", err)
+	}
+	return &remediation.Service{
+		Store:  e.store,
+		Runner: &steps.Runner{Directory: g, Mailboxes: x},
+		Queue:  noQueue{},
+		Config: remediation.Config{MaxPerHour: 1 << 20, MaxDequeueCount: 5},
+		Log:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
+	}, nil
+}
+
+// noQueue refuses: sync runs never enqueue.
+type noQueue struct{}
+
+func (noQueue) Enqueue(context.Context, string, []byte) error {
+	return fmt.Errorf("bench: sync runs do not use the queues")
+}
+
+// timedTransport counts Table Storage requests and sums their durations.
+type timedTransport struct {
+	next *http.Client
+	mu   sync.Mutex
+	n    int
+	sum  time.Duration
+}
+
+func (t *timedTransport) Do(req *http.Request) (*http.Response, error) {
+	start := time.Now()
+	resp, err := t.next.Do(req)
+	if err == nil {
+		// The SDK reads the body after Do returns; read it here so the time counts.
+		body, rerr := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if rerr != nil {
+			return nil, fmt.Errorf("bench: read table answer: %w", rerr)
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	t.mu.Lock()
+	t.n++
+	t.sum += time.Since(start)
+	t.mu.Unlock()
+	return resp, err
+}
+
+func (t *timedTransport) reset() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.n, t.sum = 0, 0
+}
+
+func (t *timedTransport) totals() (int, time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.n, t.sum
+}
