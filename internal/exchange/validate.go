@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"strconv"
 	"strings"
 	"unicode"
 )
@@ -86,11 +85,12 @@ func validateCmdlet(name string) error {
 }
 
 // ruleIdentityFor turns a rule identity as Get-InboxRule returned it into the Identity we
-// send for the mailbox upn. Accepted: "<upn>\<id>" (sent unchanged), "<alias or display
-// name>\<id>" and a bare "<id>" (both sent as "<upn>\<id>"). The id must be a 64-bit
-// unsigned decimal. Rebuilding from upn means a rule action can only ever hit the mailbox
-// the caller named, whatever the identity's prefix says; an address prefix naming another
-// mailbox is refused outright.
+// send for the mailbox upn. The identity came from Exchange itself, so it is sent as listed
+// ("<upn>\<id>", or "<alias or display name>\<id>": Exchange matches its own form most
+// surely); a bare "<id>" is sent as "<upn>\<id>". An address prefix naming another mailbox
+// than upn is refused outright, so a rule action never leaves the mailbox the caller named.
+// The id is Exchange's rule id (a 64-bit decimal in practice); anything beyond letters,
+// digits, '.', '_' and '-' is refused so nothing else reaches the cmdlet.
 func ruleIdentityFor(upn, identity string) (string, error) {
 	if err := validateAddress(upn); err != nil {
 		return "", err
@@ -99,23 +99,22 @@ func ruleIdentityFor(upn, identity string) (string, error) {
 	if !hasPrefix {
 		id = identity
 	}
-	if _, err := strconv.ParseUint(id, 10, 64); err != nil || strings.HasPrefix(id, "+") {
-		return "", fmt.Errorf("%w: rule identity %q does not end in a numeric rule id", ErrInvalidArgument, identity)
+	if !ruleIDPattern.MatchString(id) {
+		return "", fmt.Errorf("%w: rule identity %q does not end in a rule id", ErrInvalidArgument, identity)
 	}
 	if !hasPrefix {
 		return upn + `\` + id, nil
 	}
-	if strings.ContainsFunc(prefix, func(r rune) bool { return unicode.IsControl(r) || r == '"' || r == '\\' }) {
-		return "", fmt.Errorf("%w: rule identity %q contains a control character, quote or extra backslash", ErrInvalidArgument, identity)
+	if prefix == "" || strings.ContainsFunc(prefix, func(r rune) bool { return unicode.IsControl(r) || r == '"' || r == '\\' }) {
+		return "", fmt.Errorf("%w: rule identity %q has an empty prefix, a control character, quote or extra backslash", ErrInvalidArgument, identity)
 	}
-	if strings.Contains(prefix, "@") {
-		if !strings.EqualFold(prefix, upn) {
-			return "", fmt.Errorf("%w: rule identity %q belongs to another mailbox than %q", ErrInvalidArgument, identity, upn)
-		}
-		return identity, nil
+	if strings.Contains(prefix, "@") && !strings.EqualFold(prefix, upn) {
+		return "", fmt.Errorf("%w: rule identity %q belongs to another mailbox than %q", ErrInvalidArgument, identity, upn)
 	}
-	return upn + `\` + id, nil
+	return identity, nil
 }
+
+var ruleIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 func cutLast(s, sep string) (before, after string, found bool) {
 	i := strings.LastIndex(s, sep)
