@@ -1,0 +1,149 @@
+package steps
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"unicode"
+
+	"github.com/tourniquet/tourniquet/internal/exchange"
+	"github.com/tourniquet/tourniquet/internal/graph"
+	"github.com/tourniquet/tourniquet/internal/runs"
+)
+
+func TestNewPasswordMeetsThePolicy(t *testing.T) {
+	allowed := lowerChars + upperChars + digitChars + symbolChars
+	seen := map[string]bool{}
+	for i := 0; i < 2000; i++ {
+		p, err := NewPassword()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p) < 20 || len(p) != PasswordLength {
+			t.Fatalf("length %d", len(p))
+		}
+		var lower, upper, digit, symbol bool
+		for _, r := range p {
+			switch {
+			case !strings.ContainsRune(allowed, r):
+				t.Fatalf("character %q is outside the allowed set", r)
+			case unicode.IsLower(r):
+				lower = true
+			case unicode.IsUpper(r):
+				upper = true
+			case unicode.IsDigit(r):
+				digit = true
+			default:
+				symbol = true
+			}
+		}
+		if !lower || !upper || !digit || !symbol {
+			t.Fatalf("password lacks a character class (lower %v upper %v digit %v symbol %v)", lower, upper, digit, symbol)
+		}
+		if seen[p] {
+			t.Fatal("the same password twice")
+		}
+		seen[p] = true
+	}
+}
+
+func TestParseOptions(t *testing.T) {
+	tests := []struct {
+		name    string
+		raw     string
+		want    Options
+		wantErr bool
+	}{
+		{"absent", ``, Options{}, false},
+		{"null", `null`, Options{}, false},
+		{"delete all", `{"inboxRules":{"action":"delete","scope":"all"}}`, Options{InboxRules: InboxRuleOptions{Action: "delete", Scope: "all"}}, false},
+		{"unknown action", `{"inboxRules":{"action":"burn"}}`, Options{}, true},
+		{"unknown scope", `{"inboxRules":{"scope":"some"}}`, Options{}, true},
+		{"unknown field", `{"inboxrule":{}}`, Options{}, true},
+		{"not an object", `[1]`, Options{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseOptions(json.RawMessage(tt.raw))
+			if (err != nil) != tt.wantErr || (!tt.wantErr && got != tt.want) {
+				t.Fatalf("got %+v, %v; want %+v, error %v", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+// blockedList answers only the restricted-user calls; any other call panics on the nil
+// embedded interface, which fails the test.
+type blockedList struct {
+	Mailboxes
+	blocked []exchange.BlockedSender
+	removed []string
+}
+
+func (f *blockedList) BlockedSenders(ctx context.Context, address string) ([]exchange.BlockedSender, error) {
+	var out []exchange.BlockedSender
+	for _, b := range f.blocked {
+		if strings.EqualFold(b.SenderAddress, address) {
+			out = append(out, b)
+		}
+	}
+	return out, nil
+}
+
+func (f *blockedList) RemoveBlockedSender(ctx context.Context, address, reason string) error {
+	f.removed = append(f.removed, address)
+	return nil
+}
+
+// noDirectory fails the test (nil interface) if a step calls the directory at all.
+type noDirectory struct{ Directory }
+
+func TestUnblockSenderOnlyOnceTheAccountIsSecured(t *testing.T) {
+	target := Target{ID: "11111111-1111-4111-8111-111111111111", UPN: "adele@contoso.example"}
+	tests := []struct {
+		name        string
+		dryRun      bool
+		others      map[Name]runs.StepStatus
+		want        runs.StepStatus
+		wantRemoved int
+	}{
+		{"all secured", false, map[Name]runs.StepStatus{ResetPassword: runs.StepSucceeded, RemoveForwarding: runs.StepNoChange}, runs.StepSucceeded, 1},
+		{"a step needs a person", false, map[Name]runs.StepStatus{ResetPassword: runs.StepActionRequired}, runs.StepSkipped, 0},
+		{"a step failed", false, map[Name]runs.StepStatus{RemoveAdminRoles: runs.StepFailed}, runs.StepSkipped, 0},
+		{"dry run: planned counts as secured", true, map[Name]runs.StepStatus{ResetPassword: runs.StepPlanned}, runs.StepPlanned, 0},
+		{"on its own", false, nil, runs.StepSucceeded, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mb := &blockedList{blocked: []exchange.BlockedSender{{SenderAddress: target.UPN}}}
+			r := &Runner{Directory: noDirectory{}, Mailboxes: mb}
+			out := r.Run(context.Background(), UnblockSender, Input{Target: target, DryRun: tt.dryRun, Others: tt.others})
+			if out.Status != tt.want || len(mb.removed) != tt.wantRemoved {
+				t.Fatalf("status %s removed %v; want %s and %d removals (%s)", out.Status, mb.removed, tt.want, tt.wantRemoved, out.Message)
+			}
+			if out.Status == runs.StepSkipped && !strings.Contains(out.Message, "not secured") {
+				t.Errorf("skip reason %q", out.Message)
+			}
+		})
+	}
+}
+
+func TestResetPasswordOfASyncedUserCallsNothing(t *testing.T) {
+	r := &Runner{Directory: noDirectory{}, Mailboxes: &blockedList{}}
+	out := r.Run(context.Background(), ResetPassword, Input{Target: Target{ID: "x", UPN: "hybrid@contoso.example", Synced: true}})
+	if out.Status != runs.StepActionRequired || !strings.Contains(out.Message, "on-premises") {
+		t.Fatalf("%+v", out)
+	}
+}
+
+func TestExplainNamesTheServiceAndWhatToDo(t *testing.T) {
+	e := explain("remove-forwarding: clear forwarding", &exchange.Error{Cmdlet: "Set-Mailbox", Status: 403, Code: "AccessDenied", Message: "denied"})
+	if e.Code != "AccessDenied" || !strings.Contains(e.Message, "Exchange Online answered 403") || !strings.Contains(e.Message, "permission") {
+		t.Fatalf("%+v", e)
+	}
+	g := explain("revoke-sessions", &graph.Error{Op: "RevokeSessions", Status: 429, Code: "TooManyRequests", Message: "slow down"})
+	if !strings.Contains(g.Message, "Microsoft Graph answered 429") || !strings.Contains(g.Message, "retried") {
+		t.Fatalf("%+v", g)
+	}
+}
