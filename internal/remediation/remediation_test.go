@@ -538,3 +538,35 @@ func TestSweepHoldsBackAtTheRateLimit(t *testing.T) {
 		t.Fatalf("second sweep %+v %v", again, err)
 	}
 }
+
+func TestRecoverFinishesARunWhoseProcessDied(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{})
+	ctx := context.Background()
+	created := time.Now().UTC().Add(-time.Hour)
+	// A sync run whose process died while reset-password was running: no message exists.
+	stuck := &runs.Run{
+		RunID: "20260101t000000-00000000000000aa", Status: runs.Running, Mode: "sync", CreatedAt: created,
+		User: runs.UserRef{ID: e.demo.UserID, UserPrincipalName: e.demo.UPN, Mail: e.demo.UPN},
+		Steps: []runs.Step{
+			{Name: "reset-password", Status: runs.StepRunning, Attempts: 1, StartedAt: &created, LeaseUntil: created.Add(3 * time.Minute)},
+			{Name: "revoke-sessions", Status: runs.StepPending},
+			{Name: "remove-forwarding", Status: runs.StepPending},
+		},
+	}
+	if err := e.svc.Store.Create(ctx, stuck); err != nil {
+		t.Fatal(err)
+	}
+	n, err := e.svc.Recover(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("recovered %d: %v", n, err)
+	}
+	e.drain(1)
+	run := e.get(stuck.RunID)
+	if run.Status != runs.Succeeded || run.Step("reset-password").Attempts != 2 || run.Mode != "async" {
+		t.Fatalf("run %s mode %s\n%s", run.Status, run.Mode, dump(run))
+	}
+	if n, _ := e.svc.Recover(ctx); n != 0 {
+		t.Fatalf("a finished run was recovered again (%d)", n)
+	}
+}

@@ -479,3 +479,33 @@ func (s *Store) LookupKey(ctx context.Context, kind, key string) (runID string, 
 	}
 	return m.str("RunID"), true, nil
 }
+
+// Unfinished lists the ids of runs that are still queued or running and were created before
+// cutoff: candidates for recovery after a crash.
+func (s *Store) Unfinished(ctx context.Context, cutoff time.Time, limit int) ([]string, error) {
+	if err := s.ensure(ctx); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	filter := "RowKey eq 'run' and (Status eq 'queued' or Status eq 'running')"
+	sel := "PartitionKey,CreatedAt"
+	pager := s.runs.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Select: &sel})
+	var ids []string
+	for pager.More() && len(ids) < limit {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("runs.Unfinished: %w: %w", ErrUnavailable, err)
+		}
+		for _, raw := range page.Entities {
+			var m entity
+			if json.Unmarshal(raw, &m) != nil {
+				continue
+			}
+			if created := m.time("CreatedAt"); created != nil && created.Before(cutoff) && len(ids) < limit {
+				ids = append(ids, m.str("PartitionKey"))
+			}
+		}
+	}
+	return ids, nil
+}

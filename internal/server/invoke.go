@@ -70,6 +70,11 @@ func (s *Server) runSweep(r *http.Request, inv functions.Invocation) error {
 		return err
 	}
 	s.log.Info("sweep", "outcome", rec.Outcome, "restricted", rec.Restricted, "started", len(rec.Started))
+	if n, err := s.service.Recover(r.Context()); err != nil {
+		s.log.Error("recover unfinished runs", "err", err)
+	} else if n > 0 {
+		s.log.Warn("recovered runs that stopped moving", "count", n)
+	}
 	return nil
 }
 
