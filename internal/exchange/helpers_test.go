@@ -373,3 +373,16 @@ func TestAcceptedDomains(t *testing.T) {
 		t.Errorf("call = %+v", c)
 	}
 }
+
+func TestInboxRulesHonoursAnIsHiddenProperty(t *testing.T) {
+	// A service that lists hidden rules in both listings but marks them is understood too.
+	marked := `{"Identity":"jdoe@contoso.com\\7","RuleIdentity":"7","Name":"x","IsHidden":true}`
+	s := newTestClient(t, inboxRulesFake(t, []string{marked}, nil))
+	rules, err := s.client.InboxRules(context.Background(), upn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rules) != 1 || !rules[0].Hidden {
+		t.Fatalf("rules %+v", rules)
+	}
+}

@@ -44,6 +44,7 @@ type inboxRuleWire struct {
 	DeleteMessage                 flag
 	MarkAsRead                    flag
 	StopProcessingRules           flag
+	IsHidden                      flag // not in Exchange's output (see InboxRules); honoured if a service sends it
 	Priority                      integer
 	ForwardTo                     textList
 	RedirectTo                    textList
@@ -124,6 +125,7 @@ func decodeInboxRule(item json.RawMessage) (InboxRule, error) {
 		DeleteMessage:                 bool(w.DeleteMessage),
 		MarkAsRead:                    bool(w.MarkAsRead),
 		StopProcessingRules:           bool(w.StopProcessingRules),
+		Hidden:                        bool(w.IsHidden),
 		Priority:                      int(w.Priority),
 		ForwardTo:                     w.ForwardTo,
 		RedirectTo:                    w.RedirectTo,
@@ -149,7 +151,7 @@ func markHidden(all, visible []InboxRule) []InboxRule {
 	for _, r := range all {
 		key := ruleKey(r)
 		inAll[key] = true
-		r.Hidden = !seen[key]
+		r.Hidden = r.Hidden || !seen[key]
 		out = append(out, r)
 	}
 	for _, r := range visible {
