@@ -140,8 +140,10 @@ func (s *Server) stepFromQueue(r *http.Request, inv functions.Invocation, fn fun
 	if key == "" {
 		key = deliveryKey(inv, fn.Queue)
 	}
+	// The one-step run goes through this same queue as {"runId"}, so its transient failures
+	// are retried by redelivery and end in the poison queue like any other step's.
 	_, err = s.service.Start(r.Context(), remediation.StartRequest{
-		User: msg.User, Steps: []string{string(fn.Step)}, DryRun: msg.DryRun, Mode: "sync", Reason: msg.Reason,
+		User: msg.User, Steps: []string{string(fn.Step)}, DryRun: msg.DryRun, Mode: "async", Reason: msg.Reason,
 		IdempotencyKey: key, Options: msg.Options, RequestedBy: "queue:" + fn.Queue,
 	})
 	return s.queueOutcome(err)
