@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -377,7 +376,6 @@ func (s *Service) decodeOptions(raw json.RawMessage) steps.Options {
 	return o
 }
 
-var _ = fmt.Sprintf
 
 // Sweeps returns the latest sweep records, newest first.
 func (s *Service) Sweeps(ctx context.Context) ([]runs.SweepRecord, error) {
