@@ -376,7 +376,6 @@ func (s *Service) decodeOptions(raw json.RawMessage) steps.Options {
 	return o
 }
 
-
 // Sweeps returns the latest sweep records, newest first.
 func (s *Service) Sweeps(ctx context.Context) ([]runs.SweepRecord, error) {
 	list, err := s.Store.Sweeps(ctx, 50)
