@@ -160,10 +160,12 @@ func (r *Run) Outcome() (Status, *Error) {
 			firstErr = &Error{Code: "step_failed", Message: "a step failed"}
 		}
 		return Failed, firstErr
+	case r.DryRun:
+		// A dry run is a plan: a step that would need a person (a synced user's password)
+		// says so in its own status and message; the run is planned.
+		return Planned, nil
 	case actionRequired:
 		return ActionRequired, nil
-	case r.DryRun:
-		return Planned, nil
 	}
 	return Succeeded, nil
 }

@@ -217,6 +217,8 @@ func TestOutcome(t *testing.T) {
 		{"failed wins", false, []StepStatus{StepFailed, StepActionRequired, StepSkipped}, Failed},
 		{"action required", false, []StepStatus{StepActionRequired, StepSucceeded, StepSkipped}, ActionRequired},
 		{"dry run", true, []StepStatus{StepPlanned, StepNoChange}, Planned},
+		{"dry run that would need a person", true, []StepStatus{StepActionRequired, StepPlanned, StepSkipped}, Planned},
+		{"dry run whose read failed", true, []StepStatus{StepFailed, StepPlanned}, Failed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
