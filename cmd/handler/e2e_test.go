@@ -369,3 +369,43 @@ func TestStoreOutageAnswers503AndChangesNothing(t *testing.T) {
 		}
 	}
 }
+
+func TestTimerSweepRecordsAPlannedRunForANewlyRestrictedUser(t *testing.T) {
+	s := startStack(t) // SWEEP_MODE defaults to report
+	if status, err := s.host.FireTimer(context.Background(), "timer-sweep"); err != nil || status != 200 {
+		t.Fatalf("timer: %d %v\n%s", status, err, s.output.String())
+	}
+	var list []runs.Run
+	call(t, s.host, "GET", "/api/remediations?user="+s.demo.UPN, nil).json(t, &list)
+	if len(list) != 1 || list[0].Status != runs.Planned || !list[0].DryRun || list[0].RequestedBy != "sweep" {
+		t.Fatalf("runs after the sweep: %+v", list)
+	}
+	var sweeps []runs.SweepRecord
+	call(t, s.host, "GET", "/api/sweeps", nil).json(t, &sweeps)
+	if len(sweeps) != 1 || sweeps[0].Outcome != "ok" || sweeps[0].Mode != "report" {
+		t.Fatalf("sweep records %+v", sweeps)
+	}
+	if resets := s.sim.PasswordResets(s.demo.UserID); len(resets) != 0 {
+		t.Fatal("a report-mode sweep changed the tenant")
+	}
+}
+
+func TestOneStepQueueRunExhaustingItsRetriesEndsFailedInThePoisonQueue(t *testing.T) {
+	s := startStack(t)
+	s.sim.FailNext(10000, "revokeSignInSessions", 500) // transient, and not retried inside the client: fast deliveries
+	q, _ := azqueue.NewQueueClientFromConnectionString(s.storage.ConnectionString, "step-revoke-sessions", nil)
+	if _, err := q.EnqueueMessage(context.Background(), `{"user":"`+s.demo.UPN+`"}`, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.waitIdle()
+	var list []runs.Run
+	call(t, s.host, "GET", "/api/remediations?user="+s.demo.UPN, nil).json(t, &list)
+	if len(list) != 1 || list[0].Status != runs.Failed || list[0].Steps[0].Status != runs.StepFailed || list[0].Error == nil {
+		t.Fatalf("one-step run: %+v", list)
+	}
+	poison, _ := azqueue.NewQueueClientFromConnectionString(s.storage.ConnectionString, "step-revoke-sessions-poison", nil)
+	peek, err := poison.PeekMessages(context.Background(), nil)
+	if err != nil || len(peek.Messages) != 1 {
+		t.Fatalf("poison queue: %v %+v", err, peek)
+	}
+}
