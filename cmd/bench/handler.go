@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/tourniquet/tourniquet/internal/bench"
@@ -30,10 +32,20 @@ func benchThroughput(ctx context.Context, env *benchEnv, t *table) error {
 	if err := checkAppRoot(env.appRoot); err != nil {
 		return err
 	}
-	res, err := bench.Throughput(ctx, bench.ThroughputConfig{
+	cfg := bench.ThroughputConfig{
 		AppRoot: env.appRoot, ConnectionString: env.storage.ConnectionString, Users: env.users,
 		RatePerSecond: env.rate, Latency: env.latency, PageSize: env.pageSize, Hosts: env.hosts,
-	})
+	}
+	// TOURNIQUET_BENCH_LOG keeps the handlers' JSON log lines, to look into a missed check.
+	if path := os.Getenv("TOURNIQUET_BENCH_LOG"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		cfg.Output = &lockedWriter{w: f}
+	}
+	res, err := bench.Throughput(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -117,4 +129,16 @@ func sortedStatuses(m map[runs.Status]int) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// lockedWriter serialises writes from several handler processes' output copiers.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -164,8 +164,20 @@ func (s *Service) claim(ctx context.Context, runID string, name steps.Name, d De
 
 // saveStep writes the step's result, re-reading on a conflict (someone changed bookkeeping
 // fields meanwhile, e.g. advance marked it enqueued).
+//
+// The step has already acted, so a passing store failure is retried here before giving up:
+// a result that is never saved is evidence lost (the redelivery finds the work done and has
+// nothing to record).
 func (s *Service) saveStep(ctx context.Context, runID string, result *runs.Step) error {
 	err := s.Store.UpdateStep(ctx, runID, result)
+	for attempt := 1; errors.Is(err, runs.ErrUnavailable) && attempt <= 3; attempt++ {
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt) * 500 * time.Millisecond):
+		}
+		err = s.Store.UpdateStep(ctx, runID, result)
+	}
 	for attempt := 0; errors.Is(err, runs.ErrConflict) && attempt < 20; attempt++ {
 		run, gerr := s.Store.Get(ctx, runID)
 		if gerr != nil {

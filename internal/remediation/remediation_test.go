@@ -570,3 +570,23 @@ func TestRecoverFinishesARunWhoseProcessDied(t *testing.T) {
 		t.Fatalf("a finished run was recovered again (%d)", n)
 	}
 }
+
+func TestARunWhoseStepsCouldNotBeEnqueuedIsSentOnReplay(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{})
+	ctx := context.Background()
+	e.queue.fail.Store(true)
+	first, err := e.svc.Start(ctx, remediation.StartRequest{User: e.demo.UPN, IdempotencyKey: "queue:remediations:m1"})
+	if err != nil || first.Unsent == nil || first.Run.Status != runs.Queued {
+		t.Fatalf("start with the queue down: %+v %v", first, err)
+	}
+	e.queue.fail.Store(false)
+	again, err := e.svc.Start(ctx, remediation.StartRequest{User: e.demo.UPN, IdempotencyKey: "queue:remediations:m1"})
+	if err != nil || !again.Replayed || again.Unsent != nil || again.Run.RunID != first.Run.RunID {
+		t.Fatalf("replay: %+v %v", again, err)
+	}
+	e.drain(1)
+	if run := e.get(first.Run.RunID); run.Status != runs.Succeeded {
+		t.Fatalf("run %s\n%s", run.Status, dump(run))
+	}
+}

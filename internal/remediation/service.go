@@ -71,6 +71,10 @@ type StartRequest struct {
 type Started struct {
 	Run      *runs.Run
 	Replayed bool // an earlier run with the same idempotency key
+	// Unsent is set when the run is recorded but its first steps could not be enqueued. An
+	// HTTP caller still gets the run (the timer's recovery sends them later); a queue
+	// invocation fails instead, so its redelivery replays the run and sends them at once.
+	Unsent error
 }
 
 func (s *Service) now() time.Time {
@@ -224,30 +228,32 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 	}
 	s.Log.Info("run started", "runId", run.RunID, "userId", user.ID, "steps", names, "dryRun", run.DryRun, "mode", run.Mode, "requestedBy", run.RequestedBy)
 
+	var unsent error
 	if run.Mode == "sync" {
 		s.executeInProcess(ctx, run.RunID, names)
 	} else if err := s.advance(ctx, run.RunID, false); err != nil {
-		// The run is recorded; the steps that could not be enqueued are enqueued by the next
-		// advance (a redelivery, or the sweep). Say so rather than fail the request.
 		s.Log.Error("enqueue first steps", "runId", run.RunID, "err", err)
+		unsent = err
 	}
 	final, err := s.Store.Get(ctx, run.RunID)
 	if err != nil {
 		return nil, apperr.Wrap(apperr.Unavailable, err, "the run-record store is unreachable")
 	}
-	return &Started{Run: final}, nil
+	return &Started{Run: final, Unsent: unsent}, nil
 }
 
 // replay answers a request whose idempotency key already has a run. An async run that is
 // not finished is advanced once more: if the request that created it died before its first
 // steps were enqueued (a redelivered queue message lands here), this sends them.
 func (s *Service) replay(ctx context.Context, run *runs.Run) *Started {
+	started := &Started{Run: run, Replayed: true}
 	if run.Mode == "async" && !isFinal(run.Status) {
 		if err := s.advance(ctx, run.RunID, true); err != nil {
 			s.Log.Error("advance a replayed run", "runId", run.RunID, "err", err)
+			started.Unsent = err
 		}
 	}
-	return &Started{Run: run, Replayed: true}
+	return started
 }
 
 func (s *Service) existing(ctx context.Context, kind, key string) (*runs.Run, error) {

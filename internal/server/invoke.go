@@ -120,11 +120,11 @@ func (s *Server) startFromQueue(r *http.Request, inv functions.Invocation) error
 	if key == "" {
 		key = deliveryKey(inv, functions.RemediationsQueue)
 	}
-	_, err = s.service.Start(r.Context(), remediation.StartRequest{
+	started, err := s.service.Start(r.Context(), remediation.StartRequest{
 		User: msg.User, Steps: msg.Steps, DryRun: msg.DryRun, Mode: "async", Reason: msg.Reason,
 		IdempotencyKey: key, Options: msg.Options, RequestedBy: "queue:" + functions.RemediationsQueue,
 	})
-	return s.queueOutcome(err)
+	return s.queueOutcome(started, err)
 }
 
 func (s *Server) stepFromQueue(r *http.Request, inv functions.Invocation, fn functions.Function) error {
@@ -142,17 +142,21 @@ func (s *Server) stepFromQueue(r *http.Request, inv functions.Invocation, fn fun
 	}
 	// The one-step run goes through this same queue as {"runId"}, so its transient failures
 	// are retried by redelivery and end in the poison queue like any other step's.
-	_, err = s.service.Start(r.Context(), remediation.StartRequest{
+	started, err := s.service.Start(r.Context(), remediation.StartRequest{
 		User: msg.User, Steps: []string{string(fn.Step)}, DryRun: msg.DryRun, Mode: "async", Reason: msg.Reason,
 		IdempotencyKey: key, Options: msg.Options, RequestedBy: "queue:" + fn.Queue,
 	})
-	return s.queueOutcome(err)
+	return s.queueOutcome(started, err)
 }
 
-// queueOutcome decides whether a failed start is worth another delivery: only when the
-// store or a service was unreachable. Refusals and bad input are final (and on record).
-func (s *Server) queueOutcome(err error) error {
+// queueOutcome decides whether a start is worth another delivery: when the store or a
+// service was unreachable, or the run's first steps could not be enqueued (the redelivery
+// replays the run and sends them). Refusals and bad input are final (and on record).
+func (s *Server) queueOutcome(started *remediation.Started, err error) error {
 	if err == nil {
+		if started != nil && started.Unsent != nil {
+			return fmt.Errorf("run %s recorded but its steps were not enqueued: %w", started.Run.RunID, started.Unsent)
+		}
 		return nil
 	}
 	switch apperr.CodeOf(err) {
