@@ -590,3 +590,21 @@ func TestARunWhoseStepsCouldNotBeEnqueuedIsSentOnReplay(t *testing.T) {
 		t.Fatalf("run %s\n%s", run.Status, dump(run))
 	}
 }
+
+func TestSyncRunFinishesWhenTheCallerHangsUp(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	e.sim.ThrottleNext(1, "Set-Mailbox", time.Second) // keeps remove-forwarding busy for a second
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		cancel() // the caller's HTTP connection closes mid-run
+	}()
+	started, err := e.svc.Start(ctx, remediation.StartRequest{User: e.demo.UPN, Mode: "sync"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run := e.get(started.Run.RunID); run.Status != runs.Succeeded {
+		t.Fatalf("run %s after the caller hung up\n%s", run.Status, dump(run))
+	}
+}

@@ -228,6 +228,9 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 	}
 	s.Log.Info("run started", "runId", run.RunID, "userId", user.ID, "steps", names, "dryRun", run.DryRun, "mode", run.Mode, "requestedBy", run.RequestedBy)
 
+	// From here the run is on record: a caller that hangs up (a playbook's HTTP timeout) must
+	// not cut its steps off halfway. Every store call and step keeps its own time limit.
+	ctx = context.WithoutCancel(ctx)
 	var unsent error
 	if run.Mode == "sync" {
 		s.executeInProcess(ctx, run.RunID, names)
