@@ -26,6 +26,8 @@ func (s *Service) RestoreAdminRoles(ctx context.Context, runID, requestedBy stri
 	case !step.Status.Final():
 		return nil, apperr.New(apperr.Conflict, "remove-admin-roles of run %s has not finished yet", runID)
 	}
+	// Grants are about to change: finish and record them even if the caller hangs up.
+	ctx = context.WithoutCancel(ctx)
 	now := s.now()
 	restoration := runs.Restoration{At: now, RequestedBy: requestedBy, Status: "succeeded"}
 	changes, err := s.Runner.RestoreAdminRoles(ctx, run.User.ID, step.Changes, "run "+runID)
