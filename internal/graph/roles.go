@@ -2,7 +2,9 @@ package graph
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 	"github.com/microsoftgraph/msgraph-sdk-go/rolemanagement"
@@ -31,10 +33,25 @@ func (c *Client) RoleAssignments(ctx context.Context, principalID string) ([]Rol
 	if err != nil {
 		return nil, err
 	}
-	return c.listRoleAssignments(ctx, op, &rolemanagement.DirectoryRoleAssignmentsRequestBuilderGetQueryParameters{
+	query := &rolemanagement.DirectoryRoleAssignmentsRequestBuilderGetQueryParameters{
 		Filter: filter,
 		Expand: []string{"roleDefinition"},
-	})
+	}
+	found, err := c.listRoleAssignments(ctx, op, query)
+	if refusedExpand(err) {
+		query.Expand = nil
+		found, err = c.listRoleAssignments(ctx, op, query)
+	}
+	return found, err
+}
+
+// refusedExpand reports a 400 answer to a listing with $expand=roleDefinition. Graph
+// supports the expansion on these collections; a service or proxy that does not is asked
+// again without it (role names then fall back to the role definition id), rather than
+// failing the whole step.
+func refusedExpand(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Status == http.StatusBadRequest
 }
 
 // RoleAssignmentsForRole lists every active assignment of one role definition, all

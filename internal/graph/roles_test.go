@@ -102,3 +102,35 @@ func TestCreateRoleAssignment(t *testing.T) {
 		t.Errorf("bad scope error = %v, want ErrInvalidID", err)
 	}
 }
+
+func TestRoleListingsAskAgainWithoutExpandWhenItIsRefused(t *testing.T) {
+	f := newFakeGraph(t)
+	var withExpand, without int
+	refuseExpand := func(w http.ResponseWriter, r *http.Request, item map[string]any) {
+		if r.URL.Query().Get("$expand") != "" {
+			withExpand++
+			graphError(w, http.StatusBadRequest, "BadRequest", "Query option 'Expand' is not allowed.")
+			return
+		}
+		without++
+		writeJSON(w, http.StatusOK, collection([]any{item}, ""))
+	}
+	f.on("GET", "/roleManagement/directory/roleAssignments", func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		refuseExpand(w, r, map[string]any{"id": "x1", "principalId": userID, "roleDefinitionId": roleID, "directoryScopeId": "/"})
+	})
+	f.on("GET", "/roleManagement/directory/roleEligibilitySchedules", func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		refuseExpand(w, r, map[string]any{"id": "e1", "principalId": userID, "roleDefinitionId": roleID, "directoryScopeId": "/"})
+	})
+	c := newTestClient(t, f)
+	assigned, err := c.RoleAssignments(context.Background(), userID)
+	if err != nil || len(assigned) != 1 || assigned[0].RoleDefinitionID != roleID {
+		t.Fatalf("assignments %+v, %v", assigned, err)
+	}
+	eligible, err := c.EligibleSchedules(context.Background(), userID)
+	if err != nil || len(eligible) != 1 || eligible[0].ID != "e1" {
+		t.Fatalf("eligible %+v, %v", eligible, err)
+	}
+	if withExpand != 2 || without != 2 {
+		t.Fatalf("requests with $expand %d, without %d; want 2 and 2", withExpand, without)
+	}
+}

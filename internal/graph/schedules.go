@@ -38,17 +38,25 @@ func (c *Client) EligibleSchedules(ctx context.Context, principalID string) ([]R
 		return nil, err
 	}
 	builder := c.sdk.RoleManagement().Directory().RoleEligibilitySchedules()
-	found, err := listAll[models.UnifiedRoleEligibilityScheduleable](ctx, c, op,
-		func(ctx context.Context) (models.UnifiedRoleEligibilityScheduleCollectionResponseable, error) {
-			return builder.Get(ctx, &rolemanagement.DirectoryRoleEligibilitySchedulesRequestBuilderGetRequestConfiguration{
-				QueryParameters: &rolemanagement.DirectoryRoleEligibilitySchedulesRequestBuilderGetQueryParameters{
-					Filter: filter, Expand: []string{"roleDefinition"},
-				},
+	expand := []string{"roleDefinition"}
+	list := func() ([]models.UnifiedRoleEligibilityScheduleable, error) {
+		return listAll[models.UnifiedRoleEligibilityScheduleable](ctx, c, op,
+			func(ctx context.Context) (models.UnifiedRoleEligibilityScheduleCollectionResponseable, error) {
+				return builder.Get(ctx, &rolemanagement.DirectoryRoleEligibilitySchedulesRequestBuilderGetRequestConfiguration{
+					QueryParameters: &rolemanagement.DirectoryRoleEligibilitySchedulesRequestBuilderGetQueryParameters{
+						Filter: filter, Expand: expand,
+					},
+				})
+			},
+			func(ctx context.Context, link string) (models.UnifiedRoleEligibilityScheduleCollectionResponseable, error) {
+				return builder.WithUrl(link).Get(ctx, nil)
 			})
-		},
-		func(ctx context.Context, link string) (models.UnifiedRoleEligibilityScheduleCollectionResponseable, error) {
-			return builder.WithUrl(link).Get(ctx, nil)
-		})
+	}
+	found, err := list()
+	if refusedExpand(err) {
+		expand = nil
+		found, err = list()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -70,17 +78,25 @@ func (c *Client) ActiveSchedules(ctx context.Context, principalID string) ([]Rol
 		return nil, err
 	}
 	builder := c.sdk.RoleManagement().Directory().RoleAssignmentSchedules()
-	found, err := listAll[models.UnifiedRoleAssignmentScheduleable](ctx, c, op,
-		func(ctx context.Context) (models.UnifiedRoleAssignmentScheduleCollectionResponseable, error) {
-			return builder.Get(ctx, &rolemanagement.DirectoryRoleAssignmentSchedulesRequestBuilderGetRequestConfiguration{
-				QueryParameters: &rolemanagement.DirectoryRoleAssignmentSchedulesRequestBuilderGetQueryParameters{
-					Filter: filter, Expand: []string{"roleDefinition"},
-				},
+	expand := []string{"roleDefinition"}
+	list := func() ([]models.UnifiedRoleAssignmentScheduleable, error) {
+		return listAll[models.UnifiedRoleAssignmentScheduleable](ctx, c, op,
+			func(ctx context.Context) (models.UnifiedRoleAssignmentScheduleCollectionResponseable, error) {
+				return builder.Get(ctx, &rolemanagement.DirectoryRoleAssignmentSchedulesRequestBuilderGetRequestConfiguration{
+					QueryParameters: &rolemanagement.DirectoryRoleAssignmentSchedulesRequestBuilderGetQueryParameters{
+						Filter: filter, Expand: expand,
+					},
+				})
+			},
+			func(ctx context.Context, link string) (models.UnifiedRoleAssignmentScheduleCollectionResponseable, error) {
+				return builder.WithUrl(link).Get(ctx, nil)
 			})
-		},
-		func(ctx context.Context, link string) (models.UnifiedRoleAssignmentScheduleCollectionResponseable, error) {
-			return builder.WithUrl(link).Get(ctx, nil)
-		})
+	}
+	found, err := list()
+	if refusedExpand(err) {
+		expand = nil
+		found, err = list()
+	}
 	if err != nil {
 		return nil, err
 	}

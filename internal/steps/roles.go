@@ -177,7 +177,7 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 			}
 		}
 		c := runs.Change{
-			Action: "role_assignment_removed", Target: roleTarget(a.RoleName, a.DirectoryScopeID),
+			Action: "role_assignment_removed", Target: roleTarget(roleLabel(a.RoleName, a.RoleDefinitionID), a.DirectoryScopeID),
 			Before:  map[string]any{"id": a.ID, "roleDefinitionId": a.RoleDefinitionID, "roleName": a.RoleName, "directoryScopeId": a.DirectoryScopeID, "isBuiltIn": a.BuiltIn, "kind": GrantDirect},
 			Reasons: []string{"active directory role assignment of a compromised account"},
 			Restore: RoleGrant{Kind: GrantDirect, PrincipalID: userID, RoleDefinitionID: a.RoleDefinitionID, RoleName: a.RoleName, DirectoryScopeID: a.DirectoryScopeID},
@@ -247,6 +247,15 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 	return out
 }
 
+// roleLabel names a role for the record: its display name, or its definition id when the
+// directory did not expand the definition.
+func roleLabel(name, definitionID string) string {
+	if name != "" {
+		return name
+	}
+	return "role " + definitionID
+}
+
 func roleTarget(role, scope string) string {
 	if scope == "" || scope == "/" {
 		return role + " (tenant-wide)"
@@ -257,7 +266,7 @@ func roleTarget(role, scope string) string {
 func scheduleChange(action, kind, userID string, s graph.RoleSchedule) runs.Change {
 	grant := RoleGrant{Kind: kind, PrincipalID: userID, RoleDefinitionID: s.RoleDefinitionID, RoleName: s.RoleName, DirectoryScopeID: s.DirectoryScopeID, End: s.End, NoExpiration: s.NoExpiration}
 	return runs.Change{
-		Action: action, Target: roleTarget(s.RoleName, s.DirectoryScopeID),
+		Action: action, Target: roleTarget(roleLabel(s.RoleName, s.RoleDefinitionID), s.DirectoryScopeID),
 		Before: map[string]any{"id": s.ID, "roleDefinitionId": s.RoleDefinitionID, "roleName": s.RoleName, "directoryScopeId": s.DirectoryScopeID,
 			"memberType": s.MemberType, "assignmentType": s.AssignmentType, "startDateTime": s.Start, "endDateTime": s.End, "noExpiration": s.NoExpiration, "kind": kind},
 		Reasons: []string{map[string]string{GrantActive: "active PIM role assignment", GrantEligible: "PIM eligible role assignment (could be activated by the attacker)"}[kind] + " of a compromised account"},
