@@ -142,12 +142,21 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 	)
 	// keepGlobalAdmin decides, once, whether removing Global Administrator would leave the
 	// tenant without one.
-	var lastGA *bool
+	// When the directory refuses the count outright (a permanent error), Global
+	// Administrator is kept and a person is asked: the tenant's last way in is never bet on a
+	// guess. A transient error fails the step, so it is retried.
+	var (
+		lastGA     *bool
+		unverified string
+	)
 	keepGlobalAdmin := func(roleDefinitionID string) (bool, error) {
 		if lastGA == nil {
 			last, err := r.lastGlobalAdmin(ctx, userID, roleDefinitionID)
-			if err != nil {
+			if err != nil && isTransient(err) {
 				return false, err
+			}
+			if err != nil {
+				last, unverified = true, explain("count Global Administrators", err).Message
 			}
 			lastGA = &last
 		}
@@ -235,6 +244,9 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 
 	out := Outcome{Status: runs.StepSucceeded, Changes: changes}
 	switch {
+	case len(keep) > 0 && unverified != "":
+		out.Status = runs.StepActionRequired
+		out.Message = fmt.Sprintf("kept %s: could not verify that another active Global Administrator exists (%s). Check by hand, then run remove-admin-roles again.", strings.Join(keep, ", "), unverified)
 	case len(keep) > 0:
 		out.Status = runs.StepActionRequired
 		out.Message = fmt.Sprintf("kept %s: the account is the tenant's last active Global Administrator, and removing it would lock the tenant out. Assign Global Administrator to another (break-glass) account, then run remove-admin-roles again.", strings.Join(keep, ", "))

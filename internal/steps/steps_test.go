@@ -147,3 +147,42 @@ func TestExplainNamesTheServiceAndWhatToDo(t *testing.T) {
 		t.Fatalf("%+v", g)
 	}
 }
+
+// refusingCount holds one Global Administrator assignment and refuses to count the others.
+type refusingCount struct {
+	Directory
+	deleted []string
+}
+
+func (d *refusingCount) RoleAssignments(context.Context, string) ([]graph.RoleAssignment, error) {
+	return []graph.RoleAssignment{{ID: "ga-1", RoleDefinitionID: GlobalAdministratorTemplateID, RoleName: "Global Administrator", DirectoryScopeID: "/"},
+		{ID: "ex-1", RoleDefinitionID: "29232cdf-9323-42fd-ade2-1d097af3e4de", RoleName: "Exchange Administrator", DirectoryScopeID: "/"}}, nil
+}
+func (d *refusingCount) EligibleSchedules(context.Context, string) ([]graph.RoleSchedule, error) {
+	return nil, nil
+}
+func (d *refusingCount) ActiveSchedules(context.Context, string) ([]graph.RoleSchedule, error) {
+	return nil, nil
+}
+func (d *refusingCount) RoleAssignableGroups(context.Context, string) ([]graph.Group, error) {
+	return nil, nil
+}
+func (d *refusingCount) RoleAssignmentsForRole(context.Context, string) ([]graph.RoleAssignment, error) {
+	return nil, &graph.Error{Op: "RoleAssignmentsForRole", Status: 400, Code: "BadRequest", Message: "Invalid filter clause"}
+}
+func (d *refusingCount) DeleteRoleAssignment(_ context.Context, id string) error {
+	d.deleted = append(d.deleted, id)
+	return nil
+}
+
+func TestGlobalAdministratorIsKeptWhenTheCountIsRefused(t *testing.T) {
+	dir := &refusingCount{}
+	r := &Runner{Directory: dir, Mailboxes: &blockedList{}}
+	out := r.Run(context.Background(), RemoveAdminRoles, Input{Target: Target{ID: "11111111-1111-4111-8111-111111111111", UPN: "megan@contoso.example"}})
+	if out.Status != runs.StepActionRequired || !strings.Contains(out.Message, "could not verify") {
+		t.Fatalf("%+v", out)
+	}
+	if len(dir.deleted) != 1 || dir.deleted[0] != "ex-1" {
+		t.Fatalf("deleted %v; want only the Exchange Administrator assignment", dir.deleted)
+	}
+}
