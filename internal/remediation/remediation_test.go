@@ -608,4 +608,3 @@ func TestSyncRunFinishesWhenTheCallerHangsUp(t *testing.T) {
 		t.Fatalf("run %s after the caller hung up\n%s", run.Status, dump(run))
 	}
 }
-
