@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 
@@ -95,25 +96,32 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	return nil
 }
 
+// storageRetry retries passing storage failures briefly (the SDK's default waits up to
+// about 6 s per call), so a caller learns within a second or two that the run-record store
+// is unreachable (503) instead of waiting on a request that cannot be recorded.
+var storageRetry = policy.RetryOptions{MaxRetries: 2, RetryDelay: 200 * time.Millisecond, MaxRetryDelay: 2 * time.Second}
+
 // storageClients connects to Table and Queue storage with the connection string, or with the
 // managed identity when only service URIs (identity-based AzureWebJobsStorage__*) are set.
 func storageClients(cfg config.Config, cred azcore.TokenCredential) (*aztables.ServiceClient, *azqueue.ServiceClient, error) {
+	tableOpts := &aztables.ClientOptions{ClientOptions: azcore.ClientOptions{Retry: storageRetry}}
+	queueOpts := &azqueue.ClientOptions{ClientOptions: azcore.ClientOptions{Retry: storageRetry}}
 	if cfg.StorageConnectionString != "" {
-		t, err := aztables.NewServiceClientFromConnectionString(cfg.StorageConnectionString, nil)
+		t, err := aztables.NewServiceClientFromConnectionString(cfg.StorageConnectionString, tableOpts)
 		if err != nil {
 			return nil, nil, fmt.Errorf("table storage: %w", err)
 		}
-		q, err := azqueue.NewServiceClientFromConnectionString(cfg.StorageConnectionString, nil)
+		q, err := azqueue.NewServiceClientFromConnectionString(cfg.StorageConnectionString, queueOpts)
 		if err != nil {
 			return nil, nil, fmt.Errorf("queue storage: %w", err)
 		}
 		return t, q, nil
 	}
-	t, err := aztables.NewServiceClient(cfg.TableServiceURI, cred, nil)
+	t, err := aztables.NewServiceClient(cfg.TableServiceURI, cred, tableOpts)
 	if err != nil {
 		return nil, nil, fmt.Errorf("table storage: %w", err)
 	}
-	q, err := azqueue.NewServiceClient(cfg.QueueServiceURI, cred, nil)
+	q, err := azqueue.NewServiceClient(cfg.QueueServiceURI, cred, queueOpts)
 	if err != nil {
 		return nil, nil, fmt.Errorf("queue storage: %w", err)
 	}
