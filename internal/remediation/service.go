@@ -148,19 +148,23 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 		return nil, apperr.Wrap(apperr.Unavailable, err, "the run-record store is unreachable")
 	}
 
-	// A protected account named as such is refused before any call to the tenant; one named
-	// by its other identifier is caught after the lookup below.
-	var user graph.User
-	if s.protected(graph.User{ID: req.User, UserPrincipalName: req.User}) {
-		user = graph.User{UserPrincipalName: req.User}
-		if graph.ValidID(req.User) {
-			user = graph.User{ID: req.User}
-		}
-	} else if user, err = s.Runner.Directory.GetUser(ctx, req.User); err != nil {
-		if graph.IsNotFound(err) {
+	// The user is resolved first (a read), so a protected account is recognised by either
+	// identifier and its refusal is recorded under both. One named as protected is refused
+	// even when the lookup fails.
+	user, err := s.Runner.Directory.GetUser(ctx, req.User)
+	if err != nil {
+		named := graph.User{ID: req.User, UserPrincipalName: req.User}
+		switch {
+		case s.protected(named):
+			user = graph.User{UserPrincipalName: req.User}
+			if graph.ValidID(req.User) {
+				user = graph.User{ID: req.User}
+			}
+		case graph.IsNotFound(err):
 			return nil, apperr.New(apperr.NotFound, "user %s was not found in the directory", req.User)
+		default:
+			return nil, apperr.Wrap(apperr.Upstream, err, "could not read user %s from Microsoft Graph", req.User)
 		}
-		return nil, apperr.Wrap(apperr.Upstream, err, "could not read user %s from Microsoft Graph", req.User)
 	}
 
 	run := &runs.Run{
