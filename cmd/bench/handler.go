@@ -92,7 +92,7 @@ func benchColdStart(ctx context.Context, env *benchEnv, t *table) error {
 		return err
 	}
 	t.row("cold start: process start to first 200 on GET /", ms(starts[len(starts)/2]), "",
-		fmt.Sprintf("median of %d (min %s, max %s); includes creating the run-record tables", len(starts), ms(starts[0]), ms(starts[len(starts)-1])))
+		fmt.Sprintf("median of %d (min %s, max %s); tables are created in the background", len(starts), ms(starts[0]), ms(starts[len(starts)-1])))
 
 	p, err := bench.StartProcess(env.appRoot, handlerEnv)
 	if err != nil {
