@@ -600,8 +600,16 @@ func TestSyncRunFinishesWhenTheCallerHangsUp(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	e.sim.ThrottleNext(1, "Set-Mailbox", time.Second) // keeps remove-forwarding busy for a second
 	go func() {
-		time.Sleep(300 * time.Millisecond)
-		cancel() // the caller's HTTP connection closes mid-run
+		// The caller's HTTP connection closes mid-run: once the steps are changing the tenant.
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			for _, r := range e.sim.Requests() {
+				if r.Cmdlet == "Set-Mailbox" {
+					cancel()
+					return
+				}
+			}
+		}
+		cancel()
 	}()
 	started, err := e.svc.Start(ctx, remediation.StartRequest{User: e.demo.UPN, Mode: "sync"})
 	if err != nil {

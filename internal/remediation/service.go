@@ -186,6 +186,11 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 		run.Steps = append(run.Steps, runs.Step{Name: string(n), Status: runs.StepPending, Changes: []runs.Change{}})
 	}
 
+	// From here on the run gets recorded and acted on: a caller that hangs up (a playbook's
+	// HTTP timeout) must not leave it half recorded or its steps cut off halfway. Every store
+	// call and step keeps its own time limit.
+	ctx = context.WithoutCancel(ctx)
+
 	if s.protected(user) {
 		return nil, s.refuse(ctx, run, apperr.New(apperr.Protected, "%s is a protected account (PROTECTED_ACCOUNTS): Tourniquet never changes it", user.UserPrincipalName))
 	}
@@ -232,9 +237,6 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 	}
 	s.Log.Info("run started", "runId", run.RunID, "userId", user.ID, "steps", names, "dryRun", run.DryRun, "mode", run.Mode, "requestedBy", run.RequestedBy)
 
-	// From here the run is on record: a caller that hangs up (a playbook's HTTP timeout) must
-	// not cut its steps off halfway. Every store call and step keeps its own time limit.
-	ctx = context.WithoutCancel(ctx)
 	var unsent error
 	if run.Mode == "sync" {
 		s.executeInProcess(ctx, run.RunID, names)
