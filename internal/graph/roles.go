@@ -33,25 +33,25 @@ func (c *Client) RoleAssignments(ctx context.Context, principalID string) ([]Rol
 	if err != nil {
 		return nil, err
 	}
-	query := &rolemanagement.DirectoryRoleAssignmentsRequestBuilderGetQueryParameters{
-		Filter: filter,
-		Expand: []string{"roleDefinition"},
-	}
-	found, err := c.listRoleAssignments(ctx, op, query)
-	if refusedExpand(err) {
-		query.Expand = nil
-		found, err = c.listRoleAssignments(ctx, op, query)
-	}
-	return found, err
+	return expandingRoleDefinition(func(expand []string) ([]RoleAssignment, error) {
+		return c.listRoleAssignments(ctx, op, &rolemanagement.DirectoryRoleAssignmentsRequestBuilderGetQueryParameters{
+			Filter: filter,
+			Expand: expand,
+		})
+	})
 }
 
-// refusedExpand reports a 400 answer to a listing with $expand=roleDefinition. Graph
-// supports the expansion on these collections; a service or proxy that does not is asked
-// again without it (role names then fall back to the role definition id), rather than
-// failing the whole step.
-func refusedExpand(err error) bool {
+// expandingRoleDefinition runs a listing with $expand=roleDefinition and, when the answer
+// is 400, once more without it. Graph supports the expansion on these collections; a
+// service or proxy that does not is asked again (role names then fall back to the role
+// definition id) rather than failing the whole step.
+func expandingRoleDefinition[T any](list func(expand []string) ([]T, error)) ([]T, error) {
+	found, err := list([]string{"roleDefinition"})
 	var e *Error
-	return errors.As(err, &e) && e.Status == http.StatusBadRequest
+	if errors.As(err, &e) && e.Status == http.StatusBadRequest {
+		return list(nil)
+	}
+	return found, err
 }
 
 // RoleAssignmentsForRole lists every active assignment of one role definition, all

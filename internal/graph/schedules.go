@@ -38,8 +38,7 @@ func (c *Client) EligibleSchedules(ctx context.Context, principalID string) ([]R
 		return nil, err
 	}
 	builder := c.sdk.RoleManagement().Directory().RoleEligibilitySchedules()
-	expand := []string{"roleDefinition"}
-	list := func() ([]models.UnifiedRoleEligibilityScheduleable, error) {
+	found, err := expandingRoleDefinition(func(expand []string) ([]models.UnifiedRoleEligibilityScheduleable, error) {
 		return listAll[models.UnifiedRoleEligibilityScheduleable](ctx, c, op,
 			func(ctx context.Context) (models.UnifiedRoleEligibilityScheduleCollectionResponseable, error) {
 				return builder.Get(ctx, &rolemanagement.DirectoryRoleEligibilitySchedulesRequestBuilderGetRequestConfiguration{
@@ -51,12 +50,7 @@ func (c *Client) EligibleSchedules(ctx context.Context, principalID string) ([]R
 			func(ctx context.Context, link string) (models.UnifiedRoleEligibilityScheduleCollectionResponseable, error) {
 				return builder.WithUrl(link).Get(ctx, nil)
 			})
-	}
-	found, err := list()
-	if refusedExpand(err) {
-		expand = nil
-		found, err = list()
-	}
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -78,8 +72,7 @@ func (c *Client) ActiveSchedules(ctx context.Context, principalID string) ([]Rol
 		return nil, err
 	}
 	builder := c.sdk.RoleManagement().Directory().RoleAssignmentSchedules()
-	expand := []string{"roleDefinition"}
-	list := func() ([]models.UnifiedRoleAssignmentScheduleable, error) {
+	found, err := expandingRoleDefinition(func(expand []string) ([]models.UnifiedRoleAssignmentScheduleable, error) {
 		return listAll[models.UnifiedRoleAssignmentScheduleable](ctx, c, op,
 			func(ctx context.Context) (models.UnifiedRoleAssignmentScheduleCollectionResponseable, error) {
 				return builder.Get(ctx, &rolemanagement.DirectoryRoleAssignmentSchedulesRequestBuilderGetRequestConfiguration{
@@ -91,12 +84,7 @@ func (c *Client) ActiveSchedules(ctx context.Context, principalID string) ([]Rol
 			func(ctx context.Context, link string) (models.UnifiedRoleAssignmentScheduleCollectionResponseable, error) {
 				return builder.WithUrl(link).Get(ctx, nil)
 			})
-	}
-	found, err := list()
-	if refusedExpand(err) {
-		expand = nil
-		found, err = list()
-	}
+	})
 	if err != nil {
 		return nil, err
 	}
