@@ -2,7 +2,6 @@ package steps
 
 import (
 	"context"
-	"errors"
 	"strings"
 
 	"github.com/tourniquet/tourniquet/internal/inboxrules"
@@ -47,9 +46,4 @@ func (r *Runner) acceptedDomains(ctx context.Context, target Target) (inboxrules
 		}
 	}
 	return own, nil
-}
-
-func isTransient(err error) bool {
-	var t interface{ Transient() bool }
-	return err != nil && errors.As(err, &t) && t.Transient()
 }

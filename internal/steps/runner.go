@@ -149,14 +149,14 @@ func (r *Runner) Run(ctx context.Context, step Name, in Input) Outcome {
 // fail turns a service error into a failed (or, when it may pass, transient) outcome whose
 // message says what failed and what a person can do.
 func fail(what string, err error, changes []runs.Change) Outcome {
-	out := Outcome{Status: runs.StepFailed, Changes: changes, Error: explain(what, err)}
+	return Outcome{Status: runs.StepFailed, Changes: changes, Error: explain(what, err), Transient: isTransient(err)}
+}
+
+// isTransient reports a failure that may pass (throttling, 5xx, timeouts): the step is
+// retried rather than ended.
+func isTransient(err error) bool {
 	var t interface{ Transient() bool }
-	if errors.As(err, &t) && t.Transient() {
-		out.Transient = true
-	} else if errors.Is(err, context.DeadlineExceeded) {
-		out.Transient = true
-	}
-	return out
+	return err != nil && (errors.As(err, &t) && t.Transient() || errors.Is(err, context.DeadlineExceeded))
 }
 
 func explain(what string, err error) *runs.Error {
