@@ -315,11 +315,9 @@ func (s *Service) executeInProcess(ctx context.Context, runID string, names []st
 func (s *Service) executeWithRetries(ctx context.Context, runID string, name steps.Name) {
 	const attempts = 3
 	for i := 1; i <= attempts; i++ {
-		d := Delivery{Queued: i < attempts, DequeueCount: i}
-		if i < attempts {
-			d.DequeueCount = 0 // not the last delivery
-		}
-		err := s.ExecuteStep(ctx, runID, name, d)
+		// Earlier attempts count as queued deliveries that are not the last (DequeueCount 0,
+		// so a transient failure returns ErrRetry); the last is in process, hence final.
+		err := s.ExecuteStep(ctx, runID, name, Delivery{Queued: i < attempts})
 		if !errors.Is(err, ErrRetry) {
 			if err != nil {
 				s.Log.Error("step in process", "runId", runID, "step", name, "err", err)
