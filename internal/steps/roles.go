@@ -354,6 +354,3 @@ func (r *Runner) RestoreAdminRoles(ctx context.Context, userID string, removed [
 	}
 	return changes, nil
 }
-
-// Explain turns a service error into the run document's error shape.
-func Explain(what string, err error) *runs.Error { return explain(what, err) }

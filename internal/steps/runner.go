@@ -159,6 +159,9 @@ func isTransient(err error) bool {
 	return err != nil && (errors.As(err, &t) && t.Transient() || errors.Is(err, context.DeadlineExceeded))
 }
 
+// Explain turns a service error into the run document's error shape.
+func Explain(what string, err error) *runs.Error { return explain(what, err) }
+
 func explain(what string, err error) *runs.Error {
 	var ge *graph.Error
 	var xe *exchange.Error
