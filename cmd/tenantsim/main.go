@@ -12,6 +12,7 @@ import (
 	"log"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/tourniquet/tourniquet/internal/tenantsim"
@@ -38,16 +39,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	addr := fs.String("addr", envOr(getenv, "TENANTSIM_ADDR", "127.0.0.1:0"), "listen address")
-	seed := fs.String("seed", envOr(getenv, "TENANTSIM_SEED", ""), `"demo" seeds the demo scenario; empty leaves the tenant empty`)
+	seed := fs.String("seed", envOr(getenv, "TENANTSIM_SEED", ""), "tenant profile to seed ("+strings.Join(tenantsim.ProfileNames(), ", ")+"); empty leaves the tenant empty")
 	tenantID := fs.String("tenant", "", "tenant id (default 00000000-0000-0000-0000-0000000000aa)")
 	pageSize := fs.Int("page-size", 0, "items per page (default 2)")
 	latency := fs.Duration("latency", 0, "latency added to every Graph/Exchange request")
 	verbose := fs.Bool("v", false, "log every request (method, path, status) to stderr")
 	if err := fs.Parse(args[1:]); err != nil {
 		return fmt.Errorf("parse flags: %w", err)
-	}
-	if *seed != "" && *seed != "demo" {
-		return fmt.Errorf("unknown -seed %q (only \"demo\")", *seed)
 	}
 
 	opts := tenantsim.Options{TenantID: *tenantID, PageSize: *pageSize, Latency: *latency}
@@ -57,8 +55,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	sim := tenantsim.New(opts)
 	out := endpoints{}
-	if *seed == "demo" {
-		out.DemoUser = tenantsim.SeedDemo(sim).UPN
+	if *seed != "" {
+		seeded, err := tenantsim.SeedProfile(sim, *seed)
+		if err != nil {
+			return fmt.Errorf("-seed: %w", err)
+		}
+		out.DemoUser = seeded.UPN
 	}
 	if _, err := sim.Listen(*addr); err != nil {
 		return fmt.Errorf("listen: %w", err)

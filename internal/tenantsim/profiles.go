@@ -1,0 +1,49 @@
+package tenantsim
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// A Profile seeds the simulator as one kind of real tenant (a P1 tenant without PIM,
+// guests, a user without a mailbox, a mailbox with hundreds of rules...), so tests,
+// `cmd/tenantsim -seed NAME` and the bench can play it. Seed returns the tenant's
+// compromised user and the other accounts a test needs.
+type Profile struct {
+	Name        string
+	Description string
+	Seed        func(*Sim) Demo
+}
+
+// profiles lists every tenant profile; docs/simulator-fidelity.md says where each
+// behaviour was read.
+var profiles = []Profile{
+	{Name: "demo", Description: "the idealised demo tenant: Entra ID P2, every kind of admin role, a compromised mailbox", Seed: SeedDemo},
+}
+
+// Profiles returns every profile, sorted by name.
+func Profiles() []Profile {
+	out := append([]Profile(nil), profiles...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// ProfileNames lists the profile names, sorted.
+func ProfileNames() []string {
+	var names []string
+	for _, p := range Profiles() {
+		names = append(names, p.Name)
+	}
+	return names
+}
+
+// SeedProfile seeds s with the profile called name.
+func SeedProfile(s *Sim, name string) (Demo, error) {
+	for _, p := range profiles {
+		if p.Name == name {
+			return p.Seed(s), nil
+		}
+	}
+	return Demo{}, fmt.Errorf("tenantsim: unknown profile %q (profiles: %s)", name, strings.Join(ProfileNames(), ", "))
+}
