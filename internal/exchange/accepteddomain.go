@@ -29,7 +29,7 @@ func (c *Client) AcceptedDomains(ctx context.Context) ([]AcceptedDomain, error) 
 	domains := make([]AcceptedDomain, 0, len(items))
 	for i, item := range items {
 		var w acceptedDomainWire
-		if _, err := decodeItem(item, &w); err != nil {
+		if _, _, err := decodeItem(item, &w); err != nil {
 			return nil, fmt.Errorf("exchange.AcceptedDomains: %w", invalidAnswer(cmdlet, fmt.Errorf("entry %d: %w", i, err)))
 		}
 		domains = append(domains, AcceptedDomain{DomainName: string(w.DomainName), DomainType: string(w.DomainType), Default: bool(w.Default)})

@@ -44,7 +44,12 @@ func (c *Client) BlockedSenders(ctx context.Context, address string) ([]BlockedS
 	senders := make([]BlockedSender, 0, len(items))
 	for i, item := range items {
 		var w blockedSenderWire
-		raw, err := decodeItem(item, &w)
+		raw, unreadable, err := decodeItem(item, &w)
+		if err == nil && len(unreadable) > 0 {
+			// The address and the creation time are what the step acts on and the sweep keys
+			// its idempotency on: guessing either is worse than failing.
+			err = fmt.Errorf("unreadable %s", strings.Join(unreadable, ", "))
+		}
 		if err == nil {
 			var created time.Time
 			created, err = parseExchangeTime(string(w.CreatedDatetime))
@@ -59,16 +64,15 @@ func (c *Client) BlockedSenders(ctx context.Context, address string) ([]BlockedS
 	return senders, nil
 }
 
-// RemoveBlockedSender lifts the sending restriction of address. reason is free text kept
-// by Exchange; control characters are folded to spaces and it is cut to 256 characters.
-func (c *Client) RemoveBlockedSender(ctx context.Context, address, reason string) error {
+// RemoveBlockedSender lifts the sending restriction of address. It sends SenderAddress
+// only: the cmdlet's Reason parameter is not a note but "the reason the user was blocked"
+// (the Reason property of the entry, e.g. "ExceedingLimitType=External;..."), so free
+// text there would name a block that does not exist.
+func (c *Client) RemoveBlockedSender(ctx context.Context, address string) error {
 	if err := validateAddress(address); err != nil {
 		return fmt.Errorf("exchange.RemoveBlockedSender: %w", err)
 	}
 	params := map[string]any{"SenderAddress": address}
-	if r := cleanReason(reason); r != "" {
-		params["Reason"] = r
-	}
 	if _, err := c.invoke(ctx, AnchorApp(c.tenantID), "Remove-BlockedSenderAddress", params); err != nil {
 		return fmt.Errorf("exchange.RemoveBlockedSender: %w", err)
 	}

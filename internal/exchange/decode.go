@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -33,40 +35,53 @@ func (t *text) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// textList is a list of strings that may arrive as null, one string or an array.
+// textList is a list of strings that may arrive as null, one string, an array, or an
+// object (a recipient serialised with its properties): every string or number inside is
+// kept, so an address in an unexpected shape still reaches the classifier.
 type textList []string
 
 func (l *textList) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	if len(b) > 0 && b[0] == '[' {
-		var items []text
-		if err := json.Unmarshal(b, &items); err != nil {
-			return err
-		}
-		out := make([]string, 0, len(items))
-		for _, item := range items {
-			if item != "" {
-				out = append(out, string(item))
-			}
-		}
-		if len(out) == 0 {
-			out = nil
-		}
-		*l = out
-		return nil
-	}
-	var single text
-	if err := json.Unmarshal(b, &single); err != nil {
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
 		return err
 	}
-	*l = nil
-	if single != "" {
-		*l = textList{string(single)}
-	}
+	var out []string
+	collectLeaves(v, &out)
+	*l = out
 	return nil
 }
 
-// flag is a bool that may arrive as null or as "True"/"False".
+// collectLeaves appends the non-empty scalar values of v in document order (object keys
+// sorted, so the result does not depend on map order).
+func collectLeaves(v any, out *[]string) {
+	switch x := v.(type) {
+	case string:
+		if x != "" {
+			*out = append(*out, x)
+		}
+	case json.Number:
+		*out = append(*out, x.String())
+	case bool:
+		*out = append(*out, strconv.FormatBool(x))
+	case []any:
+		for _, item := range x {
+			collectLeaves(item, out)
+		}
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			collectLeaves(x[k], out)
+		}
+	}
+}
+
+// flag is a bool that may arrive as null, "True"/"False" or 1/0.
 type flag bool
 
 func (f *flag) UnmarshalJSON(b []byte) error {
@@ -75,9 +90,9 @@ func (f *flag) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	switch strings.ToLower(strings.TrimSpace(string(t))) {
-	case "", "false":
+	case "", "false", "0":
 		*f = false
-	case "true":
+	case "true", "1":
 		*f = true
 	default:
 		return fmt.Errorf("expected a boolean, got %.40s", b)
@@ -141,16 +156,44 @@ func rawObject(item json.RawMessage) (map[string]any, error) {
 	return m, nil
 }
 
-// decodeItem fills both the typed wire struct and the raw evidence map.
-func decodeItem(item json.RawMessage, into any) (map[string]any, error) {
-	raw, err := rawObject(item)
+// decodeItem fills both the typed wire struct and the raw evidence map. It fails only when
+// the item is not a JSON object. A property whose value has an unexpected type leaves its
+// field at the zero value and is named in unreadable, so one odd property never costs a
+// whole listing; the raw map still holds the value exactly as sent.
+func decodeItem(item json.RawMessage, into any) (raw map[string]any, unreadable []string, err error) {
+	raw, err = rawObject(item)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := json.Unmarshal(item, into); err != nil {
-		return nil, err
+	var props map[string]json.RawMessage
+	if err := json.Unmarshal(item, &props); err != nil {
+		return nil, nil, err
 	}
-	return raw, nil
+	// encoding/json matches names case-insensitively; so does this, after an exact match.
+	folded := make(map[string]json.RawMessage, len(props))
+	for k, v := range props {
+		folded[strings.ToLower(k)] = v
+	}
+	st := reflect.ValueOf(into).Elem()
+	for i := 0; i < st.NumField(); i++ {
+		field := st.Type().Field(i)
+		name := field.Name
+		if tag, _, _ := strings.Cut(field.Tag.Get("json"), ","); tag != "" {
+			name = tag
+		}
+		value, ok := props[name]
+		if !ok {
+			value, ok = folded[strings.ToLower(name)]
+		}
+		if !ok {
+			continue
+		}
+		if err := json.Unmarshal(value, st.Field(i).Addr().Interface()); err != nil {
+			st.Field(i).SetZero()
+			unreadable = append(unreadable, name)
+		}
+	}
+	return raw, unreadable, nil
 }
 
 // invalidAnswer reports a 2xx answer whose content we cannot use.

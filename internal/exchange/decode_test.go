@@ -62,7 +62,7 @@ func TestLooseJSONTypes(t *testing.T) {
 	if v.I1 != 7 || v.I2 != 8 || v.I3 != 0 {
 		t.Errorf("integers = %d %d %d", v.I1, v.I2, v.I3)
 	}
-	for _, bad := range []string{`{"A":[{"x":1}]}`, `{"S1":{}}`, `{"F1":"maybe"}`, `{"I1":"seven"}`} {
+	for _, bad := range []string{`{"S1":{}}`, `{"F1":"maybe"}`, `{"I1":"seven"}`} {
 		if err := json.Unmarshal([]byte(bad), &v); err == nil {
 			t.Errorf("Unmarshal(%s) accepted", bad)
 		}
@@ -95,5 +95,47 @@ func TestParseExchangeTime(t *testing.T) {
 				t.Errorf("got %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestTextListReadsEveryShapeAnAddressCanArriveIn(t *testing.T) {
+	tests := []struct {
+		json string
+		want textList
+	}{
+		{json: `null`, want: nil},
+		{json: `"\"Eve\" [SMTP:eve@evil.example]"`, want: textList{`"Eve" [SMTP:eve@evil.example]`}},
+		{json: `["a", null, 7, true]`, want: textList{"a", "7", "true"}},
+		{json: `{"Name":"Eve","Address":"eve@evil.example"}`, want: textList{"eve@evil.example", "Eve"}},
+		{json: `[{"DisplayName":"Eve","SmtpAddress":"eve@evil.example"},["x"]]`, want: textList{"Eve", "eve@evil.example", "x"}},
+		{json: `[]`, want: nil},
+	}
+	for _, tt := range tests {
+		var l textList
+		if err := json.Unmarshal([]byte(tt.json), &l); err != nil || !reflect.DeepEqual(l, tt.want) {
+			t.Errorf("textList(%s) = %#v, %v; want %#v", tt.json, l, err, tt.want)
+		}
+	}
+}
+
+func TestDecodeItemIsolatesAnOddProperty(t *testing.T) {
+	var w struct {
+		Name     text
+		Priority integer
+		Enabled  flag
+		ObjectID text `json:"ExternalDirectoryObjectId"`
+	}
+	raw, unreadable, err := decodeItem(json.RawMessage(`{"name":"kept","Priority":{"x":1},"Enabled":1,"ExternalDirectoryObjectId":"id-1","Extra":[1]}`), &w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Name != "kept" || w.Priority != 0 || !bool(w.Enabled) || w.ObjectID != "id-1" || !reflect.DeepEqual(unreadable, []string{"Priority"}) {
+		t.Errorf("decoded %+v, unreadable %v", w, unreadable)
+	}
+	if raw["Priority"] == nil || raw["Extra"] == nil {
+		t.Errorf("raw lost the odd properties: %v", raw)
+	}
+	if _, _, err := decodeItem(json.RawMessage(`[1,2]`), &w); err == nil {
+		t.Error("an item that is not an object was accepted")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 )
 
@@ -31,7 +32,10 @@ type InboxRule struct {
 	SubjectOrBodyContainsWords    []string
 	FromAddressContainsWords      []string
 	SendTextMessageNotificationTo []string
-	Raw                           map[string]any
+	// Unreadable names the properties whose values had an unexpected type; they are left at
+	// their zero value (Enabled at true, see decodeInboxRule) and kept as sent in Raw.
+	Unreadable []string
+	Raw        map[string]any
 }
 
 type inboxRuleWire struct {
@@ -111,9 +115,14 @@ func (c *Client) listInboxRules(ctx context.Context, upn string, params map[stri
 
 func decodeInboxRule(item json.RawMessage) (InboxRule, error) {
 	var w inboxRuleWire
-	raw, err := decodeItem(item, &w)
+	raw, unreadable, err := decodeItem(item, &w)
 	if err != nil {
 		return InboxRule{}, err
+	}
+	if slices.Contains(unreadable, "Enabled") {
+		// An unreadable Enabled must not make a suspicious rule look disabled (and so be
+		// skipped): disabling a rule that already is disabled is harmless.
+		w.Enabled = true
 	}
 	return InboxRule{
 		Identity:                      string(w.Identity),
@@ -135,6 +144,7 @@ func decodeInboxRule(item json.RawMessage) (InboxRule, error) {
 		SubjectOrBodyContainsWords:    w.SubjectOrBodyContainsWords,
 		FromAddressContainsWords:      w.FromAddressContainsWords,
 		SendTextMessageNotificationTo: w.SendTextMessageNotificationTo,
+		Unreadable:                    unreadable,
 		Raw:                           raw,
 	}, nil
 }

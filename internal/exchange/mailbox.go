@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // Mailbox is the part of Get-Mailbox that the forwarding step reads; Raw keeps the whole
@@ -15,7 +16,10 @@ type Mailbox struct {
 	ForwardingAddress          string // a recipient inside the organisation, "" when none
 	ForwardingSmtpAddress      string // "smtp:<address>", "" when none
 	DeliverToMailboxAndForward bool
-	Raw                        map[string]any
+	// ExternalDirectoryObjectID is the Entra object id of the user the mailbox belongs to:
+	// the steps compare it with the run's user before they change anything.
+	ExternalDirectoryObjectID string
+	Raw                       map[string]any
 }
 
 // HasForwarding reports whether mail is forwarded anywhere. DeliverToMailboxAndForward
@@ -31,6 +35,7 @@ type mailboxWire struct {
 	ForwardingAddress          text
 	ForwardingSmtpAddress      text
 	DeliverToMailboxAndForward flag
+	ExternalDirectoryObjectID  text `json:"ExternalDirectoryObjectId"`
 }
 
 // GetMailbox reads one mailbox. A missing mailbox is an error for which IsNotFound holds.
@@ -53,7 +58,7 @@ func (c *Client) GetMailbox(ctx context.Context, upn string) (Mailbox, error) {
 			Message: fmt.Sprintf("%d mailboxes match %q", len(items), upn)})
 	}
 	var w mailboxWire
-	raw, err := decodeItem(items[0], &w)
+	raw, _, err := decodeItem(items[0], &w)
 	if err != nil {
 		return Mailbox{}, fmt.Errorf("exchange.GetMailbox: %w", invalidAnswer(cmdlet, err))
 	}
@@ -64,6 +69,7 @@ func (c *Client) GetMailbox(ctx context.Context, upn string) (Mailbox, error) {
 		ForwardingAddress:          string(w.ForwardingAddress),
 		ForwardingSmtpAddress:      string(w.ForwardingSmtpAddress),
 		DeliverToMailboxAndForward: bool(w.DeliverToMailboxAndForward),
+		ExternalDirectoryObjectID:  strings.TrimSpace(string(w.ExternalDirectoryObjectID)),
 		Raw:                        raw,
 	}, nil
 }

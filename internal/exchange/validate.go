@@ -124,24 +124,6 @@ func cutLast(s, sep string) (before, after string, found bool) {
 	return s[:i], s[i+len(sep):], true
 }
 
-// maxReasonRunes bounds the free-text reason sent with Remove-BlockedSenderAddress; it is
-// informational, so it is cleaned and shortened rather than refused.
-const maxReasonRunes = 256
-
-func cleanReason(reason string) string {
-	cleaned := strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, reason)
-	cleaned = strings.Join(strings.Fields(cleaned), " ")
-	if runes := []rune(cleaned); len(runes) > maxReasonRunes {
-		cleaned = string(runes[:maxReasonRunes])
-	}
-	return cleaned
-}
-
 func isASCIIAlnum(r rune) bool {
 	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
 }

@@ -83,17 +83,3 @@ func TestValidateCmdlet(t *testing.T) {
 		}
 	}
 }
-
-func TestCleanReason(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"plain", "plain"},
-		{"  spaced\t\tout  ", "spaced out"},
-		{"a\x00b\x1bc", "a b c"},
-		{"", ""},
-	}
-	for _, tt := range tests {
-		if got := cleanReason(tt.in); got != tt.want {
-			t.Errorf("cleanReason(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}

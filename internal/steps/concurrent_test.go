@@ -31,6 +31,12 @@ func (m *slowMailboxes) AcceptedDomains(context.Context) ([]exchange.AcceptedDom
 	return []exchange.AcceptedDomain{{DomainName: "contoso.example"}}, nil
 }
 
+func (m *slowMailboxes) GetMailbox(_ context.Context, upn string) (exchange.Mailbox, error) {
+	return exchange.Mailbox{Identity: "u", UserPrincipalName: upn, ExternalDirectoryObjectID: slowUserID}, nil
+}
+
+const slowUserID = "11111111-1111-4111-8111-111111111111"
+
 func (m *slowMailboxes) InboxRules(context.Context, string) ([]exchange.InboxRule, error) {
 	return m.rules, nil
 }
@@ -84,7 +90,7 @@ func TestRuleActionsRunConcurrentlyAndRecordInListingOrder(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			mb := &slowMailboxes{rules: suspiciousRules(tt.rules), failing: tt.failing}
 			r := &Runner{Mailboxes: mb}
-			out := r.Run(context.Background(), RemoveInboxRules, Input{Target: Target{UPN: "u@contoso.example"}})
+			out := r.Run(context.Background(), RemoveInboxRules, Input{Target: Target{ID: slowUserID, UPN: "u@contoso.example"}})
 			if out.Status != tt.wantStatus || len(out.Changes) != tt.wantChanges {
 				t.Fatalf("status %s with %d changes, want %s with %d", out.Status, len(out.Changes), tt.wantStatus, tt.wantChanges)
 			}

@@ -5,17 +5,53 @@ import (
 	"fmt"
 	"strings"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/tourniquet/tourniquet/internal/exchange"
 	"github.com/tourniquet/tourniquet/internal/inboxrules"
 	"github.com/tourniquet/tourniquet/internal/runs"
 )
 
-func (r *Runner) removeForwarding(ctx context.Context, in Input) Outcome {
+// noMailboxMessage is the note of a mailbox step for a user Exchange has no mailbox for.
+const noMailboxMessage = "the user has no Exchange Online mailbox (no Exchange licence, or the mailbox was removed): there is no mailbox-level %s to remove"
+
+// ownMailbox reads the user's mailbox and checks that Exchange resolved the run's user: the
+// mailbox's ExternalDirectoryObjectId must be the user's object id. Exchange resolves the
+// UPN among all its recipients, so a recycled address, a stale sync or another object
+// holding the address as a proxy could make it answer for somebody else; changing that
+// mailbox would be worse than changing nothing. A nil *Outcome means "go on".
+func (r *Runner) ownMailbox(ctx context.Context, step, what string, in Input) (exchange.Mailbox, *Outcome) {
 	mb, err := r.Mailboxes.GetMailbox(ctx, in.Target.UPN)
-	if err != nil {
-		return fail("remove-forwarding: read mailbox", err, nil)
+	switch {
+	case exchange.IsNotFound(err):
+		return mb, &Outcome{Status: runs.StepNoChange, Message: fmt.Sprintf(noMailboxMessage, what)}
+	case err != nil:
+		out := fail(step+": read mailbox", err, nil)
+		return mb, &out
+	}
+	if out := checkMailboxOwner(step, mb, in.Target); out != nil {
+		return mb, out
+	}
+	return mb, nil
+}
+
+// checkMailboxOwner fails the step, permanently, when the mailbox is not the run's user's.
+func checkMailboxOwner(step string, mb exchange.Mailbox, target Target) *Outcome {
+	if target.ID != "" && strings.EqualFold(mb.ExternalDirectoryObjectID, target.ID) {
+		return nil
+	}
+	owner := mb.ExternalDirectoryObjectID
+	if owner == "" {
+		owner = "no ExternalDirectoryObjectId"
+	}
+	return &Outcome{Status: runs.StepFailed, Error: &runs.Error{Code: "mailbox_mismatch", Message: fmt.Sprintf(
+		"%s: Exchange resolved %s to the mailbox %q whose directory object is %s, not the user %s; nothing was changed. "+
+			"Check in Exchange which recipient holds this address before running the step again.",
+		step, target.UPN, mb.Identity, owner, target.ID)}}
+}
+
+func (r *Runner) removeForwarding(ctx context.Context, in Input) Outcome {
+	mb, stop := r.ownMailbox(ctx, "remove-forwarding", "forwarding", in)
+	if stop != nil {
+		return *stop
 	}
 	if mb.ForwardingSmtpAddress == "" && mb.ForwardingAddress == "" && !mb.DeliverToMailboxAndForward {
 		return Outcome{Status: runs.StepNoChange, Message: "no mailbox-level forwarding is set"}
@@ -44,21 +80,43 @@ func (r *Runner) removeForwarding(ctx context.Context, in Input) Outcome {
 		return Outcome{Status: runs.StepPlanned, Changes: []runs.Change{change}}
 	}
 	if err := r.Mailboxes.ClearForwarding(ctx, in.Target.UPN); err != nil {
+		if exchange.IsNotFound(err) {
+			// The mailbox went away between the read and the change: nothing forwards now.
+			return Outcome{Status: runs.StepNoChange, Message: fmt.Sprintf(noMailboxMessage, "forwarding")}
+		}
 		return fail("remove-forwarding: clear forwarding", err, nil)
 	}
 	return Outcome{Status: runs.StepSucceeded, Changes: []runs.Change{change}}
 }
 
 func (r *Runner) removeInboxRules(ctx context.Context, in Input) Outcome {
+	// The mailbox (for the owner check), the rules and the accepted domains are read
+	// concurrently; none of them cancels the others, so a missing mailbox is told apart from
+	// a failed listing.
 	var (
+		mb       exchange.Mailbox
 		accepted inboxrules.Domains
 		rules    []exchange.InboxRule
 	)
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) { accepted, err = r.acceptedDomains(gctx, in.Target); return err })
-	g.Go(func() (err error) { rules, err = r.Mailboxes.InboxRules(gctx, in.Target.UPN); return err })
-	if err := g.Wait(); err != nil {
-		return fail("remove-inbox-rules: read rules and accepted domains", err, nil)
+	errs := callEach(3, func(i int) (err error) {
+		switch i {
+		case 0:
+			mb, err = r.Mailboxes.GetMailbox(ctx, in.Target.UPN)
+		case 1:
+			rules, err = r.Mailboxes.InboxRules(ctx, in.Target.UPN)
+		default:
+			accepted, err = r.acceptedDomains(ctx, in.Target)
+		}
+		return err
+	})
+	if exchange.IsNotFound(errs[0]) || errs[0] == nil && exchange.IsNotFound(errs[1]) {
+		return Outcome{Status: runs.StepNoChange, Message: fmt.Sprintf(noMailboxMessage, "inbox rule")}
+	}
+	if err := firstError(errs); err != nil {
+		return fail("remove-inbox-rules: read mailbox, rules and accepted domains", err, nil)
+	}
+	if stop := checkMailboxOwner("remove-inbox-rules", mb, in.Target); stop != nil {
+		return *stop
 	}
 	del := in.Options.InboxRules.Action == "delete"
 	all := in.Options.InboxRules.Scope == "all"
@@ -89,7 +147,7 @@ func (r *Runner) removeInboxRules(ctx context.Context, in Input) Outcome {
 		}
 		plan = append(plan, planned{rule: rule, change: runs.Change{Action: action, Target: ruleTarget(rule), Before: ruleEvidence(rule), Reasons: reasons}})
 	}
-	errs := make([]error, len(plan))
+	errs = make([]error, len(plan))
 	if !in.DryRun {
 		errs = callEach(len(plan), func(i int) error {
 			if del {
@@ -102,13 +160,16 @@ func (r *Runner) removeInboxRules(ctx context.Context, in Input) Outcome {
 	// failed: a retry finds those rules done and does not record them twice.
 	var (
 		changes  []runs.Change
+		gone     []string
 		firstErr error
 		failed   exchange.InboxRule
 	)
 	for i, p := range plan {
 		switch err := errs[i]; {
 		case exchange.IsNotFound(err):
-			// removed meanwhile (another delivery, or the user): nothing left to do
+			// Removed between the listing and the action (the user, another delivery, the
+			// attacker): it is already gone, which is what the step wanted.
+			gone = append(gone, fmt.Sprintf("%q", p.rule.Name))
 		case err != nil:
 			if firstErr == nil {
 				firstErr, failed = err, p.rule
@@ -117,16 +178,26 @@ func (r *Runner) removeInboxRules(ctx context.Context, in Input) Outcome {
 			changes = append(changes, p.change)
 		}
 	}
+	var note string
+	if len(gone) > 0 {
+		note = fmt.Sprintf("%d suspicious rule(s) were already gone when they were to be %s: %s", len(gone), action, strings.Join(gone, ", "))
+	}
 	if firstErr != nil {
-		return fail(fmt.Sprintf("remove-inbox-rules: %s rule %q", strings.TrimSuffix(action, "d"), failed.Name), firstErr, changes)
+		out := fail(fmt.Sprintf("remove-inbox-rules: %s rule %q", strings.TrimSuffix(action, "d"), failed.Name), firstErr, changes)
+		out.Message = note
+		return out
 	}
 	switch {
 	case len(changes) == 0:
-		return Outcome{Status: runs.StepNoChange, Message: fmt.Sprintf("%d inbox rules checked (hidden ones included); none to remove", len(rules))}
+		msg := fmt.Sprintf("%d inbox rules checked (hidden ones included); none to remove", len(rules))
+		if note != "" {
+			msg = fmt.Sprintf("%d inbox rules checked (hidden ones included); %s", len(rules), note)
+		}
+		return Outcome{Status: runs.StepNoChange, Message: msg}
 	case in.DryRun:
 		return Outcome{Status: runs.StepPlanned, Changes: changes}
 	}
-	return Outcome{Status: runs.StepSucceeded, Changes: changes}
+	return Outcome{Status: runs.StepSucceeded, Changes: changes, Message: note}
 }
 
 func ruleTarget(r exchange.InboxRule) string {
@@ -174,7 +245,7 @@ func (r *Runner) unblockSender(ctx context.Context, in Input) Outcome {
 	errs := make([]error, len(blocked))
 	if !in.DryRun {
 		errs = callEach(len(blocked), func(i int) error {
-			return r.Mailboxes.RemoveBlockedSender(ctx, blocked[i].SenderAddress, "Tourniquet run "+in.RunID+": account secured")
+			return r.Mailboxes.RemoveBlockedSender(ctx, blocked[i].SenderAddress)
 		})
 	}
 	var changes []runs.Change

@@ -40,7 +40,7 @@ type Mailboxes interface {
 	DisableInboxRule(ctx context.Context, upn, identity string) error
 	RemoveInboxRule(ctx context.Context, upn, identity string) error
 	BlockedSenders(ctx context.Context, address string) ([]exchange.BlockedSender, error)
-	RemoveBlockedSender(ctx context.Context, address, reason string) error
+	RemoveBlockedSender(ctx context.Context, address string) error
 	AcceptedDomains(ctx context.Context) ([]exchange.AcceptedDomain, error)
 }
 
@@ -169,7 +169,13 @@ func explain(what string, err error) *runs.Error {
 	case errors.As(err, &ge):
 		return &runs.Error{Code: orDefault(ge.Code, fmt.Sprint(ge.Status)), Message: fmt.Sprintf("%s: Microsoft Graph answered %d %s: %s%s", what, ge.Status, ge.Code, ge.Message, hint(ge.Status))}
 	case errors.As(err, &xe):
-		return &runs.Error{Code: orDefault(xe.Code, fmt.Sprint(xe.Status)), Message: fmt.Sprintf("%s: Exchange Online answered %d %s: %s%s", what, xe.Status, xe.Code, xe.Message, hint(xe.Status))}
+		// The exception type (without its namespace) says more than the HTTP code: the same
+		// ManagementObjectNotFoundException arrives as 404 or 400.
+		code := xe.Code
+		if t := xe.ShortType(); t != "" && !strings.HasPrefix(t, "ODataServiceException") {
+			code += " (" + t + ")"
+		}
+		return &runs.Error{Code: orDefault(xe.Code, fmt.Sprint(xe.Status)), Message: fmt.Sprintf("%s: Exchange Online answered %d %s: %s%s", what, xe.Status, strings.TrimSpace(code), xe.Message, hint(xe.Status))}
 	case errors.Is(err, context.DeadlineExceeded):
 		return &runs.Error{Code: "timeout", Message: what + ": the service did not answer in time; the step will be retried"}
 	}

@@ -91,7 +91,7 @@ func (f *blockedList) BlockedSenders(ctx context.Context, address string) ([]exc
 	return out, nil
 }
 
-func (f *blockedList) RemoveBlockedSender(ctx context.Context, address, reason string) error {
+func (f *blockedList) RemoveBlockedSender(ctx context.Context, address string) error {
 	f.removed = append(f.removed, address)
 	return nil
 }
@@ -141,6 +141,11 @@ func TestExplainNamesTheServiceAndWhatToDo(t *testing.T) {
 	e := explain("remove-forwarding: clear forwarding", &exchange.Error{Cmdlet: "Set-Mailbox", Status: 403, Code: "AccessDenied", Message: "denied"})
 	if e.Code != "AccessDenied" || !strings.Contains(e.Message, "Exchange Online answered 403") || !strings.Contains(e.Message, "permission") {
 		t.Fatalf("%+v", e)
+	}
+	nf := explain("remove-inbox-rules: disable rule", &exchange.Error{Cmdlet: "Disable-InboxRule", Status: 400, Code: "BadRequest",
+		Type: "Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException", ErrorID: "Ex6F9304", Message: "The operation couldn't be performed."})
+	if nf.Code != "BadRequest" || !strings.Contains(nf.Message, "answered 400 BadRequest (ManagementObjectNotFoundException): The operation couldn't") || strings.Contains(nf.Message, "|") {
+		t.Fatalf("%+v", nf)
 	}
 	g := explain("revoke-sessions", &graph.Error{Op: "RevokeSessions", Status: 429, Code: "TooManyRequests", Message: "slow down"})
 	if !strings.Contains(g.Message, "Microsoft Graph answered 429") || !strings.Contains(g.Message, "retried") {
