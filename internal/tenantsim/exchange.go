@@ -79,6 +79,7 @@ func (s *Sim) serveExchange(w http.ResponseWriter, r *http.Request, body []byte)
 			"The term '"+in.CmdletInput.CmdletName+"' is not recognized as a name of a cmdlet, function, script file, or executable program."))
 		return
 	}
+	s.runCmdletHooks(in.CmdletInput.CmdletName)
 	items, exErr := run(newExoParams(in.CmdletInput.Parameters))
 	if exErr != nil {
 		writeExchangeError(w, *exErr)
@@ -127,6 +128,10 @@ type exoError struct {
 	code          string
 	message       string // the useful text
 	exceptionType string // set for cmdlet failures
+	// raisedByCmdlet marks an exception the cmdlet itself threw (not found, ambiguous): the
+	// service wraps those, so internalexception only says "Exception of type ... was thrown."
+	// Parameter errors are raised before the cmdlet runs and keep their text there.
+	raisedByCmdlet bool
 }
 
 func exoBadRequest(msg string) exoError {
@@ -137,15 +142,36 @@ func exoCmdletError(status int, code, exceptionType, msg string) exoError {
 	return exoError{status: status, code: code, message: msg, exceptionType: exceptionType}
 }
 
-func exoNotFound(identity string) *exoError {
-	e := exoCmdletError(http.StatusNotFound, "NotFound", "Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException",
+const (
+	managementObjectNotFound = "Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException"
+	oDataServiceException    = "Microsoft.Exchange.Admin.OData.Core.ODataServiceException"
+	directInvokeException    = "Microsoft.Exchange.Management.PSDirectInvoke.DirectInvokeCmdletExecutionException"
+)
+
+// exceptionIDs are the error ids Exchange writes before the exception type. Ex6F9304 is
+// the one seen with ManagementObjectNotFoundException from many cmdlets; the others are
+// made up (docs/simulator-fidelity.md).
+var exceptionIDs = map[string]string{
+	managementObjectNotFound: "Ex6F9304",
+	"Microsoft.Exchange.Configuration.Tasks.ManagementObjectAmbiguousException": "ExB4DB44",
+}
+
+// exoNotFound is ManagementObjectNotFoundException, answered with the tenant's not-found
+// status (404, or 400 after SetNotFoundStatus). Held under s.mu.
+func (t *tenant) exoNotFound(identity string) *exoError {
+	e := exoCmdletError(t.notFoundStatus, "NotFound", managementObjectNotFound,
 		"The operation couldn't be performed because object '"+identity+"' couldn't be found on '"+exchangeServer+"'.")
+	if e.status == http.StatusBadRequest {
+		e.code = "BadRequest"
+	}
+	e.raisedByCmdlet = true
 	return &e
 }
 
 func exoAmbiguous(identity string) *exoError {
 	e := exoCmdletError(http.StatusBadRequest, "BadRequest", "Microsoft.Exchange.Configuration.Tasks.ManagementObjectAmbiguousException",
 		"The operation couldn't be performed because '"+identity+"' matches multiple entries.")
+	e.raisedByCmdlet = true
 	return &e
 }
 
@@ -163,24 +189,34 @@ func exoFault(status int, msg string) exoError {
 	return exoError{status: status, code: code, message: msg}
 }
 
-// writeExchangeError writes the Exchange OData error envelope. Cmdlet failures carry the
-// generic top-level message and the useful text in details and internalException, as
-// the real endpoint does.
+// writeExchangeError writes the Exchange OData error envelope in the shape the real
+// endpoint uses (docs/simulator-fidelity.md, "Exchange error answers"): a cmdlet failure
+// has the generic top-level message "Error executing cmdlet" and the text in details as
+// "<id>|<exception type>|<text>"; innererror is the OData wrapper, and its
+// internalexception holds either the same text or, for exceptions the cmdlet raised, only
+// the wrapper's "Exception of type ... was thrown.".
 func writeExchangeError(w http.ResponseWriter, e exoError) {
-	top := e.message
-	innerType := "Microsoft.Exchange.Admin.OData.Core.ODataServiceException"
+	top, detail := e.message, e.message
+	internal := map[string]string{"message": e.message, "type": e.exceptionType, "stacktrace": ""}
 	if e.exceptionType != "" {
 		top = "Error executing cmdlet"
+		detail = exceptionIDs[e.exceptionType] + "|" + e.exceptionType + "|" + e.message
+		if e.raisedByCmdlet {
+			internal = map[string]string{"message": "Exception of type '" + directInvokeException + "' was thrown.", "type": directInvokeException, "stacktrace": ""}
+		}
 	}
 	writeJSON(w, e.status, map[string]any{"error": map[string]any{
 		"code":    e.code,
 		"message": top,
-		"details": []map[string]string{{"code": "Context", "message": e.message, "target": ""}},
+		"details": []map[string]string{{"code": "Client", "target": "", "message": detail}},
 		"innererror": map[string]any{
 			"message":           top,
-			"type":              innerType,
-			"internalException": map[string]string{"message": e.message, "type": e.exceptionType},
+			"type":              oDataServiceException,
+			"stacktrace":        "",
+			"internalexception": internal,
 		},
+		"adminapi.warnings@odata.type": "#Collection(String)",
+		"@adminapi.warnings":           []string{},
 	}})
 }
 

@@ -29,7 +29,7 @@ func (t *tenant) mailboxItem(mb *mailbox) map[string]any {
 func (t *tenant) resolveMailbox(identity string) (*mailbox, *exoError) {
 	switch found := t.mailboxByIdentity(identity); len(found) {
 	case 0:
-		return nil, exoNotFound(identity)
+		return nil, t.exoNotFound(identity)
 	case 1:
 		return found[0], nil
 	default:
@@ -120,6 +120,7 @@ func blockedItem(b *BlockedSender) map[string]any {
 	return map[string]any{
 		"SenderAddress": b.SenderAddress, "CreatedDatetime": b.Created.UTC().Format(exchangeTimeLayout),
 		"ChangedDatetime": b.Changed.UTC().Format(exchangeTimeLayout), "Reason": b.Reason, "Identity": b.Identity,
+		"TemporaryBlock": false,
 	}
 }
 
@@ -150,15 +151,22 @@ func (s *Sim) removeBlockedSenderAddress(p exoParams) ([]any, *exoError) {
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := p.str("Reason"); err != nil {
+	reason, reasonSet, err := p.str("Reason")
+	if err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := s.tenant
-	i, _ := t.blockedSender(sender)
+	i, b := t.blockedSender(sender)
 	if i < 0 {
-		return nil, exoNotFound(sender)
+		return nil, t.exoNotFound(sender)
+	}
+	// Reason is "the reason the user was blocked" (the entry's Reason property), not a note:
+	// any other text names no block. The real service's exact answer is not documented;
+	// refusing it keeps a client that sends free text from passing here.
+	if reasonSet && reason != b.Reason {
+		return nil, exoInvalidArgument("Cannot process argument 'Reason': '" + reason + "' is not the reason '" + sender + "' was blocked (" + b.Reason + ").")
 	}
 	t.blocked = slices.Delete(t.blocked, i, i+1)
 	return nil, nil
@@ -182,7 +190,7 @@ func (s *Sim) getAcceptedDomain(p exoParams) ([]any, *exoError) {
 		out = append(out, map[string]any{"DomainName": d, "DomainType": "Authoritative", "Default": i == 0, "Name": d, "Identity": d})
 	}
 	if identity != "" && len(out) == 0 {
-		return nil, exoNotFound(identity)
+		return nil, s.tenant.exoNotFound(identity)
 	}
 	return out, nil
 }

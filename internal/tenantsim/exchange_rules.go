@@ -148,16 +148,16 @@ func (t *tenant) resolveRule(identity, mailboxID string, includeHidden bool) (*m
 		mbPart = mailboxID
 	}
 	if mbPart == "" || rulePart == "" {
-		return nil, -1, exoNotFound(identity)
+		return nil, -1, t.exoNotFound(identity)
 	}
 	mb, err := t.resolveMailbox(mbPart)
 	if err != nil {
-		return nil, -1, exoNotFound(identity)
+		return nil, -1, t.exoNotFound(identity)
 	}
 	if mailboxID != "" {
 		other, err := t.resolveMailbox(mailboxID)
 		if err != nil || other != mb {
-			return nil, -1, exoNotFound(identity)
+			return nil, -1, t.exoNotFound(identity)
 		}
 	}
 	found := -1
@@ -176,7 +176,7 @@ func (t *tenant) resolveRule(identity, mailboxID string, includeHidden bool) (*m
 		}
 	}
 	if found < 0 {
-		return nil, -1, exoNotFound(identity)
+		return nil, -1, t.exoNotFound(identity)
 	}
 	return mb, found, nil
 }

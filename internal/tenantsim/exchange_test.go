@@ -68,12 +68,19 @@ func TestExchangeGetAndSetMailbox(t *testing.T) {
 			if status != tc.status {
 				t.Fatalf("status = %d, want %d (%v)", status, tc.status, body)
 			}
+			// Real cmdlet failures: "<id>|<exception type>|<text>" in details; the internal
+			// exception repeats the text, or names only the wrapper for exceptions the
+			// cmdlet itself raised (not found).
 			code, detail, internal := exoErrorParts(t, body)
-			if code != tc.code || detail != internal {
-				t.Errorf("code %s, details %q, internalException %q", code, detail, internal)
+			prefix, text, ok := cutExceptionPrefix(detail)
+			if code != tc.code || !ok || (internal != text && !strings.HasPrefix(internal, "Exception of type '")) {
+				t.Errorf("code %s, details %q, internalexception %q", code, detail, internal)
 			}
-			if tc.detail != "" && detail != tc.detail {
-				t.Errorf("detail = %q, want %q", detail, tc.detail)
+			if tc.detail != "" && text != tc.detail {
+				t.Errorf("detail text = %q, want %q", text, tc.detail)
+			}
+			if tc.status == 404 && prefix != "Ex6F9304|"+managementObjectNotFound {
+				t.Errorf("not-found prefix = %q", prefix)
 			}
 		})
 	}
@@ -237,7 +244,11 @@ func TestExchangeBlockedSendersAndDomains(t *testing.T) {
 	if len(one) != 1 || one[0]["CreatedDatetime"] != "2030-01-02T03:04:05Z" || one[0]["SenderAddress"] != "other@contoso.example" {
 		t.Errorf("filtered = %v", one)
 	}
-	if status, body := e.call("Remove-BlockedSenderAddress", map[string]any{"SenderAddress": demo.UPN, "Reason": "account secured"}); status != 200 {
+	// Reason is the block's own reason, not a note: free text is refused and lifts nothing.
+	if status, body := e.call("Remove-BlockedSenderAddress", map[string]any{"SenderAddress": demo.UPN, "Reason": "account secured"}); status != 400 || len(sim.BlockedSenders()) != 2 {
+		t.Fatalf("Remove-BlockedSenderAddress with a free-text Reason: %d %v", status, body)
+	}
+	if status, body := e.call("Remove-BlockedSenderAddress", map[string]any{"SenderAddress": demo.UPN, "Reason": blockReason}); status != 200 {
 		t.Fatalf("Remove-BlockedSenderAddress: %d %v", status, body)
 	}
 	if left := sim.BlockedSenders(); len(left) != 1 || left[0].SenderAddress != "other@contoso.example" {

@@ -175,7 +175,7 @@ func (e exo) all(cmdlet string, params map[string]any) ([]map[string]any, int) {
 }
 
 // exoErrorParts returns error.code, error.details[0].message and
-// error.innererror.internalException.message of an Exchange error.
+// error.innererror.internalexception.message of an Exchange error.
 func exoErrorParts(t *testing.T, body map[string]any) (code, detail, internal string) {
 	t.Helper()
 	e, ok := body["error"].(map[string]any)
@@ -187,7 +187,7 @@ func exoErrorParts(t *testing.T, body map[string]any) (code, detail, internal st
 		detail, _ = details[0].(map[string]any)["message"].(string)
 	}
 	if inner, ok := e["innererror"].(map[string]any); ok {
-		if ie, ok := inner["internalException"].(map[string]any); ok {
+		if ie, ok := inner["internalexception"].(map[string]any); ok {
 			internal, _ = ie["message"].(string)
 		}
 	}
@@ -213,4 +213,17 @@ func names(items []map[string]any, key string) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+// cutExceptionPrefix splits "<id>|<type>|<text>" into "<id>|<type>" and the text.
+func cutExceptionPrefix(detail string) (prefix, text string, ok bool) {
+	i := strings.Index(detail, "|")
+	if i < 0 {
+		return "", detail, false
+	}
+	j := strings.Index(detail[i+1:], "|")
+	if j < 0 {
+		return "", detail, false
+	}
+	return detail[:i+1+j], detail[i+j+2:], true
 }

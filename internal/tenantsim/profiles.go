@@ -20,6 +20,7 @@ type Profile struct {
 // behaviour was read.
 var profiles = []Profile{
 	{Name: "demo", Description: "the idealised demo tenant: Entra ID P2, every kind of admin role, a compromised mailbox", Seed: SeedDemo},
+	{Name: "no-mailbox", Description: "the demo tenant whose compromised user has no Exchange licence (no mailbox) but is still restricted", Seed: SeedNoMailbox},
 }
 
 // Profiles returns every profile, sorted by name.

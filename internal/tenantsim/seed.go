@@ -172,6 +172,10 @@ func (s *Sim) AddGroupMember(groupID, userID string) {
 	s.tenant.addMember(groupID, userID)
 }
 
+// blockReason is the Reason of a block as Get-BlockedSenderAddress shows it (the form is
+// from Microsoft's page of the cmdlet; the counts are made up).
+const blockReason = "ExceedingLimitType=External;InternalRecipientCountToday=37;ExternalRecipientCountToday=1204"
+
 // BlockSender puts an address on the Restricted users list.
 func (s *Sim) BlockSender(address string, created time.Time) {
 	s.mu.Lock()
@@ -182,7 +186,7 @@ func (s *Sim) BlockSender(address string, created time.Time) {
 		return
 	}
 	t.blocked = append(t.blocked, &BlockedSender{
-		SenderAddress: address, Reason: "OutboundSpamLast24Hours", Identity: newGUID(), Created: created, Changed: created,
+		SenderAddress: address, Reason: blockReason, Identity: newGUID(), Created: created, Changed: created,
 	})
 }
 

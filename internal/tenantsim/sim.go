@@ -98,10 +98,12 @@ func (s *Sim) Listen(addr string) (baseURL string, err error) {
 	if err != nil {
 		return "", fmt.Errorf("tenantsim.Listen: %w", err)
 	}
-	s.server = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	// The goroutine gets its own reference: Close may clear s.server before it runs.
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	s.server = srv
 	s.baseURL = "http://" + ln.Addr().String()
 	go func() {
-		if err := s.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.logf("tenantsim: serve: %v", err)
 		}
 	}()

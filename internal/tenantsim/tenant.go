@@ -1,8 +1,10 @@
 package tenantsim
 
 import (
+	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -27,6 +29,11 @@ type tenant struct {
 
 	canResetAdmins bool
 	nextRule       uint64
+	notFoundStatus int // HTTP status of Exchange's ManagementObjectNotFoundException
+	cmdletHooks    []cmdletHook
+	// hookRunning is held while due hooks run, so a request that comes in meanwhile
+	// waits for the change the hook makes.
+	hookRunning sync.Mutex
 }
 
 // mailbox is a user's mailbox with its inbox rules (in priority order).
@@ -42,6 +49,7 @@ func newTenant() *tenant {
 		revoked:        map[string]int{},
 		members:        map[string][]string{},
 		canResetAdmins: true,
+		notFoundStatus: http.StatusNotFound,
 		// Real RuleIdentity values are large decimal numbers.
 		nextRule: 17354722591129731073,
 	}
