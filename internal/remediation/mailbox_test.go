@@ -175,3 +175,20 @@ func TestMailboxOfAnotherObjectIsNotChanged(t *testing.T) {
 		}
 	}
 }
+
+func TestBlockLiftedBeforeTheRemovalIsNotClaimed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{})
+	e.sim.SetNotFoundStatus(http.StatusBadRequest)
+	e.sim.OnNextCmdlet("Remove-BlockedSenderAddress", func() {
+		if !e.sim.LiftBlock(e.demo.UPN) {
+			t.Error("the demo user was not restricted")
+		}
+	})
+	// A full run, so the step acts whatever rule one-step unblocking follows.
+	run := e.start(remediation.StartRequest{User: e.demo.UPN, Mode: "sync"})
+	st := run.Step("unblock-sender")
+	if run.Status != runs.Succeeded || st.Status != runs.StepNoChange || len(st.Changes) != 0 || !strings.Contains(st.Message, "already lifted") {
+		t.Fatalf("run %s step %+v\n%s", run.Status, st, dump(run))
+	}
+}

@@ -248,10 +248,19 @@ func (r *Runner) unblockSender(ctx context.Context, in Input) Outcome {
 			return r.Mailboxes.RemoveBlockedSender(ctx, blocked[i].SenderAddress)
 		})
 	}
-	var changes []runs.Change
-	var firstErr error
+	var (
+		changes  []runs.Change
+		gone     []string
+		firstErr error
+	)
 	for i, b := range blocked {
-		if err := errs[i]; err != nil && !exchange.IsNotFound(err) {
+		switch err := errs[i]; {
+		case exchange.IsNotFound(err):
+			// Lifted between the listing and the removal (by an admin, or Exchange's own
+			// release): nothing was changed by this step, and nothing is left to do.
+			gone = append(gone, b.SenderAddress)
+			continue
+		case err != nil:
 			if firstErr == nil {
 				firstErr = err
 			}
@@ -265,13 +274,23 @@ func (r *Runner) unblockSender(ctx context.Context, in Input) Outcome {
 	if firstErr != nil {
 		return fail("unblock-sender: remove from restricted users", firstErr, changes)
 	}
+	var note string
+	if len(gone) > 0 {
+		note = "already lifted by the time of the removal: " + strings.Join(gone, ", ")
+	}
 	switch {
+	case len(changes) == 0 && note != "":
+		return Outcome{Status: runs.StepNoChange, Message: "the user is no longer on the Restricted users list (" + note + ")"}
 	case len(changes) == 0:
 		return Outcome{Status: runs.StepNoChange, Message: "the user is not on the Restricted users list"}
 	case in.DryRun:
 		return Outcome{Status: runs.StepPlanned, Changes: changes}
 	}
-	return Outcome{Status: runs.StepSucceeded, Changes: changes, Message: "Exchange lets the user send mail again within about an hour"}
+	msg := "Exchange lets the user send mail again within about an hour"
+	if note != "" {
+		msg += "; " + note
+	}
+	return Outcome{Status: runs.StepSucceeded, Changes: changes, Message: msg}
 }
 
 func blockedEvidence(b exchange.BlockedSender) any {

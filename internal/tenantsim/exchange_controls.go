@@ -122,3 +122,17 @@ func (s *Sim) runCmdletHooks(cmdlet string) {
 		fn()
 	}
 }
+
+// LiftBlock takes an address off the Restricted users list, as an admin in the portal or
+// Exchange's automatic release would. It reports whether the address was restricted.
+func (s *Sim) LiftBlock(address string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.tenant
+	i, _ := t.blockedSender(address)
+	if i < 0 {
+		return false
+	}
+	t.blocked = slices.Delete(t.blocked, i, i+1)
+	return true
+}
