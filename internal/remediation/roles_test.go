@@ -277,3 +277,48 @@ func TestConcurrentRunsNeverRemoveTheLastTwoGlobalAdministrators(t *testing.T) {
 		}
 	}
 }
+
+func TestEligibleGroupMembershipIsRemovedAndRestored(t *testing.T) {
+	t.Parallel()
+	const (
+		userID    = "b7b7b7b7-0000-4000-8000-0000000000b1"
+		roleGroup = "b7b7b7b7-0000-4000-8000-0000000000b2"
+		plain     = "b7b7b7b7-0000-4000-8000-0000000000b3"
+	)
+	e := newEnvSeeded(t, remediation.Config{}, func(sim *tenantsim.Sim) tenantsim.Demo {
+		sim.AddAcceptedDomain("northwind.example")
+		sim.AddUser(tenantsim.User{ID: userID, UserPrincipalName: "sam@northwind.example", DisplayName: "Sam", AccountEnabled: true})
+		sim.AddGroup(tenantsim.Group{ID: roleGroup, DisplayName: "Role Admins (PIM)", IsAssignableToRole: true})
+		sim.AssignRole(roleGroup, tenantsim.RolePrivilegedRoleAdministrator, "/")
+		sim.AddGroupEligibleMember(roleGroup, userID)
+		sim.AddGroup(tenantsim.Group{ID: plain, DisplayName: "Project Falcon"})
+		sim.AddGroupEligibleMember(plain, userID) // no roles: not an admin grant
+		return tenantsim.Demo{UserID: userID, UPN: "sam@northwind.example"}
+	})
+	run := e.start(remediation.StartRequest{User: "sam@northwind.example", Mode: "sync", Steps: []string{"remove-admin-roles"}})
+	st := run.Step("remove-admin-roles")
+	if st.Status != runs.StepSucceeded || len(st.Changes) != 1 || st.Changes[0].Action != "group_eligibility_removed" {
+		t.Fatalf("step %s %q changes %+v", st.Status, st.Message, st.Changes)
+	}
+	if got := e.sim.GroupEligibleMembers(roleGroup); len(got) != 0 {
+		t.Errorf("still eligible for the role-assignable group: %v", got)
+	}
+	if got := e.sim.GroupEligibleMembers(plain); len(got) != 1 {
+		t.Errorf("the eligibility for a group without roles was touched: %v", got)
+	}
+	restored, err := e.svc.RestoreAdminRoles(context.Background(), run.RunID, "admin@northwind.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := restored.Restorations[len(restored.Restorations)-1]
+	if last.Status != "succeeded" || len(last.Changes) != 1 || last.Changes[0].Action != "restored" {
+		t.Fatalf("restoration %+v", last)
+	}
+	if got := e.sim.GroupEligibleMembers(roleGroup); len(got) != 1 || got[0] != userID {
+		t.Errorf("eligibility not restored: %v", got)
+	}
+	again, err := e.svc.RestoreAdminRoles(context.Background(), run.RunID, "admin@northwind.example")
+	if err != nil || again.Restorations[len(again.Restorations)-1].Changes[0].Action != "already_present" {
+		t.Fatalf("second restore: %v %+v", err, again.Restorations)
+	}
+}

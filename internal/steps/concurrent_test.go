@@ -145,6 +145,10 @@ func (d *fakeDirectory) RoleAssignableGroups(context.Context, string) ([]graph.G
 	return d.groups, nil
 }
 
+func (d *fakeDirectory) GroupEligibilities(context.Context, string) ([]graph.GroupEligibility, error) {
+	return nil, nil
+}
+
 func (d *fakeDirectory) note(what string) error {
 	time.Sleep(time.Duration(rand.IntN(5)) * time.Millisecond)
 	d.mu.Lock()

@@ -24,6 +24,9 @@ const (
 	GrantEligible = "pim_eligible" // PIM eligible schedule
 	GrantActive   = "pim_active"   // PIM active schedule
 	GrantGroup    = "group_member" // membership in a role-assignable group that holds roles
+	// GrantGroupEligible is an eligible membership (PIM for Groups) of a role-assignable
+	// group that holds roles: the user could activate the membership and its roles.
+	GrantGroupEligible = "pim_group_eligible"
 )
 
 // RoleGrant is what restore-admin-roles needs to re-grant a removed role (Change.Restore).
@@ -44,6 +47,8 @@ type roleHoldings struct {
 	eligible []graph.RoleSchedule // the user's own (memberType Direct) only
 	active   []graph.RoleSchedule // the user's own (memberType Direct) only
 	groups   []groupRoles
+	// groupEligible are eligible memberships (PIM for Groups) of groups that hold roles.
+	groupEligible []groupEligibility
 
 	// pimUnavailable: the tenant has no PIM licence (Entra ID P2 / ID Governance), so
 	// there are no eligible or scheduled assignments to read.
@@ -51,6 +56,11 @@ type roleHoldings struct {
 	// inherited counts PIM schedules the user holds through a group (memberType Group or
 	// Inherited): not the user's own to remove; the group membership is.
 	inherited int
+}
+
+type groupEligibility struct {
+	eligibility graph.GroupEligibility
+	roles       []string
 }
 
 type groupRoles struct {
@@ -99,6 +109,20 @@ func (r *Runner) readRoles(ctx context.Context, userID string) (roleHoldings, er
 		return err
 	})
 	g.Go(func() (err error) { groups, err = r.Directory.RoleAssignableGroups(gctx, userID); return err })
+	var groupEligible []graph.GroupEligibility
+	g.Go(func() error {
+		found, err := r.Directory.GroupEligibilities(gctx, userID)
+		if graph.IsPIMUnavailable(err) {
+			unlicensed.Store(true)
+			return nil
+		}
+		for _, e := range found {
+			if e.MemberType == "" || strings.EqualFold(e.MemberType, "direct") {
+				groupEligible = append(groupEligible, e)
+			}
+		}
+		return err
+	})
 	if err := g.Wait(); err != nil {
 		return h, err
 	}
@@ -117,6 +141,12 @@ func (r *Runner) readRoles(ctx context.Context, userID string) (roleHoldings, er
 			assignable = append(assignable, grp)
 		}
 	}
+	// A group the user is only eligible for is read the same way; only a group that holds
+	// roles (so is role-assignable) makes the eligibility a role grant.
+	members := len(assignable)
+	for _, e := range groupEligible {
+		assignable = append(assignable, graph.Group{ID: e.GroupID})
+	}
 	assigned := make([][]graph.RoleAssignment, len(assignable))
 	eligible := make([][]graph.RoleSchedule, len(assignable))
 	errs := callEach(2*len(assignable), func(i int) (err error) {
@@ -133,6 +163,19 @@ func (r *Runner) readRoles(ctx context.Context, userID string) (roleHoldings, er
 	}
 	h.pimUnavailable = unlicensed.Load()
 	for i, grp := range assignable {
+		if i >= members {
+			var roles []string
+			for _, a := range assigned[i] {
+				roles = append(roles, roleLabel(a.RoleName, a.RoleDefinitionID))
+			}
+			for _, e := range eligible[i] {
+				roles = append(roles, roleLabel(e.RoleName, e.RoleDefinitionID)+" (eligible)")
+			}
+			if len(roles) > 0 {
+				h.groupEligible = append(h.groupEligible, groupEligibility{eligibility: groupEligible[i-members], roles: roles})
+			}
+			continue
+		}
 		gr := groupRoles{group: grp}
 		for _, a := range assigned[i] {
 			gr.roles = append(gr.roles, roleLabel(a.RoleName, a.RoleDefinitionID))
@@ -352,6 +395,18 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 		plan = append(plan, removal{c, "remove from group " + gr.group.DisplayName, func() error { return r.Directory.RemoveGroupMember(ctx, gr.group.ID, userID) }})
 	}
 
+	for _, ge := range h.groupEligible {
+		e := ge.eligibility
+		c := runs.Change{
+			Action: "group_eligibility_removed", Target: "eligible membership of group " + e.GroupID,
+			Before: map[string]any{"id": e.ID, "groupId": e.GroupID, "roles": ge.roles, "memberType": e.MemberType,
+				"startDateTime": e.Start, "endDateTime": e.End, "noExpiration": e.NoExpiration, "kind": GrantGroupEligible},
+			Reasons: []string{"eligible (PIM for Groups) for membership of a role-assignable group that holds: " + strings.Join(ge.roles, ", ")},
+			Restore: RoleGrant{Kind: GrantGroupEligible, PrincipalID: userID, GroupID: e.GroupID, End: e.End, NoExpiration: e.NoExpiration},
+		}
+		plan = append(plan, removal{c, "remove eligible membership of group " + e.GroupID, func() error { return r.Directory.RemoveGroupEligibility(ctx, e, justification) }})
+	}
+
 	errs := make([]error, len(plan))
 	if !in.DryRun {
 		errs = callEach(len(plan), func(i int) error { return plan[i].do() })
@@ -463,6 +518,9 @@ func (r *Runner) RestoreAdminRoles(ctx context.Context, userID string, removed [
 	for _, g := range groups {
 		has[GrantGroup+"|"+strings.ToLower(g.ID)] = true
 	}
+	for _, ge := range h.groupEligible {
+		has[GrantGroupEligible+"|"+strings.ToLower(ge.eligibility.GroupID)] = true
+	}
 	justification := "Tourniquet restore: " + reason
 	var changes []runs.Change
 	for _, c := range removed {
@@ -476,8 +534,8 @@ func (r *Runner) RestoreAdminRoles(ctx context.Context, userID string, removed [
 		}
 		grant.PrincipalID = userID
 		key := grant.Kind + "|" + strings.ToLower(grant.RoleDefinitionID+"|"+grant.DirectoryScopeID)
-		if grant.Kind == GrantGroup {
-			key = GrantGroup + "|" + strings.ToLower(grant.GroupID)
+		if grant.Kind == GrantGroup || grant.Kind == GrantGroupEligible {
+			key = grant.Kind + "|" + strings.ToLower(grant.GroupID)
 		}
 		change := runs.Change{Action: "restored", Target: c.Target, After: grant, Reasons: []string{"re-granted what run recorded as removed (" + c.Action + ")"}}
 		if has[key] {
@@ -495,6 +553,8 @@ func (r *Runner) RestoreAdminRoles(ctx context.Context, userID string, removed [
 			err = r.Directory.GrantEligible(ctx, sched, justification)
 		case GrantGroup:
 			err = r.Directory.AddGroupMember(ctx, grant.GroupID, userID)
+		case GrantGroupEligible:
+			err = r.Directory.GrantGroupEligibility(ctx, graph.GroupEligibility{PrincipalID: userID, GroupID: grant.GroupID, End: grant.End, NoExpiration: grant.NoExpiration}, justification)
 		default:
 			continue
 		}

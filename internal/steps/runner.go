@@ -32,6 +32,9 @@ type Directory interface {
 	RemoveGroupMember(ctx context.Context, groupID, userID string) error
 	AddGroupMember(ctx context.Context, groupID, userID string) error
 	GroupUsers(ctx context.Context, groupID string) ([]graph.Member, error)
+	GroupEligibilities(ctx context.Context, principalID string) ([]graph.GroupEligibility, error)
+	RemoveGroupEligibility(ctx context.Context, e graph.GroupEligibility, justification string) error
+	GrantGroupEligibility(ctx context.Context, e graph.GroupEligibility, justification string) error
 }
 
 // Locker serialises work across every handler instance of the tenant (runs.Store.Lock):

@@ -55,6 +55,9 @@ func (s *Sim) graphRoutes() []graphRoute {
 		r(http.MethodPost, rm+"roleEligibilityScheduleRequests", s.eligibilityScheduleRequest),
 		r(http.MethodPost, rm+"roleAssignmentScheduleRequests", s.assignmentScheduleRequest),
 
+		r(http.MethodGet, "identityGovernance/privilegedAccess/group/eligibilitySchedules", s.listGroupEligibilitySchedules),
+		r(http.MethodPost, "identityGovernance/privilegedAccess/group/eligibilityScheduleRequests", s.groupEligibilityRequest),
+
 		r(http.MethodGet, "groups/*", s.getGroup),
 		r(http.MethodGet, "groups/*/members", s.listGroupMembers),
 		r(http.MethodGet, "groups/*/members/graph.user", s.listGroupMembers),

@@ -23,6 +23,8 @@ type tenant struct {
 	groups  []*Group
 	members map[string][]string // group id -> user ids
 
+	groupEligible []*GroupEligibility // PIM for Groups eligible memberships
+
 	servicePrincipals []string // object ids; they hold roles but are neither users nor groups
 
 	// pimUnlicensed: the tenant has neither Entra ID P2 nor ID Governance, so every PIM
