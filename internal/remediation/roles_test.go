@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tourniquet/tourniquet/internal/graph"
 	"github.com/tourniquet/tourniquet/internal/remediation"
 	"github.com/tourniquet/tourniquet/internal/runs"
 	"github.com/tourniquet/tourniquet/internal/steps"
@@ -243,8 +244,63 @@ func (d slowDeletes) DeleteRoleAssignment(ctx context.Context, id string) error 
 	return d.Directory.DeleteRoleAssignment(ctx, id)
 }
 
+// laggyListing shows a removed assignment in the Global Administrator listing for a while
+// after its removal, as Graph's eventually consistent replicas may.
+type laggyListing struct {
+	slowDeletes
+	lag time.Duration
+
+	mu      sync.Mutex
+	removed map[string]laggyRemoval
+}
+
+type laggyRemoval struct {
+	principal string
+	at        time.Time
+}
+
+func (d *laggyListing) DeleteRoleAssignment(ctx context.Context, id string) error {
+	holders, _ := d.slowDeletes.RoleAssignmentsForRole(ctx, steps.GlobalAdministratorTemplateID)
+	err := d.slowDeletes.DeleteRoleAssignment(ctx, id)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, a := range holders {
+		if a.ID == id && err == nil {
+			d.removed[id] = laggyRemoval{principal: a.PrincipalID, at: time.Now()}
+		}
+	}
+	return err
+}
+
+func (d *laggyListing) RoleAssignmentsForRole(ctx context.Context, roleDefinitionID string) ([]graph.RoleAssignment, error) {
+	found, err := d.slowDeletes.RoleAssignmentsForRole(ctx, roleDefinitionID)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for id, r := range d.removed {
+		if time.Since(r.at) < d.lag {
+			found = append(found, graph.RoleAssignment{ID: id, PrincipalID: r.principal, RoleDefinitionID: roleDefinitionID, DirectoryScopeID: "/"})
+		}
+	}
+	return found, err
+}
+
 func TestConcurrentRunsNeverRemoveTheLastTwoGlobalAdministrators(t *testing.T) {
 	t.Parallel()
+	t.Run("slow removals", func(t *testing.T) {
+		t.Parallel()
+		concurrentLastTwo(t, func(d steps.Directory) steps.Directory {
+			return slowDeletes{Directory: d, delay: 150 * time.Millisecond}
+		})
+	})
+	t.Run("removals shown late", func(t *testing.T) {
+		t.Parallel()
+		concurrentLastTwo(t, func(d steps.Directory) steps.Directory {
+			return &laggyListing{slowDeletes: slowDeletes{Directory: d, delay: 50 * time.Millisecond}, lag: 1200 * time.Millisecond, removed: map[string]laggyRemoval{}}
+		})
+	})
+}
+
+func concurrentLastTwo(t *testing.T, wrap func(steps.Directory) steps.Directory) {
 	admins := []string{"e5e5e5e5-0000-4000-8000-0000000000e1", "e5e5e5e5-0000-4000-8000-0000000000e2"}
 	for i := 0; i < 5; i++ {
 		e := newEnvSeeded(t, remediation.Config{}, func(sim *tenantsim.Sim) tenantsim.Demo {
@@ -255,7 +311,7 @@ func TestConcurrentRunsNeverRemoveTheLastTwoGlobalAdministrators(t *testing.T) {
 			}
 			return tenantsim.Demo{}
 		})
-		e.svc.Runner.Directory = slowDeletes{Directory: e.svc.Runner.Directory, delay: 150 * time.Millisecond}
+		e.svc.Runner.Directory = wrap(e.svc.Runner.Directory)
 		statuses := make([]runs.StepStatus, len(admins))
 		var wg sync.WaitGroup
 		for n, id := range admins {

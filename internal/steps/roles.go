@@ -244,6 +244,49 @@ const (
 	globalAdminLockTTL = 30 * time.Second
 )
 
+// globalAdminSettle bounds how long a run that removed Global Administrator keeps the
+// lock waiting for the directory to show the removal.
+const globalAdminSettle = 10 * time.Second
+
+// awaitGlobalAdminGone keeps the lock until the directory's listings no longer show the
+// user as Global Administrator. Graph is eventually consistent: a run that counts right
+// after this one must not still see the role this run has just removed and take it for
+// another Global Administrator. It gives up quietly after globalAdminSettle.
+func (r *Runner) awaitGlobalAdminGone(ctx context.Context, userID string, groups []string) {
+	deadline := time.Now().Add(globalAdminSettle)
+	for !r.globalAdminGone(ctx, userID, groups) && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func (r *Runner) globalAdminGone(ctx context.Context, userID string, groups []string) bool {
+	holders, err := r.Directory.RoleAssignmentsForRole(ctx, GlobalAdministratorTemplateID)
+	if err != nil {
+		return false
+	}
+	for _, a := range holders {
+		if strings.EqualFold(a.PrincipalID, userID) {
+			return false
+		}
+	}
+	for _, g := range groups {
+		members, err := r.Directory.GroupUsers(ctx, g)
+		if err != nil && !graph.IsNotFound(err) {
+			return false
+		}
+		for _, m := range members {
+			if strings.EqualFold(m.ID, userID) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // lockGlobalAdmins takes the Global Administrator lock when the runner has a Locker.
 func (r *Runner) lockGlobalAdmins(ctx context.Context, holder string) (func(), error) {
 	if r.Locker == nil {
@@ -335,6 +378,11 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 		do     func() error
 	}
 	var plan []removal
+	// What of Global Administrator this run removes: checked before the lock is released.
+	var (
+		removesGlobalAdmin bool
+		globalAdminGroups  []string
+	)
 
 	for _, a := range direct {
 		if isGlobalAdmin(a.RoleDefinitionID, a.TemplateID) {
@@ -346,6 +394,7 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 				keep = append(keep, roleLabel(a.RoleName, a.RoleDefinitionID))
 				continue
 			}
+			removesGlobalAdmin = true
 		}
 		c := runs.Change{
 			Action: "role_assignment_removed", Target: roleTarget(roleLabel(a.RoleName, a.RoleDefinitionID), a.DirectoryScopeID),
@@ -365,6 +414,7 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 				keep = append(keep, roleLabel(s.RoleName, s.RoleDefinitionID))
 				continue
 			}
+			removesGlobalAdmin = true
 		}
 		c := scheduleChange("active_assignment_removed", GrantActive, userID, s)
 		plan = append(plan, removal{c, "remove active PIM assignment " + s.RoleName, func() error { return r.Directory.RemoveActive(ctx, s, justification) }})
@@ -385,6 +435,8 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 				keep = append(keep, "membership of "+gr.group.DisplayName+" (Global Administrator)")
 				continue
 			}
+			removesGlobalAdmin = true
+			globalAdminGroups = append(globalAdminGroups, gr.group.ID)
 		}
 		c := runs.Change{
 			Action: "group_membership_removed", Target: gr.group.DisplayName + " (" + gr.group.ID + ")",
@@ -423,6 +475,9 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 			continue
 		}
 		changes = append(changes, p.change)
+	}
+	if removesGlobalAdmin && !in.DryRun && firstErr == nil {
+		r.awaitGlobalAdminGone(ctx, userID, globalAdminGroups)
 	}
 	if firstErr != nil {
 		return fail("remove-admin-roles: "+failedWhat, firstErr, changes)
