@@ -338,7 +338,7 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 		release, err := r.lockGlobalAdmins(ctx, holder)
 		if err != nil {
 			return Outcome{Status: runs.StepFailed, Transient: true, Error: &runs.Error{Code: "lock_busy",
-				Message: "remove-admin-roles: another run is removing a Global Administrator and held the lock too long (" + err.Error() + "); the step will be retried"}}
+				Message: "remove-admin-roles: could not take the tenant-wide Global Administrator lock (" + err.Error() + "); nothing was removed, the step will be retried"}}
 		}
 		defer release()
 	}
