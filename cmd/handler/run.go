@@ -65,7 +65,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}()
 	service := &remediation.Service{
 		Store:  store,
-		Runner: &steps.Runner{Directory: directory, Mailboxes: mailboxes},
+		Runner: &steps.Runner{Directory: directory, Mailboxes: mailboxes, Locker: store},
 		Queue:  queues.New(queueSvc),
 		Config: remediation.Config{
 			Protected: cfg.Protected, MaxPerHour: cfg.MaxPerHour, MaxDequeueCount: cfg.MaxDequeueCount,

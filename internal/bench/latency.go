@@ -158,7 +158,7 @@ func (e *LatencyEnv) service(sim *tenantsim.Sim) (*remediation.Service, error) {
 	}
 	return &remediation.Service{
 		Store:  e.store,
-		Runner: &steps.Runner{Directory: g, Mailboxes: x},
+		Runner: &steps.Runner{Directory: g, Mailboxes: x, Locker: e.store},
 		Queue:  noQueue{},
 		Config: remediation.Config{MaxPerHour: 1 << 20, MaxDequeueCount: 5},
 		Log:    slog.New(slog.NewJSONHandler(io.Discard, nil)),

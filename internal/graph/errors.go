@@ -63,6 +63,17 @@ func IsNotFound(err error) bool {
 	return ge.Status == http.StatusNotFound || ge.Code == "RoleAssignmentDoesNotExist"
 }
 
+// PIMLicenceRequired is the error code Graph answers (400) to the PIM schedule listings in
+// a tenant without Microsoft Entra ID P2 or ID Governance.
+const PIMLicenceRequired = "AadPremiumLicenseRequired"
+
+// IsPIMUnavailable reports whether err says the tenant has no PIM licence: the tenant
+// then has no eligible or scheduled assignments, only plain active ones.
+func IsPIMUnavailable(err error) bool {
+	var ge *Error
+	return errors.As(err, &ge) && ge.Code == PIMLicenceRequired
+}
+
 // IsForbidden reports whether Graph refused the call for lack of permission (403).
 func IsForbidden(err error) bool {
 	var ge *Error

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/microsoftgraph/msgraph-sdk-go/groups"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
 )
@@ -89,4 +90,42 @@ func isAlreadyMember(err error) bool {
 	var ge *Error
 	return errors.As(err, &ge) && ge.Status == http.StatusBadRequest &&
 		strings.Contains(strings.ToLower(ge.Message), "already exist")
+}
+
+// Member is a user member of a group.
+type Member struct {
+	ID             string
+	AccountEnabled bool
+}
+
+// GroupUsers lists the group's user members (the /members/graph.user cast, so devices,
+// contacts and service principals are left out), all pages, with accountEnabled. An id
+// that is not a group answers 404 (IsNotFound).
+func (c *Client) GroupUsers(ctx context.Context, groupID string) ([]Member, error) {
+	const op = "GroupUsers"
+	if err := checkGUIDs(op, "group id", groupID); err != nil {
+		return nil, err
+	}
+	builder := c.sdk.Groups().ByGroupId(groupID).Members().GraphUser()
+	found, err := listAll[models.Userable](ctx, c, op,
+		func(ctx context.Context) (models.UserCollectionResponseable, error) {
+			return builder.Get(ctx, &groups.ItemMembersGraphUserRequestBuilderGetRequestConfiguration{
+				QueryParameters: &groups.ItemMembersGraphUserRequestBuilderGetQueryParameters{
+					Select: []string{"id", "accountEnabled"},
+				},
+			})
+		},
+		func(ctx context.Context, link string) (models.UserCollectionResponseable, error) {
+			return builder.WithUrl(link).Get(ctx, nil)
+		})
+	if err != nil {
+		return nil, err
+	}
+	members := make([]Member, 0, len(found))
+	for _, u := range found {
+		if u != nil {
+			members = append(members, Member{ID: deref(u.GetId()), AccountEnabled: derefBool(u.GetAccountEnabled())})
+		}
+	}
+	return members, nil
 }

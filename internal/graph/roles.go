@@ -44,11 +44,12 @@ func (c *Client) RoleAssignments(ctx context.Context, principalID string) ([]Rol
 // expandingRoleDefinition runs a listing with $expand=roleDefinition and, when the answer
 // is 400, once more without it. Graph supports the expansion on these collections; a
 // service or proxy that does not is asked again (role names then fall back to the role
-// definition id) rather than failing the whole step.
+// definition id) rather than failing the whole step. A tenant without a PIM licence
+// answers 400 as well, whatever the query: that is final, not asked again.
 func expandingRoleDefinition[T any](list func(expand []string) ([]T, error)) ([]T, error) {
 	found, err := list([]string{"roleDefinition"})
 	var e *Error
-	if errors.As(err, &e) && e.Status == http.StatusBadRequest {
+	if errors.As(err, &e) && e.Status == http.StatusBadRequest && e.Code != PIMLicenceRequired {
 		return list(nil)
 	}
 	return found, err

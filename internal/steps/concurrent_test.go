@@ -151,6 +151,10 @@ func (d *fakeDirectory) RoleAssignableGroups(context.Context, string) ([]graph.G
 	return d.groups, nil
 }
 
+func (d *fakeDirectory) GroupEligibilities(context.Context, string) ([]graph.GroupEligibility, error) {
+	return nil, nil
+}
+
 func (d *fakeDirectory) note(what string) error {
 	time.Sleep(time.Duration(rand.IntN(5)) * time.Millisecond)
 	d.mu.Lock()
@@ -189,4 +193,37 @@ func TestRoleRemovalsRunConcurrentlyAndRecordInAFixedOrder(t *testing.T) {
 			t.Fatalf("run %d: %d removals made, want %d: %v", i, len(dir.removed), len(want), dir.removed)
 		}
 	}
+}
+
+// refusingLocker never grants the lock (storage unreachable, or held by a hung run).
+type refusingLocker struct{}
+
+func (refusingLocker) Lock(context.Context, string, string, time.Duration) (func(), error) {
+	return nil, runs.ErrUnavailable
+}
+
+func TestGlobalAdministratorIsNotRemovedWithoutTheLock(t *testing.T) {
+	dir := &fakeDirectory{direct: []graph.RoleAssignment{
+		{ID: "ga", RoleDefinitionID: GlobalAdministratorTemplateID, RoleName: "Global Administrator", DirectoryScopeID: "/"},
+		{ID: "ex", RoleDefinitionID: "r1", RoleName: "Exchange Administrator", DirectoryScopeID: "/"},
+	}}
+	out := (&Runner{Directory: dir, Locker: refusingLocker{}}).Run(context.Background(), RemoveAdminRoles, Input{Target: Target{ID: "u1"}, RunID: "r1"})
+	if out.Status != runs.StepFailed || !out.Transient || out.Error == nil || out.Error.Code != "lock_busy" {
+		t.Fatalf("%+v", out)
+	}
+	if len(dir.removed) != 0 {
+		t.Fatalf("removed %v without the lock", dir.removed)
+	}
+	// A dry run removes nothing, so it needs no lock (it counts without it).
+	out = (&Runner{Directory: noOtherAdmins{dir}, Locker: refusingLocker{}}).Run(context.Background(), RemoveAdminRoles, Input{Target: Target{ID: "u1"}, DryRun: true})
+	if out.Status != runs.StepActionRequired || len(dir.removed) != 0 {
+		t.Fatalf("dry run: %+v", out)
+	}
+}
+
+// noOtherAdmins answers the Global Administrator count with nobody.
+type noOtherAdmins struct{ *fakeDirectory }
+
+func (noOtherAdmins) RoleAssignmentsForRole(context.Context, string) ([]graph.RoleAssignment, error) {
+	return nil, nil
 }

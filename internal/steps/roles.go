@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -23,6 +24,9 @@ const (
 	GrantEligible = "pim_eligible" // PIM eligible schedule
 	GrantActive   = "pim_active"   // PIM active schedule
 	GrantGroup    = "group_member" // membership in a role-assignable group that holds roles
+	// GrantGroupEligible is an eligible membership (PIM for Groups) of a role-assignable
+	// group that holds roles: the user could activate the membership and its roles.
+	GrantGroupEligible = "pim_group_eligible"
 )
 
 // RoleGrant is what restore-admin-roles needs to re-grant a removed role (Change.Restore).
@@ -40,27 +44,94 @@ type RoleGrant struct {
 
 type roleHoldings struct {
 	direct   []graph.RoleAssignment
-	eligible []graph.RoleSchedule
-	active   []graph.RoleSchedule
+	eligible []graph.RoleSchedule // the user's own (memberType Direct) only
+	active   []graph.RoleSchedule // the user's own (memberType Direct) only
 	groups   []groupRoles
+	// groupEligible are eligible memberships (PIM for Groups) of groups that hold roles.
+	groupEligible []groupEligibility
+
+	// pimUnavailable: the tenant has no PIM licence (Entra ID P2 / ID Governance), so
+	// there are no eligible or scheduled assignments to read.
+	pimUnavailable bool
+	// inherited counts PIM schedules the user holds through a group (memberType Group or
+	// Inherited): not the user's own to remove; the group membership is.
+	inherited int
+}
+
+type groupEligibility struct {
+	eligibility graph.GroupEligibility
+	roles       []string
 }
 
 type groupRoles struct {
 	group graph.Group
 	roles []string
+	// globalAdmin: the group holds Global Administrator actively, so removing a member
+	// from it is a Global Administrator removal.
+	globalAdmin bool
+}
+
+// ownSchedules keeps the schedules that are the principal's own (memberType Direct; an
+// absent memberType is read as Direct) and counts the others.
+func ownSchedules(all []graph.RoleSchedule) (own []graph.RoleSchedule, inherited int) {
+	for _, s := range all {
+		if s.MemberType == "" || strings.EqualFold(s.MemberType, "Direct") {
+			own = append(own, s)
+		} else {
+			inherited++
+		}
+	}
+	return own, inherited
 }
 
 func (r *Runner) readRoles(ctx context.Context, userID string) (roleHoldings, error) {
 	var h roleHoldings
 	var groups []graph.Group
+	var unlicensed atomic.Bool
+	// A tenant without a PIM licence answers the schedule listings 400
+	// AadPremiumLicenseRequired: it has no schedules, which is not a failure.
+	pim := func(list func() ([]graph.RoleSchedule, error)) ([]graph.RoleSchedule, error) {
+		found, err := list()
+		if graph.IsPIMUnavailable(err) {
+			unlicensed.Store(true)
+			return nil, nil
+		}
+		return found, err
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) { h.direct, err = r.Directory.RoleAssignments(gctx, userID); return err })
-	g.Go(func() (err error) { h.eligible, err = r.Directory.EligibleSchedules(gctx, userID); return err })
-	g.Go(func() (err error) { h.active, err = r.Directory.ActiveSchedules(gctx, userID); return err })
+	g.Go(func() (err error) {
+		h.eligible, err = pim(func() ([]graph.RoleSchedule, error) { return r.Directory.EligibleSchedules(gctx, userID) })
+		return err
+	})
+	g.Go(func() (err error) {
+		h.active, err = pim(func() ([]graph.RoleSchedule, error) { return r.Directory.ActiveSchedules(gctx, userID) })
+		return err
+	})
 	g.Go(func() (err error) { groups, err = r.Directory.RoleAssignableGroups(gctx, userID); return err })
+	var groupEligible []graph.GroupEligibility
+	g.Go(func() error {
+		found, err := r.Directory.GroupEligibilities(gctx, userID)
+		if graph.IsPIMUnavailable(err) {
+			unlicensed.Store(true)
+			return nil
+		}
+		for _, e := range found {
+			if e.MemberType == "" || strings.EqualFold(e.MemberType, "direct") {
+				groupEligible = append(groupEligible, e)
+			}
+		}
+		return err
+	})
 	if err := g.Wait(); err != nil {
 		return h, err
 	}
+	var n int
+	h.eligible, n = ownSchedules(h.eligible)
+	h.inherited += n
+	h.active, n = ownSchedules(h.active)
+	h.inherited += n
+
 	// A role-assignable group matters only when it carries roles. Each group's active and
 	// eligible roles are read concurrently (2 calls per group, all independent); the groups
 	// keep the listing's order so the recorded changes come out the same every time.
@@ -70,6 +141,12 @@ func (r *Runner) readRoles(ctx context.Context, userID string) (roleHoldings, er
 			assignable = append(assignable, grp)
 		}
 	}
+	// A group the user is only eligible for is read the same way; only a group that holds
+	// roles (so is role-assignable) makes the eligibility a role grant.
+	members := len(assignable)
+	for _, e := range groupEligible {
+		assignable = append(assignable, graph.Group{ID: e.GroupID})
+	}
 	assigned := make([][]graph.RoleAssignment, len(assignable))
 	eligible := make([][]graph.RoleSchedule, len(assignable))
 	errs := callEach(2*len(assignable), func(i int) (err error) {
@@ -77,23 +154,38 @@ func (r *Runner) readRoles(ctx context.Context, userID string) (roleHoldings, er
 		if i%2 == 0 {
 			assigned[i/2], err = r.Directory.RoleAssignments(ctx, grp.ID)
 		} else {
-			eligible[i/2], err = r.Directory.EligibleSchedules(ctx, grp.ID)
+			eligible[i/2], err = pim(func() ([]graph.RoleSchedule, error) { return r.Directory.EligibleSchedules(ctx, grp.ID) })
 		}
 		return err
 	})
 	if err := firstError(errs); err != nil {
 		return h, err
 	}
+	h.pimUnavailable = unlicensed.Load()
 	for i, grp := range assignable {
-		var names []string
+		if i >= members {
+			var roles []string
+			for _, a := range assigned[i] {
+				roles = append(roles, roleLabel(a.RoleName, a.RoleDefinitionID))
+			}
+			for _, e := range eligible[i] {
+				roles = append(roles, roleLabel(e.RoleName, e.RoleDefinitionID)+" (eligible)")
+			}
+			if len(roles) > 0 {
+				h.groupEligible = append(h.groupEligible, groupEligibility{eligibility: groupEligible[i-members], roles: roles})
+			}
+			continue
+		}
+		gr := groupRoles{group: grp}
 		for _, a := range assigned[i] {
-			names = append(names, a.RoleName)
+			gr.roles = append(gr.roles, roleLabel(a.RoleName, a.RoleDefinitionID))
+			gr.globalAdmin = gr.globalAdmin || isGlobalAdmin(a.RoleDefinitionID, a.TemplateID)
 		}
 		for _, e := range eligible[i] {
-			names = append(names, e.RoleName+" (eligible)")
+			gr.roles = append(gr.roles, roleLabel(e.RoleName, e.RoleDefinitionID)+" (eligible)")
 		}
-		if len(names) > 0 {
-			h.groups = append(h.groups, groupRoles{group: grp, roles: names})
+		if len(gr.roles) > 0 {
+			h.groups = append(h.groups, gr)
 		}
 	}
 	return h, nil
@@ -103,19 +195,104 @@ func isGlobalAdmin(roleDefinitionID, templateID string) bool {
 	return strings.EqualFold(roleDefinitionID, GlobalAdministratorTemplateID) || strings.EqualFold(templateID, GlobalAdministratorTemplateID)
 }
 
-// lastGlobalAdmin reports whether no principal other than userID holds an active Global
-// Administrator assignment.
-func (r *Runner) lastGlobalAdmin(ctx context.Context, userID, roleDefinitionID string) (bool, error) {
-	holders, err := r.Directory.RoleAssignmentsForRole(ctx, roleDefinitionID)
+// otherGlobalAdmin reports whether someone other than userID can still act as Global
+// Administrator: an enabled user holding the role actively (an active assignment; PIM
+// active schedules appear among them), directly or as an enabled member of a
+// role-assignable group that holds it. Service principals (neither a user nor a group),
+// disabled users and groups without another enabled member do not count: none of them is
+// a person who can sign in and recover the tenant. It stops at the first one found.
+func (r *Runner) otherGlobalAdmin(ctx context.Context, userID string) (bool, error) {
+	holders, err := r.Directory.RoleAssignmentsForRole(ctx, GlobalAdministratorTemplateID)
 	if err != nil {
 		return false, err
 	}
+	seen := map[string]bool{}
 	for _, a := range holders {
-		if !strings.EqualFold(a.PrincipalID, userID) {
-			return false, nil
+		principal := strings.ToLower(a.PrincipalID)
+		if principal == "" || seen[principal] || strings.EqualFold(principal, userID) || !graph.ValidID(principal) {
+			continue
+		}
+		seen[principal] = true
+		user, err := r.Directory.GetUser(ctx, principal)
+		if err == nil {
+			if user.AccountEnabled {
+				return true, nil
+			}
+			continue
+		}
+		if !graph.IsNotFound(err) {
+			return false, err
+		}
+		members, err := r.Directory.GroupUsers(ctx, principal)
+		if err != nil && !graph.IsNotFound(err) {
+			return false, err
+		}
+		for _, m := range members {
+			if m.AccountEnabled && !strings.EqualFold(m.ID, userID) {
+				return true, nil
+			}
+		}
+		// Not found as a group either: a service principal (or an object since deleted).
+	}
+	return false, nil
+}
+
+// globalAdminLock names the tenant-wide lock around counting and removing Global
+// Administrators; globalAdminLockTTL bounds how long a dead holder blocks the others.
+const (
+	globalAdminLock    = "global-administrator-removal"
+	globalAdminLockTTL = 30 * time.Second
+)
+
+// globalAdminSettle bounds how long a run that removed Global Administrator keeps the
+// lock waiting for the directory to show the removal.
+const globalAdminSettle = 10 * time.Second
+
+// awaitGlobalAdminGone keeps the lock until the directory's listings no longer show the
+// user as Global Administrator. Graph is eventually consistent: a run that counts right
+// after this one must not still see the role this run has just removed and take it for
+// another Global Administrator. It gives up quietly after globalAdminSettle.
+func (r *Runner) awaitGlobalAdminGone(ctx context.Context, userID string, groups []string) {
+	deadline := time.Now().Add(globalAdminSettle)
+	for !r.globalAdminGone(ctx, userID, groups) && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(500 * time.Millisecond):
 		}
 	}
-	return true, nil
+}
+
+func (r *Runner) globalAdminGone(ctx context.Context, userID string, groups []string) bool {
+	holders, err := r.Directory.RoleAssignmentsForRole(ctx, GlobalAdministratorTemplateID)
+	if err != nil {
+		return false
+	}
+	for _, a := range holders {
+		if strings.EqualFold(a.PrincipalID, userID) {
+			return false
+		}
+	}
+	for _, g := range groups {
+		members, err := r.Directory.GroupUsers(ctx, g)
+		if err != nil && !graph.IsNotFound(err) {
+			return false
+		}
+		for _, m := range members {
+			if strings.EqualFold(m.ID, userID) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// lockGlobalAdmins takes the Global Administrator lock when the runner has a Locker.
+func (r *Runner) lockGlobalAdmins(ctx context.Context, holder string) (func(), error) {
+	if r.Locker == nil {
+		return func() {}, nil
+	}
+	return r.Locker.Lock(ctx, globalAdminLock, holder, globalAdminLockTTL)
 }
 
 func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
@@ -135,6 +312,36 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 	for _, s := range h.active {
 		scheduled[strings.ToLower(s.RoleDefinitionID+"|"+s.DirectoryScopeID)] = true
 	}
+	var direct []graph.RoleAssignment
+	holdsGlobalAdmin := false
+	for _, a := range h.direct {
+		if !scheduled[strings.ToLower(a.RoleDefinitionID+"|"+a.DirectoryScopeID)] {
+			direct = append(direct, a)
+			holdsGlobalAdmin = holdsGlobalAdmin || isGlobalAdmin(a.RoleDefinitionID, a.TemplateID)
+		}
+	}
+	for _, s := range h.active {
+		holdsGlobalAdmin = holdsGlobalAdmin || isGlobalAdmin(s.RoleDefinitionID, "")
+	}
+	for _, gr := range h.groups {
+		holdsGlobalAdmin = holdsGlobalAdmin || gr.globalAdmin
+	}
+	// Removing Global Administrator happens one run at a time in the whole tenant, and the
+	// count is made under the lock: two runs on the last two Global Administrators then
+	// see each other's removal, and the second keeps its role. The lock is held until the
+	// removals below are done.
+	if holdsGlobalAdmin && !in.DryRun {
+		holder := in.RunID
+		if holder == "" {
+			holder = "user " + userID
+		}
+		release, err := r.lockGlobalAdmins(ctx, holder)
+		if err != nil {
+			return Outcome{Status: runs.StepFailed, Transient: true, Error: &runs.Error{Code: "lock_busy",
+				Message: "remove-admin-roles: could not take the tenant-wide Global Administrator lock (" + err.Error() + "); nothing was removed, the step will be retried"}}
+		}
+		defer release()
+	}
 
 	var (
 		changes []runs.Change
@@ -149,12 +356,13 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 		lastGA     *bool
 		unverified string
 	)
-	keepGlobalAdmin := func(roleDefinitionID string) (bool, error) {
+	keepGlobalAdmin := func() (bool, error) {
 		if lastGA == nil {
-			last, err := r.lastGlobalAdmin(ctx, userID, roleDefinitionID)
+			other, err := r.otherGlobalAdmin(ctx, userID)
 			if err != nil && isTransient(err) {
 				return false, err
 			}
+			last := !other
 			if err != nil {
 				last, unverified = true, explain("count Global Administrators", err).Message
 			}
@@ -170,20 +378,23 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 		do     func() error
 	}
 	var plan []removal
+	// What of Global Administrator this run removes: checked before the lock is released.
+	var (
+		removesGlobalAdmin bool
+		globalAdminGroups  []string
+	)
 
-	for _, a := range h.direct {
-		if scheduled[strings.ToLower(a.RoleDefinitionID+"|"+a.DirectoryScopeID)] {
-			continue
-		}
+	for _, a := range direct {
 		if isGlobalAdmin(a.RoleDefinitionID, a.TemplateID) {
-			last, err := keepGlobalAdmin(a.RoleDefinitionID)
+			last, err := keepGlobalAdmin()
 			if err != nil {
 				return fail("remove-admin-roles: count Global Administrators", err, nil)
 			}
 			if last {
-				keep = append(keep, a.RoleName)
+				keep = append(keep, roleLabel(a.RoleName, a.RoleDefinitionID))
 				continue
 			}
+			removesGlobalAdmin = true
 		}
 		c := runs.Change{
 			Action: "role_assignment_removed", Target: roleTarget(roleLabel(a.RoleName, a.RoleDefinitionID), a.DirectoryScopeID),
@@ -195,14 +406,15 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 	}
 	for _, s := range h.active {
 		if isGlobalAdmin(s.RoleDefinitionID, "") {
-			last, err := keepGlobalAdmin(s.RoleDefinitionID)
+			last, err := keepGlobalAdmin()
 			if err != nil {
 				return fail("remove-admin-roles: count Global Administrators", err, nil)
 			}
 			if last {
-				keep = append(keep, s.RoleName)
+				keep = append(keep, roleLabel(s.RoleName, s.RoleDefinitionID))
 				continue
 			}
+			removesGlobalAdmin = true
 		}
 		c := scheduleChange("active_assignment_removed", GrantActive, userID, s)
 		plan = append(plan, removal{c, "remove active PIM assignment " + s.RoleName, func() error { return r.Directory.RemoveActive(ctx, s, justification) }})
@@ -212,6 +424,20 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 		plan = append(plan, removal{c, "remove eligible PIM assignment " + s.RoleName, func() error { return r.Directory.RemoveEligible(ctx, s, justification) }})
 	}
 	for _, gr := range h.groups {
+		// Leaving a group that holds Global Administrator gives the role up as surely as
+		// losing a direct assignment: the same guard applies.
+		if gr.globalAdmin {
+			last, err := keepGlobalAdmin()
+			if err != nil {
+				return fail("remove-admin-roles: count Global Administrators", err, nil)
+			}
+			if last {
+				keep = append(keep, "membership of "+gr.group.DisplayName+" (Global Administrator)")
+				continue
+			}
+			removesGlobalAdmin = true
+			globalAdminGroups = append(globalAdminGroups, gr.group.ID)
+		}
 		c := runs.Change{
 			Action: "group_membership_removed", Target: gr.group.DisplayName + " (" + gr.group.ID + ")",
 			Before:  map[string]any{"groupId": gr.group.ID, "groupName": gr.group.DisplayName, "roles": gr.roles, "kind": GrantGroup},
@@ -219,6 +445,18 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 			Restore: RoleGrant{Kind: GrantGroup, PrincipalID: userID, GroupID: gr.group.ID, GroupName: gr.group.DisplayName},
 		}
 		plan = append(plan, removal{c, "remove from group " + gr.group.DisplayName, func() error { return r.Directory.RemoveGroupMember(ctx, gr.group.ID, userID) }})
+	}
+
+	for _, ge := range h.groupEligible {
+		e := ge.eligibility
+		c := runs.Change{
+			Action: "group_eligibility_removed", Target: "eligible membership of group " + e.GroupID,
+			Before: map[string]any{"id": e.ID, "groupId": e.GroupID, "roles": ge.roles, "memberType": e.MemberType,
+				"startDateTime": e.Start, "endDateTime": e.End, "noExpiration": e.NoExpiration, "kind": GrantGroupEligible},
+			Reasons: []string{"eligible (PIM for Groups) for membership of a role-assignable group that holds: " + strings.Join(ge.roles, ", ")},
+			Restore: RoleGrant{Kind: GrantGroupEligible, PrincipalID: userID, GroupID: e.GroupID, End: e.End, NoExpiration: e.NoExpiration},
+		}
+		plan = append(plan, removal{c, "remove eligible membership of group " + e.GroupID, func() error { return r.Directory.RemoveGroupEligibility(ctx, e, justification) }})
 	}
 
 	errs := make([]error, len(plan))
@@ -238,6 +476,9 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 		}
 		changes = append(changes, p.change)
 	}
+	if removesGlobalAdmin && !in.DryRun && firstErr == nil {
+		r.awaitGlobalAdminGone(ctx, userID, globalAdminGroups)
+	}
 	if firstErr != nil {
 		return fail("remove-admin-roles: "+failedWhat, firstErr, changes)
 	}
@@ -249,14 +490,35 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 		out.Message = fmt.Sprintf("kept %s: could not verify that another active Global Administrator exists (%s). Check by hand, then run remove-admin-roles again.", strings.Join(keep, ", "), unverified)
 	case len(keep) > 0:
 		out.Status = runs.StepActionRequired
-		out.Message = fmt.Sprintf("kept %s: the account is the tenant's last active Global Administrator, and removing it would lock the tenant out. Assign Global Administrator to another (break-glass) account, then run remove-admin-roles again.", strings.Join(keep, ", "))
+		out.Message = fmt.Sprintf("kept %s: the account is the tenant's last active Global Administrator (no other enabled user holds the role, directly or through a group), and removing it would lock the tenant out. Assign Global Administrator to another (break-glass) account, then run remove-admin-roles again.", strings.Join(keep, ", "))
 	case len(changes) == 0:
 		out.Status = runs.StepNoChange
 		out.Message = "the account holds no directory roles"
 	case in.DryRun:
 		out.Status = runs.StepPlanned
 	}
+	out.Message = joinNotes(out.Message, holdingsNotes(h)...)
 	return out
+}
+
+// holdingsNotes tells the analyst what the step could not see or deliberately left.
+func holdingsNotes(h roleHoldings) []string {
+	var notes []string
+	if h.pimUnavailable {
+		notes = append(notes, "PIM is not available in this tenant (no Microsoft Entra ID P2 or ID Governance licence): there are no eligible or PIM-scheduled assignments; active assignments and role-assignable group memberships were checked.")
+	}
+	if h.inherited > 0 {
+		notes = append(notes, fmt.Sprintf("%d PIM schedule(s) held through a group were not removed on their own: they go with the group membership.", h.inherited))
+	}
+	return notes
+}
+
+func joinNotes(message string, notes ...string) string {
+	parts := append([]string{}, notes...)
+	if message != "" {
+		parts = append([]string{message}, parts...)
+	}
+	return strings.Join(parts, " ")
 }
 
 // roleLabel names a role for the record: its display name, or its definition id when the
@@ -311,6 +573,9 @@ func (r *Runner) RestoreAdminRoles(ctx context.Context, userID string, removed [
 	for _, g := range groups {
 		has[GrantGroup+"|"+strings.ToLower(g.ID)] = true
 	}
+	for _, ge := range h.groupEligible {
+		has[GrantGroupEligible+"|"+strings.ToLower(ge.eligibility.GroupID)] = true
+	}
 	justification := "Tourniquet restore: " + reason
 	var changes []runs.Change
 	for _, c := range removed {
@@ -324,8 +589,8 @@ func (r *Runner) RestoreAdminRoles(ctx context.Context, userID string, removed [
 		}
 		grant.PrincipalID = userID
 		key := grant.Kind + "|" + strings.ToLower(grant.RoleDefinitionID+"|"+grant.DirectoryScopeID)
-		if grant.Kind == GrantGroup {
-			key = GrantGroup + "|" + strings.ToLower(grant.GroupID)
+		if grant.Kind == GrantGroup || grant.Kind == GrantGroupEligible {
+			key = grant.Kind + "|" + strings.ToLower(grant.GroupID)
 		}
 		change := runs.Change{Action: "restored", Target: c.Target, After: grant, Reasons: []string{"re-granted what run recorded as removed (" + c.Action + ")"}}
 		if has[key] {
@@ -343,6 +608,8 @@ func (r *Runner) RestoreAdminRoles(ctx context.Context, userID string, removed [
 			err = r.Directory.GrantEligible(ctx, sched, justification)
 		case GrantGroup:
 			err = r.Directory.AddGroupMember(ctx, grant.GroupID, userID)
+		case GrantGroupEligible:
+			err = r.Directory.GrantGroupEligibility(ctx, graph.GroupEligibility{PrincipalID: userID, GroupID: grant.GroupID, End: grant.End, NoExpiration: grant.NoExpiration}, justification)
 		default:
 			continue
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/tourniquet/tourniquet/internal/exchange"
 	"github.com/tourniquet/tourniquet/internal/graph"
@@ -30,6 +31,16 @@ type Directory interface {
 	RoleAssignableGroups(ctx context.Context, userID string) ([]graph.Group, error)
 	RemoveGroupMember(ctx context.Context, groupID, userID string) error
 	AddGroupMember(ctx context.Context, groupID, userID string) error
+	GroupUsers(ctx context.Context, groupID string) ([]graph.Member, error)
+	GroupEligibilities(ctx context.Context, principalID string) ([]graph.GroupEligibility, error)
+	RemoveGroupEligibility(ctx context.Context, e graph.GroupEligibility, justification string) error
+	GrantGroupEligibility(ctx context.Context, e graph.GroupEligibility, justification string) error
+}
+
+// Locker serialises work across every handler instance of the tenant (runs.Store.Lock):
+// remove-admin-roles takes it around counting and removing Global Administrators.
+type Locker interface {
+	Lock(ctx context.Context, name, holder string, ttl time.Duration) (release func(), err error)
 }
 
 // Mailboxes is what the steps need from Exchange Online.
@@ -47,6 +58,7 @@ type Mailboxes interface {
 var (
 	_ Directory = (*graph.Client)(nil)
 	_ Mailboxes = (*exchange.Client)(nil)
+	_ Locker    = (*runs.Store)(nil)
 )
 
 // Target is the account a step works on, as resolved from the directory.
@@ -119,6 +131,10 @@ type Outcome struct {
 type Runner struct {
 	Directory Directory
 	Mailboxes Mailboxes
+	// Locker, when set, makes Global Administrator removals one at a time tenant-wide, so
+	// concurrent runs cannot remove the last two between them. Without it (tests of a
+	// single run) they are not serialised.
+	Locker Locker
 }
 
 // Run runs one step.

@@ -172,6 +172,9 @@ func (d *refusingCount) ActiveSchedules(context.Context, string) ([]graph.RoleSc
 func (d *refusingCount) RoleAssignableGroups(context.Context, string) ([]graph.Group, error) {
 	return nil, nil
 }
+func (d *refusingCount) GroupEligibilities(context.Context, string) ([]graph.GroupEligibility, error) {
+	return nil, nil
+}
 func (d *refusingCount) RoleAssignmentsForRole(context.Context, string) ([]graph.RoleAssignment, error) {
 	return nil, &graph.Error{Op: "RoleAssignmentsForRole", Status: 400, Code: "BadRequest", Message: "Invalid filter clause"}
 }

@@ -64,6 +64,9 @@ func (s *Sim) scheduleRequest(c *graphCall, kind pimKind) graphResult {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := s.tenant
+	if t.pimUnlicensed {
+		return pimUnlicensedResult()
+	}
 	list := &t.eligible
 	if kind.active {
 		list = &t.activePIM

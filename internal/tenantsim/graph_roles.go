@@ -10,10 +10,12 @@ import (
 var roleFilterFields = []string{"principalId", "roleDefinitionId"}
 
 var (
-	roleDefinitionSpec = querySpec{entity: "microsoft.graph.unifiedRoleDefinition", paged: true}
-	roleAssignmentSpec = querySpec{entity: "microsoft.graph.unifiedRoleAssignment", filterFields: roleFilterFields, expandable: []string{"roleDefinition"}, paged: true}
-	eligibilitySpec    = querySpec{entity: "microsoft.graph.unifiedRoleEligibilitySchedule", filterFields: roleFilterFields, expandable: []string{"roleDefinition"}, paged: true}
-	assignmentSchSpec  = querySpec{entity: "microsoft.graph.unifiedRoleAssignmentSchedule", filterFields: roleFilterFields, expandable: []string{"roleDefinition"}, paged: true}
+	roleDefinitionSpec  = querySpec{entity: "microsoft.graph.unifiedRoleDefinition", paged: true}
+	roleAssignmentSpec  = querySpec{entity: "microsoft.graph.unifiedRoleAssignment", filterFields: roleFilterFields, expandable: []string{"roleDefinition"}, paged: true}
+	eligibilityInstSpec = querySpec{entity: "microsoft.graph.unifiedRoleEligibilityScheduleInstance", filterFields: roleFilterFields, expandable: []string{"roleDefinition"}, paged: true}
+	assignmentInstSpec  = querySpec{entity: "microsoft.graph.unifiedRoleAssignmentScheduleInstance", filterFields: roleFilterFields, expandable: []string{"roleDefinition"}, paged: true}
+	eligibilitySpec     = querySpec{entity: "microsoft.graph.unifiedRoleEligibilitySchedule", filterFields: roleFilterFields, expandable: []string{"roleDefinition"}, paged: true}
+	assignmentSchSpec   = querySpec{entity: "microsoft.graph.unifiedRoleAssignmentSchedule", filterFields: roleFilterFields, expandable: []string{"roleDefinition"}, paged: true}
 )
 
 const graphTimeLayout = "2006-01-02T15:04:05Z"
@@ -197,6 +199,22 @@ func (s *Sim) listAssignmentSchedules(c *graphCall, _ []string) graphResult {
 	return s.listSchedules(c, assignmentSchSpec, "roleManagement/directory/roleAssignmentSchedules", func(t *tenant) []*RoleSchedule { return t.activePIM })
 }
 
+// The instances collections list the same grants as the schedules here (the simulator
+// keeps no recurrence): what matters is that they exist and share the licence answer.
+func (s *Sim) listEligibilityInstances(c *graphCall, _ []string) graphResult {
+	return s.listSchedules(c, eligibilityInstSpec, "roleManagement/directory/roleEligibilityScheduleInstances", func(t *tenant) []*RoleSchedule { return t.eligible })
+}
+
+func (s *Sim) listAssignmentInstances(c *graphCall, _ []string) graphResult {
+	return s.listSchedules(c, assignmentInstSpec, "roleManagement/directory/roleAssignmentScheduleInstances", func(t *tenant) []*RoleSchedule { return t.activePIM })
+}
+
+// pimUnlicensedResult is Graph's answer to any PIM schedule call in a tenant without
+// Entra ID P2 / ID Governance.
+func pimUnlicensedResult() graphResult {
+	return graphErr(http.StatusBadRequest, "AadPremiumLicenseRequired", "The tenant needs to have Microsoft Entra ID P2 or Microsoft Entra ID Governance license.")
+}
+
 func (s *Sim) listSchedules(c *graphCall, spec querySpec, context string, list func(*tenant) []*RoleSchedule) graphResult {
 	opts, bad := parseQuery(c.query, spec)
 	if bad != nil {
@@ -204,10 +222,28 @@ func (s *Sim) listSchedules(c *graphCall, spec querySpec, context string, list f
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	t := s.tenant
+	if t.pimUnlicensed {
+		return pimUnlicensedResult()
+	}
 	var items []map[string]any
-	for _, sc := range list(s.tenant) {
+	for _, sc := range list(t) {
 		if matchesFilter(opts, sc.PrincipalID, sc.RoleDefinitionID) {
-			items = append(items, s.tenant.scheduleEntity(sc, opts.expand["roleDefinition"]))
+			items = append(items, t.scheduleEntity(sc, opts.expand["roleDefinition"]))
+		}
+	}
+	// A member of a role-assignable group holds the group's PIM grants too; filtered on
+	// the member, PIM lists them under the member's id with memberType "Group".
+	if opts.filterField == "principalId" && t.user(opts.filterValue) != nil {
+		userID := t.user(opts.filterValue).ID
+		for _, sc := range list(t) {
+			g := t.group(sc.PrincipalID)
+			if g == nil || !slices.ContainsFunc(t.members[g.ID], func(m string) bool { return strings.EqualFold(m, userID) }) {
+				continue
+			}
+			inherited := *sc
+			inherited.PrincipalID, inherited.MemberType = userID, "Group"
+			items = append(items, t.scheduleEntity(&inherited, opts.expand["roleDefinition"]))
 		}
 	}
 	return s.pageItems(c, opts, context+expandSuffix(opts), items)

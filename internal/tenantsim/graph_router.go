@@ -50,11 +50,18 @@ func (s *Sim) graphRoutes() []graphRoute {
 		r(http.MethodDelete, rm+"roleAssignments/*", s.deleteRoleAssignment),
 		r(http.MethodGet, rm+"roleEligibilitySchedules", s.listEligibilitySchedules),
 		r(http.MethodGet, rm+"roleAssignmentSchedules", s.listAssignmentSchedules),
+		r(http.MethodGet, rm+"roleEligibilityScheduleInstances", s.listEligibilityInstances),
+		r(http.MethodGet, rm+"roleAssignmentScheduleInstances", s.listAssignmentInstances),
 		r(http.MethodPost, rm+"roleEligibilityScheduleRequests", s.eligibilityScheduleRequest),
 		r(http.MethodPost, rm+"roleAssignmentScheduleRequests", s.assignmentScheduleRequest),
 
+		r(http.MethodGet, "identityGovernance/privilegedAccess/group/eligibilitySchedules", s.listGroupEligibilitySchedules),
+		r(http.MethodPost, "identityGovernance/privilegedAccess/group/eligibilityScheduleRequests", s.groupEligibilityRequest),
+
 		r(http.MethodGet, "groups/*", s.getGroup),
 		r(http.MethodGet, "groups/*/members", s.listGroupMembers),
+		r(http.MethodGet, "groups/*/members/graph.user", s.listGroupMembers),
+		r(http.MethodGet, "groups/*/members/microsoft.graph.user", s.listGroupMembers),
 		r(http.MethodPost, "groups/*/members/$ref", s.addGroupMember),
 		r(http.MethodDelete, "groups/*/members/$ref", s.removeGroupMemberByQuery),
 		r(http.MethodDelete, "groups/*/members/*/$ref", s.removeGroupMember),

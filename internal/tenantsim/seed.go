@@ -190,6 +190,27 @@ func (s *Sim) BlockSender(address string, created time.Time) {
 	})
 }
 
+// SetPIMLicensed says whether the tenant has Entra ID P2 / ID Governance (default true).
+// Without it, the PIM schedule listings and schedule requests answer 400
+// AadPremiumLicenseRequired.
+func (s *Sim) SetPIMLicensed(licensed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tenant.pimUnlicensed = !licensed
+}
+
+// AddServicePrincipal adds a service principal (an application's identity) that can hold
+// roles. An empty id gets a random one.
+func (s *Sim) AddServicePrincipal(id string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if id == "" {
+		id = newGUID()
+	}
+	s.tenant.servicePrincipals = append(s.tenant.servicePrincipals, id)
+	return id
+}
+
 // SetCanResetAdmins says whether the calling identity may reset passwords of admins
 // (holds Privileged Authentication Administrator). Default true.
 func (s *Sim) SetCanResetAdmins(can bool) {

@@ -25,6 +25,14 @@ type tenant struct {
 	groups  []*Group
 	members map[string][]string // group id -> user ids
 
+	groupEligible []*GroupEligibility // PIM for Groups eligible memberships
+
+	servicePrincipals []string // object ids; they hold roles but are neither users nor groups
+
+	// pimUnlicensed: the tenant has neither Entra ID P2 nor ID Governance, so every PIM
+	// schedule call answers 400 AadPremiumLicenseRequired.
+	pimUnlicensed bool
+
 	blocked []*BlockedSender
 
 	canResetAdmins bool
@@ -83,9 +91,10 @@ func (t *tenant) roleDef(id string) (RoleDefinition, bool) {
 	return RoleDefinition{}, false
 }
 
-// principalExists reports whether id names a user or a group.
+// principalExists reports whether id names a user, a group or a service principal.
 func (t *tenant) principalExists(id string) bool {
-	return t.user(id) != nil || t.group(id) != nil
+	return t.user(id) != nil || t.group(id) != nil ||
+		slices.ContainsFunc(t.servicePrincipals, func(sp string) bool { return strings.EqualFold(sp, id) })
 }
 
 // isPrivileged reports whether a password reset of the user needs Privileged

@@ -1,0 +1,96 @@
+package runs
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestLockAdmitsOneHolderAtATime(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	var inside, peak, entered atomic.Int32
+	var wg sync.WaitGroup
+	for i := 0; i < 6; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			release, err := s.Lock(ctx, "global-administrator", "run-"+string(rune('a'+i)), 10*time.Second)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			n := inside.Add(1)
+			for {
+				p := peak.Load()
+				if n <= p || peak.CompareAndSwap(p, n) {
+					break
+				}
+			}
+			time.Sleep(30 * time.Millisecond)
+			inside.Add(-1)
+			entered.Add(1)
+			release()
+		}()
+	}
+	wg.Wait()
+	if peak.Load() != 1 || entered.Load() != 6 {
+		t.Fatalf("peak holders %d, entered %d; want 1 and 6", peak.Load(), entered.Load())
+	}
+}
+
+func TestLockOfADeadHolderExpires(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	// The first holder never releases (its process died).
+	if _, err := s.Lock(ctx, "dead-holder", "crashed-run", 800*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	release, err := s.Lock(ctx, "dead-holder", "next-run", 800*time.Millisecond)
+	if err != nil {
+		t.Fatalf("after expiry: %v", err)
+	}
+	if waited := time.Since(start); waited < 500*time.Millisecond {
+		t.Fatalf("took the lock after %v, before the dead holder's ttl ran out", waited)
+	}
+	release()
+	// Released: the next one gets it at once.
+	start = time.Now()
+	release, err = s.Lock(ctx, "dead-holder", "third-run", 800*time.Millisecond)
+	if err != nil || time.Since(start) > 400*time.Millisecond {
+		t.Fatalf("after release: %v after %v", err, time.Since(start))
+	}
+	release()
+}
+
+func TestLockGivesUpWhileHeldAndReleaseAfterTakeoverIsHarmless(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	staleRelease, err := s.Lock(ctx, "busy", "slow-run", 300*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Taken over after expiry by another holder with a long ttl...
+	release, err := s.Lock(ctx, "busy", "next-run", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ...the slow holder's late release must not free the new holder's lock.
+	staleRelease()
+	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	if _, err := s.Lock(short, "busy", "third-run", time.Minute); err == nil {
+		t.Fatal("a stale release freed the lock of the holder that took it over")
+	}
+	release()
+	if _, err := s.Lock(ctx, "bad name/../x", "run", time.Second); err == nil || errors.Is(err, ErrLockBusy) {
+		t.Fatalf("invalid name: %v", err)
+	}
+}
