@@ -27,9 +27,11 @@ var (
 	notInBicep = map[string]string{
 		"FUNCTIONS_CUSTOMHANDLER_PORT": "set by the Functions host when it starts the handler",
 		"AzureWebJobsStorage":          "connection string; the storage account disables shared keys, the identity-based AzureWebJobsStorage__* settings replace it",
+		"WEBSITE_AUTH_ENABLED":         "set by App Service itself when App Service authentication is on",
 	}
 	notInExample = map[string]string{
 		"FUNCTIONS_CUSTOMHANDLER_PORT": "set by the Functions host (func start) when it starts the handler",
+		"WEBSITE_AUTH_ENABLED":         "set by App Service when its authentication is on; func start has none, so easyauth is not for local runs",
 	}
 	// Settings of the Functions host itself, allowed next to Tourniquet's own.
 	hostSettings = []string{

@@ -51,6 +51,10 @@ param sweepMaxUsers string = '10'
 @description('AUTH_MODE: easyauth only together with App Service authentication.')
 param authMode string = 'functionkey'
 
+@secure()
+@description('TOURNIQUET_RECORD_KEY: a Key Vault reference (@Microsoft.KeyVault(SecretUri=...)) to base64 of 32 random bytes; empty: each process seals with a key of its own (docs/security.md).')
+param recordKey string = ''
+
 @description('TOURNIQUET_TABLE_PREFIX: prefix of the run-record table names.')
 param tablePrefix string = 'Tourniquet'
 
@@ -117,6 +121,7 @@ module functionApp 'modules/functionapp.bicep' = {
     sweepMode: sweepMode
     sweepMaxUsers: sweepMaxUsers
     authMode: authMode
+    recordKey: recordKey
     tablePrefix: tablePrefix
     graphBaseUrl: graphBaseUrl
     exchangeBaseUrl: exchangeBaseUrl
@@ -139,6 +144,18 @@ module apiPermissions 'modules/graph-permissions.bicep' = if (grantApiPermission
   params: {
     principalId: functionApp.outputs.principalId
     enableAdminRoleRemoval: enableAdminRoleRemoval
+  }
+}
+
+// Under easyauth: the app registration App Service authentication validates tokens for, with
+// the four app roles the handler checks. Turning on App Service authentication itself
+// (authsettingsV2 with this client id) is a step of docs/security.md.
+module appRegistration 'modules/app-registration.bicep' = if (authMode == 'easyauth') {
+  name: 'app-registration'
+  scope: group
+  params: {
+    displayName: 'Tourniquet (${environmentName})'
+    uniqueName: 'tourniquet-${token}'
   }
 }
 

@@ -318,15 +318,22 @@ func TestErrorsAreProblemDocuments(t *testing.T) {
 }
 
 func TestEasyAuthRequiresTheCallerPrincipal(t *testing.T) {
-	s := startStack(t, "AUTH_MODE=easyauth")
+	s := startStack(t, "AUTH_MODE=easyauth", "WEBSITE_AUTH_ENABLED=True")
 	if r := call(t, s.host, "POST", "/api/steps/revoke-sessions", map[string]any{"user": s.demo.UPN}); r.status != 401 {
 		t.Fatalf("no principal: %d %s", r.status, r.body)
 	}
 	if r := call(t, s.host, "GET", "/api/health", nil); r.status != 200 {
 		t.Fatalf("health must stay open: %d", r.status)
 	}
+	// A principal without the Tourniquet.Remediate app role changes nothing.
+	readOnly := principal(t, "Tourniquet.Read")
+	if r := call(t, s.host, "POST", "/api/steps/revoke-sessions", map[string]any{"user": s.demo.UPN},
+		"X-MS-CLIENT-PRINCIPAL-ID", "3f1c0000-0000-4000-8000-000000000001", "X-MS-CLIENT-PRINCIPAL", readOnly); r.status != 403 || s.sim.SessionsRevoked(s.demo.UserID) != 0 {
+		t.Fatalf("without the role: %d %s", r.status, r.body)
+	}
 	r := call(t, s.host, "POST", "/api/steps/revoke-sessions", map[string]any{"user": s.demo.UPN},
-		"X-MS-CLIENT-PRINCIPAL-ID", "3f1c0000-0000-4000-8000-000000000001", "X-MS-CLIENT-PRINCIPAL-NAME", "soc-playbook")
+		"X-MS-CLIENT-PRINCIPAL-ID", "3f1c0000-0000-4000-8000-000000000001", "X-MS-CLIENT-PRINCIPAL-NAME", "soc-playbook",
+		"X-MS-CLIENT-PRINCIPAL", principal(t, "Tourniquet.Remediate"))
 	var run runs.Run
 	r.json(t, &run)
 	if r.status != 200 || run.RequestedBy != "soc-playbook" {

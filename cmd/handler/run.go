@@ -63,15 +63,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			log.Error("run-record store not ready", "err", err)
 		}
 	}()
+	if len(cfg.RecordKey) == 0 {
+		// Seals then hold only in this process: a restore after a restart, or on another
+		// instance, grants nothing (each item fails with a seal mismatch). Safe, not useful.
+		cfg.RecordKey = remediation.NewRecordKey()
+		log.Warn("TOURNIQUET_RECORD_KEY is not set: restorable changes are sealed with a key of this process only, so restores work only until it stops; set it (a Key Vault reference) so restores verify on every instance")
+	}
 	service := &remediation.Service{
 		Store:  store,
 		Runner: &steps.Runner{Directory: directory, Mailboxes: mailboxes, Locker: store},
 		Queue:  queues.New(queueSvc),
 		Config: remediation.Config{
 			Protected: cfg.Protected, MaxPerHour: cfg.MaxPerHour, MaxDequeueCount: cfg.MaxDequeueCount,
-			SweepMode: cfg.SweepMode, SweepMaxUsers: cfg.SweepMaxUsers,
+			SweepMode: cfg.SweepMode, SweepMaxUsers: cfg.SweepMaxUsers, RecordKey: cfg.RecordKey,
 		},
 		Log: log,
+	}
+	if len(cfg.Protected) > 0 {
+		// Resolved in the background so the host's readiness poll is answered at once; each
+		// entry that does not resolve is logged, and /api/health lists it.
+		go func() {
+			st := service.ResolveProtected(ctx)
+			log.Info("protected accounts resolved", "resolved", st.Resolved, "unresolved", st.Unresolved)
+		}()
 	}
 	handler := server.New(service, store, cfg.AuthMode, log)
 

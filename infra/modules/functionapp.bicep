@@ -21,6 +21,8 @@ param sweepSchedule string
 param sweepMode string
 param sweepMaxUsers string
 param authMode string
+@secure()
+param recordKey string
 param tablePrefix string
 param graphBaseUrl string
 param exchangeBaseUrl string
@@ -111,6 +113,7 @@ var tourniquetSettings = {
   SWEEP_MODE: sweepMode
   SWEEP_MAX_USERS: sweepMaxUsers
   AUTH_MODE: authMode
+  TOURNIQUET_RECORD_KEY: recordKey
 }
 
 // Settings of the Functions host itself.

@@ -3,6 +3,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -33,6 +34,9 @@ type Config struct {
 	SweepMode     string   // SWEEP_MODE: report | remediate
 	SweepMaxUsers int      // SWEEP_MAX_USERS
 	AuthMode      string   // AUTH_MODE: functionkey | easyauth
+	// RecordKey (TOURNIQUET_RECORD_KEY, base64 of at least 32 bytes; on Azure a Key Vault
+	// reference) seals the restorable changes of a run; empty: a random key for this process.
+	RecordKey []byte
 
 	MaxDequeueCount int // host.json extensions.queues.maxDequeueCount
 }
@@ -44,6 +48,7 @@ var Settings = []string{
 	"AzureWebJobsStorage__queueServiceUri", "AzureWebJobsStorage__accountName", "TOURNIQUET_TABLE_PREFIX",
 	"AZURE_TENANT_ID", "AZURE_CLIENT_ID", "GRAPH_BASE_URL", "EXCHANGE_BASE_URL", "PROTECTED_ACCOUNTS",
 	"MAX_REMEDIATIONS_PER_HOUR", "SWEEP_SCHEDULE", "SWEEP_MODE", "SWEEP_MAX_USERS", "AUTH_MODE",
+	"WEBSITE_AUTH_ENABLED", "TOURNIQUET_RECORD_KEY",
 }
 
 // Load reads the settings from getenv and host.json in appRoot.
@@ -88,9 +93,22 @@ func Load(getenv func(string) string, appRoot string) (Config, error) {
 		return c, fmt.Errorf("config: SWEEP_MODE must be report or remediate, not %q", c.SweepMode)
 	}
 	switch c.AuthMode {
-	case "functionkey", "easyauth":
+	case "functionkey":
+	case "easyauth":
+		// The principal headers are trustworthy only when App Service authentication strips
+		// and sets them; without it anyone could claim any identity and role.
+		if !strings.EqualFold(strings.TrimSpace(getenv("WEBSITE_AUTH_ENABLED")), "true") {
+			return c, fmt.Errorf("config: AUTH_MODE=easyauth needs App Service authentication turned on (WEBSITE_AUTH_ENABLED=True): without it anyone can send X-MS-CLIENT-PRINCIPAL headers and claim any identity and app role")
+		}
 	default:
 		return c, fmt.Errorf("config: AUTH_MODE must be functionkey or easyauth, not %q", c.AuthMode)
+	}
+	if raw := strings.TrimSpace(getenv("TOURNIQUET_RECORD_KEY")); raw != "" {
+		key, err := base64.StdEncoding.DecodeString(raw)
+		if err != nil || len(key) < 32 {
+			return c, fmt.Errorf("config: TOURNIQUET_RECORD_KEY must be base64 of at least 32 random bytes (e.g. openssl rand -base64 32)")
+		}
+		c.RecordKey = key
 	}
 	if c.StorageConnectionString == "" && (c.TableServiceURI == "" || c.QueueServiceURI == "") {
 		return c, fmt.Errorf("config: set AzureWebJobsStorage, or AzureWebJobsStorage__accountName (or both __tableServiceUri and __queueServiceUri)")

@@ -48,9 +48,14 @@ func StepQueue(name catalog.Name) string { return "step-" + string(name) }
 // Registry returns every function of the app, in a fixed order.
 func Registry() []Function {
 	fns := []Function{
-		{Name: "http-remediations", Trigger: HTTP, Methods: []string{"get", "post"}, Route: "remediations", AuthLevel: "function"},
+		// Starting runs and reading them are separate functions on one route (the host tells
+		// them apart by method), so a read-only caller can hold a key that starts nothing.
+		{Name: "http-start-remediation", Trigger: HTTP, Methods: []string{"post"}, Route: "remediations", AuthLevel: "function"},
+		{Name: "http-list-remediations", Trigger: HTTP, Methods: []string{"get"}, Route: "remediations", AuthLevel: "function"},
 		{Name: "http-remediation", Trigger: HTTP, Methods: []string{"get"}, Route: "remediations/{runId}", AuthLevel: "function"},
+		// Restore grants privilege back: its own functions, so their keys can be few.
 		{Name: "http-restore-admin-roles", Trigger: HTTP, Methods: []string{"post"}, Route: "remediations/{runId}/restore-admin-roles", AuthLevel: "function"},
+		{Name: "http-restore", Trigger: HTTP, Methods: []string{"post"}, Route: "remediations/{runId}/restore", AuthLevel: "function"},
 		// Unknown steps: literal routes (steps/reset-password...) win over this one, so it
 		// only sees names that are not steps and answers 400 as the contract says.
 		{Name: "http-steps", Trigger: HTTP, Methods: []string{"post"}, Route: "steps/{step}", AuthLevel: "function"},

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -59,19 +60,27 @@ func (s *Service) ExecuteStep(ctx context.Context, runID string, name steps.Name
 			others[steps.Name(o.Name)] = o.Status
 		}
 	}
-	sctx, cancel := context.WithTimeout(ctx, s.stepTimeout())
-	out := s.Runner.Run(sctx, name, steps.Input{
-		Target:  steps.Target{ID: run.User.ID, UPN: run.User.UserPrincipalName, Mail: run.User.Mail, Synced: run.User.OnPremisesSyncEnabled},
-		DryRun:  run.DryRun,
-		Reason:  run.Reason,
-		RunID:   run.RunID,
-		Options: s.decodeOptions(run.Options),
-		Others:  others,
-	})
-	cancel()
+	opts := s.decodeOptions(run.Options)
+	out, stop, note := s.gate(ctx, run, name, opts, others)
+	if !stop {
+		sctx, cancel := context.WithTimeout(ctx, s.stepTimeout())
+		out = s.Runner.Run(sctx, name, steps.Input{
+			Target:  steps.Target{ID: run.User.ID, UPN: run.User.UserPrincipalName, Mail: run.User.Mail, Synced: run.User.OnPremisesSyncEnabled},
+			DryRun:  run.DryRun,
+			Reason:  run.Reason,
+			RunID:   run.RunID,
+			Options: opts,
+			Others:  others,
+		})
+		cancel()
+		if note != "" {
+			out.Message = strings.TrimSpace(note + " " + out.Message)
+		}
+	}
 
 	retry := out.Transient && !s.last(d)
 	now := s.now()
+	s.sealChanges(runID, run.User.ID, out.Changes)
 	step.Changes = append(step.Changes, out.Changes...)
 	step.Error = out.Error
 	step.Message = out.Message

@@ -317,12 +317,13 @@ func TestRestoreAdminRolesReGrantsWhatWasRemoved(t *testing.T) {
 	e := newEnv(t, remediation.Config{})
 	beforeDirect := len(e.sim.RoleAssignments(e.demo.UserID))
 	beforeEligible := len(e.sim.EligibleRoles(e.demo.UserID))
-	run := e.start(remediation.StartRequest{User: e.demo.UPN, Mode: "sync", Steps: []string{"remove-admin-roles"}})
+	// The account is secured in the same run (reset-password and revoke-sessions succeeded).
+	run := e.start(remediation.StartRequest{User: e.demo.UPN, Mode: "sync", Steps: []string{"reset-password", "revoke-sessions", "remove-admin-roles"}})
 	if run.Status != runs.Succeeded || len(e.sim.RoleAssignments(e.demo.UserID)) != 0 {
 		t.Fatalf("removal: %s\n%s", run.Status, dump(run))
 	}
 	ctx := context.Background()
-	restored, err := e.svc.RestoreAdminRoles(ctx, run.RunID, "admin@contoso.example")
+	restored, err := e.svc.RestoreAdminRoles(ctx, remediation.RestoreRequest{RunID: run.RunID, RequestedBy: "admin@contoso.example"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,18 +340,23 @@ func TestRestoreAdminRolesReGrantsWhatWasRemoved(t *testing.T) {
 	if !member {
 		t.Error("group membership not restored")
 	}
-	again, err := e.svc.RestoreAdminRoles(ctx, run.RunID, "admin@contoso.example")
+	for _, it := range restored.Items {
+		if it.Result != "restored" {
+			t.Errorf("first restore: %s %s (%s)", it.Target, it.Result, it.Error)
+		}
+	}
+	again, err := e.svc.RestoreAdminRoles(ctx, remediation.RestoreRequest{RunID: run.RunID, RequestedBy: "admin@contoso.example"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	last := again.Restorations[len(again.Restorations)-1]
+	last := again.Run.Restorations[len(again.Run.Restorations)-1]
 	for _, c := range last.Changes {
 		if c.Action != "already_present" {
 			t.Errorf("second restore changed %s (%s)", c.Target, c.Action)
 		}
 	}
-	if len(restored.Restorations) != 1 || len(again.Restorations) != 2 {
-		t.Errorf("restorations recorded: %d then %d", len(restored.Restorations), len(again.Restorations))
+	if len(restored.Run.Restorations) != 1 || len(again.Run.Restorations) != 2 || last.Status != "succeeded" || len(last.Items) == 0 {
+		t.Errorf("restorations recorded: %d then %d, last %+v", len(restored.Run.Restorations), len(again.Run.Restorations), last)
 	}
 }
 

@@ -2,58 +2,259 @@ package remediation
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/tourniquet/tourniquet/internal/apperr"
+	"github.com/tourniquet/tourniquet/internal/catalog"
 	"github.com/tourniquet/tourniquet/internal/runs"
 	"github.com/tourniquet/tourniquet/internal/steps"
 )
 
+// RestoreRequest asks to undo the reversible changes of a run. Restore is the one action of
+// Tourniquet that grants privilege, so it is refused until the account is secured, unless a
+// person forces it and says why.
+type RestoreRequest struct {
+	RunID       string
+	Steps       []string // only these steps' changes; every reversible step when empty
+	Force       bool     // restore before the account is secured
+	Reason      string   // required with Force, recorded in the run
+	RequestedBy string
+}
+
+// Restored is the answer of a restore: the run as recorded afterwards and each item's result.
+type Restored struct {
+	Run   *runs.Run          `json:"-"`
+	RunID string             `json:"runId"`
+	Items []runs.RestoreItem `json:"items"`
+}
+
+// reversible lists the steps whose recorded changes a restore can undo.
+var reversible = []steps.Name{steps.RemoveAdminRoles}
+
 // RestoreAdminRoles re-grants the roles that remove-admin-roles recorded in a run (same
 // role, scope and kind) and records what it did on the run. It is idempotent: grants that
-// exist already are reported as already_present.
-func (s *Service) RestoreAdminRoles(ctx context.Context, runID, requestedBy string) (*runs.Run, error) {
-	run, err := s.Get(ctx, runID)
+// exist already are reported as already_present. It answers 409 when the run has no
+// finished remove-admin-roles step to restore.
+func (s *Service) RestoreAdminRoles(ctx context.Context, req RestoreRequest) (*Restored, error) {
+	if err := checkRestoreRequest(&req); err != nil {
+		return nil, err
+	}
+	run, err := s.Get(ctx, req.RunID)
 	if err != nil {
 		return nil, err
 	}
 	step := run.Step(string(steps.RemoveAdminRoles))
 	switch {
 	case step == nil:
-		return nil, apperr.New(apperr.Conflict, "run %s has no remove-admin-roles step", runID)
+		return nil, apperr.New(apperr.Conflict, "run %s has no remove-admin-roles step", req.RunID)
 	case run.DryRun:
-		return nil, apperr.New(apperr.Conflict, "run %s was a dry run: it removed no roles", runID)
+		return nil, apperr.New(apperr.Conflict, "run %s was a dry run: it removed no roles", req.RunID)
 	case !step.Status.Final():
-		return nil, apperr.New(apperr.Conflict, "remove-admin-roles of run %s has not finished yet", runID)
+		return nil, apperr.New(apperr.Conflict, "remove-admin-roles of run %s has not finished yet", req.RunID)
 	}
+	req.Steps = []string{string(steps.RemoveAdminRoles)}
+	return s.restore(ctx, run, req)
+}
+
+// Restore undoes every reversible change of a run (or of req.Steps). Idempotent.
+func (s *Service) Restore(ctx context.Context, req RestoreRequest) (*Restored, error) {
+	if err := checkRestoreRequest(&req); err != nil {
+		return nil, err
+	}
+	run, err := s.Get(ctx, req.RunID)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range wantedSteps(req.Steps) {
+		if st := run.Step(string(name)); st != nil && !run.DryRun && !st.Status.Final() {
+			return nil, apperr.New(apperr.Conflict, "%s of run %s has not finished yet", name, req.RunID)
+		}
+	}
+	return s.restore(ctx, run, req)
+}
+
+func checkRestoreRequest(req *RestoreRequest) error {
+	req.Reason = strings.TrimSpace(req.Reason)
+	if req.Force && req.Reason == "" {
+		return apperr.New(apperr.Invalid, "force needs a reason: say why the roles must come back before the account is secured")
+	}
+	if len(req.Reason) > 2000 {
+		return apperr.New(apperr.Invalid, "reason is longer than 2000 characters")
+	}
+	for _, raw := range req.Steps {
+		if _, ok := catalog.Parse(raw); !ok {
+			return apperr.New(apperr.Invalid, "unknown step %q; steps are %v", raw, steps.All)
+		}
+	}
+	return nil
+}
+
+// wantedSteps returns the reversible steps among names (all reversible ones when empty).
+func wantedSteps(names []string) []steps.Name {
+	var out []steps.Name
+	for _, r := range reversible {
+		if len(names) == 0 {
+			out = append(out, r)
+			continue
+		}
+		for _, n := range names {
+			if n == string(r) {
+				out = append(out, r)
+			}
+		}
+	}
+	return out
+}
+
+type restoreCandidate struct {
+	step   steps.Name
+	change runs.Change
+	item   runs.RestoreItem
+}
+
+func (s *Service) restore(ctx context.Context, run *runs.Run, req RestoreRequest) (*Restored, error) {
+	if !req.Force {
+		secured, err := s.securedSince(ctx, run)
+		if err != nil {
+			return nil, err
+		}
+		if !secured {
+			return nil, apperr.New(apperr.NotSecured, "the account of run %s is not secured yet: restore grants privilege back only after reset-password (or block-sign-in) and revoke-sessions have succeeded for %s, in this run or a later one; to restore anyway send {\"force\": true, \"reason\": \"...\"}", run.RunID, run.User.UserPrincipalName)
+		}
+	}
+
+	// Every item is checked against its seal before anything is granted.
+	var candidates []restoreCandidate
+	if !run.DryRun {
+		for _, name := range wantedSteps(req.Steps) {
+			st := run.Step(string(name))
+			if st == nil {
+				continue
+			}
+			for _, c := range st.Changes {
+				if c.Restore == nil {
+					continue
+				}
+				cand := restoreCandidate{step: name, change: c, item: runs.RestoreItem{Step: string(name), Target: c.Target, Result: "pending"}}
+				if err := s.verifySeal(run.RunID, run.User.ID, c); err != nil {
+					cand.item.Result, cand.item.Error = "failed", err.Error()
+					s.Log.Error("restore refused an item whose record does not verify", "runId", run.RunID, "userId", run.User.ID, "target", c.Target, "err", err)
+				}
+				candidates = append(candidates, cand)
+			}
+		}
+	}
+
 	// Grants are about to change: finish and record them even if the caller hangs up.
 	ctx = context.WithoutCancel(ctx)
-	now := s.now()
-	restoration := runs.Restoration{At: now, RequestedBy: requestedBy, Status: "succeeded"}
-	changes, err := s.Runner.RestoreAdminRoles(ctx, run.User.ID, step.Changes, "run "+runID)
-	restoration.Changes = changes
-	if restoration.Changes == nil {
-		restoration.Changes = []runs.Change{}
+	restoration := runs.Restoration{
+		ID: newRestorationID(), At: s.now(), RequestedBy: req.RequestedBy, Status: "restoring",
+		Force: req.Force, Reason: req.Reason, Steps: req.Steps, Changes: []runs.Change{}, Items: []runs.RestoreItem{},
 	}
+	for _, c := range candidates {
+		restoration.Items = append(restoration.Items, c.item)
+	}
+	// The intent is on record before the first grant: a grant that could not be recorded
+	// would be privilege handed out with no trace of who asked for it.
+	if _, err := s.saveRestoration(ctx, run.RunID, restoration); err != nil {
+		return nil, apperr.Wrap(apperr.Unavailable, err, "the run-record store is unreachable: the restore was not recorded, so nothing was granted")
+	}
+	if req.Force {
+		s.Log.Warn("restore forced before the account was secured", "runId", run.RunID, "userId", run.User.ID, "requestedBy", req.RequestedBy, "reason", req.Reason)
+	}
+
+	var firstErr *runs.Error
+	for i, c := range candidates {
+		if c.item.Result == "failed" {
+			if firstErr == nil {
+				firstErr = &runs.Error{Code: "seal_mismatch", Message: c.item.Target + ": " + c.item.Error}
+			}
+			continue
+		}
+		// One item at a time, so each gets its own result and one failure does not stop the
+		// others.
+		changes, err := s.Runner.RestoreAdminRoles(ctx, run.User.ID, []runs.Change{c.change}, "run "+run.RunID)
+		restoration.Changes = append(restoration.Changes, changes...)
+		item := &restoration.Items[i]
+		switch {
+		case err != nil:
+			e := steps.Explain("restore "+c.item.Target, err)
+			item.Result, item.Error = "failed", e.Message
+			if firstErr == nil {
+				firstErr = e
+			}
+		case len(changes) == 1 && changes[0].Action == "already_present":
+			item.Result = "already_present"
+		case len(changes) == 1:
+			item.Result = "restored"
+		default:
+			item.Result, item.Error = "failed", "the recorded change is not one restore knows how to undo"
+		}
+		s.Log.Info("restore item", "runId", run.RunID, "userId", run.User.ID, "step", c.step, "target", c.item.Target, "result", item.Result, "requestedBy", req.RequestedBy)
+	}
+	restoration.Status = "succeeded"
+	if firstErr != nil {
+		restoration.Status, restoration.Error = "failed", firstErr
+	}
+	saved, err := s.saveRestoration(ctx, run.RunID, restoration)
 	if err != nil {
-		restoration.Status = "failed"
-		restoration.Error = steps.Explain("restore-admin-roles", err)
+		s.Log.Error("restore made grants whose results could not be recorded; the run shows the restore as restoring", "runId", run.RunID, "userId", run.User.ID, "restorationId", restoration.ID, "err", err)
+		return nil, apperr.Wrap(apperr.Internal, err, "the restore ran but its results could not be recorded (the run shows it as restoring); check the logs for restoration %s", restoration.ID)
 	}
+	return &Restored{Run: saved, RunID: run.RunID, Items: restoration.Items}, nil
+}
+
+// securedSince reports whether the account of run was secured in that run or a later one
+// for the same user.
+func (s *Service) securedSince(ctx context.Context, run *runs.Run) (bool, error) {
+	if run.Secured() {
+		return true, nil
+	}
+	list, err := s.Store.ListByUser(ctx, run.User.ID, 100)
+	if err != nil {
+		return false, apperr.Wrap(apperr.Unavailable, err, "the run-record store is unreachable")
+	}
+	for _, other := range list {
+		if !other.CreatedAt.Before(run.CreatedAt) && strings.EqualFold(other.User.ID, run.User.ID) && other.Secured() {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// saveRestoration adds the restoration to the run, or replaces the one with its id.
+func (s *Service) saveRestoration(ctx context.Context, runID string, r runs.Restoration) (*runs.Run, error) {
 	for attempt := 0; attempt < 20; attempt++ {
-		run.Restorations = append(run.Restorations, restoration)
-		err := s.Store.UpdateRun(ctx, run)
+		run, err := s.Store.Get(ctx, runID)
+		if err != nil {
+			return nil, err
+		}
+		replaced := false
+		for i := range run.Restorations {
+			if run.Restorations[i].ID == r.ID {
+				run.Restorations[i], replaced = r, true
+			}
+		}
+		if !replaced {
+			run.Restorations = append(run.Restorations, r)
+		}
+		err = s.Store.UpdateRun(ctx, run)
 		if err == nil {
-			break
+			return run, nil
 		}
 		if !errors.Is(err, runs.ErrConflict) {
-			return nil, apperr.Wrap(apperr.Unavailable, err, "the run-record store is unreachable")
-		}
-		if run, err = s.Get(ctx, runID); err != nil {
 			return nil, err
 		}
 	}
-	for _, c := range changes {
-		s.Log.Info("role restored", "runId", runID, "userId", run.User.ID, "action", c.Action, "target", c.Target)
-	}
-	return run, nil
+	return nil, fmt.Errorf("save restoration of run %s: %w", runID, runs.ErrConflict)
+}
+
+func newRestorationID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

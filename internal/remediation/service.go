@@ -10,7 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"strings"
+	"sync"
 	"time"
 
 	"github.com/tourniquet/tourniquet/internal/apperr"
@@ -33,6 +33,7 @@ type Config struct {
 	SweepMode       string        // "report" or "remediate"
 	SweepMaxUsers   int           // SWEEP_MAX_USERS
 	StepTimeout     time.Duration // one step's time budget
+	RecordKey       []byte        // TOURNIQUET_RECORD_KEY: seals restorable changes (seal.go)
 }
 
 // Service runs remediations.
@@ -43,6 +44,9 @@ type Service struct {
 	Config Config
 	Log    *slog.Logger
 	Now    func() time.Time
+
+	keyOnce      sync.Once
+	protectedSet protectedAccounts
 }
 
 // ErrRetry marks a failure that must fail the invocation, so the host delivers the message
@@ -155,7 +159,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 	if err != nil {
 		named := graph.User{ID: req.User, UserPrincipalName: req.User}
 		switch {
-		case s.protected(named):
+		case s.protected(ctx, named):
 			user = graph.User{UserPrincipalName: req.User}
 			if graph.ValidID(req.User) {
 				user = graph.User{ID: req.User}
@@ -191,7 +195,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 	// call and step keeps its own time limit.
 	ctx = context.WithoutCancel(ctx)
 
-	if s.protected(user) {
+	if s.protected(ctx, user) {
 		return nil, s.refuse(ctx, run, apperr.New(apperr.Protected, "%s is a protected account (PROTECTED_ACCOUNTS): Tourniquet never changes it", user.UserPrincipalName))
 	}
 
@@ -333,15 +337,6 @@ func (s *Service) refuse(ctx context.Context, run *runs.Run, refusal *apperr.Err
 type RefusedRun struct{ Run *runs.Run }
 
 func (r *RefusedRun) Error() string { return "refused run " + r.Run.RunID }
-
-func (s *Service) protected(u graph.User) bool {
-	for _, p := range s.Config.Protected {
-		if p != "" && (strings.EqualFold(p, u.ID) || strings.EqualFold(p, u.UserPrincipalName) || (u.Mail != "" && strings.EqualFold(p, u.Mail))) {
-			return true
-		}
-	}
-	return false
-}
 
 // Get returns a run document.
 func (s *Service) Get(ctx context.Context, runID string) (*runs.Run, error) {

@@ -73,6 +73,10 @@ type Change struct {
 	After   any      `json:"after,omitempty"`
 	Reasons []string `json:"reasons,omitempty"`
 	Restore any      `json:"restore,omitempty"` // what restore-admin-roles needs to undo it
+	// Seal is an HMAC over Restore, the run id and the user id, under a key kept outside the
+	// run-record store: a restore grants only what a seal vouches for, so a record written by
+	// someone with table access alone grants nothing (docs/security.md).
+	Seal string `json:"seal,omitempty"`
 }
 
 // Step is one step of a run.
@@ -94,13 +98,38 @@ type Step struct {
 	etag           string
 }
 
-// Restoration is the record of one restore-admin-roles call on a run.
+// Restoration is the record of one restore call on a run. It is written with status
+// "restoring" before anything is granted, so no grant is ever made without a record of it,
+// then "succeeded" or "failed" with each item's result.
 type Restoration struct {
-	At          time.Time `json:"at"`
-	RequestedBy string    `json:"requestedBy,omitempty"`
-	Status      string    `json:"status"`
-	Changes     []Change  `json:"changes"`
-	Error       *Error    `json:"error,omitempty"`
+	ID          string        `json:"id,omitempty"`
+	At          time.Time     `json:"at"`
+	RequestedBy string        `json:"requestedBy,omitempty"`
+	Status      string        `json:"status"`
+	Force       bool          `json:"force,omitempty"`  // restored before the account was secured
+	Reason      string        `json:"reason,omitempty"` // why, required with force
+	Steps       []string      `json:"steps,omitempty"`  // the steps asked for, all when empty
+	Items       []RestoreItem `json:"items,omitempty"`
+	Changes     []Change      `json:"changes"`
+	Error       *Error        `json:"error,omitempty"`
+}
+
+// RestoreItem is the result of undoing one recorded change.
+type RestoreItem struct {
+	Step   string `json:"step"`
+	Target string `json:"target"`
+	Result string `json:"result"` // restored | already_present | failed (pending while restoring)
+	Error  string `json:"error,omitempty"`
+}
+
+// Secured reports whether this run secured the account: reset-password or block-sign-in
+// succeeded, and revoke-sessions succeeded. A dry run secures nothing.
+func (r *Run) Secured() bool {
+	if r.DryRun {
+		return false
+	}
+	ok := func(name string) bool { st := r.Step(name); return st != nil && st.Status == StepSucceeded }
+	return (ok("reset-password") || ok("block-sign-in")) && ok("revoke-sessions")
 }
 
 // Run is the run document of contract section 2.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 
@@ -77,13 +78,60 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, list)
 }
 
-func (s *Server) handleRestore(w http.ResponseWriter, r *http.Request) {
-	run, err := s.service.RestoreAdminRoles(r.Context(), r.PathValue("runId"), s.requestedBy(r))
+// restoreBody is the body of the restore routes; an empty body asks for a plain restore.
+type restoreBody struct {
+	Steps  []string `json:"steps,omitempty"`
+	Force  bool     `json:"force"`
+	Reason string   `json:"reason"`
+}
+
+func (s *Server) decodeRestore(r *http.Request) (restoreBody, error) {
+	var body restoreBody
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		return body, decodeJSON(r, &body) // reports the size limit the same way
+	}
+	if strings.TrimSpace(string(raw)) == "" {
+		return body, nil
+	}
+	return body, decodeStrict(raw, &body)
+}
+
+// handleRestoreAdminRoles answers the run document with the new restoration, as it always
+// has (the items are in run.restorations[-1].items).
+func (s *Server) handleRestoreAdminRoles(w http.ResponseWriter, r *http.Request) {
+	body, err := s.decodeRestore(r)
+	if err == nil && len(body.Steps) > 0 {
+		err = apperr.New(apperr.Invalid, "restore-admin-roles restores remove-admin-roles only; use /restore with steps")
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, run)
+	restored, err := s.service.RestoreAdminRoles(r.Context(), remediation.RestoreRequest{
+		RunID: r.PathValue("runId"), Force: body.Force, Reason: body.Reason, RequestedBy: s.requestedBy(r),
+	})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, restored.Run)
+}
+
+func (s *Server) handleRestore(w http.ResponseWriter, r *http.Request) {
+	body, err := s.decodeRestore(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	restored, err := s.service.Restore(r.Context(), remediation.RestoreRequest{
+		RunID: r.PathValue("runId"), Steps: body.Steps, Force: body.Force, Reason: body.Reason, RequestedBy: s.requestedBy(r),
+	})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, restored)
 }
 
 // stepBody is the body of POST /api/steps/{step}.
@@ -137,7 +185,13 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "degraded", "store": "unreachable"})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	health := map[string]any{"status": "ok"}
+	// What PROTECTED_ACCOUNTS resolved to at the last resolution (start, then every 15
+	// minutes when a check needs it): read from memory, never from Graph.
+	if s.service != nil && len(s.service.Config.Protected) > 0 {
+		health["protectedAccounts"] = s.service.Protected()
+	}
+	writeJSON(w, http.StatusOK, health)
 }
 
 func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {

@@ -14,7 +14,9 @@ import (
 	"testing"
 
 	"github.com/tourniquet/tourniquet/internal/catalog"
+	"github.com/tourniquet/tourniquet/internal/remediation"
 	"github.com/tourniquet/tourniquet/internal/runs"
+	"github.com/tourniquet/tourniquet/internal/steps"
 )
 
 // apiDoc is the part of an OpenAPI 3 or Swagger 2 document these tests read.
@@ -122,11 +124,12 @@ func TestOpenAPIOperationIDsAreUniqueAndNamed(t *testing.T) {
 // The statuses each handler (api.go, through writeError and the middleware) can answer.
 var wantStatuses = map[string][]string{
 	"POST /api/remediations":                             {"200", "202", "400", "401", "403", "404", "413", "429", "502", "503"},
-	"GET /api/remediations":                              {"200", "400", "401", "503"},
-	"GET /api/remediations/{runId}":                      {"200", "401", "404", "503"},
-	"POST /api/remediations/{runId}/restore-admin-roles": {"200", "401", "404", "409", "413", "503"},
+	"GET /api/remediations":                              {"200", "400", "401", "403", "503"},
+	"GET /api/remediations/{runId}":                      {"200", "401", "403", "404", "503"},
+	"POST /api/remediations/{runId}/restore-admin-roles": {"200", "400", "401", "403", "404", "409", "413", "500", "503"},
+	"POST /api/remediations/{runId}/restore":             {"200", "400", "401", "403", "404", "409", "413", "500", "503"},
 	"POST /api/steps/{step}":                             {"200", "400", "401", "403", "404", "413", "429", "502", "503"},
-	"GET /api/sweeps":                                    {"200", "401", "503"},
+	"GET /api/sweeps":                                    {"200", "401", "403", "503"},
 	"GET /api/health":                                    {"200", "503"},
 	"GET /api/openapi.json":                              {"200"},
 }
@@ -194,11 +197,11 @@ func TestOpenAPISecurityIsTheFunctionKeyHeaderExceptOnPublicRoutes(t *testing.T)
 			if len(doc.Security) != 1 || doc.Security[0]["functionKey"] == nil {
 				t.Errorf("document security = %v, want [{functionKey: []}]", doc.Security)
 			}
+			roles := Roles()
 			for route, op := range ops {
-				path := route[strings.Index(route, " ")+1:]
 				anonymous := op.Security != nil && len(*op.Security) == 0
-				if anonymous != publicRoutes[path] {
-					t.Errorf("%s: anonymous in the description = %v, public in the handler = %v", route, anonymous, publicRoutes[path])
+				if public := roles[route] == ""; anonymous != public {
+					t.Errorf("%s: anonymous in the description = %v, public in the handler = %v", route, anonymous, public)
 				}
 			}
 		})
@@ -295,6 +298,10 @@ func TestOpenAPISchemasMatchTheGoTypes(t *testing.T) {
 		{"UserRef", runs.UserRef{}},
 		{"Error", runs.Error{}},
 		{"Restoration", runs.Restoration{}},
+		{"RestoreItem", runs.RestoreItem{}},
+		{"RestoreRequest", restoreBody{}},
+		{"Restored", remediation.Restored{}},
+		{"UnblockSenderOptions", steps.UnblockSenderOptions{}},
 		{"SweepRecord", runs.SweepRecord{}},
 		{"StartRequest", startBody{}},
 		{"StepRequest", stepBody{}},
@@ -311,12 +318,12 @@ func TestOpenAPISchemasMatchTheGoTypes(t *testing.T) {
 			}
 		})
 	}
-	var steps []string
+	var stepNames []string
 	for _, s := range catalog.All {
-		steps = append(steps, string(s))
+		stepNames = append(stepNames, string(s))
 	}
-	if got := doc.Components.Schemas["StepName"].Enum; !slices.Equal(got, steps) {
-		t.Errorf("StepName enum = %v, want catalog.All %v", got, steps)
+	if got := doc.Components.Schemas["StepName"].Enum; !slices.Equal(got, stepNames) {
+		t.Errorf("StepName enum = %v, want catalog.All %v", got, stepNames)
 	}
 	var codes []string
 	for code := range statusOf {

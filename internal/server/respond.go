@@ -48,6 +48,8 @@ var statusOf = map[apperr.Code]int{
 	apperr.RateLimited:  http.StatusTooManyRequests,
 	apperr.Unavailable:  http.StatusServiceUnavailable,
 	apperr.Conflict:     http.StatusConflict,
+	apperr.NotSecured:   http.StatusConflict,
+	apperr.Forbidden:    http.StatusForbidden,
 	apperr.Upstream:     http.StatusBadGateway,
 	apperr.Internal:     http.StatusInternalServerError,
 }

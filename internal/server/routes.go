@@ -4,6 +4,7 @@ import "net/http"
 
 type apiRoute struct {
 	pattern string // "METHOD /api/path"
+	role    string // app role the caller needs under AUTH_MODE=easyauth; "" for public routes
 	handle  http.HandlerFunc
 }
 
@@ -11,14 +12,15 @@ type apiRoute struct {
 // requests as is (enableForwardingHttpRequest); openapi.json describes exactly these.
 func (s *Server) apiRoutes() []apiRoute {
 	return []apiRoute{
-		{"POST /api/remediations", s.handleStart},
-		{"GET /api/remediations", s.handleList},
-		{"GET /api/remediations/{runId}", s.handleGet},
-		{"POST /api/remediations/{runId}/restore-admin-roles", s.handleRestore},
-		{"POST /api/steps/{step}", s.handleStep},
-		{"GET /api/sweeps", s.handleSweeps},
-		{"GET /api/health", s.handleHealth},
-		{"GET /api/openapi.json", s.handleOpenAPI},
+		{"POST /api/remediations", RoleRemediate, s.handleStart},
+		{"GET /api/remediations", RoleRead, s.handleList},
+		{"GET /api/remediations/{runId}", RoleRead, s.handleGet},
+		{"POST /api/remediations/{runId}/restore-admin-roles", RoleRestore, s.handleRestoreAdminRoles},
+		{"POST /api/remediations/{runId}/restore", RoleRestore, s.handleRestore},
+		{"POST /api/steps/{step}", RoleRemediate, s.handleStep},
+		{"GET /api/sweeps", RoleRead, s.handleSweeps},
+		{"GET /api/health", "", s.handleHealth},
+		{"GET /api/openapi.json", "", s.handleOpenAPI},
 	}
 }
 
@@ -36,9 +38,10 @@ func Patterns() []string {
 func (s *Server) routes() http.Handler {
 	api := http.NewServeMux()
 	for _, r := range s.apiRoutes() {
-		api.Handle(r.pattern, s.limitBody(maxAPIBody, s.authenticate(r.handle)))
+		api.Handle(r.pattern, s.limitBody(maxAPIBody, s.authenticate(r.role, r.handle)))
 	}
-	api.Handle("/api/", s.authenticate(s.handleNoRoute))
+	// An unknown route still needs a caller identity: it answers 404 to callers only.
+	api.Handle("/api/", s.authenticate(RoleRead, s.handleNoRoute))
 	s.api = s.recoverPanics(api)
 
 	mux := http.NewServeMux()
@@ -48,5 +51,11 @@ func (s *Server) routes() http.Handler {
 	return s.recoverPanics(mux)
 }
 
-// publicRoutes need no caller identity even under AUTH_MODE=easyauth.
-var publicRoutes = map[string]bool{"/api/health": true, "/api/openapi.json": true}
+// Roles lists each route's app role ("" for the public ones), for documentation checks.
+func Roles() map[string]string {
+	out := map[string]string{}
+	for _, r := range (&Server{}).apiRoutes() {
+		out[r.pattern] = r.role
+	}
+	return out
+}

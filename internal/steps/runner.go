@@ -71,7 +71,15 @@ type Target struct {
 
 // Options are the caller's per-run choices (the "options" object of a request).
 type Options struct {
-	InboxRules InboxRuleOptions `json:"inboxRules"`
+	InboxRules    InboxRuleOptions     `json:"inboxRules"`
+	UnblockSender UnblockSenderOptions `json:"unblockSender"`
+}
+
+// UnblockSenderOptions let a person unblock a sender on its own although no recent run
+// secured the account; the reason is recorded in the step.
+type UnblockSenderOptions struct {
+	Force  bool   `json:"force,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // InboxRuleOptions choose what remove-inbox-rules does.
@@ -100,6 +108,13 @@ func ParseOptions(raw json.RawMessage) (Options, error) {
 	case "", "suspicious", "all":
 	default:
 		return o, fmt.Errorf("options.inboxRules.scope must be \"suspicious\" or \"all\", not %q", o.InboxRules.Scope)
+	}
+	o.UnblockSender.Reason = strings.TrimSpace(o.UnblockSender.Reason)
+	if o.UnblockSender.Force && o.UnblockSender.Reason == "" {
+		return o, fmt.Errorf("options.unblockSender.force needs a reason: say why the sender may send mail again without a recent run that secured the account")
+	}
+	if len(o.UnblockSender.Reason) > 2000 {
+		return o, fmt.Errorf("options.unblockSender.reason is longer than 2000 characters")
 	}
 	return o, nil
 }
