@@ -72,11 +72,11 @@ func TestP1TenantWithoutPIMIsRemediatedAndRestored(t *testing.T) {
 	}
 
 	// Restore in the same tenant: the same grants come back, PIM is never asked to assign.
-	restored, err := e.svc.RestoreAdminRoles(context.Background(), run.RunID, "admin@fabrikam.example")
+	restored, err := e.svc.RestoreAdminRoles(context.Background(), remediation.RestoreRequest{RunID: run.RunID, RequestedBy: "admin@fabrikam.example"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	last := restored.Restorations[len(restored.Restorations)-1]
+	last := restored.Run.Restorations[len(restored.Run.Restorations)-1]
 	if last.Status != "succeeded" || len(last.Changes) != 3 {
 		t.Fatalf("restoration %s with %d changes: %+v", last.Status, len(last.Changes), last)
 	}
@@ -362,19 +362,19 @@ func TestEligibleGroupMembershipIsRemovedAndRestored(t *testing.T) {
 	if got := e.sim.GroupEligibleMembers(plain); len(got) != 1 {
 		t.Errorf("the eligibility for a group without roles was touched: %v", got)
 	}
-	restored, err := e.svc.RestoreAdminRoles(context.Background(), run.RunID, "admin@northwind.example")
+	restored, err := e.svc.RestoreAdminRoles(context.Background(), remediation.RestoreRequest{RunID: run.RunID, RequestedBy: "admin@northwind.example", Force: true, Reason: "one-step run: the account was secured by hand"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	last := restored.Restorations[len(restored.Restorations)-1]
+	last := restored.Run.Restorations[len(restored.Run.Restorations)-1]
 	if last.Status != "succeeded" || len(last.Changes) != 1 || last.Changes[0].Action != "restored" {
 		t.Fatalf("restoration %+v", last)
 	}
 	if got := e.sim.GroupEligibleMembers(roleGroup); len(got) != 1 || got[0] != userID {
 		t.Errorf("eligibility not restored: %v", got)
 	}
-	again, err := e.svc.RestoreAdminRoles(context.Background(), run.RunID, "admin@northwind.example")
-	if err != nil || again.Restorations[len(again.Restorations)-1].Changes[0].Action != "already_present" {
-		t.Fatalf("second restore: %v %+v", err, again.Restorations)
+	again, err := e.svc.RestoreAdminRoles(context.Background(), remediation.RestoreRequest{RunID: run.RunID, RequestedBy: "admin@northwind.example", Force: true, Reason: "one-step run: the account was secured by hand"})
+	if err != nil || again.Run.Restorations[len(again.Run.Restorations)-1].Changes[0].Action != "already_present" {
+		t.Fatalf("second restore: %v %+v", err, again.Run.Restorations)
 	}
 }
