@@ -20,6 +20,7 @@ type Profile struct {
 // behaviour was read.
 var profiles = []Profile{
 	{Name: "demo", Description: "the idealised demo tenant: Entra ID P2, every kind of admin role, a compromised mailbox", Seed: SeedDemo},
+	{Name: "large-mailbox", Description: "a compromised mailbox with 500 inbox rules (150 suspicious, some hidden), non-ASCII names, descriptions of several KB", Seed: SeedLargeMailbox},
 }
 
 // Profiles returns every profile, sorted by name.
