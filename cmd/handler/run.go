@@ -118,7 +118,8 @@ var storageRetry = policy.RetryOptions{MaxRetries: 2, RetryDelay: 200 * time.Mil
 // storageClients connects to Table and Queue storage with the connection string, or with the
 // managed identity when only service URIs (identity-based AzureWebJobsStorage__*) are set.
 func storageClients(cfg config.Config, cred azcore.TokenCredential) (*aztables.ServiceClient, *azqueue.ServiceClient, error) {
-	tableOpts := &aztables.ClientOptions{ClientOptions: azcore.ClientOptions{Retry: storageRetry}}
+	// ASCIIBodies: Azurite alters multi-byte characters of large bodies otherwise (see runs).
+	tableOpts := &aztables.ClientOptions{ClientOptions: azcore.ClientOptions{Retry: storageRetry, PerCallPolicies: []policy.Policy{runs.ASCIIBodies{}}}}
 	queueOpts := &azqueue.ClientOptions{ClientOptions: azcore.ClientOptions{Retry: storageRetry}}
 	if cfg.StorageConnectionString != "" {
 		t, err := aztables.NewServiceClientFromConnectionString(cfg.StorageConnectionString, tableOpts)

@@ -22,11 +22,16 @@ import (
 	"github.com/tourniquet/tourniquet/internal/identity"
 	"github.com/tourniquet/tourniquet/internal/remediation"
 	"github.com/tourniquet/tourniquet/internal/runs"
+	"github.com/tourniquet/tourniquet/internal/runs/runstest"
 	"github.com/tourniquet/tourniquet/internal/steps"
 	"github.com/tourniquet/tourniquet/internal/tenantsim"
 )
 
-var tableSvc *aztables.ServiceClient
+var (
+	tableSvc *aztables.ServiceClient
+	// tableGuard refuses, as Azure does, any entity Azurite would store but Azure would not.
+	tableGuard runstest.Guard
+)
 
 // TestMain starts Azurite once, and one simulator whose managed identity endpoint serves
 // every test: simulators in one process accept each other's tokens (MSAL caches managed
@@ -38,7 +43,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "azurite:", err)
 		os.Exit(1)
 	}
-	tableSvc, err = aztables.NewServiceClientFromConnectionString(inst.ConnectionString, nil)
+	tableSvc, err = aztables.NewServiceClientFromConnectionString(inst.ConnectionString, tableGuard.ClientOptions())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -51,6 +56,10 @@ func TestMain(m *testing.M) {
 	os.Setenv("IDENTITY_ENDPOINT", tokens.IdentityEndpoint())
 	os.Setenv("IDENTITY_HEADER", tokens.IdentityHeader())
 	code := m.Run()
+	for _, r := range tableGuard.Refused() {
+		fmt.Fprintln(os.Stderr, "the Table service would refuse:", r)
+		code = 1
+	}
 	tokens.Close()
 	_ = inst.Stop()
 	os.Exit(code)
@@ -104,6 +113,8 @@ type env struct {
 	svc   *remediation.Service
 	queue *memQueue
 	logs  *syncBuffer
+	// prefix names the env's tables (<prefix>Runs...).
+	prefix string
 }
 
 type syncBuffer struct {
@@ -151,7 +162,8 @@ func newEnvSeeded(t *testing.T, cfg remediation.Config, seed func(*tenantsim.Sim
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := runs.Open(context.Background(), tableSvc, fmt.Sprintf("R%d%d", time.Now().UnixNano()%1e6, prefixes.Add(1)))
+	prefix := fmt.Sprintf("R%d%d", time.Now().UnixNano()%1e6, prefixes.Add(1))
+	store, err := runs.Open(context.Background(), tableSvc, prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +179,7 @@ func newEnvSeeded(t *testing.T, cfg remediation.Config, seed func(*tenantsim.Sim
 		Store: store, Runner: &steps.Runner{Directory: g, Mailboxes: x, Locker: store}, Queue: q, Config: cfg,
 		Log: slog.New(slog.NewJSONHandler(logs, nil)),
 	}
-	return &env{t: t, sim: sim, demo: demo, svc: svc, queue: q, logs: logs}
+	return &env{t: t, sim: sim, demo: demo, svc: svc, queue: q, logs: logs, prefix: prefix}
 }
 
 func (e *env) start(req remediation.StartRequest) *runs.Run {

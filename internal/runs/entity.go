@@ -4,20 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
-)
-
-// Azure Table Storage limits that Azurite does not enforce: a string property holds at most
-// 64 KiB (32K UTF-16 code units), an entity at most 1 MiB and 255 properties. Large JSON
-// (evidence) is split into chunks of chunkBytes UTF-8 bytes, which is never more than
-// chunkBytes UTF-16 code units, over at most maxChunks properties.
-const (
-	chunkBytes = 30000
-	maxChunks  = 28
 )
 
 // entity is a table entity as decoded JSON.
@@ -37,6 +26,8 @@ func (m entity) int(k string) int {
 	switch v := m[k].(type) {
 	case float64:
 		return int(v)
+	case int:
+		return v
 	case string:
 		n, _ := strconv.Atoi(v)
 		return n
@@ -56,52 +47,6 @@ func (m entity) time(k string) *time.Time {
 	return &t
 }
 
-// putJSON stores v as JSON in property name, split over name0..nameN when large.
-func putJSON(m map[string]any, name string, v any) error {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", name, err)
-	}
-	s := string(data)
-	var parts []string
-	for len(s) > chunkBytes {
-		cut := chunkBytes
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		parts = append(parts, s[:cut])
-		s = s[cut:]
-	}
-	parts = append(parts, s)
-	if len(parts) > maxChunks {
-		// Evidence this large would break the 1 MiB entity limit; keep a marker instead of
-		// failing the step after it changed the tenant.
-		marker, _ := json.Marshal(map[string]any{"truncated": true, "bytes": len(data)})
-		parts = []string{string(marker)}
-	}
-	m[name+"Parts"] = len(parts)
-	for i, p := range parts {
-		m[name+strconv.Itoa(i)] = p
-	}
-	return nil
-}
-
-// getJSON reads what putJSON stored into v; absent => v unchanged.
-func (m entity) getJSON(name string, v any) error {
-	n := m.int(name + "Parts")
-	if n == 0 {
-		return nil
-	}
-	var b strings.Builder
-	for i := 0; i < n; i++ {
-		b.WriteString(m.str(name + strconv.Itoa(i)))
-	}
-	if err := json.Unmarshal([]byte(b.String()), v); err != nil {
-		return fmt.Errorf("decode %s: %w", name, err)
-	}
-	return nil
-}
-
 func fmtTime(t *time.Time) string {
 	if t == nil || t.IsZero() {
 		return ""
@@ -109,95 +54,109 @@ func fmtTime(t *time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
-func headerEntity(r *Run) ([]byte, error) {
+// headerDraft is the run header entity before layout. Caller text (reason, idempotency
+// key, options) and the JSON fields are texts: whatever their size, they are stored whole.
+func headerDraft(r *Run) (*draft, error) {
 	names := make([]string, len(r.Steps))
 	for i, s := range r.Steps {
 		names[i] = s.Name
 	}
-	m := map[string]any{
-		"PartitionKey":   r.RunID,
-		"RowKey":         "run",
-		"Status":         string(r.Status),
-		"UserID":         r.User.ID,
-		"UPN":            r.User.UserPrincipalName,
-		"Mail":           r.User.Mail,
-		"Synced":         r.User.OnPremisesSyncEnabled,
-		"DryRun":         r.DryRun,
-		"Mode":           r.Mode,
-		"Reason":         r.Reason,
-		"RequestedBy":    r.RequestedBy,
-		"IdempotencyKey": r.IdempotencyKey,
-		"CreatedAt":      fmtTime(&r.CreatedAt),
-		"FinishedAt":     fmtTime(r.FinishedAt),
-		"StepNames":      strings.Join(names, ","),
-	}
-	if len(r.Options) > 0 {
-		m["Options"] = string(r.Options)
-	}
+	d := &draft{props: map[string]any{
+		"PartitionKey": r.RunID,
+		"RowKey":       "run",
+		"Status":       string(r.Status),
+		"UserID":       r.User.ID,
+		"UPN":          r.User.UserPrincipalName,
+		"Mail":         r.User.Mail,
+		"Synced":       r.User.OnPremisesSyncEnabled,
+		"DryRun":       r.DryRun,
+		"Mode":         r.Mode,
+		"CreatedAt":    fmtTime(&r.CreatedAt),
+		"FinishedAt":   fmtTime(r.FinishedAt),
+		"StepNames":    strings.Join(names, ","),
+	}}
+	d.setText("Reason", r.Reason)
+	d.setText("RequestedBy", r.RequestedBy)
+	d.setText("IdempotencyKey", r.IdempotencyKey)
+	d.setText("Options", string(r.Options))
 	if r.Error != nil {
-		if err := putJSON(m, "Error", r.Error); err != nil {
+		if err := d.setJSON("Error", r.Error); err != nil {
 			return nil, err
 		}
 	}
 	if len(r.Restorations) > 0 {
-		if err := putJSON(m, "Restorations", r.Restorations); err != nil {
+		if err := d.setJSON("Restorations", r.Restorations); err != nil {
 			return nil, err
 		}
 	}
-	return json.Marshal(m)
+	return d, nil
 }
 
-func stepEntity(runID string, s *Step) ([]byte, error) {
-	m := map[string]any{
+// stepDraft is a step entity before layout; its evidence (Changes) is a text.
+func stepDraft(runID string, s *Step) (*draft, error) {
+	d := &draft{props: map[string]any{
 		"PartitionKey":   runID,
-		"RowKey":         "step-" + s.Name,
+		"RowKey":         stepRowKey(s.Name),
 		"Name":           s.Name,
 		"Status":         string(s.Status),
 		"Attempts":       s.Attempts,
 		"StartedAt":      fmtTime(s.StartedAt),
 		"FinishedAt":     fmtTime(s.FinishedAt),
-		"Message":        s.Message,
 		"Enqueued":       s.Enqueued,
 		"LeaseUntil":     fmtTime(&s.LeaseUntil),
 		"ClaimedBy":      s.ClaimedBy,
 		"ClaimedDequeue": s.ClaimedDequeue,
-	}
+	}}
+	d.setText("Message", s.Message)
 	if len(s.Changes) > 0 {
-		if err := putJSON(m, "Changes", s.Changes); err != nil {
+		if err := d.setJSON("Changes", s.Changes); err != nil {
 			return nil, err
 		}
 	}
 	if s.Error != nil {
-		if err := putJSON(m, "Error", s.Error); err != nil {
+		if err := d.setJSON("Error", s.Error); err != nil {
 			return nil, err
 		}
 	}
-	return json.Marshal(m)
+	return d, nil
 }
 
-func (m entity) toRun() (*Run, error) {
+func stepRowKey(name string) string { return "step-" + name }
+
+func (m entity) toRun(parts partLookup) (*Run, error) {
 	r := &Run{
-		RunID:          m.str("PartitionKey"),
-		Status:         Status(m.str("Status")),
-		User:           UserRef{ID: m.str("UserID"), UserPrincipalName: m.str("UPN"), Mail: m.str("Mail"), OnPremisesSyncEnabled: m.bool("Synced")},
-		DryRun:         m.bool("DryRun"),
-		Mode:           m.str("Mode"),
-		Reason:         m.str("Reason"),
-		RequestedBy:    m.str("RequestedBy"),
-		IdempotencyKey: m.str("IdempotencyKey"),
-		FinishedAt:     m.time("FinishedAt"),
-		etag:           m.str("odata.etag"),
+		RunID:      m.str("PartitionKey"),
+		Status:     Status(m.str("Status")),
+		User:       UserRef{ID: m.str("UserID"), UserPrincipalName: m.str("UPN"), Mail: m.str("Mail"), OnPremisesSyncEnabled: m.bool("Synced")},
+		DryRun:     m.bool("DryRun"),
+		Mode:       m.str("Mode"),
+		FinishedAt: m.time("FinishedAt"),
+		etag:       m.str("odata.etag"),
+		spills:     m.spills(),
 	}
 	if t := m.time("CreatedAt"); t != nil {
 		r.CreatedAt = *t
 	}
-	if o := m.str("Options"); o != "" {
-		r.Options = json.RawMessage(o)
+	var err error
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"Reason", &r.Reason}, {"RequestedBy", &r.RequestedBy}, {"IdempotencyKey", &r.IdempotencyKey}} {
+		if *f.dst, err = m.text(f.name, parts); err != nil {
+			return nil, err
+		}
 	}
-	if err := m.getJSON("Error", &r.Error); err != nil {
+	o, err := m.text("Options", parts)
+	if err != nil {
 		return nil, err
 	}
-	if err := m.getJSON("Restorations", &r.Restorations); err != nil {
+	if o != "" {
+		r.Options = json.RawMessage(o)
+	}
+	if err := m.json("Error", parts, &r.Error); err != nil {
+		return nil, err
+	}
+	if err := m.json("Restorations", parts, &r.Restorations); err != nil {
 		return nil, err
 	}
 	if names := m.str("StepNames"); names != "" {
@@ -208,27 +167,31 @@ func (m entity) toRun() (*Run, error) {
 	return r, nil
 }
 
-func (m entity) toStep() (Step, error) {
+func (m entity) toStep(parts partLookup) (Step, error) {
 	s := Step{
 		Name:           m.str("Name"),
 		Status:         StepStatus(m.str("Status")),
 		Attempts:       m.int("Attempts"),
 		StartedAt:      m.time("StartedAt"),
 		FinishedAt:     m.time("FinishedAt"),
-		Message:        m.str("Message"),
 		Enqueued:       m.bool("Enqueued"),
 		ClaimedBy:      m.str("ClaimedBy"),
 		ClaimedDequeue: m.int("ClaimedDequeue"),
 		Changes:        []Change{},
 		etag:           m.str("odata.etag"),
+		spills:         m.spills(),
 	}
 	if t := m.time("LeaseUntil"); t != nil {
 		s.LeaseUntil = *t
 	}
-	if err := m.getJSON("Changes", &s.Changes); err != nil {
+	var err error
+	if s.Message, err = m.text("Message", parts); err != nil {
 		return s, err
 	}
-	if err := m.getJSON("Error", &s.Error); err != nil {
+	if err := m.json("Changes", parts, &s.Changes); err != nil {
+		return s, err
+	}
+	if err := m.json("Error", parts, &s.Error); err != nil {
 		return s, err
 	}
 	return s, nil

@@ -1,4 +1,4 @@
-package runs
+package runs_test
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tourniquet/tourniquet/internal/runs"
 )
 
 func TestLockAdmitsOneHolderAtATime(t *testing.T) {
@@ -90,7 +92,7 @@ func TestLockGivesUpWhileHeldAndReleaseAfterTakeoverIsHarmless(t *testing.T) {
 		t.Fatal("a stale release freed the lock of the holder that took it over")
 	}
 	release()
-	if _, err := s.Lock(ctx, "bad name/../x", "run", time.Second); err == nil || errors.Is(err, ErrLockBusy) {
+	if _, err := s.Lock(ctx, "bad name/../x", "run", time.Second); err == nil || errors.Is(err, runs.ErrLockBusy) {
 		t.Fatalf("invalid name: %v", err)
 	}
 }

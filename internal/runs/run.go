@@ -96,6 +96,7 @@ type Step struct {
 	ClaimedBy      string    `json:"-"` // queue message id of the delivery running the step
 	ClaimedDequeue int       `json:"-"` // that delivery's DequeueCount
 	etag           string
+	spills         map[string]string // spill references of the version read (see layout.go)
 }
 
 // Restoration is the record of one restore call on a run. It is written with status
@@ -149,7 +150,8 @@ type Run struct {
 	Error          *Error          `json:"error,omitempty"`
 	Restorations   []Restoration   `json:"restorations,omitempty"`
 
-	etag string
+	etag   string
+	spills map[string]string // spill references of the header read (see layout.go)
 }
 
 // Step returns the named step of the run, or nil.
@@ -160,6 +162,15 @@ func (r *Run) Step(name string) *Step {
 		}
 	}
 	return nil
+}
+
+func (r *Run) stepIndex(name string) int {
+	for i := range r.Steps {
+		if r.Steps[i].Name == name {
+			return i
+		}
+	}
+	return -1
 }
 
 // Outcome computes the run's final status from its steps, or "" while a step is not final.
@@ -199,5 +210,6 @@ func (r *Run) Outcome() (Status, *Error) {
 	return Succeeded, nil
 }
 
-// SetETagFrom makes s's next update conditional on other's version of the same step.
-func (s *Step) SetETagFrom(other *Step) { s.etag = other.etag }
+// SetETagFrom makes s's next update conditional on other's version of the same step (and
+// lets it reuse or clean up the evidence parts that version names).
+func (s *Step) SetETagFrom(other *Step) { s.etag, s.spills = other.etag, other.spills }

@@ -24,10 +24,15 @@ import (
 //
 //	<prefix>Runs      PK=runId  RK="run"          the run header
 //	                  PK=runId  RK="step-<name>"  one entity per step (own ETag: steps of a run advance concurrently)
-//	<prefix>RunIndex  PK="u:<lower user id or UPN>"  RK=<inverted time>-<runId>  newest first
+//	                  PK=runId  RK="<owner RK>~<text>~<write id>~NNNN"  parts of a large text (layout.go)
+//	<prefix>RunIndex  PK="u:<sha256(lower user id or UPN)>"  RK=<inverted time>-<runId>  newest first
 //	<prefix>Keys      PK=<kind>:<sha256(key)>  RK=""  claimed idempotency keys -> runId
 //	<prefix>Limits    PK="hour"  RK=<yyyymmddhh>   tenant-wide counter (ETag-guarded)
 //	<prefix>Sweeps    PK="sweep"  RK=<inverted time>  sweep records
+//
+// No key is ever built from caller or tenant text as such: the Table service refuses keys
+// with / \ # ? or control characters (a guest's UPN holds #EXT#), so such text is hashed.
+// Every entity is checked against the service's limits (limits.go) before it is written.
 type Store struct {
 	runs, index, keys, limits, sweeps *aztables.Client
 	timeout                           time.Duration
@@ -108,37 +113,66 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Create writes a new run (header and steps in one transaction) and its index entries.
+// Create writes a new run (header and steps in one transaction, after the parts of any
+// large text) and its index entries.
 func (s *Store) Create(ctx context.Context, r *Run) error {
+	if !ValidRunID(r.RunID) {
+		return fmt.Errorf("runs.Create %q: invalid run id", r.RunID)
+	}
 	if err := s.ensure(ctx); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	header, err := headerEntity(r)
+	drafts := make([]*draft, 0, 1+len(r.Steps))
+	header, err := headerDraft(r)
 	if err != nil {
 		return err
 	}
-	actions := []aztables.TransactionAction{{ActionType: aztables.TransactionTypeAdd, Entity: header}}
+	drafts = append(drafts, header)
 	for i := range r.Steps {
-		e, err := stepEntity(r.RunID, &r.Steps[i])
+		d, err := stepDraft(r.RunID, &r.Steps[i])
 		if err != nil {
 			return err
 		}
+		drafts = append(drafts, d)
+	}
+	var (
+		actions []aztables.TransactionAction
+		parts   []map[string]any
+	)
+	for _, d := range drafts {
+		lo, err := d.layout(nil)
+		if err != nil {
+			return fmt.Errorf("runs.Create %s: %w", r.RunID, err)
+		}
+		e, err := json.Marshal(lo.main)
+		if err != nil {
+			return fmt.Errorf("runs.Create %s: %w", r.RunID, err)
+		}
 		actions = append(actions, aztables.TransactionAction{ActionType: aztables.TransactionTypeAdd, Entity: e})
+		parts = append(parts, lo.parts...)
+	}
+	if err := s.addParts(ctx, "runs.Create "+r.RunID, parts); err != nil {
+		return err
 	}
 	if _, err := s.runs.SubmitTransaction(ctx, actions, nil); err != nil {
+		s.dropParts(ctx, r.RunID, rowKeys(parts))
 		if strings.Contains(err.Error(), string(aztables.EntityAlreadyExists)) {
 			return fmt.Errorf("runs.Create %s: %w", r.RunID, ErrConflict)
 		}
 		return fmt.Errorf("runs.Create %s: %w: %w", r.RunID, ErrUnavailable, err)
 	}
 	for _, key := range indexKeys(r.User) {
-		e, _ := json.Marshal(map[string]any{
+		m := map[string]any{
 			"PartitionKey": key,
 			"RowKey":       invertedTime(r.CreatedAt) + "-" + r.RunID,
 			"RunID":        r.RunID,
-		})
+		}
+		if err := CheckEntity(m); err != nil {
+			return fmt.Errorf("runs.Create index: %w", err)
+		}
+		e, _ := json.Marshal(m)
 		if _, err := s.index.UpsertEntity(ctx, e, nil); err != nil {
 			return fmt.Errorf("runs.Create index: %w: %w", ErrUnavailable, err)
 		}
@@ -152,6 +186,44 @@ func (s *Store) Create(ctx context.Context, r *Run) error {
 	return nil
 }
 
+// addParts writes part entities (new write ids, so adds never collide). When one fails,
+// those already added are deleted again.
+func (s *Store) addParts(ctx context.Context, op string, parts []map[string]any) error {
+	for i, p := range parts {
+		e, err := json.Marshal(p)
+		if err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		if _, err := s.runs.AddEntity(ctx, e, nil); err != nil {
+			pk, _ := p["PartitionKey"].(string)
+			s.dropParts(ctx, pk, rowKeys(parts[:i]))
+			return fmt.Errorf("%s: write evidence part: %w: %w", op, ErrUnavailable, err)
+		}
+	}
+	return nil
+}
+
+// dropParts deletes parts no entity names any more. Best effort: a part left behind costs
+// storage, never correctness (nothing names it, so nothing reads it).
+func (s *Store) dropParts(ctx context.Context, pk string, rks []string) {
+	if len(rks) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
+	defer cancel()
+	for _, rk := range rks {
+		_, _ = s.runs.DeleteEntity(ctx, pk, rk, nil)
+	}
+}
+
+func rowKeys(parts []map[string]any) []string {
+	out := make([]string, len(parts))
+	for i, p := range parts {
+		out[i], _ = p["RowKey"].(string)
+	}
+	return out
+}
+
 // Get reads a run and all its steps.
 func (s *Store) Get(ctx context.Context, runID string) (*Run, error) {
 	if !ValidRunID(runID) {
@@ -162,11 +234,23 @@ func (s *Store) Get(ctx context.Context, runID string) (*Run, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	// A concurrent update may replace a large text's parts between our reading of its
+	// entity and of the parts; reading again finds the new ones.
+	for attempt := 0; ; attempt++ {
+		run, err := s.get(ctx, runID)
+		if !errors.Is(err, errMissingPart) || attempt == 4 {
+			return run, err
+		}
+	}
+}
+
+func (s *Store) get(ctx context.Context, runID string) (*Run, error) {
 	filter := fmt.Sprintf("PartitionKey eq '%s'", runID)
 	pager := s.runs.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
 	var (
-		run   *Run
-		steps = map[string]Step{}
+		header entity
+		steps  []entity
+		parts  = map[string]entity{}
 	)
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
@@ -179,25 +263,29 @@ func (s *Store) Get(ctx context.Context, runID string) (*Run, error) {
 				return nil, fmt.Errorf("runs.Get %s: decode: %w", runID, err)
 			}
 			switch rk := m.str("RowKey"); {
+			case isPartKey(rk):
+				parts[rk] = m
 			case rk == "run":
-				run, err = m.toRun()
-				if err != nil {
-					return nil, fmt.Errorf("runs.Get %s: %w", runID, err)
-				}
+				header = m
 			case strings.HasPrefix(rk, "step-"):
-				st, err := m.toStep()
-				if err != nil {
-					return nil, fmt.Errorf("runs.Get %s: %w", runID, err)
-				}
-				steps[st.Name] = st
+				steps = append(steps, m)
 			}
 		}
 	}
-	if run == nil {
+	if header == nil {
 		return nil, fmt.Errorf("runs.Get %s: %w", runID, ErrNotFound)
 	}
-	for i := range run.Steps {
-		if st, ok := steps[run.Steps[i].Name]; ok {
+	lookup := func(rk string) (entity, bool) { p, ok := parts[rk]; return p, ok }
+	run, err := header.toRun(lookup)
+	if err != nil {
+		return nil, fmt.Errorf("runs.Get %s: %w", runID, err)
+	}
+	for _, m := range steps {
+		st, err := m.toStep(lookup)
+		if err != nil {
+			return nil, fmt.Errorf("runs.Get %s: %w", runID, err)
+		}
+		if i := run.stepIndex(st.Name); i >= 0 {
 			run.Steps[i] = st
 		}
 	}
@@ -205,44 +293,64 @@ func (s *Store) Get(ctx context.Context, runID string) (*Run, error) {
 }
 
 // UpdateStep replaces a step entity if it is unchanged since it was read (ErrConflict
-// otherwise) and records its new ETag in st.
+// otherwise) and records its new ETag in st. Large evidence is written to its parts first,
+// so the step never names evidence that is not there.
 func (s *Store) UpdateStep(ctx context.Context, runID string, st *Step) error {
-	if err := s.ensure(ctx); err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	e, err := stepEntity(runID, st)
+	d, err := stepDraft(runID, st)
 	if err != nil {
 		return err
 	}
-	etag := azcore.ETag(st.etag)
-	resp, err := s.runs.UpdateEntity(ctx, e, &aztables.UpdateEntityOptions{IfMatch: &etag, UpdateMode: aztables.UpdateModeReplace})
+	etag, spills, err := s.replace(ctx, fmt.Sprintf("runs.UpdateStep %s/%s", runID, st.Name), d, st.etag, st.spills)
 	if err != nil {
-		return classify(fmt.Sprintf("runs.UpdateStep %s/%s", runID, st.Name), err)
+		return err
 	}
-	st.etag = string(resp.ETag)
+	st.etag, st.spills = etag, spills
 	return nil
 }
 
 // UpdateRun replaces the run header if it is unchanged since it was read.
 func (s *Store) UpdateRun(ctx context.Context, r *Run) error {
-	if err := s.ensure(ctx); err != nil {
+	d, err := headerDraft(r)
+	if err != nil {
 		return err
+	}
+	etag, spills, err := s.replace(ctx, "runs.UpdateRun "+r.RunID, d, r.etag, r.spills)
+	if err != nil {
+		return err
+	}
+	r.etag, r.spills = etag, spills
+	return nil
+}
+
+// replace writes d over the version read with etag (whose spill references are old): new
+// parts first, then the entity if unchanged since, then it deletes the parts no longer named.
+func (s *Store) replace(ctx context.Context, op string, d *draft, etag string, old map[string]string) (string, map[string]string, error) {
+	if err := s.ensure(ctx); err != nil {
+		return "", nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	e, err := headerEntity(r)
+	lo, err := d.layout(old)
 	if err != nil {
-		return err
+		return "", nil, fmt.Errorf("%s: %w", op, err)
 	}
-	etag := azcore.ETag(r.etag)
-	resp, err := s.runs.UpdateEntity(ctx, e, &aztables.UpdateEntityOptions{IfMatch: &etag, UpdateMode: aztables.UpdateModeReplace})
+	pk, _ := lo.main["PartitionKey"].(string)
+	rk, _ := lo.main["RowKey"].(string)
+	if err := s.addParts(ctx, op, lo.parts); err != nil {
+		return "", nil, err
+	}
+	e, err := json.Marshal(lo.main)
 	if err != nil {
-		return classify("runs.UpdateRun "+r.RunID, err)
+		return "", nil, fmt.Errorf("%s: %w", op, err)
 	}
-	r.etag = string(resp.ETag)
-	return nil
+	tag := azcore.ETag(etag)
+	resp, err := s.runs.UpdateEntity(ctx, e, &aztables.UpdateEntityOptions{IfMatch: &tag, UpdateMode: aztables.UpdateModeReplace})
+	if err != nil {
+		s.dropParts(ctx, pk, rowKeys(lo.parts))
+		return "", nil, classify(op, err)
+	}
+	s.dropParts(ctx, pk, staleParts(rk, old, lo.spills))
+	return string(resp.ETag), lo.spills, nil
 }
 
 // ListByUser returns the runs of a user (by object id or UPN), newest first.
@@ -252,8 +360,7 @@ func (s *Store) ListByUser(ctx context.Context, user string, limit int) ([]*Run,
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	key := "u:" + strings.ToLower(user)
-	filter := fmt.Sprintf("PartitionKey eq '%s'", strings.ReplaceAll(key, "'", "''"))
+	filter := fmt.Sprintf("PartitionKey eq '%s'", userKey(user))
 	top := int32(limit)
 	pager := s.index.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Top: &top})
 	var ids []string
@@ -293,7 +400,10 @@ func (s *Store) ClaimKey(ctx context.Context, kind, key, runID string) (holder s
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	pk := kind + ":" + hashKey(key)
+	pk, err := keysPartition(kind, key)
+	if err != nil {
+		return "", false, fmt.Errorf("runs.ClaimKey: %w", err)
+	}
 	e, _ := json.Marshal(map[string]any{"PartitionKey": pk, "RowKey": "", "RunID": runID})
 	if _, err := s.keys.AddEntity(ctx, e, nil); err == nil {
 		return runID, true, nil
@@ -319,7 +429,11 @@ func (s *Store) ReleaseKey(ctx context.Context, kind, key string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	_, err := s.keys.DeleteEntity(ctx, kind+":"+hashKey(key), "", nil)
+	pk, err := keysPartition(kind, key)
+	if err != nil {
+		return fmt.Errorf("runs.ReleaseKey: %w", err)
+	}
+	_, err = s.keys.DeleteEntity(ctx, pk, "", nil)
 	if err != nil && !hasStatus(err, http.StatusNotFound) {
 		return fmt.Errorf("runs.ReleaseKey: %w: %w", ErrUnavailable, err)
 	}
@@ -389,9 +503,11 @@ func (s *Store) AddSweep(ctx context.Context, rec SweepRecord) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	doc, _ := json.Marshal(rec)
-	e, _ := json.Marshal(map[string]any{
-		"PartitionKey": "sweep", "RowKey": invertedTime(rec.At), "Outcome": rec.Outcome, "Record": string(doc),
-	})
+	m := map[string]any{"PartitionKey": "sweep", "RowKey": invertedTime(rec.At), "Outcome": rec.Outcome, "Record": string(doc)}
+	if err := CheckEntity(m); err != nil {
+		return fmt.Errorf("runs.AddSweep: %w", err)
+	}
+	e, _ := json.Marshal(m)
 	if _, err := s.sweeps.UpsertEntity(ctx, e, nil); err != nil {
 		return fmt.Errorf("runs.AddSweep: %w: %w", ErrUnavailable, err)
 	}
@@ -428,10 +544,25 @@ func indexKeys(u UserRef) []string {
 	var keys []string
 	for _, k := range []string{u.ID, u.UserPrincipalName} {
 		if k != "" {
-			keys = append(keys, "u:"+strings.ToLower(k))
+			keys = append(keys, userKey(k))
 		}
 	}
 	return keys
+}
+
+// userKey is the RunIndex partition of a user's object id or UPN: a digest of it lower-cased
+// (UPNs compare without case). The identifier itself never becomes a key: a guest's UPN
+// holds '#' (name_domain.com#EXT#@tenant.onmicrosoft.com), which the Table service refuses.
+func userKey(user string) string { return "u:" + hashKey(strings.ToLower(user)) }
+
+// keysPartition is the Keys partition of a caller's idempotency key (or a sweep key): the key
+// is hashed, so any text the caller sends makes a valid, bounded key.
+func keysPartition(kind, key string) (string, error) {
+	pk := kind + ":" + hashKey(key)
+	if err := CheckKey(pk); err != nil {
+		return "", err
+	}
+	return pk, nil
 }
 
 // invertedTime sorts newer times first in a row key.
@@ -466,7 +597,11 @@ func (s *Store) LookupKey(ctx context.Context, kind, key string) (runID string, 
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	got, err := s.keys.GetEntity(ctx, kind+":"+hashKey(key), "", nil)
+	pk, err := keysPartition(kind, key)
+	if err != nil {
+		return "", false, fmt.Errorf("runs.LookupKey: %w", err)
+	}
+	got, err := s.keys.GetEntity(ctx, pk, "", nil)
 	if hasStatus(err, http.StatusNotFound) {
 		return "", false, nil
 	}

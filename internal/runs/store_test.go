@@ -1,4 +1,4 @@
-package runs
+package runs_test
 
 import (
 	"context"
@@ -14,9 +14,16 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
 	"github.com/tourniquet/tourniquet/internal/azurite"
+	"github.com/tourniquet/tourniquet/internal/runs"
+	"github.com/tourniquet/tourniquet/internal/runs/runstest"
 )
 
-var tableSvc *aztables.ServiceClient
+var (
+	tableSvc *aztables.ServiceClient
+	// guard refuses, as Azure does, every entity Azurite would accept but Azure would not;
+	// TestMain fails the run if any test's store tried to write one.
+	guard runstest.Guard
+)
 
 func TestMain(m *testing.M) {
 	inst, err := azurite.Shared(context.Background())
@@ -24,32 +31,44 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "azurite:", err)
 		os.Exit(1)
 	}
-	tableSvc, err = aztables.NewServiceClientFromConnectionString(inst.ConnectionString, nil)
+	tableSvc, err = aztables.NewServiceClientFromConnectionString(inst.ConnectionString, guard.ClientOptions())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "aztables:", err)
 		os.Exit(1)
 	}
 	code := m.Run()
+	for _, r := range guard.Refused() {
+		fmt.Fprintln(os.Stderr, "the Table service would refuse:", r)
+		code = 1
+	}
 	_ = inst.Stop()
 	os.Exit(code)
 }
 
 var prefixes atomic.Int64
 
-func newStore(t *testing.T) *Store {
+func newStore(t *testing.T) *runs.Store {
 	t.Helper()
-	s, err := Open(context.Background(), tableSvc, fmt.Sprintf("T%d%d", time.Now().UnixNano()%1e6, prefixes.Add(1)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := newStoreNamed(t)
 	return s
 }
 
-func sampleRun(id string, created time.Time) *Run {
-	return &Run{
-		RunID: id, Status: Queued, User: UserRef{ID: "11111111-1111-1111-1111-111111111111", UserPrincipalName: "Adele@contoso.example"},
+// newStoreNamed returns a store and its table prefix, for tests that look at the entities.
+func newStoreNamed(t *testing.T) (*runs.Store, string) {
+	t.Helper()
+	prefix := fmt.Sprintf("T%d%d", time.Now().UnixNano()%1e6, prefixes.Add(1))
+	s, err := runs.Open(context.Background(), tableSvc, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, prefix
+}
+
+func sampleRun(id string, created time.Time) *runs.Run {
+	return &runs.Run{
+		RunID: id, Status: runs.Queued, User: runs.UserRef{ID: "11111111-1111-1111-1111-111111111111", UserPrincipalName: "Adele@contoso.example"},
 		Reason: "test", CreatedAt: created, Mode: "async",
-		Steps: []Step{{Name: "reset-password", Status: StepPending}, {Name: "unblock-sender", Status: StepPending}},
+		Steps: []runs.Step{{Name: "reset-password", Status: runs.StepPending}, {Name: "unblock-sender", Status: runs.StepPending}},
 	}
 }
 
@@ -65,16 +84,16 @@ func TestCreateGetRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.User.UserPrincipalName != "Adele@contoso.example" || len(got.Steps) != 2 || got.Steps[1].Name != "unblock-sender" || got.Status != Queued {
+	if got.User.UserPrincipalName != "Adele@contoso.example" || len(got.Steps) != 2 || got.Steps[1].Name != "unblock-sender" || got.Status != runs.Queued {
 		t.Fatalf("got %+v", got)
 	}
-	if err := s.Create(ctx, sampleRun("r-roundtrip", time.Now())); !errors.Is(err, ErrConflict) {
+	if err := s.Create(ctx, sampleRun("r-roundtrip", time.Now())); !errors.Is(err, runs.ErrConflict) {
 		t.Fatalf("second create: %v, want ErrConflict", err)
 	}
-	if _, err := s.Get(ctx, "no-such-run"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Get(ctx, "no-such-run"); !errors.Is(err, runs.ErrNotFound) {
 		t.Fatalf("unknown run: %v, want ErrNotFound", err)
 	}
-	if _, err := s.Get(ctx, "bad' or 1 eq 1"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Get(ctx, "bad' or 1 eq 1"); !errors.Is(err, runs.ErrNotFound) {
 		t.Fatalf("invalid id: %v, want ErrNotFound", err)
 	}
 }
@@ -89,11 +108,11 @@ func TestUpdateStepIsConditional(t *testing.T) {
 	a, _ := s.Get(ctx, "r-etag")
 	b, _ := s.Get(ctx, "r-etag")
 	stepA, stepB := a.Step("reset-password"), b.Step("reset-password")
-	stepA.Status, stepB.Status = StepRunning, StepRunning
+	stepA.Status, stepB.Status = runs.StepRunning, runs.StepRunning
 	if err := s.UpdateStep(ctx, "r-etag", stepA); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.UpdateStep(ctx, "r-etag", stepB); !errors.Is(err, ErrConflict) {
+	if err := s.UpdateStep(ctx, "r-etag", stepB); !errors.Is(err, runs.ErrConflict) {
 		t.Fatalf("stale update: %v, want ErrConflict", err)
 	}
 }
@@ -108,8 +127,8 @@ func TestLargeEvidenceIsSplitAcrossProperties(t *testing.T) {
 	run, _ := s.Get(ctx, "r-large")
 	st := run.Step("reset-password")
 	big := strings.Repeat("é rule body ", 12000) // ~150 KB, multi-byte characters
-	st.Changes = []Change{{Action: "disabled", Target: "rule", Before: map[string]any{"Description": big}}}
-	st.Status = StepSucceeded
+	st.Changes = []runs.Change{{Action: "disabled", Target: "rule", Before: map[string]any{"Description": big}}}
+	st.Status = runs.StepSucceeded
 	if err := s.UpdateStep(ctx, "r-large", st); err != nil {
 		t.Fatal(err)
 	}
@@ -209,22 +228,22 @@ func TestOutcome(t *testing.T) {
 	tests := []struct {
 		name   string
 		dry    bool
-		status []StepStatus
-		want   Status
+		status []runs.StepStatus
+		want   runs.Status
 	}{
-		{"all succeeded", false, []StepStatus{StepSucceeded, StepNoChange}, Succeeded},
-		{"one not final", false, []StepStatus{StepSucceeded, StepRunning}, ""},
-		{"failed wins", false, []StepStatus{StepFailed, StepActionRequired, StepSkipped}, Failed},
-		{"action required", false, []StepStatus{StepActionRequired, StepSucceeded, StepSkipped}, ActionRequired},
-		{"dry run", true, []StepStatus{StepPlanned, StepNoChange}, Planned},
-		{"dry run that would need a person", true, []StepStatus{StepActionRequired, StepPlanned, StepSkipped}, Planned},
-		{"dry run whose read failed", true, []StepStatus{StepFailed, StepPlanned}, Failed},
+		{"all succeeded", false, []runs.StepStatus{runs.StepSucceeded, runs.StepNoChange}, runs.Succeeded},
+		{"one not final", false, []runs.StepStatus{runs.StepSucceeded, runs.StepRunning}, ""},
+		{"failed wins", false, []runs.StepStatus{runs.StepFailed, runs.StepActionRequired, runs.StepSkipped}, runs.Failed},
+		{"action required", false, []runs.StepStatus{runs.StepActionRequired, runs.StepSucceeded, runs.StepSkipped}, runs.ActionRequired},
+		{"dry run", true, []runs.StepStatus{runs.StepPlanned, runs.StepNoChange}, runs.Planned},
+		{"dry run that would need a person", true, []runs.StepStatus{runs.StepActionRequired, runs.StepPlanned, runs.StepSkipped}, runs.Planned},
+		{"dry run whose read failed", true, []runs.StepStatus{runs.StepFailed, runs.StepPlanned}, runs.Failed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := &Run{DryRun: tt.dry}
+			r := &runs.Run{DryRun: tt.dry}
 			for i, st := range tt.status {
-				r.Steps = append(r.Steps, Step{Name: fmt.Sprint(i), Status: st})
+				r.Steps = append(r.Steps, runs.Step{Name: fmt.Sprint(i), Status: st})
 			}
 			if got, _ := r.Outcome(); got != tt.want {
 				t.Errorf("got %q, want %q", got, tt.want)
