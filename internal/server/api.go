@@ -132,7 +132,7 @@ func (s *Server) handleSweeps(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
-	if err := s.store.Ping(r.Context()); err != nil {
+	if err := s.health.check(r.Context(), s.store); err != nil {
 		s.log.Warn("health: run-record store unreachable", "err", err)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "degraded", "store": "unreachable"})
 		return

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tourniquet/tourniquet/internal/apperr"
 	"github.com/tourniquet/tourniquet/internal/remediation"
+	"github.com/tourniquet/tourniquet/internal/strictjson"
 )
 
 const (
@@ -98,14 +99,12 @@ func decodeJSON(r *http.Request, v any) error {
 	return decodeStrict(body, v)
 }
 
+// decodeStrict refuses, besides unknown fields, duplicate names and names that differ from
+// a field only in letter case, at every nesting level: encoding/json alone would read
+// {"dryRun":true,"DryRun":false} as a real run.
 func decodeStrict(body []byte, v any) error {
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := strictjson.Decode(body, v); err != nil {
 		return apperr.New(apperr.Invalid, "invalid JSON body: %s", cleanJSONError(err))
-	}
-	if dec.More() {
-		return apperr.New(apperr.Invalid, "invalid JSON body: more than one JSON value")
 	}
 	return nil
 }

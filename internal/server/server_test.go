@@ -9,7 +9,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 type fakeStore struct{ err error }
@@ -92,5 +95,102 @@ func TestRequestedByReadsTheClientPrincipalDocument(t *testing.T) {
 	r.Header.Del("X-MS-CLIENT-PRINCIPAL")
 	if got := s.requestedBy(r); got != "id-1" {
 		t.Fatalf("requestedBy without a name %q", got)
+	}
+}
+
+// A body with a name twice, or two names differing only in letter case, is refused at every
+// nesting level before anything runs: encoding/json alone lets the last one win, so
+// {"dryRun":true,"DryRun":false} would start a real run. The service is nil here: a body
+// that got past decoding would panic into a 500.
+func TestDuplicateAndCaseVariantNamesAre400(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(nil, "functionkey")
+	for name, tt := range map[string]struct{ path, body string }{
+		"dryRun twice":                 {"/api/remediations", `{"user":"a@b.example","dryRun":true,"dryRun":false}`},
+		"dryRun and DryRun":            {"/api/remediations", `{"user":"a@b.example","dryRun":true,"DryRun":false}`},
+		"DryRun alone":                 {"/api/remediations", `{"user":"a@b.example","DryRun":true}`},
+		"user spelled with a long s":   {"/api/remediations", `{"u\u017fer":"a@b.example"}`},
+		"case variants inside options": {"/api/remediations", `{"user":"a@b.example","options":{"inboxRules":{"action":"disable","Action":"delete"}}}`},
+		"duplicate inside options":     {"/api/steps/remove-inbox-rules", `{"user":"a@b.example","options":{"inboxRules":{"scope":"all","scope":"suspicious"}}}`},
+		"one-step dryRun and DRYRUN":   {"/api/steps/reset-password", `{"user":"a@b.example","dryRun":true,"DRYRUN":false}`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			srv.ServeHTTP(rec, httptest.NewRequest("POST", tt.path, strings.NewReader(tt.body)))
+			if rec.Code != 400 || !strings.Contains(rec.Body.String(), `"invalid_request"`) {
+				t.Fatalf("HTTP %d %s, want 400 invalid_request", rec.Code, rec.Body)
+			}
+		})
+	}
+}
+
+func TestQueueMessagesAreDecodedExactly(t *testing.T) {
+	t.Parallel()
+	for _, body := range []string{
+		`{"user":"a@b.example","dryRun":true,"DryRun":false}`,
+		`{"runId":"r1","RunId":"r2"}`,
+		`{"user":"a@b.example","options":{"inboxRules":{"action":"a","action":"b"}}}`,
+	} {
+		var msg queueMessage
+		if err := decodeStrict([]byte(body), &msg); err == nil {
+			t.Errorf("accepted %s as %+v", body, msg)
+		}
+	}
+}
+
+// countingStore counts pings and fails them while down is set.
+type countingStore struct {
+	pings atomic.Int64
+	down  atomic.Bool
+}
+
+func (c *countingStore) Ping(context.Context) error {
+	c.pings.Add(1)
+	if c.down.Load() {
+		return errors.New("down")
+	}
+	return nil
+}
+
+// /api/health is anonymous: a flood of calls reaches the store at most once per healthTTL.
+func TestHealthChecksTheStoreAtMostOncePerTTL(t *testing.T) {
+	t.Parallel()
+	store := &countingStore{}
+	var mu sync.Mutex
+	clock := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
+	s := &Server{store: store, authMode: "functionkey", log: slog.New(slog.NewJSONHandler(io.Discard, nil))}
+	s.health.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
+	srv := s.routes()
+	health := func() int {
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, httptest.NewRequest("GET", "/api/health", nil))
+		return rec.Code
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if code := health(); code != 200 {
+				t.Errorf("health %d", code)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := store.pings.Load(); n != 1 {
+		t.Fatalf("%d pings for 50 concurrent health calls, want 1", n)
+	}
+	store.down.Store(true)
+	advance(4 * time.Second)
+	if code := health(); code != 200 || store.pings.Load() != 1 {
+		t.Fatalf("within the TTL: %d after %d pings, want the cached 200", code, store.pings.Load())
+	}
+	advance(2 * time.Second)
+	if code := health(); code != 503 || store.pings.Load() != 2 {
+		t.Fatalf("after the TTL: %d after %d pings, want a fresh 503", code, store.pings.Load())
+	}
+	if code := health(); code != 503 || store.pings.Load() != 2 {
+		t.Fatalf("the outage is cached too: %d after %d pings", code, store.pings.Load())
 	}
 }
