@@ -26,7 +26,10 @@ import (
 	"github.com/tourniquet/tourniquet/internal/tenantsim"
 )
 
-var tableSvc *aztables.ServiceClient
+var (
+	tableSvc    *aztables.ServiceClient
+	azuriteConn string // for tests that build a store with a transport of their own
+)
 
 // TestMain starts Azurite once, and one simulator whose managed identity endpoint serves
 // every test: simulators in one process accept each other's tokens (MSAL caches managed
@@ -38,6 +41,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "azurite:", err)
 		os.Exit(1)
 	}
+	azuriteConn = inst.ConnectionString
 	tableSvc, err = aztables.NewServiceClientFromConnectionString(inst.ConnectionString, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

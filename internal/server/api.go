@@ -35,6 +35,14 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 		}
 		key = header
 	}
+	if body.Mode == "sync" {
+		release, ok := s.syncRuns.acquire()
+		if !ok {
+			s.writeError(w, r, tooManySyncRuns())
+			return
+		}
+		defer release()
+	}
 	started, err := s.service.Start(r.Context(), remediation.StartRequest{
 		User: body.User, Steps: body.Steps, DryRun: body.DryRun, Mode: body.Mode, Reason: body.Reason,
 		IdempotencyKey: key, Options: body.Options, RequestedBy: s.requestedBy(r),
@@ -52,6 +60,12 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusOK
 	}
 	writeJSON(w, status, started.Run)
+}
+
+func tooManySyncRuns() error {
+	e := apperr.New(apperr.RateLimited, "%d sync runs are already in progress on this instance: try again shortly, or start the run with \"mode\":\"async\"", maxSyncRuns)
+	e.RetryAfter = syncRetryAfter
+	return e
 }
 
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
@@ -110,6 +124,12 @@ func (s *Server) handleStep(w http.ResponseWriter, r *http.Request) {
 	if header := strings.TrimSpace(r.Header.Get("Idempotency-Key")); header != "" {
 		key = header
 	}
+	release, ok := s.syncRuns.acquire()
+	if !ok {
+		s.writeError(w, r, tooManySyncRuns())
+		return
+	}
+	defer release()
 	started, err := s.service.Start(r.Context(), remediation.StartRequest{
 		User: body.User, Steps: []string{string(name)}, DryRun: body.DryRun, Mode: "sync", Reason: body.Reason,
 		IdempotencyKey: key, Options: body.Options, RequestedBy: s.requestedBy(r),

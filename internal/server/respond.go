@@ -49,6 +49,7 @@ var statusOf = map[apperr.Code]int{
 	apperr.RateLimited:  http.StatusTooManyRequests,
 	apperr.Unavailable:  http.StatusServiceUnavailable,
 	apperr.Conflict:     http.StatusConflict,
+	apperr.KeyReused:    http.StatusConflict,
 	apperr.Upstream:     http.StatusBadGateway,
 	apperr.Internal:     http.StatusInternalServerError,
 }

@@ -26,6 +26,32 @@ type Server struct {
 	log      *slog.Logger
 	api      http.Handler // the /api routes, also served inside HTTP-trigger invocations
 	health   healthCache
+	syncRuns syncLimiter
+}
+
+// maxSyncRuns caps the sync runs one handler instance carries out at once (each holds a
+// request open and calls Graph and Exchange in process); past it a caller gets 429 and
+// Retry-After instead of a slow instance that throttles the identity for everyone.
+const maxSyncRuns = 8
+
+// syncRetryAfter is what a caller turned away by the cap is told to wait: about one sync run.
+const syncRetryAfter = 10 * time.Second
+
+// syncLimiter counts the sync runs in progress on this instance.
+type syncLimiter struct {
+	once  sync.Once
+	slots chan struct{}
+}
+
+// acquire takes a slot if one is free; release gives it back.
+func (l *syncLimiter) acquire() (release func(), ok bool) {
+	l.once.Do(func() { l.slots = make(chan struct{}, maxSyncRuns) })
+	select {
+	case l.slots <- struct{}{}:
+		return func() { <-l.slots }, true
+	default:
+		return nil, false
+	}
 }
 
 // healthTTL is how long /api/health reuses its last look at the store: the route is

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tourniquet/tourniquet/internal/apperr"
 )
 
 type fakeStore struct{ err error }
@@ -192,5 +194,50 @@ func TestHealthChecksTheStoreAtMostOncePerTTL(t *testing.T) {
 	}
 	if code := health(); code != 503 || store.pings.Load() != 2 {
 		t.Fatalf("the outage is cached too: %d after %d pings", code, store.pings.Load())
+	}
+}
+
+// Past maxSyncRuns sync runs in progress on an instance, a new sync request is turned away
+// with 429 and Retry-After before it reaches the service (nil here: reaching it would 500).
+func TestSyncRunsPastTheInstanceCapAre429(t *testing.T) {
+	t.Parallel()
+	s := &Server{authMode: "functionkey", log: slog.New(slog.NewJSONHandler(io.Discard, nil))}
+	srv := s.routes()
+	var releases []func()
+	for i := 0; i < maxSyncRuns; i++ {
+		release, ok := s.syncRuns.acquire()
+		if !ok {
+			t.Fatalf("slot %d refused", i)
+		}
+		releases = append(releases, release)
+	}
+	for path, body := range map[string]string{
+		"/api/steps/revoke-sessions": `{"user":"a@b.example"}`,
+		"/api/remediations":          `{"user":"a@b.example","mode":"sync"}`,
+	} {
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, httptest.NewRequest("POST", path, strings.NewReader(body)))
+		if rec.Code != 429 || rec.Header().Get("Retry-After") != "10" || !strings.Contains(rec.Body.String(), `"rate_limited"`) {
+			t.Fatalf("%s: HTTP %d Retry-After %q %s", path, rec.Code, rec.Header().Get("Retry-After"), rec.Body)
+		}
+	}
+	releases[0]()
+	if _, ok := s.syncRuns.acquire(); !ok {
+		t.Fatal("a released slot is not free again")
+	}
+}
+
+// idempotency_key_reused is a 409 problem whose code and type name it, like every code.
+func TestKeyReusedIsA409Problem(t *testing.T) {
+	t.Parallel()
+	s := &Server{log: slog.New(slog.NewJSONHandler(io.Discard, nil))}
+	rec := httptest.NewRecorder()
+	s.writeError(rec, httptest.NewRequest("POST", "/api/remediations", nil), apperr.New(apperr.KeyReused, "reused"))
+	var p problem
+	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Code != 409 || p.Status != 409 || p.Code != "idempotency_key_reused" || !strings.HasSuffix(p.Type, "/idempotency-key-reused") || rec.Header().Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("HTTP %d %+v", rec.Code, p)
 	}
 }
