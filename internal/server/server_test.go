@@ -241,3 +241,20 @@ func TestKeyReusedIsA409Problem(t *testing.T) {
 		t.Fatalf("HTTP %d %+v", rec.Code, p)
 	}
 }
+
+// A queue message whose idempotency key belongs to a different request is dropped (2xx),
+// not failed: a redelivery could never succeed, it would only loop into the poison queue.
+func TestQueuedRequestWithAReusedKeyIsDropped(t *testing.T) {
+	t.Parallel()
+	var logs strings.Builder
+	s := &Server{log: slog.New(slog.NewJSONHandler(&logs, nil))}
+	if err := s.queueOutcome(nil, apperr.New(apperr.KeyReused, "reused")); err != nil {
+		t.Fatalf("outcome %v, want the message dropped", err)
+	}
+	if !strings.Contains(logs.String(), "idempotency key belongs to a different request") {
+		t.Fatalf("the drop is not logged: %s", logs.String())
+	}
+	if err := s.queueOutcome(nil, apperr.New(apperr.Unavailable, "down")); err == nil {
+		t.Fatal("a store outage must fail the invocation so the host delivers it again")
+	}
+}
