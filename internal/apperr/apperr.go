@@ -12,18 +12,19 @@ import (
 type Code string
 
 const (
-	Invalid      Code = "invalid_request"     // bad JSON, identifier or step: 400
-	TooLarge     Code = "request_too_large"   // body over the limit: 413
-	Unauthorized Code = "unauthorized"        // no caller identity: 401
-	NotFound     Code = "not_found"           // unknown run or user: 404
-	Protected    Code = "protected_account"   // break-glass or other protected account: 403
-	RateLimited  Code = "rate_limited"        // MAX_REMEDIATIONS_PER_HOUR reached: 429
-	Unavailable  Code = "store_unavailable"   // run-record store unreachable: 503
-	Conflict     Code = "conflict"            // e.g. restore on a run that removed nothing yet: 409
-	NotSecured   Code = "account_not_secured" // restore before the account was secured: 409
-	Forbidden    Code = "forbidden"           // the caller lacks the app role for the route: 403
-	Upstream     Code = "upstream_error"      // Graph or Exchange failed while resolving the request: 502
-	Internal     Code = "internal_error"      // anything else: 500, details only in logs
+	Invalid      Code = "invalid_request"        // bad JSON, identifier or step: 400
+	TooLarge     Code = "request_too_large"      // body over the limit: 413
+	Unauthorized Code = "unauthorized"           // no caller identity: 401
+	NotFound     Code = "not_found"              // unknown run or user: 404
+	Protected    Code = "protected_account"      // break-glass or other protected account: 403
+	RateLimited  Code = "rate_limited"           // MAX_REMEDIATIONS_PER_HOUR reached: 429
+	Unavailable  Code = "store_unavailable"      // run-record store unreachable: 503
+	Conflict     Code = "conflict"               // e.g. restore on a run that removed nothing yet: 409
+	NotSecured   Code = "account_not_secured"    // restore before the account was secured: 409
+	Forbidden    Code = "forbidden"              // the caller lacks the app role for the route: 403
+	KeyReused    Code = "idempotency_key_reused" // the key's run was started for a different request: 409
+	Upstream     Code = "upstream_error"         // Graph or Exchange failed while resolving the request: 502
+	Internal     Code = "internal_error"         // anything else: 500, details only in logs
 )
 
 // Error is an error with a code and a message that is safe to show the caller.

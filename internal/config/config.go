@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -116,33 +117,73 @@ func Load(getenv func(string) string, appRoot string) (Config, error) {
 	if c.TenantID == "" {
 		return c, fmt.Errorf("config: AZURE_TENANT_ID is required (Exchange Online endpoint path)")
 	}
-	for name, raw := range map[string]string{"GRAPH_BASE_URL": c.GraphBaseURL, "EXCHANGE_BASE_URL": c.ExchangeBaseURL} {
-		if err := checkURL(raw); err != nil {
-			return c, fmt.Errorf("config: %s: %w", name, err)
-		}
+	if err := checkServiceURL(c.GraphBaseURL, graphHosts); err != nil {
+		return c, fmt.Errorf("config: GRAPH_BASE_URL: %w", err)
+	}
+	if err := checkServiceURL(c.ExchangeBaseURL, exchangeHosts); err != nil {
+		return c, fmt.Errorf("config: EXCHANGE_BASE_URL: %w", err)
 	}
 	c.MaxDequeueCount = maxDequeueCount(appRoot)
 	return c, nil
 }
 
-// checkURL allows https anywhere and plain http only on loopback hosts (tests, simulator).
-func checkURL(raw string) error {
+// The tokens Tourniquet sends carry the power to reset any password of the tenant: they may
+// go only to Microsoft's own service hosts, in the public and the national clouds, or to a
+// loopback address (tests, the tenant simulator).
+var (
+	// Microsoft Graph service root endpoints (https://learn.microsoft.com/graph/deployments):
+	// global; US Government L4 (GCC High); US Government L5 (DoD); China (21Vianet).
+	graphHosts = []string{"graph.microsoft.com", "graph.microsoft.us", "dod-graph.microsoft.us", "microsoftgraph.chinacloudapi.cn"}
+	// Exchange Online endpoints: the hosts Connect-ExchangeOnline uses per
+	// -ExchangeEnvironmentName (O365Default outlook.office365.com, O365USGovGCCHigh
+	// outlook.office365.us, O365USGovDoD webmail.apps.mil, O365China partner.outlook.cn;
+	// https://learn.microsoft.com/powershell/module/exchange/connect-exchangeonline), the
+	// commercial alias outlook.office.com, and outlook-dod.office365.us, which the DoD endpoint
+	// list names next to webmail.apps.mil
+	// (https://learn.microsoft.com/microsoft-365/enterprise/microsoft-365-u-s-government-dod-endpoints).
+	exchangeHosts = []string{"outlook.office365.com", "outlook.office.com", "outlook.office365.us", "outlook-dod.office365.us", "webmail.apps.mil", "partner.outlook.cn"}
+)
+
+// checkServiceURL accepts https on one of hosts (default port only), or http/https on a
+// loopback address. No user info, query or fragment: none belongs in a base URL, and
+// "https://graph.microsoft.com@evil.example" names evil.example as its host.
+func checkServiceURL(raw string, hosts []string) error {
 	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
+	if err != nil || u.Host == "" || u.Opaque != "" {
 		return fmt.Errorf("%q is not an absolute URL", raw)
 	}
-	if u.Scheme == "https" {
-		return nil
+	if u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return fmt.Errorf("%q: a base URL holds no user info, query or fragment", raw)
 	}
-	if u.Scheme == "http" && IsLoopback(u.Hostname()) {
-		return nil
+	host := u.Hostname()
+	if IsLoopback(host) {
+		if u.Scheme == "http" || u.Scheme == "https" {
+			return nil
+		}
+		return fmt.Errorf("%q: only http or https", raw)
 	}
-	return fmt.Errorf("%q: only https, or http on a loopback host", raw)
+	if u.Scheme != "https" {
+		return fmt.Errorf("%q: only https (plain http only on a loopback address)", raw)
+	}
+	if port := u.Port(); port != "" && port != "443" {
+		return fmt.Errorf("%q: only the default https port", raw)
+	}
+	for _, h := range hosts {
+		if strings.EqualFold(host, h) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%q: the host must be one of %s, or a loopback address: the tokens must never go elsewhere", raw, strings.Join(hosts, ", "))
 }
 
-// IsLoopback reports whether host is localhost or a loopback address.
+// IsLoopback reports whether host is localhost or a loopback address (127.0.0.0/8, ::1).
+// "127.evil.example" is a name, not an address, and is not loopback.
 func IsLoopback(host string) bool {
-	return host == "localhost" || strings.HasPrefix(host, "127.") || host == "::1"
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func intSetting(getenv func(string) string, name string, def int) (int, error) {

@@ -38,3 +38,76 @@ func TestRecordKeyIsBase64OfAtLeast32Bytes(t *testing.T) {
 		}
 	}
 }
+
+func TestServiceURLsGoOnlyToMicrosoftOrLoopback(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		setting, value string
+		ok             bool
+	}{
+		{"GRAPH_BASE_URL", "https://graph.microsoft.com/v1.0", true},
+		{"GRAPH_BASE_URL", "https://GRAPH.microsoft.com/beta", true},
+		{"GRAPH_BASE_URL", "https://graph.microsoft.com:443/v1.0", true},
+		{"GRAPH_BASE_URL", "https://graph.microsoft.us/v1.0", true},
+		{"GRAPH_BASE_URL", "https://dod-graph.microsoft.us/v1.0", true},
+		{"GRAPH_BASE_URL", "https://microsoftgraph.chinacloudapi.cn/v1.0", true},
+		{"GRAPH_BASE_URL", "http://127.0.0.1:8080/v1.0", true},
+		{"GRAPH_BASE_URL", "https://127.8.9.10:4443", true},
+		{"GRAPH_BASE_URL", "http://[::1]:9000/v1.0", true},
+		{"GRAPH_BASE_URL", "http://localhost:9000", true},
+		{"GRAPH_BASE_URL", "https://graph.microsoft.com.evil.example/v1.0", false},
+		{"GRAPH_BASE_URL", "https://graph.microsoft.com@evil.example/v1.0", false},
+		{"GRAPH_BASE_URL", "https://user:pw@graph.microsoft.com/v1.0", false},
+		{"GRAPH_BASE_URL", "https://evilgraph.microsoft.com/v1.0", false},
+		{"GRAPH_BASE_URL", "https://graph.microsoft.com./v1.0", false},
+		{"GRAPH_BASE_URL", "https://graph.microsoft.com:8443/v1.0", false},
+		{"GRAPH_BASE_URL", "http://graph.microsoft.com/v1.0", false},
+		{"GRAPH_BASE_URL", "https://graph.microsoft.com/v1.0?x=1", false},
+		{"GRAPH_BASE_URL", "https://graph.microsoft.com/v1.0#frag", false},
+		{"GRAPH_BASE_URL", "http://127.evil.example/v1.0", false},
+		{"GRAPH_BASE_URL", "http://localhost.evil.example/v1.0", false},
+		{"GRAPH_BASE_URL", "http://10.0.0.1/v1.0", false},
+		{"GRAPH_BASE_URL", "ftp://127.0.0.1/v1.0", false},
+		{"GRAPH_BASE_URL", "https://outlook.office365.com/v1.0", false}, // an Exchange host is not a Graph host
+		{"GRAPH_BASE_URL", "graph.microsoft.com/v1.0", false},
+		{"EXCHANGE_BASE_URL", "https://outlook.office365.com/adminapi/beta", true},
+		{"EXCHANGE_BASE_URL", "https://outlook.office.com/adminapi/beta", true},
+		{"EXCHANGE_BASE_URL", "https://outlook.office365.us/adminapi/beta", true},
+		{"EXCHANGE_BASE_URL", "https://webmail.apps.mil/adminapi/beta", true},
+		{"EXCHANGE_BASE_URL", "https://partner.outlook.cn/adminapi/beta", true},
+		{"EXCHANGE_BASE_URL", "http://127.0.0.1:7000/adminapi/beta", true},
+		{"EXCHANGE_BASE_URL", "https://graph.microsoft.com/adminapi/beta", false},
+		{"EXCHANGE_BASE_URL", "https://outlook.office365.com.evil.example/adminapi/beta", false},
+		{"EXCHANGE_BASE_URL", "https://outlook.office365.com@evil.example/adminapi/beta", false},
+		{"EXCHANGE_BASE_URL", "http://outlook.office365.com/adminapi/beta", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.setting+" "+tt.value, func(t *testing.T) {
+			env := map[string]string{"AzureWebJobsStorage": "UseDevelopmentStorage=true", "AZURE_TENANT_ID": "t", tt.setting: tt.value}
+			_, err := Load(func(k string) string { return env[k] }, t.TempDir())
+			if tt.ok && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if !tt.ok {
+				if err == nil {
+					t.Fatal("accepted")
+				}
+				if !strings.Contains(err.Error(), tt.setting) {
+					t.Fatalf("the message does not name the setting: %v", err)
+				}
+			}
+		})
+	}
+}
+
+func TestIsLoopback(t *testing.T) {
+	t.Parallel()
+	for host, want := range map[string]bool{
+		"localhost": true, "LOCALHOST": true, "127.0.0.1": true, "127.255.0.9": true, "::1": true,
+		"127.evil.example": false, "127.0.0.1.nip.io": false, "localhost.example": false, "0.0.0.0": false, "::": false, "": false,
+	} {
+		if got := IsLoopback(host); got != want {
+			t.Errorf("IsLoopback(%q) = %v, want %v", host, got, want)
+		}
+	}
+}

@@ -30,7 +30,8 @@ import (
 var (
 	tableSvc *aztables.ServiceClient
 	// tableGuard refuses, as Azure does, any entity Azurite would store but Azure would not.
-	tableGuard runstest.Guard
+	tableGuard  runstest.Guard
+	azuriteConn string // for tests that build a store with a transport of their own
 )
 
 // TestMain starts Azurite once, and one simulator whose managed identity endpoint serves
@@ -43,6 +44,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "azurite:", err)
 		os.Exit(1)
 	}
+	azuriteConn = inst.ConnectionString
 	tableSvc, err = aztables.NewServiceClientFromConnectionString(inst.ConnectionString, tableGuard.ClientOptions())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

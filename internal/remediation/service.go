@@ -6,10 +6,14 @@ package remediation
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +22,7 @@ import (
 	"github.com/tourniquet/tourniquet/internal/graph"
 	"github.com/tourniquet/tourniquet/internal/runs"
 	"github.com/tourniquet/tourniquet/internal/steps"
+	"github.com/tourniquet/tourniquet/internal/strictjson"
 )
 
 // Queue sends messages to the step queues.
@@ -29,6 +34,7 @@ type Queue interface {
 type Config struct {
 	Protected       []string      // PROTECTED_ACCOUNTS: UPNs or object ids, compared case-insensitively
 	MaxPerHour      int           // MAX_REMEDIATIONS_PER_HOUR, tenant-wide
+	MaxRequests     int           // new start requests per hour, dry runs and refusals included; 0: max(10×MaxPerHour, 100)
 	MaxDequeueCount int           // host.json queues.maxDequeueCount: the last delivery of a message
 	SweepMode       string        // "report" or "remediate"
 	SweepMaxUsers   int           // SWEEP_MAX_USERS
@@ -91,6 +97,10 @@ func (s *Service) now() time.Time {
 // ValidUser reports whether s is a user object id (GUID) or a user principal name.
 func ValidUser(s string) bool { return graph.ValidID(s) || graph.ValidUPN(s) }
 
+// maxOptionsBytes caps a request's options: they are stored with the run, and no real
+// option set comes near it.
+const maxOptionsBytes = 16 << 10
+
 func (s *Service) parse(req StartRequest) ([]steps.Name, steps.Options, error) {
 	if !ValidUser(req.User) {
 		return nil, steps.Options{}, apperr.New(apperr.Invalid, "user must be a user principal name or an object id (GUID)")
@@ -105,6 +115,15 @@ func (s *Service) parse(req StartRequest) ([]steps.Name, steps.Options, error) {
 	}
 	if len(req.IdempotencyKey) > 256 {
 		return nil, steps.Options{}, apperr.New(apperr.Invalid, "idempotencyKey is longer than 256 characters")
+	}
+	if len(req.Options) > maxOptionsBytes {
+		return nil, steps.Options{}, apperr.New(apperr.Invalid, "options are larger than %d bytes", maxOptionsBytes)
+	}
+	if len(req.Options) > 0 {
+		// Exact names only, also inside options (a queue message reaches here undecoded).
+		if err := strictjson.Check(req.Options, reflect.TypeOf(steps.Options{})); err != nil {
+			return nil, steps.Options{}, apperr.New(apperr.Invalid, "options: %v", err)
+		}
 	}
 	opts, err := steps.ParseOptions(req.Options)
 	if err != nil {
@@ -130,9 +149,19 @@ func (s *Service) parse(req StartRequest) ([]steps.Name, steps.Options, error) {
 // Start validates a request, applies the safety rails and starts a run: in async mode it
 // enqueues the first steps and returns at once; in sync mode it returns the finished run.
 func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error) {
-	names, _, err := s.parse(req)
+	names, opts, err := s.parse(req)
 	if err != nil {
 		return nil, err
+	}
+	// Options are kept as parsed and marshalled again, never as the caller's bytes: what is
+	// stored is exactly what the steps act on, and it is what the fingerprint binds.
+	canonical, err := json.Marshal(opts)
+	if err != nil {
+		return nil, apperr.Wrap(apperr.Internal, err, "internal error")
+	}
+	var stored json.RawMessage
+	if o := strings.TrimSpace(string(req.Options)); o != "" && o != "null" {
+		stored = canonical
 	}
 	kind := req.KeyKind
 	if kind == "" {
@@ -141,15 +170,29 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 	// A replay must answer the first run even when Graph is unreachable now: look the key up
 	// before anything else.
 	if req.IdempotencyKey != "" {
-		if run, err := s.existing(ctx, kind, req.IdempotencyKey); err != nil || run != nil {
+		if holder, run, err := s.existing(ctx, kind, req.IdempotencyKey); err != nil || run != nil {
 			if err != nil {
 				return nil, err
 			}
+			userKey, sameUser := userKeyOf(run.User, req.User)
+			if !sameUser || !claimedFor(holder, fingerprint(userKey, names, req.DryRun, canonical)) {
+				return nil, s.keyReused(kind, req.IdempotencyKey, run.RunID)
+			}
 			return s.replay(ctx, run), nil
 		}
-	} else if err := s.Store.Ping(ctx); err != nil {
-		// No change to the tenant without a record of it: fail before touching anything.
+	}
+
+	// Every new request reads the directory and may leave a record (a refusal too): it takes
+	// a slot of the request budget first, so a misfiring caller is held back before it can
+	// throttle the identity or fill the tables. This is also the check that the store
+	// answers: no change to the tenant without a record of it.
+	if slot, retryAfter, err := s.Store.Reserve(ctx, runs.RequestLimit, s.now(), s.requestBudget()); err != nil {
 		return nil, apperr.Wrap(apperr.Unavailable, err, "the run-record store is unreachable")
+	} else if slot == nil {
+		e := apperr.New(apperr.RateLimited, "more than %d start requests in the last hour (dry runs and refusals included): refused so a misfiring caller cannot throttle the tenant's identity", s.requestBudget())
+		e.RetryAfter = retryAfter
+		s.Log.Warn("start request refused: request budget used up", "budget", s.requestBudget(), "retryAfter", retryAfter)
+		return nil, e
 	}
 
 	// The user is resolved first (a read), so a protected account is recognised by either
@@ -180,7 +223,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 		Reason:         req.Reason,
 		RequestedBy:    req.RequestedBy,
 		IdempotencyKey: req.IdempotencyKey,
-		Options:        req.Options,
+		Options:        stored,
 		CreatedAt:      s.now(),
 	}
 	if run.Mode == "" {
@@ -200,27 +243,34 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 	}
 
 	if req.IdempotencyKey != "" {
-		holder, claimed, err := s.Store.ClaimKey(ctx, kind, req.IdempotencyKey, run.RunID)
+		userKey, _ := userKeyOf(run.User, req.User)
+		fp := fingerprint(userKey, names, req.DryRun, canonical)
+		holder, claimed, err := s.Store.ClaimKey(ctx, kind, req.IdempotencyKey, runs.KeyHolder{RunID: run.RunID, Fingerprint: fp})
 		if err != nil {
 			return nil, apperr.Wrap(apperr.Unavailable, err, "the run-record store is unreachable")
 		}
 		if !claimed {
-			if prior, err := s.waitForRun(ctx, holder); err == nil {
+			if !claimedFor(holder, fp) {
+				return nil, s.keyReused(kind, req.IdempotencyKey, holder.RunID)
+			}
+			if prior, err := s.waitForRun(ctx, holder.RunID); err == nil {
 				return s.replay(ctx, prior), nil
 			}
 			// The holder never recorded its run (it crashed in between): carry on under its id,
 			// so that at most one run ever exists for the key.
-			run.RunID = holder
+			run.RunID = holder.RunID
 		}
 	}
 
+	var slot *runs.Reservation
 	if !req.DryRun {
-		ok, retryAfter, err := s.Store.Reserve(ctx, s.now(), s.Config.MaxPerHour)
+		var retryAfter time.Duration
+		slot, retryAfter, err = s.Store.Reserve(ctx, runs.ChangeLimit, s.now(), s.Config.MaxPerHour)
 		if err != nil {
 			s.releaseKey(ctx, kind, req.IdempotencyKey)
 			return nil, apperr.Wrap(apperr.Unavailable, err, "the run-record store is unreachable")
 		}
-		if !ok {
+		if slot == nil {
 			s.releaseKey(ctx, kind, req.IdempotencyKey)
 			e := apperr.New(apperr.RateLimited, "more than %d remediations in the last hour (MAX_REMEDIATIONS_PER_HOUR): refused so a misfiring playbook cannot lock out the tenant", s.Config.MaxPerHour)
 			e.RetryAfter = retryAfter
@@ -232,6 +282,10 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 		run.Status = runs.Running
 	}
 	if err := s.Store.Create(ctx, run); err != nil {
+		// Not recorded by this request: its slot must not count against the hour.
+		if gerr := s.Store.GiveBack(ctx, slot); gerr != nil {
+			s.Log.Error("give back a rate-limit slot", "err", gerr)
+		}
 		if errors.Is(err, runs.ErrConflict) {
 			if prior, gerr := s.Store.Get(ctx, run.RunID); gerr == nil {
 				return s.replay(ctx, prior), nil
@@ -255,6 +309,58 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 	return &Started{Run: final, Unsent: unsent}, nil
 }
 
+// requestBudget is the tenant-wide hourly number of new start requests (dry runs and
+// refusals included): ten times MAX_REMEDIATIONS_PER_HOUR, at least 100, so dry runs stay
+// possible when real runs are limited hard.
+func (s *Service) requestBudget() int {
+	if s.Config.MaxRequests > 0 {
+		return s.Config.MaxRequests
+	}
+	return max(10*s.Config.MaxPerHour, 100)
+}
+
+// fingerprint binds an idempotency key to the request that claimed it: the user (its object
+// id once resolved, else the identifier as given, lower-cased), the set of steps, dryRun and
+// the options as parsed. Mode and reason are not part of it: they do not change what the
+// run does to the tenant.
+func fingerprint(userKey string, names []steps.Name, dryRun bool, canonicalOptions []byte) string {
+	sorted := make([]string, len(names))
+	for i, n := range names {
+		sorted[i] = string(n)
+	}
+	slices.Sort(sorted)
+	doc, _ := json.Marshal(struct {
+		User    string          `json:"user"`
+		Steps   []string        `json:"steps"`
+		DryRun  bool            `json:"dryRun"`
+		Options json.RawMessage `json:"options"`
+	}{userKey, sorted, dryRun, canonicalOptions})
+	sum := sha256.Sum256(doc)
+	return hex.EncodeToString(sum[:])
+}
+
+// userKeyOf returns the user part of a fingerprint for a run's user, and whether requested
+// (a UPN or object id) names that user.
+func userKeyOf(u runs.UserRef, requested string) (string, bool) {
+	same := strings.EqualFold(requested, u.ID) || strings.EqualFold(requested, u.UserPrincipalName)
+	if u.ID != "" {
+		return strings.ToLower(u.ID), same
+	}
+	return strings.ToLower(requested), same
+}
+
+// claimedFor reports whether a key's holder was claimed by the request with fingerprint fp.
+// A key claimed before fingerprints were stored is taken as the same request (the behaviour
+// it was claimed under).
+func claimedFor(holder runs.KeyHolder, fp string) bool {
+	return holder.Fingerprint == "" || holder.Fingerprint == fp
+}
+
+func (s *Service) keyReused(kind, key, runID string) error {
+	s.Log.Warn("idempotency key reused for a different request", "kind", kind, "runId", runID)
+	return apperr.New(apperr.KeyReused, "the idempotency key belongs to run %s, which was started for a different user, steps, dryRun or options; nothing was started (use a new key for a new request)", runID)
+}
+
 // replay answers a request whose idempotency key already has a run. An async run that is
 // not finished is advanced once more: if the request that created it died before its first
 // steps were enqueued (a redelivered queue message lands here), this sends them.
@@ -269,19 +375,19 @@ func (s *Service) replay(ctx context.Context, run *runs.Run) *Started {
 	return started
 }
 
-func (s *Service) existing(ctx context.Context, kind, key string) (*runs.Run, error) {
+func (s *Service) existing(ctx context.Context, kind, key string) (runs.KeyHolder, *runs.Run, error) {
 	holder, found, err := s.Store.LookupKey(ctx, kind, key)
 	if err != nil {
-		return nil, apperr.Wrap(apperr.Unavailable, err, "the run-record store is unreachable")
+		return holder, nil, apperr.Wrap(apperr.Unavailable, err, "the run-record store is unreachable")
 	}
 	if !found {
-		return nil, nil
+		return holder, nil, nil
 	}
-	run, err := s.waitForRun(ctx, holder)
+	run, err := s.waitForRun(ctx, holder.RunID)
 	if err != nil {
-		return nil, nil // claimed but never recorded: Start carries on under the holder's id
+		return holder, nil, nil // claimed but never recorded: Start carries on under the holder's id
 	}
-	return run, nil
+	return holder, run, nil
 }
 
 // waitForRun reads the run that holds a key, giving a concurrent creator a moment to

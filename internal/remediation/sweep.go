@@ -2,6 +2,7 @@ package remediation
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/tourniquet/tourniquet/internal/apperr"
 	"github.com/tourniquet/tourniquet/internal/runs"
+	"github.com/tourniquet/tourniquet/internal/steps"
 )
 
 // SweepKey is the idempotency key of a restricted user: the sender address and the block's
@@ -109,7 +111,15 @@ func (s *Service) markSwept(ctx context.Context, sender string, created time.Tim
 	if refused == nil {
 		return
 	}
-	if _, _, err := s.Store.ClaimKey(ctx, "sweep", SweepKey(sender, created), refused.Run.RunID); err != nil {
+	run := refused.Run
+	names := make([]steps.Name, len(run.Steps))
+	for i, st := range run.Steps {
+		names[i] = steps.Name(st.Name)
+	}
+	canonical, _ := json.Marshal(steps.Options{})
+	userKey, _ := userKeyOf(run.User, sender)
+	claim := runs.KeyHolder{RunID: run.RunID, Fingerprint: fingerprint(userKey, names, run.DryRun, canonical)}
+	if _, _, err := s.Store.ClaimKey(ctx, "sweep", SweepKey(sender, created), claim); err != nil {
 		s.Log.Error("mark protected sender swept", "err", err)
 	}
 }

@@ -133,13 +133,13 @@ func TestIdempotencyKeysOfAnyTextAreClaimed(t *testing.T) {
 		"INC/4711#a?b\\c", "tab\tnewline\n\x00nul\u0085", strings.Repeat("ü💸", 20000), "adele_fabrikam.example#EXT#@contoso.onmicrosoft.com",
 	} {
 		runID := fmt.Sprintf("r-key-%d", i)
-		if holder, claimed, err := s.ClaimKey(ctx, "run", key, runID); err != nil || !claimed || holder != runID {
+		if holder, claimed, err := s.ClaimKey(ctx, "run", key, runs.KeyHolder{RunID: runID}); err != nil || !claimed || holder.RunID != runID {
 			t.Fatalf("claim %d: %q %v %v", i, holder, claimed, err)
 		}
-		if holder, claimed, err := s.ClaimKey(ctx, "run", key, "other"); err != nil || claimed || holder != runID {
+		if holder, claimed, err := s.ClaimKey(ctx, "run", key, runs.KeyHolder{RunID: "other"}); err != nil || claimed || holder.RunID != runID {
 			t.Fatalf("second claim %d: %q %v %v", i, holder, claimed, err)
 		}
-		if got, found, err := s.LookupKey(ctx, "run", key); err != nil || !found || got != runID {
+		if got, found, err := s.LookupKey(ctx, "run", key); err != nil || !found || got.RunID != runID {
 			t.Fatalf("lookup %d: %q %v %v", i, got, found, err)
 		}
 		if err := s.ReleaseKey(ctx, "run", key); err != nil {

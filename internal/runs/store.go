@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	mathrand "math/rand/v2"
 	"net/http"
 	"regexp"
 	"sort"
@@ -27,7 +28,8 @@ import (
 //	                  PK=runId  RK="<owner RK>~<text>~<write id>~NNNN"  parts of a large text (layout.go)
 //	<prefix>RunIndex  PK="u:<sha256(lower user id or UPN)>"  RK=<inverted time>-<runId>  newest first
 //	<prefix>Keys      PK=<kind>:<sha256(key)>  RK=""  claimed idempotency keys -> runId
-//	<prefix>Limits    PK="hour"  RK=<yyyymmddhh>   tenant-wide counter (ETag-guarded)
+//	<prefix>Keys      (each with the fingerprint of the request that claimed it)
+//	<prefix>Limits    PK="window"  RK=<limit>  tenant-wide sliding one-hour counters (ETag-guarded)
 //	<prefix>Sweeps    PK="sweep"  RK=<inverted time>  sweep records
 //
 // No key is ever built from caller or tenant text as such: the Table service refuses keys
@@ -391,34 +393,42 @@ func (s *Store) ListByUser(ctx context.Context, user string, limit int) ([]*Run,
 	return out, nil
 }
 
-// ClaimKey claims an idempotency key of a kind ("run", "sweep") for runID with an insert that
-// fails on conflict. It returns the run id that holds the key: runID when this call claimed
+// KeyHolder is what an idempotency key is stored with: the run that holds it and the
+// fingerprint of the request that started that run, so a different request that reuses the
+// key is recognised (and refused) rather than answered with a run it did not ask for.
+type KeyHolder struct {
+	RunID       string
+	Fingerprint string // "" for keys claimed before fingerprints were stored
+}
+
+// ClaimKey claims an idempotency key of a kind ("run", "sweep") for claim.RunID with an
+// insert that fails on conflict. It returns the key's holder: claim when this call claimed
 // it, the earlier one otherwise.
-func (s *Store) ClaimKey(ctx context.Context, kind, key, runID string) (holder string, claimed bool, err error) {
+func (s *Store) ClaimKey(ctx context.Context, kind, key string, claim KeyHolder) (holder KeyHolder, claimed bool, err error) {
 	if err := s.ensure(ctx); err != nil {
-		return "", false, err
+		return KeyHolder{}, false, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	pk, err := keysPartition(kind, key)
 	if err != nil {
-		return "", false, fmt.Errorf("runs.ClaimKey: %w", err)
+		return KeyHolder{}, false, fmt.Errorf("runs.ClaimKey: %w", err)
 	}
-	e, _ := json.Marshal(map[string]any{"PartitionKey": pk, "RowKey": "", "RunID": runID})
+	e, _ := json.Marshal(map[string]any{"PartitionKey": pk, "RowKey": "", "RunID": claim.RunID, "Fingerprint": claim.Fingerprint})
 	if _, err := s.keys.AddEntity(ctx, e, nil); err == nil {
-		return runID, true, nil
+		return claim, true, nil
 	} else if !hasCode(err, aztables.EntityAlreadyExists) && !hasStatus(err, http.StatusConflict) {
-		return "", false, fmt.Errorf("runs.ClaimKey: %w: %w", ErrUnavailable, err)
+		return KeyHolder{}, false, fmt.Errorf("runs.ClaimKey: %w: %w", ErrUnavailable, err)
 	}
 	got, err := s.keys.GetEntity(ctx, pk, "", nil)
 	if err != nil {
-		return "", false, fmt.Errorf("runs.ClaimKey: %w: %w", ErrUnavailable, err)
+		return KeyHolder{}, false, fmt.Errorf("runs.ClaimKey: %w: %w", ErrUnavailable, err)
 	}
 	var m entity
 	if err := json.Unmarshal(got.Value, &m); err != nil {
-		return "", false, fmt.Errorf("runs.ClaimKey: decode: %w", err)
+		return KeyHolder{}, false, fmt.Errorf("runs.ClaimKey: decode: %w", err)
 	}
-	return m.str("RunID"), false, nil
+	return KeyHolder{RunID: m.str("RunID"), Fingerprint: m.str("Fingerprint")}, false, nil
 }
 
 // ReleaseKey gives up a claim that did not lead to a run (e.g. the run was refused before
@@ -440,49 +450,165 @@ func (s *Store) ReleaseKey(ctx context.Context, kind, key string) error {
 	return nil
 }
 
-// Reserve counts one run against the tenant-wide hourly limit. It returns ok=false and the
-// time until the window resets when the limit is reached. The counter is ETag-guarded, so
-// concurrent handler instances never exceed max between them.
-func (s *Store) Reserve(ctx context.Context, now time.Time, max int) (ok bool, retryAfter time.Duration, err error) {
+// Limit names a tenant-wide sliding one-hour counter.
+type Limit string
+
+const (
+	// ChangeLimit counts runs that may change the tenant (MAX_REMEDIATIONS_PER_HOUR).
+	ChangeLimit Limit = "changes"
+	// RequestLimit counts every new start request (dry runs and refusals too): each reads
+	// the directory and may leave a record, so a misfiring caller is held back before it
+	// throttles the identity or fills the tables.
+	RequestLimit Limit = "requests"
+)
+
+// window is the length of the sliding window, and bucket the resolution it is kept at: a
+// reservation is counted from the start of its 10-second bucket until window after the
+// bucket's end, never less than an hour (at most 10 s more).
+const (
+	window = time.Hour
+	bucket = 10 * time.Second
+)
+
+// Reservation is one slot of a Limit, to give back if its run is never recorded.
+type Reservation struct {
+	limit  Limit
+	bucket int64
+}
+
+// Reserve takes one slot of limit at now if fewer than max were taken in the last hour (a
+// sliding window, so no burst of 2×max around the turn of an hour). Otherwise it returns a
+// nil reservation and the time until the oldest counted slot leaves the window.
+//
+// Each limit is one entity holding a count per 10-second bucket of the last hour, replaced
+// only if its ETag is unchanged, so concurrent handler instances never take more than max
+// slots between them.
+func (s *Store) Reserve(ctx context.Context, limit Limit, now time.Time, max int) (*Reservation, time.Duration, error) {
 	if err := s.ensure(ctx); err != nil {
-		return false, 0, err
+		return nil, 0, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	window := now.UTC().Truncate(time.Hour)
-	rk := window.Format("2006010215")
-	retryAfter = window.Add(time.Hour).Sub(now)
+	current := now.UnixNano() / int64(bucket)
 	for attempt := 0; attempt < 50; attempt++ {
-		got, err := s.limits.GetEntity(ctx, "hour", rk, nil)
-		if hasStatus(err, http.StatusNotFound) {
-			e, _ := json.Marshal(map[string]any{"PartitionKey": "hour", "RowKey": rk, "Count": 0})
-			if _, err := s.limits.AddEntity(ctx, e, nil); err != nil && !hasStatus(err, http.StatusConflict) {
-				return false, 0, fmt.Errorf("runs.Reserve: %w: %w", ErrUnavailable, err)
-			}
-			continue
-		}
+		buckets, etag, err := s.readWindow(ctx, limit)
 		if err != nil {
-			return false, 0, fmt.Errorf("runs.Reserve: %w: %w", ErrUnavailable, err)
+			return nil, 0, fmt.Errorf("runs.Reserve: %w", err)
 		}
-		var m entity
-		if err := json.Unmarshal(got.Value, &m); err != nil {
-			return false, 0, fmt.Errorf("runs.Reserve: decode: %w", err)
+		taken, oldest := 0, int64(0)
+		for b, n := range buckets {
+			if !counted(b, current) {
+				delete(buckets, b) // out of the window: the entity stays small
+				continue
+			}
+			taken += n
+			if oldest == 0 || b < oldest {
+				oldest = b
+			}
 		}
-		count := m.int("Count")
-		if count >= max {
-			return false, retryAfter, nil
+		if taken >= max {
+			retryAfter := window + bucket // nothing counted (max is 0): try again in an hour
+			if oldest != 0 {
+				retryAfter = time.Unix(0, oldest*int64(bucket)).Add(bucket + window).Sub(now)
+			}
+			return nil, retryAfter, nil
 		}
-		e, _ := json.Marshal(map[string]any{"PartitionKey": "hour", "RowKey": rk, "Count": count + 1})
-		etag := got.ETag
-		_, err = s.limits.UpdateEntity(ctx, e, &aztables.UpdateEntityOptions{IfMatch: &etag, UpdateMode: aztables.UpdateModeReplace})
-		if err == nil {
-			return true, 0, nil
+		buckets[current]++
+		switch err := s.writeWindow(ctx, limit, buckets, etag); {
+		case err == nil:
+			return &Reservation{limit: limit, bucket: current}, 0, nil
+		case !errors.Is(err, ErrConflict):
+			return nil, 0, fmt.Errorf("runs.Reserve: %w", err)
 		}
-		if !hasStatus(err, http.StatusPreconditionFailed) {
-			return false, 0, fmt.Errorf("runs.Reserve: %w: %w", ErrUnavailable, err)
+		backoff(attempt)
+	}
+	return nil, 0, fmt.Errorf("runs.Reserve: %w: too much contention on the %s counter", ErrUnavailable, limit)
+}
+
+// GiveBack returns a reservation's slot: its run was never recorded, so it must not count.
+func (s *Store) GiveBack(ctx context.Context, r *Reservation) error {
+	if r == nil {
+		return nil
+	}
+	if err := s.ensure(ctx); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	for attempt := 0; attempt < 50; attempt++ {
+		buckets, etag, err := s.readWindow(ctx, r.limit)
+		if err != nil {
+			return fmt.Errorf("runs.GiveBack: %w", err)
+		}
+		if buckets[r.bucket] <= 0 {
+			return nil // already out of the window
+		}
+		buckets[r.bucket]--
+		if buckets[r.bucket] == 0 {
+			delete(buckets, r.bucket)
+		}
+		switch err := s.writeWindow(ctx, r.limit, buckets, etag); {
+		case err == nil:
+			return nil
+		case !errors.Is(err, ErrConflict):
+			return fmt.Errorf("runs.GiveBack: %w", err)
+		}
+		backoff(attempt)
+	}
+	return fmt.Errorf("runs.GiveBack: %w: too much contention on the %s counter", ErrUnavailable, r.limit)
+}
+
+// counted reports whether a slot taken in bucket b still counts in bucket current.
+func counted(b, current int64) bool {
+	return b > current-int64(window/bucket)-1
+}
+
+// readWindow reads a limit's buckets (bucket number -> slots) and the entity's ETag; an
+// empty ETag means the entity does not exist yet.
+func (s *Store) readWindow(ctx context.Context, limit Limit) (map[int64]int, azcore.ETag, error) {
+	buckets := map[int64]int{}
+	got, err := s.limits.GetEntity(ctx, "window", string(limit), nil)
+	if hasStatus(err, http.StatusNotFound) {
+		return buckets, "", nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	var m entity
+	if err := json.Unmarshal(got.Value, &m); err != nil {
+		return nil, "", fmt.Errorf("decode: %w", err)
+	}
+	if raw := m.str("Buckets"); raw != "" {
+		if err := json.Unmarshal([]byte(raw), &buckets); err != nil {
+			return nil, "", fmt.Errorf("decode buckets: %w", err)
 		}
 	}
-	return false, 0, fmt.Errorf("runs.Reserve: %w: too much contention on the counter", ErrUnavailable)
+	return buckets, got.ETag, nil
+}
+
+// writeWindow stores a limit's buckets if the entity is unchanged since it was read (etag),
+// or creates it if it did not exist; ErrConflict when another writer came first.
+func (s *Store) writeWindow(ctx context.Context, limit Limit, buckets map[int64]int, etag azcore.ETag) error {
+	doc, _ := json.Marshal(buckets)
+	e, _ := json.Marshal(map[string]any{"PartitionKey": "window", "RowKey": string(limit), "Buckets": string(doc)})
+	var err error
+	if etag == "" {
+		_, err = s.limits.AddEntity(ctx, e, nil)
+	} else {
+		_, err = s.limits.UpdateEntity(ctx, e, &aztables.UpdateEntityOptions{IfMatch: &etag, UpdateMode: aztables.UpdateModeReplace})
+	}
+	switch {
+	case err == nil:
+		return nil
+	case hasStatus(err, http.StatusNotFound): // removed since it was read: read again
+		return ErrConflict
+	}
+	return classify("write "+string(limit)+" window", err)
+}
+
+// backoff spreads out writers that lost an ETag race on a counter.
+func backoff(attempt int) {
+	time.Sleep(time.Duration(1+mathrand.IntN(5*(attempt+1))) * time.Millisecond)
 }
 
 // SweepRecord is the record of one run of the restricted-users sweep.
@@ -590,29 +716,29 @@ func hasCode(err error, code aztables.TableErrorCode) bool {
 	return errors.As(err, &re) && re.ErrorCode == string(code)
 }
 
-// LookupKey returns the run id holding an idempotency key, if any.
-func (s *Store) LookupKey(ctx context.Context, kind, key string) (runID string, found bool, err error) {
+// LookupKey returns the holder of an idempotency key, if any.
+func (s *Store) LookupKey(ctx context.Context, kind, key string) (holder KeyHolder, found bool, err error) {
 	if err := s.ensure(ctx); err != nil {
-		return "", false, err
+		return KeyHolder{}, false, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	pk, err := keysPartition(kind, key)
 	if err != nil {
-		return "", false, fmt.Errorf("runs.LookupKey: %w", err)
+		return KeyHolder{}, false, fmt.Errorf("runs.LookupKey: %w", err)
 	}
 	got, err := s.keys.GetEntity(ctx, pk, "", nil)
 	if hasStatus(err, http.StatusNotFound) {
-		return "", false, nil
+		return KeyHolder{}, false, nil
 	}
 	if err != nil {
-		return "", false, fmt.Errorf("runs.LookupKey: %w: %w", ErrUnavailable, err)
+		return KeyHolder{}, false, fmt.Errorf("runs.LookupKey: %w: %w", ErrUnavailable, err)
 	}
 	var m entity
 	if err := json.Unmarshal(got.Value, &m); err != nil {
-		return "", false, fmt.Errorf("runs.LookupKey: decode: %w", err)
+		return KeyHolder{}, false, fmt.Errorf("runs.LookupKey: decode: %w", err)
 	}
-	return m.str("RunID"), true, nil
+	return KeyHolder{RunID: m.str("RunID"), Fingerprint: m.str("Fingerprint")}, true, nil
 }
 
 // Unfinished lists the ids of runs that are still queued or running and were created before

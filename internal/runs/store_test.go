@@ -145,12 +145,12 @@ func TestClaimKeyOnce(t *testing.T) {
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	var claimed atomic.Int64
-	holders := make([]string, 8)
+	holders := make([]runs.KeyHolder, 8)
 	for i := range holders {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			h, ok, err := s.ClaimKey(ctx, "run", "INC-1", fmt.Sprintf("run-%d", i))
+			h, ok, err := s.ClaimKey(ctx, "run", "INC-1", runs.KeyHolder{RunID: fmt.Sprintf("run-%d", i), Fingerprint: fmt.Sprintf("fp-%d", i)})
 			if err != nil {
 				t.Error(err)
 			}
@@ -165,9 +165,13 @@ func TestClaimKeyOnce(t *testing.T) {
 		t.Fatalf("%d claims succeeded, want 1", claimed.Load())
 	}
 	for _, h := range holders {
-		if h != holders[0] {
-			t.Fatalf("holders disagree: %v", holders)
+		if h != holders[0] || h.Fingerprint != "fp-"+strings.TrimPrefix(h.RunID, "run-") {
+			t.Fatalf("holders disagree, or a fingerprint is not its run's: %v", holders)
 		}
+	}
+	looked, found, err := s.LookupKey(ctx, "run", "INC-1")
+	if err != nil || !found || looked != holders[0] {
+		t.Fatalf("LookupKey %+v %v %v, want %+v", looked, found, err, holders[0])
 	}
 }
 
@@ -182,20 +186,78 @@ func TestReserveNeverExceedsTheLimitUnderConcurrency(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			got, retry, err := s.Reserve(ctx, now, 5)
+			got, retry, err := s.Reserve(ctx, runs.ChangeLimit, now, 5)
 			if err != nil {
 				t.Error(err)
 			}
-			if got {
+			if got != nil {
 				ok.Add(1)
-			} else if retry != 30*time.Minute {
-				t.Errorf("retryAfter = %v, want 30m", retry)
+			} else if want := time.Hour + 10*time.Second; retry != want {
+				t.Errorf("retryAfter = %v, want %v", retry, want)
 			}
 		}()
 	}
 	wg.Wait()
 	if ok.Load() != 5 {
 		t.Fatalf("%d reservations granted, want 5", ok.Load())
+	}
+	// The other limit is a counter of its own.
+	if got, _, err := s.Reserve(ctx, runs.RequestLimit, now, 5); err != nil || got == nil {
+		t.Fatalf("request limit: %v %v", got, err)
+	}
+}
+
+// The window slides: a limit reached at 10:59 still holds at 11:00 (a clock-hour counter
+// would grant max more), and frees when the oldest slot is an hour old.
+func TestReserveWindowSlidesAcrossTheHour(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	first := time.Date(2026, 11, 25, 10, 59, 30, 0, time.UTC)
+	for i := 0; i < 3; i++ {
+		if got, _, err := s.Reserve(ctx, runs.ChangeLimit, first.Add(time.Duration(i)*10*time.Second), 3); err != nil || got == nil {
+			t.Fatalf("reservation %d: %v %v", i, got, err)
+		}
+	}
+	at := time.Date(2026, 11, 25, 11, 0, 30, 0, time.UTC)
+	got, retry, err := s.Reserve(ctx, runs.ChangeLimit, at, 3)
+	if err != nil || got != nil {
+		t.Fatalf("at 11:00:30: granted %v (%v): the window did not slide", got, err)
+	}
+	if want := first.Add(time.Hour + 10*time.Second).Sub(at); retry != want {
+		t.Fatalf("retryAfter %v, want %v (when the 10:59:30 slot leaves the window)", retry, want)
+	}
+	if got, _, _ := s.Reserve(ctx, runs.ChangeLimit, at.Add(retry-time.Second), 3); got != nil {
+		t.Fatal("granted before the oldest slot left the window")
+	}
+	if got, _, err := s.Reserve(ctx, runs.ChangeLimit, at.Add(retry), 3); err != nil || got == nil {
+		t.Fatalf("not granted once the oldest slot left the window: %v", err)
+	}
+	if got, _, _ := s.Reserve(ctx, runs.ChangeLimit, at.Add(retry), 3); got != nil {
+		t.Fatal("granted a fourth slot in one window")
+	}
+}
+
+func TestGiveBackFreesTheSlot(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	r, _, err := s.Reserve(ctx, runs.ChangeLimit, now, 1)
+	if err != nil || r == nil {
+		t.Fatalf("reserve: %v %v", r, err)
+	}
+	if again, _, _ := s.Reserve(ctx, runs.ChangeLimit, now, 1); again != nil {
+		t.Fatal("a second slot of one")
+	}
+	if err := s.GiveBack(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if again, _, err := s.Reserve(ctx, runs.ChangeLimit, now.Add(time.Minute), 1); err != nil || again == nil {
+		t.Fatalf("the given-back slot was not free: %v", err)
+	}
+	if err := s.GiveBack(ctx, nil); err != nil {
+		t.Fatal(err)
 	}
 }
 

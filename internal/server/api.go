@@ -36,6 +36,14 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 		}
 		key = header
 	}
+	if body.Mode == "sync" {
+		release, ok := s.syncRuns.acquire()
+		if !ok {
+			s.writeError(w, r, tooManySyncRuns())
+			return
+		}
+		defer release()
+	}
 	started, err := s.service.Start(r.Context(), remediation.StartRequest{
 		User: body.User, Steps: body.Steps, DryRun: body.DryRun, Mode: body.Mode, Reason: body.Reason,
 		IdempotencyKey: key, Options: body.Options, RequestedBy: s.requestedBy(r),
@@ -53,6 +61,12 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusOK
 	}
 	writeJSON(w, status, started.Run)
+}
+
+func tooManySyncRuns() error {
+	e := apperr.New(apperr.RateLimited, "%d sync runs are already in progress on this instance: try again shortly, or start the run with \"mode\":\"async\"", maxSyncRuns)
+	e.RetryAfter = syncRetryAfter
+	return e
 }
 
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
@@ -158,6 +172,12 @@ func (s *Server) handleStep(w http.ResponseWriter, r *http.Request) {
 	if header := strings.TrimSpace(r.Header.Get("Idempotency-Key")); header != "" {
 		key = header
 	}
+	release, ok := s.syncRuns.acquire()
+	if !ok {
+		s.writeError(w, r, tooManySyncRuns())
+		return
+	}
+	defer release()
 	started, err := s.service.Start(r.Context(), remediation.StartRequest{
 		User: body.User, Steps: []string{string(name)}, DryRun: body.DryRun, Mode: "sync", Reason: body.Reason,
 		IdempotencyKey: key, Options: body.Options, RequestedBy: s.requestedBy(r),
@@ -180,7 +200,7 @@ func (s *Server) handleSweeps(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
-	if err := s.store.Ping(r.Context()); err != nil {
+	if err := s.health.check(r.Context(), s.store); err != nil {
 		s.log.Warn("health: run-record store unreachable", "err", err)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "degraded", "store": "unreachable"})
 		return

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/tourniquet/tourniquet/internal/apperr"
+	"github.com/tourniquet/tourniquet/internal/strictjson"
 )
 
 // FuzzDecodeStrict feeds arbitrary bodies to the strict request decoder, into the start
@@ -19,6 +20,8 @@ func FuzzDecodeStrict(f *testing.F) {
 		`{"user":"a@b.example","steps":["reset-password"],"options":{"inboxRules":{"action":"delete"}}}`,
 		`{"user":"a@b.example","dry_run":true}`,
 		`{"user":"a@b.example"} {"user":"c@d.example"}`,
+		`{"user":"a@b.example","dryRun":true,"DryRun":false}`,
+		`{"user":"a@b.example","options":{"inboxRules":{"action":"delete","action":"disable"}}}`,
 		`{"user":`, `null`, `[]`, `"text"`, "\xff\xfe", `{"reason":"` + strings.Repeat("x", 300) + `"}`,
 	} {
 		f.Add([]byte(seed))
@@ -40,7 +43,11 @@ func FuzzDecodeStrict(f *testing.F) {
 				continue
 			}
 			// Accepted: the body is a single JSON value, and an object (or null) with known
-			// fields only, so it re-encodes and decodes strictly again.
+			// fields only, so it re-encodes and decodes strictly again; no object in it holds
+			// a name twice or two names differing only in letter case.
+			if err := strictjson.Check(body, nil); err != nil {
+				t.Fatalf("accepted %q with %v", body, err)
+			}
 			trimmed := bytes.TrimSpace(body)
 			if !json.Valid(trimmed) && !json.Valid(firstValue(trimmed)) {
 				t.Fatalf("accepted invalid JSON %q", body)

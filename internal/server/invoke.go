@@ -162,6 +162,10 @@ func (s *Server) queueOutcome(started *remediation.Started, err error) error {
 	switch apperr.CodeOf(err) {
 	case apperr.Unavailable, apperr.Upstream, apperr.Internal:
 		return err
+	case apperr.KeyReused:
+		// Another request holds the key: delivering this one again cannot change that.
+		s.log.Error("queued request dropped: its idempotency key belongs to a different request", "err", err)
+		return nil
 	}
 	var refused *remediation.RefusedRun
 	if errors.As(err, &refused) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tourniquet/tourniquet/internal/apperr"
 	"github.com/tourniquet/tourniquet/internal/remediation"
+	"github.com/tourniquet/tourniquet/internal/strictjson"
 )
 
 const (
@@ -50,6 +51,7 @@ var statusOf = map[apperr.Code]int{
 	apperr.Conflict:     http.StatusConflict,
 	apperr.NotSecured:   http.StatusConflict,
 	apperr.Forbidden:    http.StatusForbidden,
+	apperr.KeyReused:    http.StatusConflict,
 	apperr.Upstream:     http.StatusBadGateway,
 	apperr.Internal:     http.StatusInternalServerError,
 }
@@ -100,14 +102,12 @@ func decodeJSON(r *http.Request, v any) error {
 	return decodeStrict(body, v)
 }
 
+// decodeStrict refuses, besides unknown fields, duplicate names and names that differ from
+// a field only in letter case, at every nesting level: encoding/json alone would read
+// {"dryRun":true,"DryRun":false} as a real run.
 func decodeStrict(body []byte, v any) error {
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := strictjson.Decode(body, v); err != nil {
 		return apperr.New(apperr.Invalid, "invalid JSON body: %s", cleanJSONError(err))
-	}
-	if dec.More() {
-		return apperr.New(apperr.Invalid, "invalid JSON body: more than one JSON value")
 	}
 	return nil
 }
