@@ -50,6 +50,7 @@ func Registry() []Function {
 	fns := []Function{
 		{Name: "http-remediations", Trigger: HTTP, Methods: []string{"get", "post"}, Route: "remediations", AuthLevel: "function"},
 		{Name: "http-remediation", Trigger: HTTP, Methods: []string{"get"}, Route: "remediations/{runId}", AuthLevel: "function"},
+		{Name: "http-report", Trigger: HTTP, Methods: []string{"get"}, Route: "remediations/{runId}/report", AuthLevel: "function"},
 		{Name: "http-restore-admin-roles", Trigger: HTTP, Methods: []string{"post"}, Route: "remediations/{runId}/restore-admin-roles", AuthLevel: "function"},
 		// Unknown steps: literal routes (steps/reset-password...) win over this one, so it
 		// only sees names that are not steps and answers 400 as the contract says.

@@ -14,6 +14,7 @@ func (s *Server) apiRoutes() []apiRoute {
 		{"POST /api/remediations", s.handleStart},
 		{"GET /api/remediations", s.handleList},
 		{"GET /api/remediations/{runId}", s.handleGet},
+		{"GET /api/remediations/{runId}/report", s.handleReport},
 		{"POST /api/remediations/{runId}/restore-admin-roles", s.handleRestore},
 		{"POST /api/steps/{step}", s.handleStep},
 		{"GET /api/sweeps", s.handleSweeps},
