@@ -128,6 +128,10 @@ type value struct {
 	Empty  bool // an empty string, list or object, or null: shown as "(none)"
 	List   []*value
 	Fields []field
+	IsMap  bool
+	// EmptyKeys are the fields of an object with no value, named on one line so that the
+	// fields that matter stand out (a rule's evidence has twenty, most of them empty).
+	EmptyKeys []string
 }
 
 type field struct {
@@ -388,9 +392,14 @@ func toValue(v any) *value {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
-		out := &value{Empty: len(t) == 0}
+		out := &value{Empty: len(t) == 0, IsMap: true}
 		for _, k := range keys {
-			out.Fields = append(out.Fields, field{Key: k, Value: toValue(t[k])})
+			v := toValue(t[k])
+			if v.Empty {
+				out.EmptyKeys = append(out.EmptyKeys, k)
+				continue
+			}
+			out.Fields = append(out.Fields, field{Key: k, Value: v})
 		}
 		return out
 	}

@@ -51,7 +51,7 @@ func at(s string) *time.Time {
 func demoRun(t *testing.T) *runs.Run {
 	t.Helper()
 	var before map[string]any
-	_ = json.Unmarshal([]byte(`{"Name":"<script>alert(1)</script>","Enabled":true,"ForwardTo":["\"><img src=x onerror=alert(2)>"],"Priority":1}`), &before)
+	_ = json.Unmarshal([]byte(`{"Name":"<script>alert(1)</script>","Enabled":true,"ForwardTo":["\"><img src=x onerror=alert(2)>"],"Priority":1,"MoveToFolder":null,"From":[]}`), &before)
 	return &runs.Run{
 		RunID: "r-1", Status: runs.ActionRequired, Reason: "INC-4711 impossible travel", RequestedBy: "analyst@contoso.com",
 		User:      runs.UserRef{ID: "u-1", UserPrincipalName: "adele.vance@contoso.com"},
@@ -227,6 +227,9 @@ func TestBeforeAndAfterAreReadableLists(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("page lacks %q", want)
 		}
+	}
+	if !regexp.MustCompile(`empty:\s+From\s*,\s+MoveToFolder`).MatchString(text) {
+		t.Errorf("empty fields are not named on their own line")
 	}
 	if elements["dl"] < 3 {
 		t.Errorf("before/after not rendered as key: value lists (dl elements: %d)", elements["dl"])
