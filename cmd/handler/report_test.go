@@ -56,12 +56,11 @@ func chromium(t *testing.T, bin, profile, url string, args ...string) (stdout, s
 }
 
 // TestReportPageInARealBrowser makes a real run of the demo tenant (through the handler under
-// the host emulator, with Azurite) with an inbox rule named like a script, and loads its
-// report page in headless Chromium: the text a person reads is there, the rule name is shown
+// the host emulator, with Azurite) with an inbox rule named like a script, checks the page's
+// headers and errors over HTTP, and loads the page in headless Chromium: the text a person reads is there, the rule name is shown
 // as text, no script element exists, nothing outside the page is requested, and it prints
 // to an A4 PDF.
 func TestReportPageInARealBrowser(t *testing.T) {
-	bin := findChromium(t)
 	s := startStack(t)
 	const ruleName = "<script>alert(1)</script>"
 	const evil = `"><img src=x onerror=alert(2)>`
@@ -112,6 +111,8 @@ func TestReportPageInARealBrowser(t *testing.T) {
 		}
 	}
 
+	// The HTTP checks above hold without a browser; the rest needs one.
+	bin := findChromium(t)
 	dir := t.TempDir()
 	url := s.host.URL() + "/api/remediations/" + run.RunID + "/report"
 	dom, logs, took := chromium(t, bin, filepath.Join(dir, "profile"), url, "--dump-dom")
