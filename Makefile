@@ -5,8 +5,10 @@ BUILD_FLAGS ?= -trimpath -ldflags="-s -w"
 
 .PHONY: build test demo functions bench fuzz-short deps vet fmt
 
-# Azurite (the real Table and Queue service for tests and the demo) comes from npm.
+# Azurite (the real Table and Queue service for tests and the demo) comes from npm; the
+# headless chromium the report page is tested in from Debian, when missing and installable.
 deps: node_modules/.bin/azurite
+	@sh scripts/ensure-chromium.sh
 node_modules/.bin/azurite: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 

@@ -53,6 +53,7 @@ func Registry() []Function {
 		{Name: "http-start-remediation", Trigger: HTTP, Methods: []string{"post"}, Route: "remediations", AuthLevel: "function"},
 		{Name: "http-list-remediations", Trigger: HTTP, Methods: []string{"get"}, Route: "remediations", AuthLevel: "function"},
 		{Name: "http-remediation", Trigger: HTTP, Methods: []string{"get"}, Route: "remediations/{runId}", AuthLevel: "function"},
+		{Name: "http-report", Trigger: HTTP, Methods: []string{"get"}, Route: "remediations/{runId}/report", AuthLevel: "function"},
 		// Restore grants privilege back: its own functions, so their keys can be few.
 		{Name: "http-restore-admin-roles", Trigger: HTTP, Methods: []string{"post"}, Route: "remediations/{runId}/restore-admin-roles", AuthLevel: "function"},
 		{Name: "http-restore", Trigger: HTTP, Methods: []string{"post"}, Route: "remediations/{runId}/restore", AuthLevel: "function"},

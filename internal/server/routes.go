@@ -15,6 +15,7 @@ func (s *Server) apiRoutes() []apiRoute {
 		{"POST /api/remediations", RoleRemediate, s.handleStart},
 		{"GET /api/remediations", RoleRead, s.handleList},
 		{"GET /api/remediations/{runId}", RoleRead, s.handleGet},
+		{"GET /api/remediations/{runId}/report", RoleRead, s.handleReport},
 		{"POST /api/remediations/{runId}/restore-admin-roles", RoleRestore, s.handleRestoreAdminRoles},
 		{"POST /api/remediations/{runId}/restore", RoleRestore, s.handleRestore},
 		{"POST /api/steps/{step}", RoleRemediate, s.handleStep},

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"html"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tourniquet/tourniquet/internal/runs"
+	"github.com/tourniquet/tourniquet/internal/tenantsim"
+)
+
+// findChromium returns the headless browser the report test loads the page in. The project's
+// setup (`make deps`, scripts/ensure-chromium.sh) installs Debian's chromium where it can.
+func findChromium(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless_shell"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Skip("no chromium found (install it with scripts/ensure-chromium.sh, or set CHROMIUM): the report page is not checked in a browser")
+	return ""
+}
+
+// chromium runs the browser headless on url with args and returns what it printed and how
+// long it took. Everything that would reach out (updates, sync, QUIC, first-run pages) is off,
+// so any request the log shows comes from the page.
+func chromium(t *testing.T, bin, profile, url string, args ...string) (stdout, stderr string, took time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--disable-dev-shm-usage", "--enable-logging=stderr", "--v=0", "--user-data-dir=" + profile}
+	cmd := exec.CommandContext(ctx, bin, append(append(base, args...), url)...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("chromium %v: %v\n%s", args, err, errOut.String())
+	}
+	return out.String(), errOut.String(), time.Since(start)
+}
+
+// TestReportPageInARealBrowser makes a real run of the demo tenant (through the handler under
+// the host emulator, with Azurite) with an inbox rule named like a script, checks the page's
+// headers and errors over HTTP, and loads the page in headless Chromium: the text a person reads is there, the rule name is shown
+// as text, no script element exists, nothing outside the page is requested, and it prints
+// to an A4 PDF.
+func TestReportPageInARealBrowser(t *testing.T) {
+	s := startStack(t)
+	const ruleName = "<script>alert(1)</script>"
+	const evil = `"><img src=x onerror=alert(2)>`
+	s.sim.AddInboxRule(s.demo.UPN, tenantsim.InboxRule{Name: ruleName, Enabled: true, Description: evil,
+		ForwardTo: []string{"exfil@attacker.example"}, DeleteMessage: true, SubjectContainsWords: []string{"invoice"}})
+
+	r := call(t, s.host, "POST", "/api/remediations", map[string]any{"user": s.demo.UPN, "mode": "sync", "reason": "INC-4711 impossible travel <b>bold</b>"})
+	var run runs.Run
+	r.json(t, &run)
+	if r.status != 200 || run.RunID == "" {
+		t.Fatalf("sync run: %d %s", r.status, r.body)
+	}
+
+	page := call(t, s.host, "GET", "/api/remediations/"+run.RunID+"/report", nil)
+	if page.status != 200 {
+		t.Fatalf("report: %d %s", page.status, page.body)
+	}
+	for header, want := range map[string]string{
+		"Content-Type":            "text/html; charset=utf-8",
+		"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+		"X-Content-Type-Options":  "nosniff",
+	} {
+		if got := page.header.Get(header); got != want {
+			t.Errorf("%s = %q, want %q", header, got, want)
+		}
+	}
+	body := string(page.body)
+	// Tenant text is escaped (&lt;img src=...), so only the page's own tags start with "<".
+	for _, tag := range regexp.MustCompile(`<[a-zA-Z][^>]*>`).FindAllString(body, -1) {
+		if m := regexp.MustCompile(`(?i)^<(script|img|link|iframe|object|embed|base|form)\b|\s(src|href|srcset|action|formaction|poster)\s*=`).FindString(tag); m != "" {
+			t.Errorf("the page refers to something or carries a script: %s", tag)
+		}
+	}
+	if m := regexp.MustCompile(`url\(|@import|@font-face`).FindString(styleBlock.FindString(body)); m != "" {
+		t.Errorf("the style sheet loads something: %q", m)
+	}
+	if regexp.MustCompile(`(?i)https?://`).MatchString(strings.Split(body, "<pre>")[0]) {
+		t.Errorf("an address outside the commands section") // curl examples are text in <pre>, nothing loads them
+	}
+	t.Logf("report page of the demo run: %d bytes", len(page.body))
+
+	// An unknown or invalid run id answers what GET /api/remediations/{runId} answers.
+	for _, id := range []string{"20260101t000000-0000000000000000", "not'a-run", "x%20or%201"} {
+		doc := call(t, s.host, "GET", "/api/remediations/"+id, nil)
+		r := call(t, s.host, "GET", "/api/remediations/"+id+"/report", nil)
+		if r.status != doc.status || r.status/100 != 4 || r.header.Get("Content-Type") != "application/problem+json" {
+			t.Errorf("report of run %q: HTTP %d %s %s, want %d problem+json like the run document", id, r.status, r.header.Get("Content-Type"), r.body, doc.status)
+		}
+	}
+
+	// The HTTP checks above hold without a browser; the rest needs one.
+	bin := findChromium(t)
+	dir := t.TempDir()
+	url := s.host.URL() + "/api/remediations/" + run.RunID + "/report"
+	dom, logs, took := chromium(t, bin, filepath.Join(dir, "profile"), url, "--dump-dom")
+	t.Logf("chromium --dump-dom took %v", took)
+
+	text := visibleText(dom)
+	for _, want := range []string{
+		s.demo.UPN, "INC-4711 impossible travel <b>bold</b>", ruleName, evil,
+		"reset-password", "revoke-sessions", "remove-forwarding", "remove-inbox-rules", "remove-admin-roles", "unblock-sender",
+		"What a person must still do", "Before", "After", "exfil@attacker.example", "/restore-admin-roles",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the rendered page does not show %q", want)
+		}
+	}
+	for _, el := range []string{"<script", "<img", "<b>"} {
+		if strings.Contains(strings.ToLower(dom), el) {
+			t.Errorf("the browser's DOM has an element %s: tenant text became markup", el)
+		}
+	}
+	// Chromium logs every Content-Security-Policy violation (a script it refused to run, a
+	// resource it refused to load) to the console, which --enable-logging copies to stderr.
+	for _, line := range strings.Split(logs, "\n") {
+		if strings.Contains(line, "Content Security Policy") || strings.Contains(line, "Refused to") || strings.Contains(line, "CONSOLE") {
+			t.Errorf("the page tried something the policy refused: %s", line)
+		}
+	}
+
+	// The control: the same policy on a page that does carry a script and an image. The
+	// browser must refuse both and say so in the log the check above reads; otherwise that
+	// check proves nothing.
+	control := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Content-Security-Policy", page.header.Get("Content-Security-Policy"))
+		_, _ = io.WriteString(w, `<!DOCTYPE html><p id="x">script did not run</p><script>document.getElementById("x").textContent = "script ran"</script><img src="http://192.0.2.1/x.png">`)
+	}))
+	defer control.Close()
+	controlDOM, controlLogs, _ := chromium(t, bin, filepath.Join(dir, "profile"), control.URL, "--dump-dom")
+	if !strings.Contains(controlDOM, "script did not run") || !strings.Contains(controlLogs, "Content Security Policy") {
+		t.Errorf("the control page's script was not refused, or the refusal is not logged: the browser check is blind\nDOM %s\nlog %s", controlDOM, controlLogs)
+	}
+
+	pdf := filepath.Join(dir, "report.pdf")
+	_, _, tookPDF := chromium(t, bin, filepath.Join(dir, "profile"), url, "--print-to-pdf="+pdf, "--no-pdf-header-footer")
+	data, err := os.ReadFile(pdf)
+	if err != nil || !bytes.HasPrefix(data, []byte("%PDF-")) {
+		t.Fatalf("no PDF printed (%v)", err)
+	}
+	// A4 is 210 x 297 mm, 595 x 842 points (Chromium writes 594.96 x 841.92); US Letter,
+	// Chromium's default, would be 612 x 792. The page's @page rule asks for A4.
+	if !regexp.MustCompile(`/MediaBox\s*\[\s*0 0 59[45](\.\d+)? 84[12](\.\d+)?\s*\]`).Match(data) {
+		t.Errorf("the printed page is not A4: %s", regexp.MustCompile(`/MediaBox\s*\[[^\]]*\]`).Find(data))
+	}
+	t.Logf("chromium --print-to-pdf took %v, %d bytes", tookPDF, len(data))
+
+	if keep := os.Getenv("TOURNIQUET_REPORT_SCREENSHOT"); keep != "" {
+		chromium(t, bin, filepath.Join(dir, "profile"), url, "--screenshot="+keep, "--window-size=1000,3000", "--hide-scrollbars")
+		_ = os.WriteFile(strings.TrimSuffix(keep, filepath.Ext(keep))+".pdf", data, 0o644)
+		t.Logf("screenshot in %s", keep)
+	}
+}
+
+var (
+	styleBlock = regexp.MustCompile(`(?s)<style>.*?</style>`)
+	anyTag     = regexp.MustCompile(`<[^>]*>`)
+)
+
+// visibleText is the DOM's text: what a person sees, entities decoded.
+func visibleText(dom string) string {
+	return html.UnescapeString(anyTag.ReplaceAllString(styleBlock.ReplaceAllString(dom, ""), " "))
+}

@@ -1,0 +1,240 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"html"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tourniquet/tourniquet/internal/catalog"
+	"github.com/tourniquet/tourniquet/internal/runs"
+)
+
+func render(t *testing.T, run *runs.Run) string {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := Render(&buf, run, Options{BaseURL: "https://tq.example"}); err != nil {
+		t.Fatalf("Render: %v", err)
+	}
+	return buf.String()
+}
+
+// tagPattern finds the page's own tags; tenant text is escaped, so it cannot contain one.
+var tagPattern = regexp.MustCompile(`<(/?)([a-zA-Z][a-zA-Z0-9]*)[^>]*>`)
+
+// parsed returns the page's visible text (tags removed, entities decoded, the style sheet
+// left out) and how many of each element it has. The browser test parses it for real.
+func parsed(t *testing.T, page string) (text string, elements map[string]int) {
+	t.Helper()
+	elements = map[string]int{}
+	for _, m := range tagPattern.FindAllStringSubmatch(page, -1) {
+		if m[1] == "" {
+			elements[strings.ToLower(m[2])]++
+		}
+		if regexp.MustCompile(`(?i)\son[a-z]+=`).MatchString(m[0]) {
+			t.Errorf("tag with an event handler: %s", m[0])
+		}
+	}
+	body := page[strings.Index(page, "</style>"):]
+	return html.UnescapeString(tagPattern.ReplaceAllString(body, " ")), elements
+}
+
+func at(s string) *time.Time {
+	t, _ := time.Parse(time.RFC3339, s)
+	return &t
+}
+
+// demoRun is shaped like a stored run of the demo tenant: Before values are JSON maps.
+func demoRun(t *testing.T) *runs.Run {
+	t.Helper()
+	var before map[string]any
+	_ = json.Unmarshal([]byte(`{"Name":"<script>alert(1)</script>","Enabled":true,"ForwardTo":["\"><img src=x onerror=alert(2)>"],"Priority":1,"MoveToFolder":null,"From":[]}`), &before)
+	return &runs.Run{
+		RunID: "r-1", Status: runs.ActionRequired, Reason: "INC-4711 impossible travel", RequestedBy: "analyst@contoso.com",
+		User:      runs.UserRef{ID: "u-1", UserPrincipalName: "adele.vance@contoso.com"},
+		CreatedAt: *at("2026-11-30T03:00:00Z"), FinishedAt: at("2026-11-30T03:00:02Z"),
+		Steps: []runs.Step{
+			{Name: string(catalog.UnblockSender), Status: runs.StepSkipped, Message: "remove-admin-roles did not succeed"},
+			{Name: string(catalog.ResetPassword), Status: runs.StepActionRequired, Attempts: 1, Message: "synced from on-premises AD: reset the password there",
+				StartedAt: at("2026-11-30T03:00:00Z"), FinishedAt: at("2026-11-30T03:00:01Z")},
+			{Name: string(catalog.RemoveInboxRules), Status: runs.StepSucceeded, Attempts: 1, Changes: []runs.Change{{
+				Action: "disabled", Target: "<script>alert(1)</script>", Before: before, After: map[string]any{"Enabled": false},
+				Reasons: []string{"forwards mail outside the organisation", "<b>deletes</b> messages"},
+			}}},
+			{Name: string(catalog.RemoveAdminRoles), Status: runs.StepSucceeded, Attempts: 1, Changes: []runs.Change{{
+				Action: "role_assignment_removed", Target: "Exchange Administrator at /",
+				Before:  map[string]any{"roleName": "Exchange Administrator", "directoryScopeId": "/", "kind": "direct"},
+				Restore: map[string]any{"kind": "direct"},
+			}}},
+		},
+	}
+}
+
+func TestTenantValuesAreEscaped(t *testing.T) {
+	page := render(t, demoRun(t))
+	text, elements := parsed(t, page)
+	if elements["script"] != 0 || elements["img"] != 0 || elements["b"] != 0 {
+		t.Errorf("tenant text became elements: script=%d img=%d b=%d", elements["script"], elements["img"], elements["b"])
+	}
+	for _, want := range []string{"<script>alert(1)</script>", `"><img src=x onerror=alert(2)>`, "<b>deletes</b> messages"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the page does not show %q as text", want)
+		}
+	}
+	if strings.Contains(page, "<script>") || strings.Contains(page, "<img") {
+		t.Errorf("raw markup from the tenant in the page")
+	}
+}
+
+func TestPageReferencesNothingOutside(t *testing.T) {
+	page := render(t, demoRun(t))
+	for _, tag := range tagPattern.FindAllString(page, -1) {
+		if regexp.MustCompile(`(?i)\s(src|href|srcset|action|formaction|data|poster)=`).MatchString(tag) {
+			t.Errorf("tag refers to a resource: %s", tag)
+		}
+	}
+	_, elements := parsed(t, page)
+	for _, el := range []string{"script", "link", "iframe", "object", "embed", "img", "form", "base"} {
+		if elements[el] != 0 {
+			t.Errorf("page has %d <%s> elements", elements[el], el)
+		}
+	}
+	style := page[strings.Index(page, "<style>"):strings.Index(page, "</style>")]
+	for _, bad := range []string{"@import", "url(", "@font-face"} {
+		if strings.Contains(style, bad) {
+			t.Errorf("style sheet loads something: %q", bad)
+		}
+	}
+	for _, want := range []string{"@page { size: A4", "@media print"} {
+		if !strings.Contains(style, want) {
+			t.Errorf("style sheet lacks %q", want)
+		}
+	}
+}
+
+func TestEveryStepStatusHasWords(t *testing.T) {
+	cases := []struct {
+		status runs.StepStatus
+		words  string
+	}{
+		{runs.StepPending, "Waiting to run"},
+		{runs.StepRunning, "Running now"},
+		{runs.StepSucceeded, "Done"},
+		{runs.StepNoChange, "Nothing to change"},
+		{runs.StepActionRequired, "A person must act"},
+		{runs.StepFailed, "Failed"},
+		{runs.StepSkipped, "Skipped: a step it waits for did not succeed"},
+		{runs.StepPlanned, "Would change (dry run, nothing changed)"},
+		{"exploded", `Unknown status "exploded"`},
+	}
+	for _, c := range cases {
+		t.Run(string(c.status), func(t *testing.T) {
+			run := &runs.Run{RunID: "r", Status: runs.Running, User: runs.UserRef{UserPrincipalName: "a@b.c"},
+				Steps: []runs.Step{{Name: string(catalog.RevokeSessions), Status: c.status}}}
+			text, _ := parsed(t, render(t, run))
+			if !strings.Contains(text, c.words) || !strings.Contains(text, "revoke-sessions") {
+				t.Errorf("step with status %s: want %q next to revoke-sessions in\n%s", c.status, c.words, text)
+			}
+		})
+	}
+}
+
+func TestOutcomeSentencePerRunStatus(t *testing.T) {
+	cases := map[runs.Status]string{
+		runs.Succeeded:      "is secured",
+		runs.ActionRequired: "a person must still act",
+		runs.Failed:         "failed: remove-forwarding: Exchange unreachable",
+		runs.Refused:        "was refused",
+		runs.Planned:        "Dry run",
+		runs.Running:        "still in progress",
+		awaitingApproval:    "waits for a second person",
+	}
+	for status, want := range cases {
+		run := &runs.Run{RunID: "r", Status: status, User: runs.UserRef{UserPrincipalName: "a@b.c"},
+			Error: &runs.Error{Code: "x", Message: "remove-forwarding: Exchange unreachable"}}
+		text, _ := parsed(t, render(t, run))
+		if !strings.Contains(text, want) {
+			t.Errorf("status %s: outcome lacks %q", status, want)
+		}
+	}
+}
+
+func TestActionRequiredSectionNamesWhatToDo(t *testing.T) {
+	text, _ := parsed(t, render(t, demoRun(t)))
+	todo := text[strings.Index(text, "What a person must still do"):strings.Index(text, "Timeline of the steps")]
+	for _, want := range []string{"reset-password", "synced from on-premises AD: reset the password there", "unblock-sender", "it did not run: remove-admin-roles did not succeed"} {
+		if !strings.Contains(todo, want) {
+			t.Errorf("to-do section lacks %q:\n%s", want, todo)
+		}
+	}
+	if strings.Contains(todo, "remove-inbox-rules") {
+		t.Errorf("a succeeded step is in the to-do section:\n%s", todo)
+	}
+
+	clean := &runs.Run{RunID: "r", Status: runs.Succeeded, User: runs.UserRef{UserPrincipalName: "a@b.c"},
+		Steps: []runs.Step{{Name: "revoke-sessions", Status: runs.StepSucceeded}}}
+	text, _ = parsed(t, render(t, clean))
+	if !strings.Contains(text, "Nothing: no step needs a person.") {
+		t.Errorf("a clean run does not say nothing is left to do")
+	}
+}
+
+func TestRestoreCommandOnlyWhenRolesWereRemoved(t *testing.T) {
+	withRoles := demoRun(t)
+	noRoles := demoRun(t)
+	noRoles.Steps = noRoles.Steps[:3]
+	dry := demoRun(t)
+	dry.DryRun, dry.Status = true, runs.Planned
+	for i := range dry.Steps {
+		dry.Steps[i].Status = runs.StepPlanned
+	}
+	cases := []struct {
+		name string
+		run  *runs.Run
+		want bool
+	}{{"roles removed", withRoles, true}, {"no roles", noRoles, false}, {"dry run", dry, false}}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			text, _ := parsed(t, render(t, c.run))
+			cmd := `curl -X POST "https://tq.example/api/remediations/r-1/restore-admin-roles"`
+			if got := strings.Contains(text, cmd); got != c.want {
+				t.Errorf("restore-admin-roles command shown = %v, want %v", got, c.want)
+			}
+			if got := strings.Contains(text, "/api/remediations/r-1/approve"); got {
+				t.Errorf("approve shown for a run that does not wait")
+			}
+		})
+	}
+}
+
+func TestApproveCommandWhenAwaitingApproval(t *testing.T) {
+	run := &runs.Run{RunID: "r-2", Status: awaitingApproval, User: runs.UserRef{UserPrincipalName: "a@b.c"}}
+	text, _ := parsed(t, render(t, run))
+	for _, want := range []string{"POST /api/remediations/r-2/approve", "POST /api/remediations/r-2/reject"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+}
+
+func TestBeforeAndAfterAreReadableLists(t *testing.T) {
+	text, elements := parsed(t, render(t, demoRun(t)))
+	for _, want := range []string{"Before", "After", "Enabled", "yes", "no", "Priority", "1", "directoryScopeId", "kind", "direct",
+		"forwards mail outside the organisation", "Inbox rule disabled", "Role assignment removed"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if !regexp.MustCompile(`empty:\s+From\s*,\s+MoveToFolder`).MatchString(text) {
+		t.Errorf("empty fields are not named on their own line")
+	}
+	if elements["dl"] < 3 {
+		t.Errorf("before/after not rendered as key: value lists (dl elements: %d)", elements["dl"])
+	}
+	if strings.Contains(text, "map[") {
+		t.Errorf("a Go map leaked into the page")
+	}
+}
