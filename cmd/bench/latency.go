@@ -17,6 +17,7 @@ func benchLatency(ctx context.Context, env *benchEnv, t *table) error {
 		return err
 	}
 	defer le.Close()
+	le.Profile = env.profile
 	slow, err := le.MeasureLatency(ctx, env.latency, env.pageSize, env.iterations)
 	if err != nil {
 		return err
@@ -30,7 +31,7 @@ func benchLatency(ctx context.Context, env *benchEnv, t *table) error {
 		fmt.Sprintf("%s = %d dependent requests x %s", ms(slow.LowerBound), bench.CriticalPath, env.latency),
 		slow.Status == runs.Succeeded, fmt.Sprintf("median of %d, min %s, run %s", slow.Iterations, ms(slow.WallMin), slow.Status))
 	t.check("  ratio to the critical path", fmt.Sprintf("%.2f", slow.Ratio()), "<= 1.30", slow.Ratio() <= 1.3, "")
-	t.row("  Graph / Exchange requests", fmt.Sprintf("%d / %d", slow.Requests.Graph, slow.Requests.Exchange), "", fmt.Sprintf("page size %d", env.pageSize))
+	t.row("  Graph / Exchange requests", fmt.Sprintf("%d / %d", slow.Requests.Graph, slow.Requests.Exchange), "", fmt.Sprintf("page size %d, tenant profile %s", env.pageSize, env.profile))
 	t.row("  Table Storage requests", fmt.Sprintf("%d", slow.TableRequests), "", fmt.Sprintf("summed time %s (overlapping)", ms(slow.TableTime)))
 	t.row("  same run, no injected latency", ms(fast.Wall), "", fmt.Sprintf("Tourniquet's own time on the path: Table Storage %s summed, rest CPU", ms(fast.TableTime)))
 	return nil

@@ -15,9 +15,11 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/tourniquet/tourniquet/internal/azurite"
+	"github.com/tourniquet/tourniquet/internal/tenantsim"
 )
 
 func main() {
@@ -45,6 +47,7 @@ type options struct {
 	hosts      int
 	starts     int
 	only       string
+	profile    string
 }
 
 func run(ctx context.Context, args []string) error {
@@ -61,6 +64,7 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&o.rate, "rate", 100, "simulator rate limit, requests per second (429 + Retry-After beyond it)")
 	fs.IntVar(&o.hosts, "hosts", 3, "handler processes sharing one Azurite in the throughput run")
 	fs.IntVar(&o.starts, "starts", 7, "cold starts measured (median reported)")
+	fs.StringVar(&o.profile, "profile", "demo", "tenant profile of the latency runs: "+strings.Join(tenantsim.ProfileNames(), ", "))
 	fs.StringVar(&o.only, "only", "", "run one part only: latency, throughput, coldstart, invocation")
 	if err := fs.Parse(args); err != nil {
 		return err

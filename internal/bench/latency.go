@@ -62,6 +62,10 @@ func (r LatencyResult) Ratio() float64 {
 // LatencyEnv is what the latency benchmark shares across iterations: the run-record store
 // (with a Table transport that counts and times requests) and a managed identity endpoint.
 type LatencyEnv struct {
+	// Profile names the tenant profile each iteration seeds (tenantsim.Profiles); "" is
+	// the demo tenant.
+	Profile string
+
 	store  *runs.Store
 	tables *timedTransport
 	cred   azcore.TokenCredential
@@ -100,7 +104,7 @@ func NewLatencyEnv(ctx context.Context, connectionString, prefix string) (*Laten
 // Close stops the token endpoint.
 func (e *LatencyEnv) Close() { e.tokens.Close() }
 
-// MeasureLatency remediates the demo user of a fresh simulator (injected latency per
+// MeasureLatency remediates the compromised user of a fresh simulator seeded with e.Profile (injected latency per
 // request, pageSize items per page) in sync mode iterations times, after one warm-up run
 // (tokens, connections), and reports the median.
 func (e *LatencyEnv) MeasureLatency(ctx context.Context, latency time.Duration, pageSize, iterations int) (LatencyResult, error) {
@@ -118,7 +122,15 @@ func (e *LatencyEnv) MeasureLatency(ctx context.Context, latency time.Duration, 
 		if _, err := sim.Start(); err != nil {
 			return res, fmt.Errorf("bench: simulator: %w", err)
 		}
-		demo := tenantsim.SeedDemo(sim)
+		profile := e.Profile
+		if profile == "" {
+			profile = "demo"
+		}
+		demo, err := tenantsim.SeedProfile(sim, profile)
+		if err != nil {
+			sim.Close()
+			return res, fmt.Errorf("bench: %w", err)
+		}
 		svc, err := e.service(sim)
 		if err != nil {
 			sim.Close()
