@@ -71,8 +71,8 @@ type Target struct {
 
 // Options are the caller's per-run choices (the "options" object of a request).
 type Options struct {
-	InboxRules    InboxRuleOptions     `json:"inboxRules"`
-	UnblockSender UnblockSenderOptions `json:"unblockSender"`
+	InboxRules    InboxRuleOptions     `json:"inboxRules,omitzero"`
+	UnblockSender UnblockSenderOptions `json:"unblockSender,omitzero"`
 }
 
 // UnblockSenderOptions let a person unblock a sender on its own although no recent run
