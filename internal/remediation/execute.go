@@ -71,6 +71,12 @@ func (s *Service) ExecuteStep(ctx context.Context, runID string, name steps.Name
 			RunID:   run.RunID,
 			Options: opts,
 			Others:  others,
+			// The evidence is in the run record before the tenant changes: a crash or a
+			// failed action leaves the record of what was read and about to change.
+			Record: func(ctx context.Context, planned []runs.Change) error {
+				step.Evidence = planned
+				return s.saveStep(ctx, runID, step)
+			},
 		})
 		cancel()
 		if note != "" {
@@ -82,6 +88,9 @@ func (s *Service) ExecuteStep(ctx context.Context, runID string, name steps.Name
 	now := s.now()
 	s.sealChanges(runID, run.User.ID, out.Changes)
 	step.Changes = append(step.Changes, out.Changes...)
+	if !out.Transient && out.Status != runs.StepFailed {
+		step.Evidence = nil // the outcome's changes are the record now
+	}
 	step.Error = out.Error
 	step.Message = out.Message
 	step.LeaseUntil = time.Time{}

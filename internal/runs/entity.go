@@ -118,6 +118,11 @@ func stepDraft(runID string, s *Step) (*draft, error) {
 			return nil, err
 		}
 	}
+	if len(s.Evidence) > 0 {
+		if err := d.setJSON("Evidence", s.Evidence); err != nil {
+			return nil, err
+		}
+	}
 	return d, nil
 }
 
@@ -192,6 +197,9 @@ func (m entity) toStep(parts partLookup) (Step, error) {
 		return s, err
 	}
 	if err := m.json("Error", parts, &s.Error); err != nil {
+		return s, err
+	}
+	if err := m.json("Evidence", parts, &s.Evidence); err != nil {
 		return s, err
 	}
 	return s, nil

@@ -89,6 +89,11 @@ type Step struct {
 	Message    string     `json:"message,omitempty"`
 	Changes    []Change   `json:"changes"`
 	Error      *Error     `json:"error,omitempty"`
+	// Evidence is what the step read and was about to change, recorded before it acted, so
+	// a record exists even when the action fails half-way or the process dies. It is
+	// dropped once the step's own outcome (Changes) is recorded, and kept when the step
+	// did not finish.
+	Evidence []Change `json:"evidence,omitempty"`
 
 	// Bookkeeping kept in the store, not shown.
 	Enqueued       bool      `json:"-"`

@@ -18,8 +18,8 @@ func (r *Runner) resetPassword(ctx context.Context, in Input) Outcome {
 		After:   map[string]any{"forceChangePasswordNextSignIn": true},
 		Reasons: []string{"the account is treated as compromised: its password is replaced at once and never shown to anyone"},
 	}
-	if in.DryRun {
-		return Outcome{Status: runs.StepPlanned, Changes: []runs.Change{change}}
+	if stop := recordBeforeActing(ctx, "reset-password", in, []runs.Change{change}); stop != nil {
+		return *stop
 	}
 	password, err := NewPassword()
 	if err != nil {
@@ -54,8 +54,8 @@ func (r *Runner) revokeSessions(ctx context.Context, in Input) Outcome {
 		Action: "sessions_revoked", Target: in.Target.UPN,
 		Reasons: []string{"invalidates every refresh token and session cookie, so an attacker's sign-ins end"},
 	}
-	if in.DryRun {
-		return Outcome{Status: runs.StepPlanned, Changes: []runs.Change{change}}
+	if stop := recordBeforeActing(ctx, "revoke-sessions", in, []runs.Change{change}); stop != nil {
+		return *stop
 	}
 	if err := r.Directory.RevokeSessions(ctx, in.Target.ID); err != nil {
 		return fail("revoke-sessions", err, nil)

@@ -76,8 +76,8 @@ func (r *Runner) removeForwarding(ctx context.Context, in Input) Outcome {
 		After:   map[string]any{"ForwardingSmtpAddress": nil, "ForwardingAddress": nil, "DeliverToMailboxAndForward": false},
 		Reasons: reasons,
 	}
-	if in.DryRun {
-		return Outcome{Status: runs.StepPlanned, Changes: []runs.Change{change}}
+	if stop := recordBeforeActing(ctx, "remove-forwarding", in, []runs.Change{change}); stop != nil {
+		return *stop
 	}
 	if err := r.Mailboxes.ClearForwarding(ctx, in.Target.UPN); err != nil {
 		if exchange.IsNotFound(err) {
@@ -148,7 +148,14 @@ func (r *Runner) removeInboxRules(ctx context.Context, in Input) Outcome {
 		plan = append(plan, planned{rule: rule, change: runs.Change{Action: action, Target: ruleTarget(rule), Before: ruleEvidence(rule), Reasons: reasons}})
 	}
 	errs = make([]error, len(plan))
-	if !in.DryRun {
+	if !in.DryRun && len(plan) > 0 {
+		planned := make([]runs.Change, len(plan))
+		for i, p := range plan {
+			planned[i] = p.change
+		}
+		if stop := recordBeforeActing(ctx, "remove-inbox-rules", in, planned); stop != nil {
+			return *stop
+		}
 		errs = callEach(len(plan), func(i int) error {
 			if del {
 				return r.Mailboxes.RemoveInboxRule(ctx, in.Target.UPN, plan[i].rule.Identity)
@@ -242,8 +249,21 @@ func (r *Runner) unblockSender(ctx context.Context, in Input) Outcome {
 	for _, list := range found {
 		blocked = append(blocked, list...)
 	}
+	unblocked := func(b exchange.BlockedSender) runs.Change {
+		return runs.Change{
+			Action: "sender_unblocked", Target: b.SenderAddress, Before: blockedEvidence(b),
+			Reasons: []string{"the account is secured (every other step succeeded or had nothing to change), so it may send mail again"},
+		}
+	}
 	errs := make([]error, len(blocked))
-	if !in.DryRun {
+	if !in.DryRun && len(blocked) > 0 {
+		planned := make([]runs.Change, len(blocked))
+		for i, b := range blocked {
+			planned[i] = unblocked(b)
+		}
+		if stop := recordBeforeActing(ctx, "unblock-sender", in, planned); stop != nil {
+			return *stop
+		}
 		errs = callEach(len(blocked), func(i int) error {
 			return r.Mailboxes.RemoveBlockedSender(ctx, blocked[i].SenderAddress)
 		})
@@ -266,10 +286,7 @@ func (r *Runner) unblockSender(ctx context.Context, in Input) Outcome {
 			}
 			continue
 		}
-		changes = append(changes, runs.Change{
-			Action: "sender_unblocked", Target: b.SenderAddress, Before: blockedEvidence(b),
-			Reasons: []string{"the account is secured (every other step succeeded or had nothing to change), so it may send mail again"},
-		})
+		changes = append(changes, unblocked(b))
 	}
 	if firstErr != nil {
 		return fail("unblock-sender: remove from restricted users", firstErr, changes)

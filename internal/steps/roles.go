@@ -460,7 +460,14 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 	}
 
 	errs := make([]error, len(plan))
-	if !in.DryRun {
+	if !in.DryRun && len(plan) > 0 {
+		planned := make([]runs.Change, len(plan))
+		for i, p := range plan {
+			planned[i] = p.change
+		}
+		if stop := recordBeforeActing(ctx, "remove-admin-roles", in, planned); stop != nil {
+			return *stop
+		}
 		errs = callEach(len(plan), func(i int) error { return plan[i].do() })
 	}
 	// Record every removal that happened (a grant already gone counts: the goal holds), in

@@ -128,6 +128,26 @@ type Input struct {
 	Options Options
 	// Others holds the statuses of the run's other steps (unblock-sender decides on them).
 	Others map[Name]runs.StepStatus
+	// Record, when set, saves the evidence (what the step read and is about to change)
+	// before the step acts. A step acts only once its evidence is recorded.
+	Record func(ctx context.Context, planned []runs.Change) error
+}
+
+// recordBeforeActing saves the planned changes before a step acts. It returns the outcome
+// to end the step with when the step must not act: a dry run ends planned here, and a step
+// whose evidence cannot be recorded changes nothing and is tried again (transient).
+func recordBeforeActing(ctx context.Context, step string, in Input, planned []runs.Change) *Outcome {
+	if in.DryRun {
+		return &Outcome{Status: runs.StepPlanned, Changes: planned}
+	}
+	if in.Record == nil || len(planned) == 0 {
+		return nil
+	}
+	if err := in.Record(ctx, planned); err != nil {
+		return &Outcome{Status: runs.StepFailed, Transient: true, Error: &runs.Error{Code: "evidence_not_recorded",
+			Message: step + ": the evidence could not be recorded before acting, so nothing was changed; the step is tried again (" + err.Error() + ")"}}
+	}
+	return nil
 }
 
 // Outcome is what a step did. Changes made before a failure are kept, so a retry that finds
