@@ -1,7 +1,6 @@
 package tenantsim
 
 import (
-	"strconv"
 	"strings"
 	"time"
 )
@@ -88,23 +87,11 @@ func (s *Sim) SetForwarding(upn string, smtp, address string, deliverAndForward 
 // AddInboxRule appends a rule to the user's mailbox and returns its Identity
 // ("<upn>\<RuleIdentity>"), or "" when the user has no mailbox.
 func (s *Sim) AddInboxRule(upn string, r InboxRule) (identity string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.tenant
-	mb := t.mailboxOf(upn)
-	if mb == nil {
+	ids := s.AddInboxRules(upn, []InboxRule{r})
+	if len(ids) == 0 {
 		return ""
 	}
-	t.nextRule++
-	r.RuleIdentity = strconv.FormatUint(t.nextRule, 10)
-	r.Identity = mb.UserPrincipalName + `\` + r.RuleIdentity
-	r.MailboxOwnerID = mb.Identity
-	if r.Description == "" {
-		r.Description = describeRule(r)
-	}
-	mb.rules = append(mb.rules, &r)
-	mb.renumberRules()
-	return r.Identity
+	return ids[0]
 }
 
 // AddRoleDefinition adds or replaces a role definition (custom roles: IsBuiltIn false).
