@@ -31,6 +31,11 @@ func (r *Runner) resetPassword(ctx context.Context, in Input) Outcome {
 	switch {
 	case err == nil:
 		return Outcome{Status: runs.StepSucceeded, Changes: []runs.Change{change}}
+	case errors.As(err, &ge) && (ge.Status == 400 || ge.Status == 403) && isGuest(in.Target.UPN):
+		// A B2B guest signs in with its home organisation's account: that directory holds
+		// the password, and this one refuses to set it (403 "Insufficient privileges", or
+		// 400, depending on the account; the portal says "This is not the home directory").
+		return guestUser(in)
 	case errors.As(err, &ge) && ge.Status == 400 && strings.Contains(strings.ToLower(ge.Message), "on-premises"):
 		// The directory knows the user is synced even if the read said otherwise.
 		return syncedUser(in)
@@ -39,6 +44,37 @@ func (r *Runner) resetPassword(ctx context.Context, in Input) Outcome {
 			Message: "reset-password: Microsoft Graph refused the reset (" + ge.Message + "). The account probably holds an admin role: the managed identity needs the Privileged Authentication Administrator directory role (and User-PasswordProfile.ReadWrite.All) to reset it. Reset the password by hand now, then grant the role."}}
 	}
 	return fail("reset-password", err, nil)
+}
+
+// isGuest reports a B2B guest: its UPN is the invited address with '@' turned into '_',
+// then "#EXT#@" and this tenant's initial domain.
+func isGuest(upn string) bool { return strings.Contains(strings.ToUpper(upn), "#EXT#@") }
+
+// guestHome is the home organisation's domain of a guest: the part of the invited address
+// after its '@', which the UPN keeps as the text after the last '_' before "#EXT#" (domain
+// names hold no '_').
+func guestHome(upn string) string {
+	i := strings.Index(strings.ToUpper(upn), "#EXT#@")
+	if i < 0 {
+		return ""
+	}
+	local := upn[:i]
+	if j := strings.LastIndex(local, "_"); j >= 0 {
+		return local[j+1:]
+	}
+	return ""
+}
+
+func guestUser(in Input) Outcome {
+	home := guestHome(in.Target.UPN)
+	if home == "" {
+		home = "its home organisation"
+	}
+	return Outcome{
+		Status: runs.StepActionRequired,
+		Message: "the guest account " + in.Target.UPN + " signs in with its home organisation's account (" + home + "), whose directory holds the password: this tenant cannot reset it. " +
+			"Ask " + home + "'s administrators to reset it and revoke its sessions there; sessions in this tenant are revoked all the same (block-sign-in keeps the guest out meanwhile). Run unblock-sender afterwards.",
+	}
 }
 
 func syncedUser(in Input) Outcome {

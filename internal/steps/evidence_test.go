@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/tourniquet/tourniquet/internal/exchange"
@@ -65,4 +66,20 @@ func TestEvidenceIsRecordedBeforeTheStepActs(t *testing.T) {
 			t.Fatalf("dry run: %s, writes %v", out.Status, mb.changed)
 		}
 	})
+}
+
+func TestGuestHomeOrganisation(t *testing.T) {
+	for upn, want := range map[string]string{
+		"megan.b_fabrikam.example#EXT#@contoso.onmicrosoft.com":      "fabrikam.example",
+		"first_last_sub.fabrikam.co.uk#ext#@contoso.onmicrosoft.com": "sub.fabrikam.co.uk", // '_' in the local part
+		"adele@contoso.example":                                      "",
+		"noseparator#EXT#@contoso.onmicrosoft.com":                   "",
+	} {
+		if got := guestHome(upn); got != want {
+			t.Errorf("guestHome(%q) = %q, want %q", upn, got, want)
+		}
+		if isGuest(upn) != strings.Contains(strings.ToUpper(upn), "#EXT#@") {
+			t.Errorf("isGuest(%q) = %v", upn, isGuest(upn))
+		}
+	}
 }

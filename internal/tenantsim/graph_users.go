@@ -37,8 +37,16 @@ func userEntity(u *User) map[string]any {
 		"id": u.ID, "userPrincipalName": u.UserPrincipalName, "displayName": u.DisplayName,
 		"mail": nullable(u.Mail), "onPremisesSyncEnabled": sync, "accountEnabled": u.AccountEnabled,
 		"businessPhones": []string{}, "givenName": nil, "surname": nil, "jobTitle": nil, "mobilePhone": nil,
-		"officeLocation": nil, "preferredLanguage": nil, "userType": "Member", "mailNickname": alias,
+		"officeLocation": nil, "preferredLanguage": nil, "userType": userType(u), "mailNickname": alias,
 	}
+}
+
+// userType is "Guest" for a B2B guest (its UPN holds #EXT#), else "Member".
+func userType(u *User) string {
+	if strings.Contains(strings.ToUpper(u.UserPrincipalName), "#EXT#@") {
+		return "Guest"
+	}
+	return "Member"
 }
 
 func groupEntity(g *Group) map[string]any {
@@ -119,6 +127,9 @@ func (s *Sim) patchUser(c *graphCall, p []string) graphResult {
 		if u.OnPremisesSyncEnabled {
 			return graphErr(http.StatusBadRequest, "Request_BadRequest",
 				"Unable to update the specified properties for on-premises mastered Directory Sync objects or objects currently undergoing migration.")
+		}
+		if u.HomeDirectoryPassword {
+			return graphErr(http.StatusForbidden, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
 		}
 		if profile.Password != nil && !passwordMeetsComplexity(*profile.Password) {
 			return graphErr(http.StatusBadRequest, "Request_BadRequest", "The specified password does not comply with password complexity requirements.")

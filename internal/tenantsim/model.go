@@ -10,6 +10,11 @@ type User struct {
 	Mail                  string
 	OnPremisesSyncEnabled bool // true for users synced from on-premises AD
 	AccountEnabled        bool
+	// HomeDirectoryPassword marks a B2B guest whose password belongs to its home
+	// organisation: a password reset here answers 403 "Insufficient privileges to complete
+	// the operation." (as public reports of guest resets show; the portal says "This is not
+	// the home directory for ..."). A UPN with #EXT# makes userType "Guest".
+	HomeDirectoryPassword bool
 }
 
 // Mailbox is the forwarding-relevant part of a user's Exchange mailbox.
