@@ -23,6 +23,7 @@ var coreGraphRoles = [
 var adminRoleGraphRoles = [
   'RoleManagement.ReadWrite.Directory' // roleAssignments, PIM schedules and schedule requests
   'GroupMember.ReadWrite.All' // memberOf/graph.group, groups/{id}/members/$ref
+  'PrivilegedEligibilitySchedule.ReadWrite.AzureADGroup' // PIM for Groups: eligible memberships of role-assignable groups
 ]
 var graphRoles = enableAdminRoleRemoval ? concat(coreGraphRoles, adminRoleGraphRoles) : coreGraphRoles
 

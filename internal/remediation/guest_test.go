@@ -34,3 +34,21 @@ func TestGuestWhosePasswordIsAtHomeNeedsItsHomeOrganisation(t *testing.T) {
 		t.Error("the simulator recorded a reset it refused")
 	}
 }
+
+// PIM for Groups needs a permission of its own (and a service may not offer the API): a
+// refusal of that listing is noted, and the directory roles are removed all the same.
+func TestAdminRolesAreRemovedWhenPIMForGroupsCannotBeRead(t *testing.T) {
+	t.Parallel()
+	for _, status := range []int{403, 404} {
+		e := newEnv(t, remediation.Config{})
+		e.sim.FailNext(100, "privilegedAccess/group/eligibilitySchedules", status)
+		run := e.start(remediation.StartRequest{User: e.demo.UPN, Mode: "sync", Steps: []string{"reset-password", "revoke-sessions", "remove-admin-roles"}})
+		st := run.Step("remove-admin-roles")
+		if st.Status != runs.StepSucceeded || len(st.Changes) == 0 || !strings.Contains(st.Message, "PIM for Groups") {
+			t.Fatalf("%d: remove-admin-roles %s %q with %d changes\n%s", status, st.Status, st.Message, len(st.Changes), dump(run))
+		}
+		if n := len(e.sim.RoleAssignments(e.demo.UserID)); n != 0 {
+			t.Errorf("%d: %d direct assignments left", status, n)
+		}
+	}
+}

@@ -53,6 +53,10 @@ type roleHoldings struct {
 	// pimUnavailable: the tenant has no PIM licence (Entra ID P2 / ID Governance), so
 	// there are no eligible or scheduled assignments to read.
 	pimUnavailable bool
+	// groupPIMUnreadable says why eligible group memberships (PIM for Groups) could not be
+	// read: the identity may lack PrivilegedEligibilitySchedule.ReadWrite.AzureADGroup, or
+	// the service may not offer the API. Directory roles are removed all the same.
+	groupPIMUnreadable string
 	// inherited counts PIM schedules the user holds through a group (memberType Group or
 	// Inherited): not the user's own to remove; the group membership is.
 	inherited int
@@ -114,6 +118,12 @@ func (r *Runner) readRoles(ctx context.Context, userID string) (roleHoldings, er
 		found, err := r.Directory.GroupEligibilities(gctx, userID)
 		if graph.IsPIMUnavailable(err) {
 			unlicensed.Store(true)
+			return nil
+		}
+		if err != nil && !isTransient(err) {
+			// PIM for Groups needs a permission of its own and is not in every cloud: a
+			// refusal must not stop the removal of the directory roles themselves.
+			h.groupPIMUnreadable = explain("read eligible group memberships (PIM for Groups)", err).Message
 			return nil
 		}
 		for _, e := range found {
@@ -513,6 +523,9 @@ func holdingsNotes(h roleHoldings) []string {
 	var notes []string
 	if h.pimUnavailable {
 		notes = append(notes, "PIM is not available in this tenant (no Microsoft Entra ID P2 or ID Governance licence): there are no eligible or PIM-scheduled assignments; active assignments and role-assignable group memberships were checked.")
+	}
+	if h.groupPIMUnreadable != "" {
+		notes = append(notes, "Eligible group memberships (PIM for Groups) were not checked: "+h.groupPIMUnreadable)
 	}
 	if h.inherited > 0 {
 		notes = append(notes, fmt.Sprintf("%d PIM schedule(s) held through a group were not removed on their own: they go with the group membership.", h.inherited))
