@@ -38,6 +38,12 @@ func checkMailboxOwner(step string, mb exchange.Mailbox, target Target) *Outcome
 	if target.ID != "" && strings.EqualFold(mb.ExternalDirectoryObjectID, target.ID) {
 		return nil
 	}
+	// A service that leaves the object id out entirely (Exchange Online always sends it for
+	// a user mailbox) is held to the next-best proof: the mailbox's own UPN is the user's.
+	// A differing object id is never excused.
+	if mb.ExternalDirectoryObjectID == "" && target.UPN != "" && strings.EqualFold(mb.UserPrincipalName, target.UPN) {
+		return nil
+	}
 	owner := mb.ExternalDirectoryObjectID
 	if owner == "" {
 		owner = "no ExternalDirectoryObjectId"
