@@ -154,12 +154,8 @@ func (r *Runner) removeInboxRules(ctx context.Context, in Input) Outcome {
 		plan = append(plan, planned{rule: rule, change: runs.Change{Action: action, Target: ruleTarget(rule), Before: ruleEvidence(rule), Reasons: reasons}})
 	}
 	errs = make([]error, len(plan))
-	if !in.DryRun && len(plan) > 0 {
-		planned := make([]runs.Change, len(plan))
-		for i, p := range plan {
-			planned[i] = p.change
-		}
-		if stop := recordBeforeActing(ctx, "remove-inbox-rules", in, planned); stop != nil {
+	if !in.DryRun {
+		if stop := recordBeforeActing(ctx, "remove-inbox-rules", in, changesOf(plan, func(p planned) runs.Change { return p.change })); stop != nil {
 			return *stop
 		}
 		errs = callEach(len(plan), func(i int) error {
@@ -262,12 +258,8 @@ func (r *Runner) unblockSender(ctx context.Context, in Input) Outcome {
 		}
 	}
 	errs := make([]error, len(blocked))
-	if !in.DryRun && len(blocked) > 0 {
-		planned := make([]runs.Change, len(blocked))
-		for i, b := range blocked {
-			planned[i] = unblocked(b)
-		}
-		if stop := recordBeforeActing(ctx, "unblock-sender", in, planned); stop != nil {
+	if !in.DryRun {
+		if stop := recordBeforeActing(ctx, "unblock-sender", in, changesOf(blocked, unblocked)); stop != nil {
 			return *stop
 		}
 		errs = callEach(len(blocked), func(i int) error {

@@ -470,12 +470,8 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 	}
 
 	errs := make([]error, len(plan))
-	if !in.DryRun && len(plan) > 0 {
-		planned := make([]runs.Change, len(plan))
-		for i, p := range plan {
-			planned[i] = p.change
-		}
-		if stop := recordBeforeActing(ctx, "remove-admin-roles", in, planned); stop != nil {
+	if !in.DryRun {
+		if stop := recordBeforeActing(ctx, "remove-admin-roles", in, changesOf(plan, func(p removal) runs.Change { return p.change })); stop != nil {
 			return *stop
 		}
 		errs = callEach(len(plan), func(i int) error { return plan[i].do() })

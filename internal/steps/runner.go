@@ -133,6 +133,15 @@ type Input struct {
 	Record func(ctx context.Context, planned []runs.Change) error
 }
 
+// changesOf lists the change each planned item will make, for the evidence.
+func changesOf[T any](items []T, change func(T) runs.Change) []runs.Change {
+	out := make([]runs.Change, len(items))
+	for i, item := range items {
+		out[i] = change(item)
+	}
+	return out
+}
+
 // recordBeforeActing saves the planned changes before a step acts. It returns the outcome
 // to end the step with when the step must not act: a dry run ends planned here, and a step
 // whose evidence cannot be recorded changes nothing and is tried again (transient).
