@@ -1,46 +1,161 @@
-// Package catalog names the remediation steps and the order they run in. It is a leaf package,
-// so the function registry and the run records can use the names without the SDKs.
+// Package catalog names the remediation steps and the order they run in. It is the one place
+// where a step's metadata lives (description, default, reversible, impact, dependencies):
+// the function folders, GET /api/steps, the OpenAPI description, the docs table and the run
+// order are all derived from it. It is a leaf package, so the function registry and the run
+// records can use the names without the SDKs.
 package catalog
+
+import "slices"
 
 // Name names a step; the names are part of the external contract (routes, queues).
 type Name string
 
 const (
-	ResetPassword    Name = "reset-password"
-	RevokeSessions   Name = "revoke-sessions"
-	RemoveForwarding Name = "remove-forwarding"
-	RemoveInboxRules Name = "remove-inbox-rules"
-	RemoveAdminRoles Name = "remove-admin-roles"
-	UnblockSender    Name = "unblock-sender"
+	ResetPassword            Name = "reset-password"
+	BlockSignIn              Name = "block-sign-in"
+	RevokeSessions           Name = "revoke-sessions"
+	RemoveForwarding         Name = "remove-forwarding"
+	RemoveInboxRules         Name = "remove-inbox-rules"
+	RemoveAdminRoles         Name = "remove-admin-roles"
+	RemoveExchangeRoleGroups Name = "remove-exchange-role-groups"
+	DisableMailProtocols     Name = "disable-mail-protocols"
+	RemoveMailboxDelegates   Name = "remove-mailbox-delegates"
+	RemoveMFAMethods         Name = "remove-mfa-methods"
+	RevokeAppConsents        Name = "revoke-app-consents"
+	Investigate              Name = "investigate"
+	UnblockSender            Name = "unblock-sender"
 )
 
+// Impact says how much a step disturbs the user (and, for roles, the tenant's operations).
+type Impact string
+
+const (
+	ImpactNone     Impact = "none"
+	ImpactLow      Impact = "low"
+	ImpactMedium   Impact = "medium"
+	ImpactHigh     Impact = "high"
+	ImpactCritical Impact = "critical"
+)
+
+// Step is one entry of the catalog, as GET /api/steps answers it.
+type Step struct {
+	Name        Name   `json:"name"`
+	Description string `json:"description"`
+	// Default steps run when a request names none (the contract's six).
+	Default bool `json:"default"`
+	// Reversible steps are undone by POST /api/remediations/{runId}/restore.
+	Reversible bool   `json:"reversible"`
+	Impact     Impact `json:"impact"`
+	// After names the steps that must have finished before this one starts, when the run
+	// has them. waitsForAll marks a step that waits for every other step of the run except
+	// those that nothing waits for (notAwaited).
+	After       []Name `json:"-"`
+	waitsForAll bool
+	notAwaited  bool
+}
+
+// Steps is the catalog, in run-document order.
+var Steps = []Step{
+	{Name: ResetPassword, Default: true, Impact: ImpactHigh,
+		Description: "Sets a new random password that the user must change at next sign-in; the password is never logged, stored, returned or mailed. A user synced from on-premises AD needs a reset there."},
+	{Name: BlockSignIn, Impact: ImpactHigh, Reversible: true,
+		Description: "Blocks sign-in (accountEnabled false) until the account is secured; restore enables it again only if this run disabled it."},
+	{Name: RevokeSessions, Default: true, Impact: ImpactMedium, After: []Name{ResetPassword, BlockSignIn},
+		Description: "Invalidates every refresh token and session cookie, after the password reset and sign-in block, so no session outlives them."},
+	{Name: RemoveForwarding, Default: true, Impact: ImpactMedium,
+		Description: "Clears mailbox-level forwarding (ForwardingSmtpAddress, ForwardingAddress) and records the old values."},
+	{Name: RemoveInboxRules, Default: true, Impact: ImpactMedium,
+		Description: "Lists every inbox rule including hidden ones and disables (or deletes) the suspicious ones, recording each rule and why it was flagged."},
+	{Name: RemoveAdminRoles, Default: true, Impact: ImpactCritical, Reversible: true,
+		Description: "Removes every Entra directory role the user holds (active, PIM eligible and active schedules, role-assignable groups) and records each one so it can be restored; never the tenant's last Global Administrator."},
+	{Name: RemoveExchangeRoleGroups, Impact: ImpactHigh, Reversible: true,
+		Description: "Removes the user from every Exchange Online admin role group (Organization Management, Recipient Management, ...) and records each group."},
+	{Name: DisableMailProtocols, Impact: ImpactHigh, Reversible: true,
+		Description: "Turns off OWA, MAPI, EWS, ActiveSync, POP and IMAP for the mailbox, recording each protocol's previous value."},
+	{Name: RemoveMailboxDelegates, Impact: ImpactMedium, Reversible: true,
+		Description: "Removes explicit FullAccess, SendAs and SendOnBehalf delegates on the user's mailbox and records each grant."},
+	{Name: RemoveMFAMethods, Impact: ImpactHigh,
+		Description: "Deletes the user's authentication methods other than the password (all, or those registered since a given time); the user registers again."},
+	{Name: RevokeAppConsents, Impact: ImpactMedium, Reversible: true,
+		Description: "Deletes the delegated permission grants the user consented to for themselves and records each grant (client, resource, scope)."},
+	{Name: Investigate, Impact: ImpactNone, notAwaited: true,
+		Description: "Reads what the attacker did (sign-ins, directory audit events, mailbox changes, mail sent) into a timeline; changes nothing and holds up no other step."},
+	{Name: UnblockSender, Default: true, Impact: ImpactLow, waitsForAll: true,
+		Description: "Removes the user from the Restricted users list once every other step of the run has secured the account."},
+}
+
 // All lists every step in the order a run document shows them.
-var All = []Name{ResetPassword, RevokeSessions, RemoveForwarding, RemoveInboxRules, RemoveAdminRoles, UnblockSender}
+var All = func() []Name {
+	out := make([]Name, len(Steps))
+	for i, s := range Steps {
+		out[i] = s.Name
+	}
+	return out
+}()
+
+// Default lists the steps of a full remediation when a request names none.
+var Default = func() []Name {
+	var out []Name
+	for _, s := range Steps {
+		if s.Default {
+			out = append(out, s.Name)
+		}
+	}
+	return out
+}()
+
+// Lookup returns the catalog entry of the step named n.
+func Lookup(n Name) (Step, bool) {
+	i := slices.IndexFunc(Steps, func(s Step) bool { return s.Name == n })
+	if i < 0 {
+		return Step{}, false
+	}
+	return Steps[i], true
+}
 
 // Parse returns the step named s.
 func Parse(s string) (Name, bool) {
-	for _, n := range All {
-		if string(n) == s {
-			return n, true
-		}
-	}
-	return "", false
+	_, ok := Lookup(Name(s))
+	return Name(s), ok
 }
 
 // DependsOn returns the steps of set that must have finished before step starts:
-// revoke-sessions waits for reset-password (so sessions die after the old password does);
-// unblock-sender waits for every other step (the account must be secured first).
+// revoke-sessions waits for reset-password and block-sign-in (so sessions die after the old
+// password and sign-in do); unblock-sender waits for every other step except investigate
+// (the account must be secured first; reading the audit log secures nothing).
 func DependsOn(step Name, set []Name) []Name {
+	entry, ok := Lookup(step)
+	if !ok {
+		return nil
+	}
 	var deps []Name
 	for _, other := range set {
 		if other == step {
 			continue
 		}
-		if (step == RevokeSessions && other == ResetPassword) || step == UnblockSender {
+		o, _ := Lookup(other)
+		if slices.Contains(entry.After, other) || entry.waitsForAll && !o.notAwaited {
 			deps = append(deps, other)
 		}
 	}
 	return deps
+}
+
+// Dependencies lists every step the entry may wait for (its DependsOn in a run holding the
+// whole catalog), as GET /api/steps answers them.
+func (s Step) Dependencies() []Name {
+	deps := DependsOn(s.Name, All)
+	if deps == nil {
+		deps = []Name{}
+	}
+	return deps
+}
+
+// Awaited reports whether other steps wait for this one (investigate is waited for only by
+// the run's final status).
+func (n Name) Awaited() bool {
+	s, _ := Lookup(n)
+	return !s.notAwaited
 }
 
 // Acts reports whether the step changes the tenant every time it is asked to, even on an

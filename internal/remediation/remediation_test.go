@@ -182,7 +182,7 @@ func TestAsyncRunWithDuplicateConcurrentDeliveriesChangesTheTenantOnce(t *testin
 			t.Errorf("%s enqueued %d times, want once", q, n)
 		}
 	}
-	if len(e.queue.sent) != len(catalog.All) {
+	if len(e.queue.sent) != len(catalog.Default) {
 		t.Errorf("queues used: %v", e.queue.sent)
 	}
 }

@@ -137,9 +137,13 @@ func (s *Service) parse(req StartRequest) ([]steps.Name, steps.Options, error) {
 		}
 		want[name] = true
 	}
+	// No steps named: the full remediation, the catalog's default set.
+	if len(want) == 0 {
+		return slices.Clone(catalog.Default), opts, nil
+	}
 	var names []steps.Name
 	for _, n := range steps.All {
-		if len(want) == 0 || want[n] {
+		if want[n] {
 			names = append(names, n)
 		}
 	}

@@ -199,6 +199,26 @@ func (s *Server) handleSweeps(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, list)
 }
 
+// stepEntry is one step of GET /api/steps (contract section 1.1).
+type stepEntry struct {
+	Name        catalog.Name   `json:"name"`
+	Description string         `json:"description"`
+	Default     bool           `json:"default"`
+	Reversible  bool           `json:"reversible"`
+	Impact      catalog.Impact `json:"impact"`
+	DependsOn   []catalog.Name `json:"dependsOn"`
+}
+
+// handleSteps answers the step catalog, in run-document order.
+func (s *Server) handleSteps(w http.ResponseWriter, r *http.Request) {
+	out := make([]stepEntry, len(catalog.Steps))
+	for i, st := range catalog.Steps {
+		out[i] = stepEntry{Name: st.Name, Description: st.Description, Default: st.Default,
+			Reversible: st.Reversible, Impact: st.Impact, DependsOn: st.Dependencies()}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	if err := s.health.check(r.Context(), s.store); err != nil {
 		s.log.Warn("health: run-record store unreachable", "err", err)

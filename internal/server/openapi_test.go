@@ -129,6 +129,7 @@ var wantStatuses = map[string][]string{
 	"GET /api/remediations/{runId}/report":               {"200", "401", "403", "404", "503"},
 	"POST /api/remediations/{runId}/restore-admin-roles": {"200", "400", "401", "403", "404", "409", "413", "500", "503"},
 	"POST /api/remediations/{runId}/restore":             {"200", "400", "401", "403", "404", "409", "413", "500", "503"},
+	"GET /api/steps":                                     {"200", "401", "403"},
 	"POST /api/steps/{step}":                             {"200", "400", "401", "403", "404", "413", "429", "502", "503"},
 	"GET /api/sweeps":                                    {"200", "401", "403", "503"},
 	"GET /api/health":                                    {"200", "503"},

@@ -18,6 +18,7 @@ func (s *Server) apiRoutes() []apiRoute {
 		{"GET /api/remediations/{runId}/report", RoleRead, s.handleReport},
 		{"POST /api/remediations/{runId}/restore-admin-roles", RoleRestore, s.handleRestoreAdminRoles},
 		{"POST /api/remediations/{runId}/restore", RoleRestore, s.handleRestore},
+		{"GET /api/steps", RoleRead, s.handleSteps},
 		{"POST /api/steps/{step}", RoleRemediate, s.handleStep},
 		{"GET /api/sweeps", RoleRead, s.handleSweeps},
 		{"GET /api/health", "", s.handleHealth},

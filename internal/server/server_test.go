@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/tourniquet/tourniquet/internal/apperr"
+	"github.com/tourniquet/tourniquet/internal/catalog"
 	"io"
 	"log/slog"
 	"net/http"
@@ -401,5 +402,42 @@ func TestQueuedRequestWithAReusedKeyIsDropped(t *testing.T) {
 	}
 	if err := s.queueOutcome(nil, apperr.New(apperr.Unavailable, "down")); err == nil {
 		t.Fatal("a store outage must fail the invocation so the host delivers it again")
+	}
+}
+
+func TestStepCatalogIsServedInRunDocumentOrder(t *testing.T) {
+	srv := newTestServer(nil, "functionkey")
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, httptest.NewRequest("GET", "/api/steps", nil))
+	if rec.Code != 200 {
+		t.Fatalf("HTTP %d %s", rec.Code, rec.Body)
+	}
+	var got []map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(catalog.All) {
+		t.Fatalf("%d entries, want %d", len(got), len(catalog.All))
+	}
+	byName := map[string]map[string]any{}
+	for i, e := range got {
+		if e["name"] != string(catalog.All[i]) {
+			t.Errorf("entry %d is %v, want %s", i, e["name"], catalog.All[i])
+		}
+		for _, k := range []string{"name", "description", "default", "reversible", "impact", "dependsOn"} {
+			if _, ok := e[k]; !ok {
+				t.Errorf("%v lacks %q", e["name"], k)
+			}
+		}
+		byName[e["name"].(string)] = e
+	}
+	if deps := byName["revoke-sessions"]["dependsOn"]; fmt.Sprint(deps) != "[reset-password block-sign-in]" {
+		t.Errorf("revoke-sessions dependsOn %v", deps)
+	}
+	if e := byName["investigate"]; e["impact"] != "none" || e["reversible"] != false || e["default"] != false {
+		t.Errorf("investigate: %v", e)
+	}
+	if e := byName["reset-password"]; e["default"] != true {
+		t.Errorf("reset-password is a default step: %v", e)
 	}
 }

@@ -10,13 +10,23 @@ type Name = catalog.Name
 
 // The steps, re-exported so callers of this package need not import catalog.
 const (
-	ResetPassword    = catalog.ResetPassword
-	RevokeSessions   = catalog.RevokeSessions
-	RemoveForwarding = catalog.RemoveForwarding
-	RemoveInboxRules = catalog.RemoveInboxRules
-	RemoveAdminRoles = catalog.RemoveAdminRoles
-	UnblockSender    = catalog.UnblockSender
+	ResetPassword            = catalog.ResetPassword
+	BlockSignIn              = catalog.BlockSignIn
+	RevokeSessions           = catalog.RevokeSessions
+	RemoveForwarding         = catalog.RemoveForwarding
+	RemoveInboxRules         = catalog.RemoveInboxRules
+	RemoveAdminRoles         = catalog.RemoveAdminRoles
+	RemoveExchangeRoleGroups = catalog.RemoveExchangeRoleGroups
+	DisableMailProtocols     = catalog.DisableMailProtocols
+	RemoveMailboxDelegates   = catalog.RemoveMailboxDelegates
+	RemoveMFAMethods         = catalog.RemoveMFAMethods
+	RevokeAppConsents        = catalog.RevokeAppConsents
+	Investigate              = catalog.Investigate
+	UnblockSender            = catalog.UnblockSender
 )
 
-// All lists every step in run-document order.
-var All = catalog.All
+// All lists every step in run-document order; Default the steps of a full remediation.
+var (
+	All     = catalog.All
+	Default = catalog.Default
+)
