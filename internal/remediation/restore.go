@@ -32,8 +32,17 @@ type Restored struct {
 	Items []runs.RestoreItem `json:"items"`
 }
 
-// reversible lists the steps whose recorded changes a restore can undo.
-var reversible = []steps.Name{steps.RemoveAdminRoles}
+// reversible lists the steps whose recorded changes a restore can undo: the catalog's
+// reversible steps, in run-document order.
+var reversible = func() []steps.Name {
+	var out []steps.Name
+	for _, s := range catalog.Steps {
+		if s.Reversible {
+			out = append(out, s.Name)
+		}
+	}
+	return out
+}()
 
 // RestoreAdminRoles re-grants the roles that remove-admin-roles recorded in a run (same
 // role, scope and kind) and records what it did on the run. It is idempotent: grants that
@@ -177,7 +186,7 @@ func (s *Service) restore(ctx context.Context, run *runs.Run, req RestoreRequest
 		}
 		// One item at a time, so each gets its own result and one failure does not stop the
 		// others.
-		changes, err := s.Runner.RestoreAdminRoles(ctx, run.User.ID, []runs.Change{c.change}, "run "+run.RunID)
+		changes, err := s.Runner.Restore(ctx, c.step, run.User, c.change, "run "+run.RunID)
 		restoration.Changes = append(restoration.Changes, changes...)
 		item := &restoration.Items[i]
 		switch {
