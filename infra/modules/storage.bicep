@@ -9,24 +9,10 @@ param name string
 param tablePrefix string
 
 // Every queue a function.json binding names (functions.Queues()), and its -poison twin where
-// the host moves a message whose retries are exhausted. infra/consistency_test.go holds this
-// list against the code.
-var queueNames = [
-  'remediations'
-  'remediations-poison'
-  'step-reset-password'
-  'step-reset-password-poison'
-  'step-revoke-sessions'
-  'step-revoke-sessions-poison'
-  'step-remove-forwarding'
-  'step-remove-forwarding-poison'
-  'step-remove-inbox-rules'
-  'step-remove-inbox-rules-poison'
-  'step-remove-admin-roles'
-  'step-remove-admin-roles-poison'
-  'step-unblock-sender'
-  'step-unblock-sender-poison'
-]
+// the host moves a message whose retries are exhausted. queues.json is written from the
+// function registry by `go generate ./internal/functions` (a test checks it is in sync);
+// loadJsonContent reads it when the Bicep file is compiled.
+var queueNames = loadJsonContent('queues.json')
 
 // Run-record tables (internal/runs/store.go); the handler also creates them when missing.
 var tableSuffixes = [

@@ -2,14 +2,34 @@ package functions
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 )
 
-// Generate writes one folder per function with its function.json under root, and removes
-// function folders that the registry no longer lists.
+// QueuesFile is where Generate writes the queues the app binds (each with its poison
+// queue), relative to root: infra/modules/storage.bicep reads it with loadJsonContent, so
+// the deployment creates exactly the queues of the registry.
+const QueuesFile = "infra/modules/queues.json"
+
+// queuesJSON renders QueuesFile.
+func queuesJSON() ([]byte, error) {
+	var names []string
+	for _, q := range Queues() {
+		names = append(names, q, q+"-poison")
+	}
+	out, err := json.MarshalIndent(names, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(out, '\n'), nil
+}
+
+// Generate writes one folder per function with its function.json under root and the queue
+// list of the deployment (QueuesFile), and removes function folders that the registry no
+// longer lists.
 func Generate(root string) error {
 	want := map[string]bool{}
 	for _, f := range Registry() {
@@ -25,6 +45,13 @@ func Generate(root string) error {
 		if err := os.WriteFile(filepath.Join(dir, "function.json"), data, 0o644); err != nil {
 			return fmt.Errorf("functions.Generate: %w", err)
 		}
+	}
+	queues, err := queuesJSON()
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(root, QueuesFile), queues, 0o644); err != nil {
+		return fmt.Errorf("functions.Generate: %w", err)
 	}
 	stale, err := folders(root)
 	if err != nil {
@@ -57,6 +84,13 @@ func Check(root string) ([]string, error) {
 		case !bytes.Equal(got, data):
 			diffs = append(diffs, fmt.Sprintf("%s/function.json differs from the registry", f.Name))
 		}
+	}
+	queues, err := queuesJSON()
+	if err != nil {
+		return nil, err
+	}
+	if got, err := os.ReadFile(filepath.Join(root, QueuesFile)); err != nil || !bytes.Equal(got, queues) {
+		diffs = append(diffs, QueuesFile+" differs from the registry's queues")
 	}
 	have, err := folders(root)
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/tourniquet/tourniquet/internal/ident"
 )
 
 // ErrInvalidID is returned, wrapped with the operation and the offending value, when an
@@ -14,12 +16,6 @@ import (
 var ErrInvalidID = errors.New("invalid identifier")
 
 var (
-	guidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-
-	// Entra ID accepts letters, digits and ' . - _ ! # ^ ~ before the "@".
-	upnLocalPattern = regexp.MustCompile(`^[A-Za-z0-9'._!#^~-]+$`)
-	dnsLabelPattern = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$`)
-
 	// Role assignment and schedule ids are opaque base64url-like keys, not GUIDs
 	// (e.g. "lAPpYvVpN0KRkAEhdxReEJC2sEqbR_9Hr48lds9SGHI-1").
 	entityKeyPattern = regexp.MustCompile(`^[A-Za-z0-9._=-]{1,256}$`)
@@ -28,45 +24,11 @@ var (
 	scopeSegmentPattern = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 )
 
-// Limits Entra ID documents for userPrincipalName.
-const (
-	maxUPNLength      = 113
-	maxUPNLocalLength = 64
-)
+// ValidID reports whether s is a GUID, the shape of every Entra object id (package ident).
+func ValidID(s string) bool { return ident.ValidID(s) }
 
-// ValidID reports whether s is a GUID, the shape of every Entra object id.
-func ValidID(s string) bool {
-	return guidPattern.MatchString(s)
-}
-
-// ValidUPN reports whether s is a well-formed user principal name: a local part of the
-// characters Entra ID allows (no leading, trailing or doubled dot), "@", and a DNS
-// domain of at least two labels.
-func ValidUPN(s string) bool {
-	if len(s) > maxUPNLength {
-		return false
-	}
-	local, domain, ok := strings.Cut(s, "@")
-	if !ok || strings.Contains(domain, "@") {
-		return false
-	}
-	if local == "" || len(local) > maxUPNLocalLength || !upnLocalPattern.MatchString(local) {
-		return false
-	}
-	if strings.HasPrefix(local, ".") || strings.HasSuffix(local, ".") || strings.Contains(local, "..") {
-		return false
-	}
-	labels := strings.Split(domain, ".")
-	if len(labels) < 2 {
-		return false
-	}
-	for _, label := range labels {
-		if len(label) > 63 || !dnsLabelPattern.MatchString(label) {
-			return false
-		}
-	}
-	return true
-}
+// ValidUPN reports whether s is a well-formed user principal name (package ident).
+func ValidUPN(s string) bool { return ident.ValidUPN(s) }
 
 // validEntityKey accepts the opaque ids Graph gives role assignments and schedules.
 func validEntityKey(s string) bool {

@@ -8,12 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/tourniquet/tourniquet/internal/catalog"
+	"github.com/tourniquet/tourniquet/internal/functions"
 	"github.com/tourniquet/tourniquet/internal/remediation"
 	"github.com/tourniquet/tourniquet/internal/runs"
 	"github.com/tourniquet/tourniquet/internal/steps"
@@ -360,4 +362,33 @@ func readFile(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return data
+}
+
+// The host routes a request to the handler only through a function whose function.json
+// names the route: every API route needs an HTTP function, and every HTTP function's route
+// must reach one of the handler's routes.
+func TestEveryRouteHasAFunctionAndEveryFunctionARoute(t *testing.T) {
+	served := http.NewServeMux()
+	for _, p := range Patterns() {
+		served.HandleFunc(p, func(http.ResponseWriter, *http.Request) {})
+	}
+	hasFunction := map[string]bool{}
+	for _, f := range functions.Registry() {
+		if f.Trigger != functions.HTTP {
+			continue
+		}
+		for _, m := range f.Methods {
+			pattern := strings.ToUpper(m) + " /api/" + f.Route
+			hasFunction[pattern] = true
+			path := regexp.MustCompile(`\{[^}]+\}`).ReplaceAllString("/api/"+f.Route, "x")
+			if _, matched := served.Handler(httptest.NewRequest(strings.ToUpper(m), path, nil)); matched == "" {
+				t.Errorf("function %s (%s) reaches no route of the handler", f.Name, pattern)
+			}
+		}
+	}
+	for _, p := range Patterns() {
+		if !hasFunction[p] {
+			t.Errorf("route %s has no HTTP function: the host would never forward it", p)
+		}
+	}
 }
