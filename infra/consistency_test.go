@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tourniquet/tourniquet/internal/catalog"
 	"github.com/tourniquet/tourniquet/internal/config"
 	"github.com/tourniquet/tourniquet/internal/functions"
 )
@@ -539,5 +540,37 @@ func TestBicepExtensionsAndParameterFileMatchTheTemplates(t *testing.T) {
 		if !regexp.MustCompile(`(?m)^param ` + name + ` `).MatchString(main) {
 			t.Errorf("main.parameters.json sets %s, which main.bicep does not declare", name)
 		}
+	}
+}
+
+// The playbook's "containment" step set is every step of the catalog, and the workflow
+// sends the steps parameter it is given.
+func TestPlaybookContainmentStepSetIsTheCatalog(t *testing.T) {
+	src := read(t, "infra/playbooks/sentinel-remediate/main.bicep")
+	got := bicepArrayStrings(t, src, "containmentSteps")
+	var want []string
+	for _, n := range catalog.All {
+		want = append(want, string(n))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("main.bicep containmentSteps = %v\nwant catalog.All %v", got, want)
+	}
+	if !strings.Contains(src, "steps: { value: stepSet == 'containment' ? containmentSteps : [] }") {
+		t.Error("main.bicep does not pass the chosen step set to the workflow's steps parameter")
+	}
+	var wf struct {
+		Parameters map[string]struct {
+			Type string `json:"type"`
+		} `json:"parameters"`
+	}
+	raw := read(t, "infra/playbooks/sentinel-remediate/workflow.json")
+	if err := json.Unmarshal([]byte(raw), &wf); err != nil {
+		t.Fatal(err)
+	}
+	if wf.Parameters["steps"].Type != "Array" {
+		t.Errorf("workflow.json parameter steps = %+v, want an Array", wf.Parameters["steps"])
+	}
+	if !strings.Contains(raw, `"steps": "@parameters('steps')"`) {
+		t.Error("the workflow's start request does not send the steps parameter")
 	}
 }

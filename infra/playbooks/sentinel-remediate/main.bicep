@@ -26,6 +26,32 @@ param functionKeySecretName string = 'tourniquet-function-key'
 @description('Grant the playbook Microsoft Sentinel Responder on this resource group (the Sentinel workspace is here). False when the workspace lives elsewhere: assign it there (README.md).')
 param grantSentinelResponder bool = true
 
+@description('The steps of each run: default (the six of a full remediation) or containment (every step of the catalog: also block sign-in, mail protocols, Exchange role groups, attacker MFA methods, mailbox delegates, app consents, and the investigation of what the attacker did).')
+@allowed([
+  'default'
+  'containment'
+])
+param stepSet string = 'default'
+
+// Every step of the catalog (GET /api/steps, internal/catalog), for stepSet 'containment';
+// infra/consistency_test.go holds this list against the catalog. An empty list asks for the
+// default six.
+var containmentSteps = [
+  'reset-password'
+  'block-sign-in'
+  'revoke-sessions'
+  'remove-forwarding'
+  'remove-inbox-rules'
+  'remove-admin-roles'
+  'remove-exchange-role-groups'
+  'disable-mail-protocols'
+  'remove-mailbox-delegates'
+  'remove-mfa-methods'
+  'revoke-app-consents'
+  'investigate'
+  'unblock-sender'
+]
+
 var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
 var sentinelResponder = '3e150937-b8fe-4cfb-8069-0eaf05ecd056'
 
@@ -86,6 +112,7 @@ resource playbook 'Microsoft.Logic/workflows@2019-05-01' = {
       }
       functionBaseUrl: { value: functionBaseUrl }
       functionKeySecretUri: { value: functionKeySecretUri }
+      steps: { value: stepSet == 'containment' ? containmentSteps : [] }
     }
   }
 }
