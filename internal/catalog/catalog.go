@@ -5,7 +5,11 @@
 // records can use the names without the SDKs.
 package catalog
 
-import "slices"
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
 
 // Name names a step; the names are part of the external contract (routes, queues).
 type Name string
@@ -57,17 +61,17 @@ type Step struct {
 // Steps is the catalog, in run-document order.
 var Steps = []Step{
 	{Name: ResetPassword, Default: true, Impact: ImpactHigh,
-		Description: "Sets a new random password that the user must change at next sign-in; the password is never logged, stored, returned or mailed. A user synced from on-premises AD needs a reset there."},
+		Description: "Sets a new random password that the user must change at next sign-in; the password is never mailed, logged, stored or returned. A user synced from on-premises AD, or a guest whose password its home organisation holds, ends action_required with what to do."},
 	{Name: BlockSignIn, Impact: ImpactHigh, Reversible: true,
 		Description: "Blocks sign-in (accountEnabled false) until the account is secured; restore enables it again only if this run disabled it."},
 	{Name: RevokeSessions, Default: true, Impact: ImpactMedium, After: []Name{ResetPassword, BlockSignIn},
 		Description: "Invalidates every refresh token and session cookie, after the password reset and sign-in block, so no session outlives them."},
 	{Name: RemoveForwarding, Default: true, Impact: ImpactMedium,
-		Description: "Clears mailbox-level forwarding (ForwardingSmtpAddress, ForwardingAddress) and records the old values."},
+		Description: "Clears mailbox-level forwarding (ForwardingSmtpAddress, ForwardingAddress, DeliverToMailboxAndForward) and records the old values."},
 	{Name: RemoveInboxRules, Default: true, Impact: ImpactMedium,
-		Description: "Lists every inbox rule including hidden ones and disables (or deletes) the suspicious ones, recording each rule and why it was flagged."},
+		Description: "Lists every inbox rule including hidden ones and disables (or deletes) the suspicious ones, recording each rule and the reasons it was flagged."},
 	{Name: RemoveAdminRoles, Default: true, Impact: ImpactCritical, Reversible: true,
-		Description: "Removes every Entra directory role the user holds (active, PIM eligible and active schedules, role-assignable groups) and records each one so it can be restored; never the tenant's last Global Administrator."},
+		Description: "Removes direct, custom, PIM-eligible, PIM-active and group-based Entra directory roles, each recorded so it can be restored; never the tenant's last Global Administrator."},
 	{Name: RemoveExchangeRoleGroups, Impact: ImpactHigh, Reversible: true,
 		Description: "Removes the user from every Exchange Online admin role group (Organization Management, Recipient Management, ...) and records each group."},
 	{Name: DisableMailProtocols, Impact: ImpactHigh, Reversible: true,
@@ -161,3 +165,21 @@ func (n Name) Awaited() bool {
 // Acts reports whether the step changes the tenant every time it is asked to, even on an
 // account that is already clean (contract section 1).
 func (n Name) Acts() bool { return n == ResetPassword || n == RevokeSessions }
+
+// MarkdownTable renders the catalog as the step table of the README (written by go generate
+// ./internal/functions and checked in sync there).
+func MarkdownTable() string {
+	var b strings.Builder
+	b.WriteString("| step | default | reversible | impact | what it does |\n|---|---|---|---|---|\n")
+	for _, s := range Steps {
+		def, rev := "", ""
+		if s.Default {
+			def = "yes"
+		}
+		if s.Reversible {
+			rev = "yes"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", s.Name, def, rev, s.Impact, s.Description)
+	}
+	return b.String()
+}

@@ -7,12 +7,40 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/tourniquet/tourniquet/internal/catalog"
 )
 
 // QueuesFile is where Generate writes the queues the app binds (each with its poison
 // queue), relative to root: infra/modules/storage.bicep reads it with loadJsonContent, so
 // the deployment creates exactly the queues of the registry.
 const QueuesFile = "infra/modules/queues.json"
+
+// Readme is the file whose step table Generate writes from the catalog, between these
+// markers.
+const (
+	Readme         = "README.md"
+	stepTableBegin = "<!-- step table: generated from internal/catalog by go generate ./internal/functions -->\n"
+	stepTableEnd   = "<!-- end of step table -->\n"
+)
+
+// readmeWithStepTable returns the README of root with its step table rendered from the
+// catalog.
+func readmeWithStepTable(root string) (current, want []byte, err error) {
+	current, err = os.ReadFile(filepath.Join(root, Readme))
+	if err != nil {
+		return nil, nil, fmt.Errorf("functions: %w", err)
+	}
+	begin := bytes.Index(current, []byte(stepTableBegin))
+	end := bytes.Index(current, []byte(stepTableEnd))
+	if begin < 0 || end < begin {
+		return nil, nil, fmt.Errorf("functions: %s has no step table markers", Readme)
+	}
+	want = append([]byte{}, current[:begin+len(stepTableBegin)]...)
+	want = append(want, catalog.MarkdownTable()...)
+	want = append(want, current[end:]...)
+	return current, want, nil
+}
 
 // queuesJSON renders QueuesFile.
 func queuesJSON() ([]byte, error) {
@@ -53,6 +81,11 @@ func Generate(root string) error {
 	if err := os.WriteFile(filepath.Join(root, QueuesFile), queues, 0o644); err != nil {
 		return fmt.Errorf("functions.Generate: %w", err)
 	}
+	if _, readme, err := readmeWithStepTable(root); err != nil {
+		return err
+	} else if err := os.WriteFile(filepath.Join(root, Readme), readme, 0o644); err != nil {
+		return fmt.Errorf("functions.Generate: %w", err)
+	}
 	stale, err := folders(root)
 	if err != nil {
 		return err
@@ -91,6 +124,13 @@ func Check(root string) ([]string, error) {
 	}
 	if got, err := os.ReadFile(filepath.Join(root, QueuesFile)); err != nil || !bytes.Equal(got, queues) {
 		diffs = append(diffs, QueuesFile+" differs from the registry's queues")
+	}
+	current, readme, err := readmeWithStepTable(root)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(current, readme) {
+		diffs = append(diffs, Readme+"'s step table differs from the catalog")
 	}
 	have, err := folders(root)
 	if err != nil {
