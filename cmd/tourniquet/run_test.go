@@ -205,7 +205,7 @@ func (a *approvalAPI) doc() map[string]any {
 		first, second = "succeeded", "succeeded"
 	}
 	d := map[string]any{"runId": approvalRunID, "status": a.status, "dryRun": false,
-		"user": map[string]any{"id": "11111111-1111-4111-8111-111111111111", "userPrincipalName": "adele@contoso.example"},
+		"user":        map[string]any{"id": "11111111-1111-4111-8111-111111111111", "userPrincipalName": "adele@contoso.example"},
 		"requestedBy": "alice@contoso.example", "createdAt": "2026-11-30T06:00:00Z",
 		"steps": []any{step("reset-password", first), step("revoke-sessions", second)}, "approval": a.approval}
 	if a.status == "succeeded" || a.status == "rejected" {
