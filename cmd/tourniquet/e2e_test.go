@@ -343,3 +343,43 @@ func TestCLIStepsAndRestoreRefusal(t *testing.T) {
 		t.Errorf("forced restore: exit %d\n%s%s", forced.code, forced.stdout, forced.stderr)
 	}
 }
+
+// TestCLIOnATerminal runs the built command under a pseudo-terminal (util-linux script) of
+// 60 columns: the view is drawn in place with cursor movement, each step ends on its own
+// line with its mark, and no line is wider than the terminal.
+func TestCLIOnATerminal(t *testing.T) {
+	s := service(t)
+	scriptBin, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("no script(1) to make a pseudo-terminal")
+	}
+	bin := filepath.Join(t.TempDir(), "tourniquet")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(scriptBin, "-qec", "stty cols 60 rows 40; exec "+bin+" remediate "+s.demo.AssistantUPN+" --steps revoke-sessions,remove-forwarding", "/dev/null")
+	cmd.Env = append(os.Environ(), "TOURNIQUET_URL="+s.host.URL(), "TERM=xterm")
+	cmd.Stdin = nil
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%v\n%q", err, out)
+	}
+	raw := string(out)
+	if !strings.Contains(raw, "\x1b[3A\r\x1b[J") {
+		t.Errorf("no in-place redraw of the 3-line block on a terminal:\n%q", raw)
+	}
+	lines := screen(t, raw)
+	t.Logf("screen:\n%s", strings.Join(lines, "\n"))
+	if len(lines) < 4 || !strings.HasPrefix(lines[1], "✓ revoke-sessions") || !strings.HasPrefix(lines[2], "= remove-forwarding") ||
+		!regexp.MustCompile(`^run \S+ succeeded in `).MatchString(lines[3]) {
+		t.Errorf("screen after the run: %q", lines)
+	}
+	for _, l := range lines[:3] {
+		if n := len([]rune(l)); n >= 60 {
+			t.Errorf("a line of %d columns on a 60-column terminal: %q", n, l)
+		}
+	}
+	if !strings.HasSuffix(lines[2], "…") {
+		t.Errorf("the long remove-forwarding line should be cut to fit: %q", lines[2])
+	}
+}

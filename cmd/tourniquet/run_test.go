@@ -556,3 +556,20 @@ func TestTenantTextCannotDriveTheTerminal(t *testing.T) {
 		}
 	}
 }
+
+func TestInterruptStopsFollowingNotTheRun(t *testing.T) {
+	t.Parallel()
+	api := &approvalAPI{}
+	env := approvalServer(t, api)
+	cmdline(t, env, "remediate", "adele@contoso.example")
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(700*time.Millisecond, cancel)
+	var out, errOut bytes.Buffer
+	code := run(ctx, []string{"tourniquet", "watch", approvalRunID}, func(k string) string { return env[k] }, &out, &errOut)
+	if code != exitInterrupted || !strings.Contains(errOut.String(), "stopped following; run "+approvalRunID+" goes on: tourniquet watch "+approvalRunID) {
+		t.Fatalf("exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	if len(api.decisions) != 0 || api.status != "awaiting_approval" {
+		t.Errorf("an interrupt decided or changed the run: %v %s", api.decisions, api.status)
+	}
+}
