@@ -268,6 +268,14 @@ func TestCLIRemediateFollowsTheRunThroughTheQueues(t *testing.T) {
 	if strings.TrimSpace(rp.stdout) != file {
 		t.Errorf("report printed %q, want the path %s", rp.stdout, file)
 	}
+	rj := tq(t, s, "report", runID, "-o", file, "--json")
+	var saved struct {
+		RunID, Path string
+		Bytes       int
+	}
+	if err := json.Unmarshal([]byte(rj.stdout), &saved); err != nil || rj.code != exitOK || saved.Path != file || saved.Bytes != len(page) {
+		t.Errorf("report --json: exit %d %v %+v", rj.code, err, saved)
+	}
 }
 
 func TestCLIExitCodesFollowTheRunStatus(t *testing.T) {
