@@ -19,9 +19,11 @@ deps: node_modules/.bin/azurite
 node_modules/.bin/azurite: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 
-# build writes the executable host.json names (customHandler.description.defaultExecutablePath).
+# build writes the executable host.json names (customHandler.description.defaultExecutablePath),
+# and the analysts' command line to bin/tourniquet (a few seconds: it links no Azure SDK).
 build:
 	$(GO) build $(BUILD_FLAGS) -o handler ./cmd/handler
+	$(GO) build $(BUILD_FLAGS) -o bin/tourniquet ./cmd/tourniquet
 
 # functions regenerates the function folders from the registry in internal/functions.
 functions:
@@ -40,7 +42,8 @@ test: deps fmt vet build
 	$(MAKE) fuzz-short
 
 # demo remediates a seeded compromised user in the built-in tenant simulator, through the
-# handler running under the host emulator with Azurite, and prints a before/after report.
+# handler running under the host emulator with Azurite, prints a before/after report, and
+# ends by writing the report page of its first run to a file and printing its path.
 demo: deps build
 	$(GO) run ./cmd/demo
 

@@ -159,6 +159,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			out.line("HTTP %d  %-16s %s", status, c.Action, c.Target)
 		}
 	}
+
+	out.title("7. The report page of run " + doc.RunID + " (GET /api/remediations/{runId}/report)")
+	page, err := api.getPage(ctx, "/api/remediations/"+doc.RunID+"/report")
+	if err != nil {
+		return err
+	}
+	reportPath := filepath.Join(os.TempDir(), "tourniquet-demo-report.html")
+	if err := os.WriteFile(reportPath, page, 0o600); err != nil {
+		return err
+	}
+	out.line("%d bytes, one self-contained page to read or print: %s", len(page), reportPath)
 	out.title("Done")
 	return nil
 }
@@ -175,6 +186,24 @@ func (c *client) post(ctx context.Context, path string, body, into any) (int, er
 func (c *client) get(ctx context.Context, path string, into any) (int, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
 	return c.do(req, into)
+}
+
+// getPage returns a text/html answer as sent.
+func (c *client) getPage(ctx context.Context, path string) ([]byte, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		return nil, fmt.Errorf("GET %s: HTTP %d %s: %.200s", path, resp.StatusCode, resp.Header.Get("Content-Type"), data)
+	}
+	return data, nil
 }
 
 func (c *client) do(req *http.Request, into any) (int, error) {
