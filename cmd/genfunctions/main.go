@@ -1,5 +1,6 @@
 // Command genfunctions writes one folder per function, each with its function.json, from the
-// registry in package functions. Run it from the repository root (make functions).
+// registry in package functions, and the other files derived from it and the step catalog
+// (the deployment's queue list, the README's step table). Run it from the repository root (make functions).
 package main
 
 import (
@@ -13,7 +14,7 @@ import (
 func main() {
 	root := flag.String("root", ".", "the Functions app root (the repository root)")
 	flag.Parse()
-	if err := functions.Generate(*root); err != nil {
+	if err := functions.GenerateRepository(*root); err != nil {
 		fmt.Fprintln(os.Stderr, "genfunctions:", err)
 		os.Exit(1)
 	}

@@ -55,9 +55,8 @@ func queuesJSON() ([]byte, error) {
 	return append(out, '\n'), nil
 }
 
-// Generate writes one folder per function with its function.json under root and the queue
-// list of the deployment (QueuesFile), and removes function folders that the registry no
-// longer lists.
+// Generate writes one folder per function with its function.json under root (a Functions
+// app root), and removes function folders that the registry no longer lists.
 func Generate(root string) error {
 	want := map[string]bool{}
 	for _, f := range Registry() {
@@ -74,18 +73,6 @@ func Generate(root string) error {
 			return fmt.Errorf("functions.Generate: %w", err)
 		}
 	}
-	queues, err := queuesJSON()
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(root, QueuesFile), queues, 0o644); err != nil {
-		return fmt.Errorf("functions.Generate: %w", err)
-	}
-	if _, readme, err := readmeWithStepTable(root); err != nil {
-		return err
-	} else if err := os.WriteFile(filepath.Join(root, Readme), readme, 0o644); err != nil {
-		return fmt.Errorf("functions.Generate: %w", err)
-	}
 	stale, err := folders(root)
 	if err != nil {
 		return err
@@ -100,7 +87,32 @@ func Generate(root string) error {
 	return nil
 }
 
-// Check lists every difference between the function folders under root and the registry.
+// GenerateRepository writes everything the repository at root derives from the registry
+// and the catalog: the function folders (Generate), the deployment's queue list
+// (QueuesFile) and the README's step table.
+func GenerateRepository(root string) error {
+	if err := Generate(root); err != nil {
+		return err
+	}
+	queues, err := queuesJSON()
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(root, QueuesFile), queues, 0o644); err != nil {
+		return fmt.Errorf("functions.GenerateRepository: %w", err)
+	}
+	_, readme, err := readmeWithStepTable(root)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(root, Readme), readme, 0o644); err != nil {
+		return fmt.Errorf("functions.GenerateRepository: %w", err)
+	}
+	return nil
+}
+
+// Check lists every difference between the repository at root and what GenerateRepository
+// would write.
 func Check(root string) ([]string, error) {
 	var diffs []string
 	want := map[string]bool{}
