@@ -173,6 +173,8 @@ func TestDeploymentDefaultsAreTheSafeOnes(t *testing.T) {
 	}{
 		{"SWEEP_MODE", "sweepMode", "report"},
 		{"AUTH_MODE", "authMode", "functionkey"},
+		{"APPROVAL_MODE", "approvalMode", "none"},
+		{"APPROVAL_TIMEOUT", "approvalTimeout", "1h"},
 		{"MAX_REMEDIATIONS_PER_HOUR", "maxRemediationsPerHour", "20"},
 		{"SWEEP_MAX_USERS", "sweepMaxUsers", "10"},
 		{"SWEEP_SCHEDULE", "sweepSchedule", "0 */15 * * * *"},
