@@ -334,6 +334,14 @@ func TestPlaybookCallsRoutesTheHandlerServes(t *testing.T) {
 	if strings.Contains(strings.ToLower(raw), "password") {
 		t.Error("workflow.json mentions a password; the comment must never carry one")
 	}
+	// A run that waits for approval is commented with how to approve it, and the wait for
+	// the run's end goes on through the approval.
+	if !slices.Contains(patterns, "POST /api/remediations/{runId}/approve") || !strings.Contains(raw, "/api/remediations/@{body('Start_remediation')?['runId']}/approve") {
+		t.Error("the playbook's approval comment does not name the approve route the handler serves")
+	}
+	if strings.Count(raw, "'awaiting_approval'") < 1 || !strings.Contains(raw, `"awaiting_approval"`) {
+		t.Error("the playbook neither comments a run awaiting approval nor keeps waiting through it")
+	}
 }
 
 func bicepFiles(t *testing.T) []string {
