@@ -94,6 +94,16 @@ func TestApprovalAllWaitsThenApprovalSendsTheRunThroughTheQueues(t *testing.T) {
 		if list, err := e.svc.List(context.Background(), e.demo.UPN); err != nil || len(list) == 0 || list[0].Status != runs.AwaitingApproval {
 			t.Fatalf("list while waiting: %v", err)
 		}
+		// The same request again (its idempotency key) answers the waiting run and sends nothing.
+		again, err := e.svc.Start(context.Background(), remediation.StartRequest{User: e.demo.UPN, Mode: mode, Reason: "INC-7", IdempotencyKey: "INC-7-" + mode})
+		if err != nil {
+			t.Fatal(err)
+		}
+		replay, err := e.svc.Start(context.Background(), remediation.StartRequest{User: e.demo.UserID, Mode: mode, IdempotencyKey: "INC-7-" + mode})
+		if err != nil || !replay.Replayed || replay.Run.RunID != again.Run.RunID {
+			t.Fatalf("replay of a waiting run: %+v %v", replay, err)
+		}
+		e.assertWaiting(replay.Run, before)
 		if mode == "sync" {
 			continue
 		}
