@@ -169,9 +169,12 @@ func (s *Service) Decide(ctx context.Context, req DecideRequest) (*runs.Run, err
 	return nil, apperr.Wrap(apperr.Unavailable, runs.ErrConflict, "the run changed too often while deciding; try again")
 }
 
+// samePrincipal compares object ids when both are known: two people may share a display
+// name, one principal never has two ids. A run recorded without the requester's id (started
+// under function keys, or before ids were recorded) is compared by name.
 func samePrincipal(run *runs.Run, by Principal) bool {
-	if by.ID != "" && run.RequesterID != "" && strings.EqualFold(by.ID, run.RequesterID) {
-		return true
+	if by.ID != "" && run.RequesterID != "" {
+		return strings.EqualFold(by.ID, run.RequesterID)
 	}
 	return by.Name != "" && strings.EqualFold(strings.TrimSpace(by.Name), strings.TrimSpace(run.RequestedBy))
 }
