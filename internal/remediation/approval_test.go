@@ -384,3 +384,27 @@ func TestApprovalRateLimitCountsAWaitingRunOnce(t *testing.T) {
 		t.Fatalf("approving at the limit: %v (the waiting run was counted at creation)", err)
 	}
 }
+
+// Approval does not bypass the protected-account check before each step: an account
+// protected while its run waited is not changed once the run is approved.
+func TestApprovalApprovedRunStillChecksProtectedAccountsBeforeEachStep(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{ApprovalMode: remediation.ApprovalAll})
+	before := tenantState(t, e.sim, e.demo)
+	run := e.start(remediation.StartRequest{User: e.demo.UPN, RequestedBy: "alice"})
+	e.svc.Config.Protected = []string{e.demo.UPN}
+	e.svc.ResolveProtected(context.Background())
+	if _, err := e.decide(run.RunID, true, approver("bob"), "ok"); err != nil {
+		t.Fatal(err)
+	}
+	e.drain(1)
+	got := e.get(run.RunID)
+	for _, st := range got.Steps {
+		if st.Status != runs.StepFailed && st.Status != runs.StepSkipped {
+			t.Errorf("step %s %s on an account protected since", st.Name, st.Status)
+		}
+	}
+	if after := tenantState(t, e.sim, e.demo); after != before || len(writes(e.sim)) != 0 {
+		t.Fatalf("an approved run changed a protected account: %v", writes(e.sim))
+	}
+}
