@@ -173,6 +173,8 @@ func TestDeploymentDefaultsAreTheSafeOnes(t *testing.T) {
 	}{
 		{"SWEEP_MODE", "sweepMode", "report"},
 		{"AUTH_MODE", "authMode", "functionkey"},
+		{"APPROVAL_MODE", "approvalMode", "none"},
+		{"APPROVAL_TIMEOUT", "approvalTimeout", "1h"},
 		{"MAX_REMEDIATIONS_PER_HOUR", "maxRemediationsPerHour", "20"},
 		{"SWEEP_MAX_USERS", "sweepMaxUsers", "10"},
 		{"SWEEP_SCHEDULE", "sweepSchedule", "0 */15 * * * *"},
@@ -347,6 +349,14 @@ func TestPlaybookCallsRoutesTheHandlerServes(t *testing.T) {
 	}
 	if strings.Contains(strings.ToLower(raw), "password") {
 		t.Error("workflow.json mentions a password; the comment must never carry one")
+	}
+	// A run that waits for approval is commented with how to approve it, and the wait for
+	// the run's end goes on through the approval.
+	if !slices.Contains(patterns, "POST /api/remediations/{runId}/approve") || !strings.Contains(raw, "/api/remediations/@{body('Start_remediation')?['runId']}/approve") {
+		t.Error("the playbook's approval comment does not name the approve route the handler serves")
+	}
+	if strings.Count(raw, "'awaiting_approval'") < 1 || !strings.Contains(raw, `"awaiting_approval"`) {
+		t.Error("the playbook neither comments a run awaiting approval nor keeps waiting through it")
 	}
 }
 

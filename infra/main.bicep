@@ -51,6 +51,13 @@ param sweepMaxUsers string = '10'
 @description('AUTH_MODE: easyauth only together with App Service authentication.')
 param authMode string = 'functionkey'
 
+@allowed(['none', 'admins', 'all'])
+@description('APPROVAL_MODE: none; admins (a run for a user holding an Entra directory role or Exchange role group waits for a second person); all (every run that may change the tenant waits).')
+param approvalMode string = 'none'
+
+@description('APPROVAL_TIMEOUT: Go duration an undecided run waits before it ends expired.')
+param approvalTimeout string = '1h'
+
 @secure()
 @description('TOURNIQUET_RECORD_KEY: a Key Vault reference (@Microsoft.KeyVault(SecretUri=...)) to base64 of 32 random bytes; empty: each process seals with a key of its own (docs/security.md).')
 param recordKey string = ''
@@ -121,6 +128,8 @@ module functionApp 'modules/functionapp.bicep' = {
     sweepMode: sweepMode
     sweepMaxUsers: sweepMaxUsers
     authMode: authMode
+    approvalMode: approvalMode
+    approvalTimeout: approvalTimeout
     recordKey: recordKey
     tablePrefix: tablePrefix
     graphBaseUrl: graphBaseUrl

@@ -76,6 +76,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Config: remediation.Config{
 			Protected: cfg.Protected, MaxPerHour: cfg.MaxPerHour, MaxDequeueCount: cfg.MaxDequeueCount,
 			SweepMode: cfg.SweepMode, SweepMaxUsers: cfg.SweepMaxUsers, RecordKey: cfg.RecordKey,
+			ApprovalMode: cfg.ApprovalMode, ApprovalTimeout: cfg.ApprovalTimeout,
 		},
 		Log: log,
 	}
@@ -87,6 +88,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			log.Info("protected accounts resolved", "resolved", st.Resolved, "unresolved", st.Unresolved)
 		}()
 	}
+	if _, ok := any(mailboxes).(remediation.RoleGroupMemberships); cfg.ApprovalMode == remediation.ApprovalAdmins && !ok {
+		log.Warn("APPROVAL_MODE=admins: this build does not read Exchange role groups; a user's Entra directory roles alone decide whether a run waits")
+	}
 	handler := server.New(service, store, cfg.AuthMode, log)
 
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", cfg.Port))
@@ -94,7 +98,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-	log.Info("handler listening", "addr", ln.Addr().String(), "authMode", cfg.AuthMode, "sweepMode", cfg.SweepMode)
+	log.Info("handler listening", "addr", ln.Addr().String(), "authMode", cfg.AuthMode, "sweepMode", cfg.SweepMode, "approvalMode", cfg.ApprovalMode)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

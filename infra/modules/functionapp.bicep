@@ -21,6 +21,8 @@ param sweepSchedule string
 param sweepMode string
 param sweepMaxUsers string
 param authMode string
+param approvalMode string
+param approvalTimeout string
 @secure()
 param recordKey string
 param tablePrefix string
@@ -113,6 +115,8 @@ var tourniquetSettings = {
   SWEEP_MODE: sweepMode
   SWEEP_MAX_USERS: sweepMaxUsers
   AUTH_MODE: authMode
+  APPROVAL_MODE: approvalMode
+  APPROVAL_TIMEOUT: approvalTimeout
   TOURNIQUET_RECORD_KEY: recordKey
 }
 

@@ -24,7 +24,13 @@ const (
 	Forbidden    Code = "forbidden"              // the caller lacks the app role for the route: 403
 	KeyReused    Code = "idempotency_key_reused" // the key's run was started for a different request: 409
 	Upstream     Code = "upstream_error"         // Graph or Exchange failed while resolving the request: 502
-	Internal     Code = "internal_error"         // anything else: 500, details only in logs
+	// SamePrincipal: under easyauth the approver of a run is the principal that requested it
+	// (four eyes, contract 6.1): 403.
+	SamePrincipal Code = "same_principal"
+	// NotAwaiting: approve or reject of a run that is not awaiting approval (never needed it,
+	// already decided, or expired): 409.
+	NotAwaiting Code = "not_awaiting_approval"
+	Internal    Code = "internal_error" // anything else: 500, details only in logs
 )
 
 // Error is an error with a code and a message that is safe to show the caller.

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Config is every setting of the handler.
@@ -39,6 +40,12 @@ type Config struct {
 	// reference) seals the restorable changes of a run; empty: a random key for this process.
 	RecordKey []byte
 
+	// ApprovalMode (APPROVAL_MODE: none | admins | all) says which runs wait for a second
+	// person before they change anything; ApprovalTimeout (APPROVAL_TIMEOUT, a Go duration)
+	// is how long an undecided run waits before it ends expired (contract 6.1).
+	ApprovalMode    string
+	ApprovalTimeout time.Duration
+
 	MaxDequeueCount int // host.json extensions.queues.maxDequeueCount
 }
 
@@ -49,7 +56,7 @@ var Settings = []string{
 	"AzureWebJobsStorage__queueServiceUri", "AzureWebJobsStorage__accountName", "TOURNIQUET_TABLE_PREFIX",
 	"AZURE_TENANT_ID", "AZURE_CLIENT_ID", "GRAPH_BASE_URL", "EXCHANGE_BASE_URL", "PROTECTED_ACCOUNTS",
 	"MAX_REMEDIATIONS_PER_HOUR", "SWEEP_SCHEDULE", "SWEEP_MODE", "SWEEP_MAX_USERS", "AUTH_MODE",
-	"WEBSITE_AUTH_ENABLED", "TOURNIQUET_RECORD_KEY",
+	"WEBSITE_AUTH_ENABLED", "TOURNIQUET_RECORD_KEY", "APPROVAL_MODE", "APPROVAL_TIMEOUT",
 }
 
 // Load reads the settings from getenv and host.json in appRoot.
@@ -67,6 +74,7 @@ func Load(getenv func(string) string, appRoot string) (Config, error) {
 		SweepSchedule:           or(getenv("SWEEP_SCHEDULE"), "0 */15 * * * *"),
 		SweepMode:               or(getenv("SWEEP_MODE"), "report"),
 		AuthMode:                or(getenv("AUTH_MODE"), "functionkey"),
+		ApprovalMode:            or(getenv("APPROVAL_MODE"), "none"),
 	}
 	if account := getenv("AzureWebJobsStorage__accountName"); account != "" {
 		if c.TableServiceURI == "" {
@@ -103,6 +111,19 @@ func Load(getenv func(string) string, appRoot string) (Config, error) {
 		}
 	default:
 		return c, fmt.Errorf("config: AUTH_MODE must be functionkey or easyauth, not %q", c.AuthMode)
+	}
+	switch c.ApprovalMode {
+	case "none", "admins", "all":
+	default:
+		return c, fmt.Errorf("config: APPROVAL_MODE must be none, admins or all, not %q", c.ApprovalMode)
+	}
+	c.ApprovalTimeout = time.Hour
+	if raw := strings.TrimSpace(getenv("APPROVAL_TIMEOUT")); raw != "" {
+		d, err := time.ParseDuration(raw)
+		if err != nil || d <= 0 {
+			return c, fmt.Errorf("config: APPROVAL_TIMEOUT must be a positive Go duration such as 1h or 30m, not %q", raw)
+		}
+		c.ApprovalTimeout = d
 	}
 	if raw := strings.TrimSpace(getenv("TOURNIQUET_RECORD_KEY")); raw != "" {
 		key, err := base64.StdEncoding.DecodeString(raw)

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"strings"
 	"testing"
+	"time"
 )
 
 func env(kv map[string]string) func(string) string {
@@ -108,6 +109,33 @@ func TestIsLoopback(t *testing.T) {
 	} {
 		if got := IsLoopback(host); got != want {
 			t.Errorf("IsLoopback(%q) = %v, want %v", host, got, want)
+		}
+	}
+}
+
+func TestApprovalSettings(t *testing.T) {
+	c, err := Load(env(nil), t.TempDir())
+	if err != nil || c.ApprovalMode != "none" || c.ApprovalTimeout != time.Hour {
+		t.Fatalf("defaults: mode %q timeout %s err %v, want none 1h", c.ApprovalMode, c.ApprovalTimeout, err)
+	}
+	for _, tt := range []struct {
+		mode, timeout string
+		want          time.Duration
+	}{{"admins", "", time.Hour}, {"all", "30m", 30 * time.Minute}, {"none", "90s", 90 * time.Second}} {
+		c, err := Load(env(map[string]string{"APPROVAL_MODE": tt.mode, "APPROVAL_TIMEOUT": tt.timeout}), t.TempDir())
+		if err != nil || c.ApprovalMode != tt.mode || c.ApprovalTimeout != tt.want {
+			t.Errorf("%s %q: mode %q timeout %s err %v", tt.mode, tt.timeout, c.ApprovalMode, c.ApprovalTimeout, err)
+		}
+	}
+	for setting, bad := range map[string][]string{
+		"APPROVAL_MODE":    {"Admins", "yes", "some"},
+		"APPROVAL_TIMEOUT": {"60", "0s", "-1h", "1 hour"},
+	} {
+		for _, v := range bad {
+			_, err := Load(env(map[string]string{setting: v}), t.TempDir())
+			if err == nil || !strings.Contains(err.Error(), setting) {
+				t.Errorf("%s=%q: %v, want a message naming the setting", setting, v, err)
+			}
 		}
 	}
 }

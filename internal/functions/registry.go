@@ -57,6 +57,10 @@ func Registry() []Function {
 		// Restore grants privilege back: its own functions, so their keys can be few.
 		{Name: "http-restore-admin-roles", Trigger: HTTP, Methods: []string{"post"}, Route: "remediations/{runId}/restore-admin-roles", AuthLevel: "function"},
 		{Name: "http-restore", Trigger: HTTP, Methods: []string{"post"}, Route: "remediations/{runId}/restore", AuthLevel: "function"},
+		// Four eyes: approve and reject are their own functions, so the keys that decide are
+		// not the keys that start runs.
+		{Name: "http-approve", Trigger: HTTP, Methods: []string{"post"}, Route: "remediations/{runId}/approve", AuthLevel: "function"},
+		{Name: "http-reject", Trigger: HTTP, Methods: []string{"post"}, Route: "remediations/{runId}/reject", AuthLevel: "function"},
 		{Name: "http-list-steps", Trigger: HTTP, Methods: []string{"get"}, Route: "steps", AuthLevel: "function"},
 		// Unknown steps: literal routes (steps/reset-password...) win over this one, so it
 		// only sees names that are not steps and answers 400 as the contract says.

@@ -137,6 +137,11 @@ func (s *Service) claim(ctx context.Context, runID string, name steps.Name, d De
 		step := run.Step(string(name))
 		now := s.now()
 		switch {
+		case run.Halted():
+			// Waiting for approval, or rejected or expired: nothing of it acts, whatever
+			// message arrives (a step message sent by hand, a stale duplicate).
+			s.Log.Warn("message for a run that is not approved dropped", "runId", runID, "step", name, "status", run.Status)
+			return nil, nil, nil
 		case step == nil:
 			s.Log.Error("message for a step that is not in the run dropped", "runId", runID, "step", name)
 			return nil, nil, nil
@@ -238,6 +243,9 @@ func (s *Service) advance(ctx context.Context, runID string, resend bool) error 
 	if err != nil {
 		return err
 	}
+	if run.Halted() {
+		return nil // nothing is sent before approval; a rejected or expired run is final
+	}
 	if run.Mode != "sync" {
 		for i := range run.Steps {
 			st := &run.Steps[i]
@@ -297,7 +305,7 @@ func (s *Service) finish(ctx context.Context, run *runs.Run) error {
 
 func isFinal(st runs.Status) bool {
 	switch st {
-	case runs.Queued, runs.Running, "":
+	case runs.Queued, runs.Running, runs.AwaitingApproval, "":
 		return false
 	}
 	return true

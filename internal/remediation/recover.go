@@ -43,6 +43,9 @@ func (s *Service) recoverRun(ctx context.Context, runID string) (bool, error) {
 		return false, err
 	}
 	now := s.now()
+	if d := run.Approval.DecidedAt; d != nil && now.Sub(*d) < stuckAfter {
+		return false, nil // approved a moment ago: its steps are on their way (the run is old, its start is not)
+	}
 	for _, st := range run.Steps {
 		if st.Status == runs.StepRunning && now.Before(st.LeaseUntil) {
 			return false, nil // a delivery is working on it right now

@@ -40,6 +40,8 @@ type Config struct {
 	SweepMaxUsers   int           // SWEEP_MAX_USERS
 	StepTimeout     time.Duration // one step's time budget
 	RecordKey       []byte        // TOURNIQUET_RECORD_KEY: seals restorable changes (seal.go)
+	ApprovalMode    string        // APPROVAL_MODE: none (default), admins, all (approval.go)
+	ApprovalTimeout time.Duration // APPROVAL_TIMEOUT: an undecided run ends expired after it (default 1h)
 }
 
 // Service runs remediations.
@@ -74,6 +76,7 @@ type StartRequest struct {
 	IdempotencyKey string
 	Options        json.RawMessage
 	RequestedBy    string
+	RequesterID    string // the caller principal's object id under easyauth (four eyes: approval.go)
 	KeyKind        string // idempotency namespace: "run" (default) or "sweep"
 }
 
@@ -226,6 +229,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 		Mode:           req.Mode,
 		Reason:         req.Reason,
 		RequestedBy:    req.RequestedBy,
+		RequesterID:    req.RequesterID,
 		IdempotencyKey: req.IdempotencyKey,
 		Options:        stored,
 		CreatedAt:      s.now(),
@@ -285,6 +289,22 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 	if run.Mode == "sync" {
 		run.Status = runs.Running
 	}
+	// Four eyes (contract 6.1): a run that needs approval is recorded waiting and changes
+	// nothing until a second person approves it. It took its rate-limit slot above, once.
+	if wait, why := s.approvalNeeded(ctx, user, names, req.DryRun); wait {
+		expires := s.now().Add(s.approvalTimeout())
+		run.Status = runs.AwaitingApproval
+		run.Mode = "async" // approved later, it goes through the queues whatever was asked
+		run.Approval = runs.Approval{Required: true, Why: why, ExpiresAt: &expires}
+		// Listed before the run is recorded, so the timer always finds a waiting run.
+		if err := s.Store.AddAwaiting(ctx, runs.Awaiting{RunID: run.RunID, Deadline: expires}); err != nil {
+			if gerr := s.Store.GiveBack(ctx, slot); gerr != nil {
+				s.Log.Error("give back a rate-limit slot", "err", gerr)
+			}
+			s.releaseKey(ctx, kind, req.IdempotencyKey)
+			return nil, apperr.Wrap(apperr.Unavailable, err, "the run-record store is unreachable")
+		}
+	}
 	if err := s.Store.Create(ctx, run); err != nil {
 		// Not recorded by this request: its slot must not count against the hour.
 		if gerr := s.Store.GiveBack(ctx, slot); gerr != nil {
@@ -300,7 +320,9 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 	s.Log.Info("run started", "runId", run.RunID, "userId", user.ID, "steps", names, "dryRun", run.DryRun, "mode", run.Mode, "requestedBy", run.RequestedBy)
 
 	var unsent error
-	if run.Mode == "sync" {
+	if run.Waiting() {
+		s.Log.Warn("run awaits approval", "runId", run.RunID, "userId", user.ID, "steps", names, "requestedBy", run.RequestedBy, "why", run.Approval.Why, "expiresAt", run.Approval.ExpiresAt)
+	} else if run.Mode == "sync" {
 		s.executeInProcess(ctx, run.RunID, names)
 	} else if err := s.advance(ctx, run.RunID, false); err != nil {
 		s.Log.Error("enqueue first steps", "runId", run.RunID, "err", err)
@@ -459,6 +481,15 @@ func (s *Service) Get(ctx context.Context, runID string) (*runs.Run, error) {
 		return nil, apperr.New(apperr.NotFound, "no run %q", runID)
 	case err != nil:
 		return nil, apperr.Wrap(apperr.Unavailable, err, "the run-record store is unreachable")
+	}
+	// A run past its approval window reads as what it is, expired, even before the timer
+	// comes by.
+	if run.Waiting() {
+		if after, err := s.expireIfDue(ctx, run); err == nil {
+			run = after
+		} else {
+			s.Log.Error("expire a run past its approval window", "runId", runID, "err", err)
+		}
 	}
 	return run, nil
 }

@@ -47,8 +47,8 @@ var page = template.Must(template.New("page.html.tmpl").Funcs(template.FuncMap{
 }).ParseFS(templates, "page.html.tmpl"))
 
 // awaitingApproval is the status of a run waiting for a second person (contract section
-// 6.1); the run package does not name it yet.
-const awaitingApproval runs.Status = "awaiting_approval"
+// 6.1).
+const awaitingApproval = runs.AwaitingApproval
 
 // Render writes the page of run to w.
 func Render(w io.Writer, run *runs.Run, opts Options) error {
@@ -280,9 +280,9 @@ func outcome(run *runs.Run) (string, string) {
 		return "The remediation of " + who + " is still in progress; reload this page for the rest.", "wait"
 	case awaitingApproval:
 		return "The remediation of " + who + " waits for a second person's approval; nothing has been changed yet.", "wait"
-	case "rejected":
+	case runs.Rejected:
 		return "The remediation of " + who + " was rejected; nothing was changed.", "bad"
-	case "expired":
+	case runs.Expired:
 		return "The remediation of " + who + " expired without a decision; nothing was changed.", "bad"
 	}
 	return "The remediation of " + who + " has status " + strconv.Quote(string(run.Status)) + errText + ".", "wait"

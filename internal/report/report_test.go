@@ -220,6 +220,29 @@ func TestApproveCommandWhenAwaitingApproval(t *testing.T) {
 	}
 }
 
+func TestApprovalIsShownInWords(t *testing.T) {
+	until := time.Date(2026, 11, 30, 7, 0, 0, 0, time.UTC)
+	waiting := &runs.Run{RunID: "r-3", Status: awaitingApproval, User: runs.UserRef{UserPrincipalName: "a@b.c"},
+		Approval: runs.Approval{Required: true, Why: "APPROVAL_MODE=admins: the user holds <b>Global Administrator</b>", ExpiresAt: &until}}
+	text, _ := parsed(t, render(t, waiting))
+	for _, want := range []string{"awaits approval by a second person", "2026-11-30 07:00:00 UTC", "the user holds <b>Global Administrator</b>"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("page of a waiting run lacks %q", want)
+		}
+	}
+	decided := &runs.Run{RunID: "r-4", Status: runs.Rejected, User: runs.UserRef{UserPrincipalName: "a@b.c"},
+		Approval: runs.Approval{Required: true, Decision: runs.DecisionRejected, DecidedBy: "bob@contoso.example", DecidedAt: &until, Reason: "false positive"}}
+	text, _ = parsed(t, render(t, decided))
+	for _, want := range []string{"rejected by bob@contoso.example", "false positive", "was rejected; nothing was changed"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("page of a rejected run lacks %q", want)
+		}
+	}
+	if strings.Contains(text, "/approve") {
+		t.Error("approve shown for a decided run")
+	}
+}
+
 func TestBeforeAndAfterAreReadableLists(t *testing.T) {
 	text, elements := parsed(t, render(t, demoRun(t)))
 	for _, want := range []string{"Before", "After", "Enabled", "yes", "no", "Priority", "1", "directoryScopeId", "kind", "direct",

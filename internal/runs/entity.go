@@ -89,6 +89,12 @@ func headerDraft(r *Run) (*draft, error) {
 			return nil, err
 		}
 	}
+	if r.Approval.Required {
+		if err := d.setJSON("Approval", r.Approval); err != nil {
+			return nil, err
+		}
+	}
+	d.setText("RequesterID", r.RequesterID)
 	return d, nil
 }
 
@@ -162,6 +168,12 @@ func (m entity) toRun(parts partLookup) (*Run, error) {
 		return nil, err
 	}
 	if err := m.json("Restorations", parts, &r.Restorations); err != nil {
+		return nil, err
+	}
+	if err := m.json("Approval", parts, &r.Approval); err != nil {
+		return nil, err
+	}
+	if r.RequesterID, err = m.text("RequesterID", parts); err != nil {
 		return nil, err
 	}
 	if names := m.str("StepNames"); names != "" {

@@ -18,6 +18,12 @@ const (
 	Failed         Status = "failed"
 	Refused        Status = "refused"
 	Planned        Status = "planned"
+	// AwaitingApproval: the run waits for a second person (APPROVAL_MODE, contract 6.1); it
+	// has changed nothing and its steps are pending. Rejected and Expired end such a run
+	// without changing anything.
+	AwaitingApproval Status = "awaiting_approval"
+	Rejected         Status = "rejected"
+	Expired          Status = "expired"
 )
 
 // StepStatus is a step's status (contract section 1).
@@ -154,6 +160,12 @@ type Run struct {
 	Steps          []Step          `json:"steps"`
 	Error          *Error          `json:"error,omitempty"`
 	Restorations   []Restoration   `json:"restorations,omitempty"`
+	// Approval is the four-eyes decision (contract 6.1); {"required": false, ...} for a run
+	// that did not need one.
+	Approval Approval `json:"approval"`
+	// RequesterID is the caller principal's object id under easyauth: the approver must not
+	// be the same principal. Kept in the store, not shown (requestedBy names the caller).
+	RequesterID string `json:"-"`
 
 	etag   string
 	spills map[string]string // spill references of the header read (see layout.go)

@@ -46,7 +46,7 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 	}
 	started, err := s.service.Start(r.Context(), remediation.StartRequest{
 		User: body.User, Steps: body.Steps, DryRun: body.DryRun, Mode: body.Mode, Reason: body.Reason,
-		IdempotencyKey: key, Options: body.Options, RequestedBy: s.requestedBy(r),
+		IdempotencyKey: key, Options: body.Options, RequestedBy: s.requestedBy(r), RequesterID: s.principal(r).ID,
 	})
 	if err != nil {
 		s.writeError(w, r, err)
@@ -56,10 +56,7 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 	if started.Replayed {
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
-	status := http.StatusAccepted
-	if body.Mode == "sync" || (started.Replayed && started.Run.Mode == "sync") {
-		status = http.StatusOK
-	}
+	status := startStatus(started.Run, body.Mode == "sync" || (started.Replayed && started.Run.Mode == "sync"))
 	writeJSON(w, status, started.Run)
 }
 
@@ -180,14 +177,14 @@ func (s *Server) handleStep(w http.ResponseWriter, r *http.Request) {
 	defer release()
 	started, err := s.service.Start(r.Context(), remediation.StartRequest{
 		User: body.User, Steps: []string{string(name)}, DryRun: body.DryRun, Mode: "sync", Reason: body.Reason,
-		IdempotencyKey: key, Options: body.Options, RequestedBy: s.requestedBy(r),
+		IdempotencyKey: key, Options: body.Options, RequestedBy: s.requestedBy(r), RequesterID: s.principal(r).ID,
 	})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	w.Header().Set("Location", "/api/remediations/"+started.Run.RunID)
-	writeJSON(w, http.StatusOK, started.Run)
+	writeJSON(w, startStatus(started.Run, true), started.Run)
 }
 
 func (s *Server) handleSweeps(w http.ResponseWriter, r *http.Request) {

@@ -65,6 +65,13 @@ func (s *Server) answer(w http.ResponseWriter, status int, logLine string) {
 }
 
 func (s *Server) runSweep(r *http.Request, inv functions.Invocation) error {
+	// Runs past their approval window end expired even when the sweep itself fails
+	// (Exchange unreachable): that needs the run-record store only.
+	if n, err := s.service.ExpireApprovals(r.Context()); err != nil {
+		s.log.Error("expire runs awaiting approval", "err", err)
+	} else if n > 0 {
+		s.log.Warn("runs expired without an approval decision", "count", n)
+	}
 	rec, err := s.service.Sweep(r.Context())
 	if err != nil {
 		return err

@@ -131,8 +131,10 @@ var wantStatuses = map[string][]string{
 	"GET /api/remediations/{runId}/report":               {"200", "401", "403", "404", "503"},
 	"POST /api/remediations/{runId}/restore-admin-roles": {"200", "400", "401", "403", "404", "409", "413", "500", "503"},
 	"POST /api/remediations/{runId}/restore":             {"200", "400", "401", "403", "404", "409", "413", "500", "503"},
+	"POST /api/remediations/{runId}/approve":             {"202", "400", "401", "403", "404", "409", "413", "503"},
+	"POST /api/remediations/{runId}/reject":              {"200", "400", "401", "403", "404", "409", "413", "503"},
 	"GET /api/steps":                                     {"200", "401", "403"},
-	"POST /api/steps/{step}":                             {"200", "400", "401", "403", "404", "413", "429", "502", "503"},
+	"POST /api/steps/{step}":                             {"200", "202", "400", "401", "403", "404", "413", "429", "502", "503"},
 	"GET /api/sweeps":                                    {"200", "401", "403", "503"},
 	"GET /api/health":                                    {"200", "503"},
 	"GET /api/openapi.json":                              {"200"},
@@ -310,6 +312,8 @@ func TestOpenAPISchemasMatchTheGoTypes(t *testing.T) {
 		{"StartRequest", startBody{}},
 		{"StepRequest", stepBody{}},
 		{"Problem", problem{}},
+		{"Approval", runs.Approval{}},
+		{"DecisionRequest", decisionBody{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.schema, func(t *testing.T) {

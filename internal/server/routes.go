@@ -18,6 +18,8 @@ func (s *Server) apiRoutes() []apiRoute {
 		{"GET /api/remediations/{runId}/report", RoleRead, s.handleReport},
 		{"POST /api/remediations/{runId}/restore-admin-roles", RoleRestore, s.handleRestoreAdminRoles},
 		{"POST /api/remediations/{runId}/restore", RoleRestore, s.handleRestore},
+		{"POST /api/remediations/{runId}/approve", RoleApprove, s.handleApprove},
+		{"POST /api/remediations/{runId}/reject", RoleApprove, s.handleReject},
 		{"GET /api/steps", RoleRead, s.handleSteps},
 		{"POST /api/steps/{step}", RoleRemediate, s.handleStep},
 		{"GET /api/sweeps", RoleRead, s.handleSweeps},

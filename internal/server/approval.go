@@ -1,0 +1,69 @@
+package server
+
+import (
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/tourniquet/tourniquet/internal/remediation"
+	"github.com/tourniquet/tourniquet/internal/runs"
+)
+
+// decisionBody is the body of POST /api/remediations/{runId}/approve and /reject; an empty
+// body decides without a reason.
+type decisionBody struct {
+	Reason string `json:"reason"`
+}
+
+func (s *Server) handleApprove(w http.ResponseWriter, r *http.Request) { s.decide(w, r, true) }
+func (s *Server) handleReject(w http.ResponseWriter, r *http.Request)  { s.decide(w, r, false) }
+
+// decide answers an approval with 202 and the run document (its steps now go through the
+// queues, as after an async start), a rejection with 200 and the final run document.
+func (s *Server) decide(w http.ResponseWriter, r *http.Request, approve bool) {
+	var body decisionBody
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		s.writeError(w, r, decodeJSON(r, &body)) // reports the size limit the same way
+		return
+	}
+	if strings.TrimSpace(string(raw)) != "" {
+		if err := decodeStrict(raw, &body); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	run, err := s.service.Decide(r.Context(), remediation.DecideRequest{
+		RunID: r.PathValue("runId"), Approve: approve, Reason: body.Reason, By: s.principal(r),
+	})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/remediations/"+run.RunID)
+	status := http.StatusOK
+	if approve {
+		status = http.StatusAccepted
+	}
+	writeJSON(w, status, run)
+}
+
+// principal is the caller as the four-eyes rule sees it: under easyauth the principal App
+// Service authentication vouches for; under function keys only which key was used.
+func (s *Server) principal(r *http.Request) remediation.Principal {
+	p := remediation.Principal{Name: s.requestedBy(r)}
+	if s.authMode == "easyauth" {
+		p.ID = strings.TrimSpace(r.Header.Get("X-MS-CLIENT-PRINCIPAL-ID"))
+		p.Checked = true
+	}
+	return p
+}
+
+// startStatus is the status a start request answers: 202 for a run that waits for approval
+// (whatever mode was asked: nothing ran), 200 for a finished sync run, else 202.
+func startStatus(run *runs.Run, sync bool) int {
+	if sync && !run.Waiting() {
+		return http.StatusOK
+	}
+	return http.StatusAccepted
+}

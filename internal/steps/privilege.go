@@ -1,0 +1,59 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// DirectoryRoles lists, in words, every Entra directory role the user holds: active or PIM
+// eligible, directly or through a role-assignable group (also an eligible membership of
+// one). It reads exactly what remove-admin-roles reads and changes nothing; four-eyes
+// approval (APPROVAL_MODE=admins) asks it whether a run strips an administrator.
+func (r *Runner) DirectoryRoles(ctx context.Context, userID string) ([]string, error) {
+	h, err := r.readRoles(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, a := range h.direct {
+		out = append(out, roleLabel(a.RoleName, a.RoleDefinitionID))
+	}
+	for _, s := range h.active {
+		out = append(out, roleLabel(s.RoleName, s.RoleDefinitionID)+" (PIM active)")
+	}
+	for _, s := range h.eligible {
+		out = append(out, roleLabel(s.RoleName, s.RoleDefinitionID)+" (PIM eligible)")
+	}
+	for _, g := range h.groups {
+		out = append(out, fmt.Sprintf("%s (through group %s)", strings.Join(g.roles, ", "), groupLabel(g.group.DisplayName, g.group.ID)))
+	}
+	for _, g := range h.groupEligible {
+		out = append(out, fmt.Sprintf("%s (through an eligible membership of group %s)", strings.Join(g.roles, ", "), g.eligibility.GroupID))
+	}
+	if len(out) == 0 && h.inherited > 0 {
+		out = append(out, fmt.Sprintf("%d PIM role schedule(s) through a group", h.inherited))
+	}
+	return dedupe(out), nil
+}
+
+func groupLabel(name, id string) string {
+	if name != "" {
+		return name
+	}
+	return id
+}
+
+// dedupe drops repeated labels (an active PIM role also shows up as an assignment), keeping
+// the first of each.
+func dedupe(labels []string) []string {
+	seen := map[string]bool{}
+	out := labels[:0]
+	for _, l := range labels {
+		if !seen[l] {
+			seen[l] = true
+			out = append(out, l)
+		}
+	}
+	return out
+}
