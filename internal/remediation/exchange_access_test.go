@@ -83,7 +83,10 @@ func TestExchangeContainmentActsRecordsAndRestoresExactly(t *testing.T) {
 		t.Fatalf("a dry run wrote %v", w)
 	}
 
+	e.sim.ResetRequests()
 	run := e.start(remediation.StartRequest{User: d.UPN, Steps: append([]string{"reset-password", "revoke-sessions"}, exchangeContainment...), Mode: "sync", Reason: "INC-11"})
+	total, by := exchangeCalls(e.sim)
+	t.Logf("Exchange requests of the three containment steps on the demo user: %d %v", total, by)
 	wantChanges := map[string]int{"disable-mail-protocols": 5, "remove-exchange-role-groups": 2, "remove-mailbox-delegates": 3}
 	for name, n := range wantChanges {
 		st := run.Step(name)
@@ -201,5 +204,28 @@ func TestExchangeContainmentForAUserWithoutAMailbox(t *testing.T) {
 	}
 	if run.Status != runs.Succeeded {
 		t.Errorf("run %s\n%s", run.Status, dump(run))
+	}
+}
+
+func TestExchangeContainmentRefusesAMailboxOfAnotherObject(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{})
+	// The address now resolves to a mailbox whose directory object is somebody else.
+	e.sim.SetMailboxOwner(e.demo.UPN, "99999999-9999-4999-8999-999999999999")
+	e.sim.ResetRequests()
+	run := e.start(remediation.StartRequest{User: e.demo.UPN, Steps: exchangeContainment, Mode: "sync", Reason: "INC-11 mismatch"})
+	for _, name := range []string{"disable-mail-protocols", "remove-mailbox-delegates"} {
+		if st := run.Step(name); st.Status != runs.StepFailed || st.Error == nil || st.Error.Code != "mailbox_mismatch" {
+			t.Errorf("%s: %+v", name, st)
+		}
+	}
+	// Role group members are matched by the user's own object id, not through the mailbox.
+	if st := run.Step("remove-exchange-role-groups"); st.Status != runs.StepSucceeded || len(st.Changes) != 2 {
+		t.Errorf("remove-exchange-role-groups: %+v", st)
+	}
+	for _, w := range writes(e.sim) {
+		if w != "Remove-RoleGroupMember" {
+			t.Errorf("a mailbox of another object was changed: %v", writes(e.sim))
+		}
 	}
 }
