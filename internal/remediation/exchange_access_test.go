@@ -229,3 +229,31 @@ func TestExchangeContainmentRefusesAMailboxOfAnotherObject(t *testing.T) {
 		}
 	}
 }
+
+func TestExchangeContainmentOfAGuest(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{})
+	const guestID = "abababab-abab-4bab-8bab-abababababab"
+	guest := "mallory_fabrikam.example#EXT#@contoso.example"
+	e.sim.AddUser(tenantsim.User{ID: guestID, UserPrincipalName: guest, DisplayName: "Mallory (Fabrikam)", Mail: "mallory@fabrikam.example", AccountEnabled: true})
+	e.sim.RemoveMailbox(guest) // a guest is a mail user in Exchange, without a mailbox
+	if !e.sim.AddRoleGroupMember("Help Desk", guestID) {
+		t.Fatal("seed")
+	}
+	run := e.start(remediation.StartRequest{User: guest, Steps: exchangeContainment, Mode: "sync", Reason: "INC-11 guest"})
+	if st := run.Step("remove-exchange-role-groups"); st.Status != runs.StepSucceeded || len(st.Changes) != 1 || st.Changes[0].Target != "Help Desk" {
+		t.Fatalf("remove-exchange-role-groups: %+v\n%s", st, dump(run))
+	}
+	for _, name := range []string{"disable-mail-protocols", "remove-mailbox-delegates"} {
+		if st := run.Step(name); st.Status != runs.StepNoChange {
+			t.Errorf("%s: %+v", name, st)
+		}
+	}
+	if slices.Contains(e.sim.RoleGroupMembers("Help Desk"), guestID) {
+		t.Fatal("the guest is still in Help Desk")
+	}
+	restored, err := e.svc.Restore(context.Background(), remediation.RestoreRequest{RunID: run.RunID, Force: true, Reason: "INC-11 test: the guest is cleared", RequestedBy: "soc"})
+	if err != nil || len(restored.Items) != 1 || restored.Items[0].Result != "restored" || !slices.Contains(e.sim.RoleGroupMembers("Help Desk"), guestID) {
+		t.Fatalf("restore: %+v %v, members %v", restored, err, e.sim.RoleGroupMembers("Help Desk"))
+	}
+}
