@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/tourniquet/tourniquet/internal/exchange"
@@ -227,8 +228,91 @@ func (r *Runner) removeExchangeRoleGroups(ctx context.Context, in Input) Outcome
 	errs := callEach(len(groups), func(i int) error {
 		return r.Mailboxes.RemoveRoleGroupMember(ctx, groups[i].ID(), refs[i])
 	})
+	// "Not found" may mean the membership went meanwhile, or that Exchange did not resolve the
+	// member as named: only a fresh listing tells which, and only the first is "already gone".
+	_ = callEach(len(groups), func(i int) error {
+		if !exchange.IsNotFound(errs[i]) {
+			return nil
+		}
+		members, err := r.Mailboxes.RoleGroupMembers(ctx, groups[i].ID())
+		if err != nil {
+			return nil // the group itself is gone, or cannot be read: the answer stands
+		}
+		for _, m := range members {
+			if isRunUser(m, in.Target) {
+				errs[i] = &notRemovedError{what: "the membership of " + groups[i].Label()}
+			}
+		}
+		return nil
+	})
 	return settle(step, "remove from role group", changes, errs,
 		"the user is no longer a member of those role groups", "Exchange applies role group changes within about an hour")
+}
+
+// notRemovedError is a removal Exchange answered with success (or not-found) while the grant
+// is still listed afterwards: Exchange only warns when asked to remove an entry it does not
+// match, so a success alone does not prove the grant is gone.
+type notRemovedError struct{ what string }
+
+func (e *notRemovedError) Error() string {
+	return e.what + " is still there after Exchange answered the removal; it is not recorded as removed. " +
+		"Check how Exchange names the trustee or member and remove it by hand"
+}
+
+// verifyDelegatesGone reads the permissions again after the removals and turns every
+// removal whose grant is still listed into a notRemovedError. When a listing cannot be
+// read, Exchange's answers stand.
+func (r *Runner) verifyDelegatesGone(ctx context.Context, upn string, plan []delegate, errs []error) {
+	var (
+		mb     exchange.Mailbox
+		full   []exchange.MailboxPermission
+		sendAs []exchange.RecipientPermission
+		need   = map[string]bool{}
+	)
+	for i, d := range plan {
+		if errs[i] == nil || exchange.IsNotFound(errs[i]) {
+			need[d.change.Restore.(ExchangeGrant).Kind] = true
+		}
+	}
+	kinds := []string{GrantFullAccess, GrantSendAs, GrantSendOnBehalf}
+	readErrs := callEach(len(kinds), func(i int) (err error) {
+		switch k := kinds[i]; {
+		case !need[k]:
+		case k == GrantFullAccess:
+			full, err = r.Mailboxes.MailboxPermissions(ctx, upn)
+		case k == GrantSendAs:
+			sendAs, err = r.Mailboxes.RecipientPermissions(ctx, upn)
+		default:
+			mb, err = r.Mailboxes.GetMailbox(ctx, upn)
+		}
+		return err
+	})
+	for i, d := range plan {
+		g := d.change.Restore.(ExchangeGrant)
+		if !(errs[i] == nil || exchange.IsNotFound(errs[i])) || readErrs[slices.Index(kinds, g.Kind)] != nil {
+			continue
+		}
+		if grantListed(g, mb, full, sendAs) {
+			errs[i] = &notRemovedError{what: d.change.Target}
+		}
+	}
+}
+
+// grantListed reports whether the listings still show the grant g describes.
+func grantListed(g ExchangeGrant, mb exchange.Mailbox, full []exchange.MailboxPermission, sendAs []exchange.RecipientPermission) bool {
+	switch g.Kind {
+	case GrantFullAccess:
+		return slices.ContainsFunc(full, func(p exchange.MailboxPermission) bool {
+			return !p.IsInherited && !p.Deny && p.Has("FullAccess") && strings.EqualFold(p.User, g.Trustee)
+		})
+	case GrantSendAs:
+		return slices.ContainsFunc(sendAs, func(p exchange.RecipientPermission) bool {
+			return !p.IsInherited && !strings.EqualFold(p.AccessControlType, "Deny") && p.Has("SendAs") && strings.EqualFold(p.Trustee, g.Trustee)
+		})
+	case GrantSendOnBehalf:
+		return slices.ContainsFunc(mb.GrantSendOnBehalfTo, func(d string) bool { return strings.EqualFold(d, g.Trustee) })
+	}
+	return false
 }
 
 // settle turns the results of one call per change into the step's outcome: a not-found
@@ -256,7 +340,11 @@ func settle(step, what string, planned []runs.Change, errs []error, noneLeft, do
 	if len(gone) > 0 {
 		note = "already gone when they were to be removed: " + strings.Join(gone, ", ")
 	}
+	var notRemoved *notRemovedError
 	switch {
+	case errors.As(firstErr, &notRemoved):
+		return Outcome{Status: runs.StepFailed, Changes: changes, Message: note,
+			Error: &runs.Error{Code: "not_removed", Message: step + ": " + notRemoved.Error()}}
 	case firstErr != nil:
 		out := fail(fmt.Sprintf("%s: %s %s", step, what, failed), firstErr, changes)
 		out.Message = note
@@ -364,6 +452,7 @@ func (r *Runner) removeMailboxDelegates(ctx context.Context, in Input) Outcome {
 		return *stop
 	}
 	errs = callEach(len(plan), func(i int) error { return plan[i].remove(ctx) })
+	r.verifyDelegatesGone(ctx, upn, plan, errs)
 	return settle(step, "remove delegate", planned, errs, "the mailbox has no delegates left",
 		"the delegates can no longer open the mailbox or send as or on behalf of the user")
 }
@@ -484,27 +573,13 @@ func (r *Runner) grantPresent(ctx context.Context, g ExchangeGrant, target Targe
 		if err != nil {
 			return false, fmt.Errorf("read permissions of %s: %w", g.Mailbox, err)
 		}
-		for _, p := range perms {
-			if !p.IsInherited && !p.Deny && p.Has("FullAccess") && strings.EqualFold(p.User, g.Trustee) {
-				return true, nil
-			}
-		}
+		return grantListed(g, mb, perms, nil), nil
 	case GrantSendAs:
 		perms, err := r.Mailboxes.RecipientPermissions(ctx, g.Mailbox)
 		if err != nil {
 			return false, fmt.Errorf("read SendAs of %s: %w", g.Mailbox, err)
 		}
-		for _, p := range perms {
-			if !p.IsInherited && !strings.EqualFold(p.AccessControlType, "Deny") && p.Has("SendAs") && strings.EqualFold(p.Trustee, g.Trustee) {
-				return true, nil
-			}
-		}
-	case GrantSendOnBehalf:
-		for _, d := range mb.GrantSendOnBehalfTo {
-			if strings.EqualFold(d, g.Trustee) {
-				return true, nil
-			}
-		}
+		return grantListed(g, mb, nil, perms), nil
 	}
-	return false, nil
+	return grantListed(g, mb, nil, nil), nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -32,8 +33,11 @@ type fakeAccess struct {
 	full      []exchange.MailboxPermission
 	sendAs    []exchange.RecipientPermission
 	changeErr error
-	reads     []string
-	changes   []string
+	// sticky removals answer success and change nothing, as Exchange does for an entry it
+	// does not match (it only warns).
+	sticky  bool
+	reads   []string
+	changes []string
 }
 
 func (f *fakeAccess) read(s string) {
@@ -50,6 +54,8 @@ func (f *fakeAccess) change(s string) error {
 }
 
 func (f *fakeAccess) GetMailbox(context.Context, string) (exchange.Mailbox, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	return f.mb, f.mbErr
 }
 func (f *fakeAccess) GetCASMailbox(context.Context, string) (exchange.CASMailbox, error) {
@@ -61,34 +67,64 @@ func (f *fakeAccess) SetMailProtocols(_ context.Context, _ string, v map[string]
 func (f *fakeAccess) RoleGroups(context.Context) ([]exchange.RoleGroup, error) { return f.groups, nil }
 func (f *fakeAccess) RoleGroupMembers(_ context.Context, g string) ([]exchange.RoleGroupMember, error) {
 	f.read("Get-RoleGroupMember " + g)
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	return f.members[g], nil
 }
 func (f *fakeAccess) RemoveRoleGroupMember(_ context.Context, g, m string) error {
-	return f.change("Remove-RoleGroupMember " + g + " " + m)
+	err := f.change("Remove-RoleGroupMember " + g + " " + m)
+	if err == nil && !f.sticky {
+		f.mu.Lock()
+		f.members[g] = slices.DeleteFunc(slices.Clone(f.members[g]), func(x exchange.RoleGroupMember) bool { return x.Guid == m || strings.EqualFold(x.WindowsLiveID, m) })
+		f.mu.Unlock()
+	}
+	return err
 }
 func (f *fakeAccess) AddRoleGroupMember(_ context.Context, g, m string) error {
 	return f.change("Add-RoleGroupMember " + g + " " + m)
 }
 func (f *fakeAccess) MailboxPermissions(context.Context, string) ([]exchange.MailboxPermission, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	return f.full, nil
 }
 func (f *fakeAccess) RecipientPermissions(context.Context, string) ([]exchange.RecipientPermission, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	return f.sendAs, nil
 }
 func (f *fakeAccess) RemoveFullAccess(_ context.Context, _, u, inh string) error {
-	return f.change("Remove-MailboxPermission " + u + " " + inh)
+	err := f.change("Remove-MailboxPermission " + u + " " + inh)
+	if err == nil && !f.sticky {
+		f.mu.Lock()
+		f.full = slices.DeleteFunc(slices.Clone(f.full), func(p exchange.MailboxPermission) bool { return !p.IsInherited && !p.Deny && p.User == u })
+		f.mu.Unlock()
+	}
+	return err
 }
 func (f *fakeAccess) AddFullAccess(_ context.Context, _, u, inh string) error {
 	return f.change("Add-MailboxPermission " + u + " " + inh)
 }
 func (f *fakeAccess) RemoveSendAs(_ context.Context, _, u string) error {
-	return f.change("Remove-RecipientPermission " + u)
+	err := f.change("Remove-RecipientPermission " + u)
+	if err == nil && !f.sticky {
+		f.mu.Lock()
+		f.sendAs = slices.DeleteFunc(slices.Clone(f.sendAs), func(p exchange.RecipientPermission) bool { return !p.IsInherited && p.Trustee == u })
+		f.mu.Unlock()
+	}
+	return err
 }
 func (f *fakeAccess) AddSendAs(_ context.Context, _, u string) error {
 	return f.change("Add-RecipientPermission " + u)
 }
 func (f *fakeAccess) RemoveSendOnBehalf(_ context.Context, _, d string) error {
-	return f.change("Set-Mailbox remove " + d)
+	err := f.change("Set-Mailbox remove " + d)
+	if err == nil && !f.sticky {
+		f.mu.Lock()
+		f.mb.GrantSendOnBehalfTo = slices.DeleteFunc(slices.Clone(f.mb.GrantSendOnBehalfTo), func(x string) bool { return x == d })
+		f.mu.Unlock()
+	}
+	return err
 }
 func (f *fakeAccess) AddSendOnBehalf(_ context.Context, _, d string) error {
 	return f.change("Set-Mailbox add " + d)
@@ -110,7 +146,7 @@ var (
 	unset = exchange.ProtocolState{}
 )
 
-func runAccess(f *fakeAccess, step Name, dryRun bool, record func(context.Context, []runs.Change) error) Outcome {
+func runAccess(f Mailboxes, step Name, dryRun bool, record func(context.Context, []runs.Change) error) Outcome {
 	r := &Runner{Directory: noDirectory{}, Mailboxes: f}
 	return r.Run(context.Background(), step, Input{Target: Target{ID: accessUserID, UPN: accessUPN}, DryRun: dryRun, Record: record})
 }
@@ -200,10 +236,20 @@ func TestRemoveExchangeRoleGroupsMatchesTheUserByObjectID(t *testing.T) {
 		t.Errorf("restore = %+v", g)
 	}
 
-	// Removed meanwhile: already gone, not a failure.
+	// "Isn't a member" while a fresh listing still shows the user: Exchange did not resolve the
+	// member as named, which is a failure, not "already gone".
 	f.changes, f.changeErr = nil, &exchange.Error{Cmdlet: "Remove-RoleGroupMember", Status: 400, Code: "BadRequest",
 		Type: "Microsoft.Exchange.Management.Tasks.MemberNotFoundException", Message: `The recipient "x" isn't a member of the group "y".`}
-	if out := runAccess(f, RemoveExchangeRoleGroups, false, nil); out.Status != runs.StepNoChange || !strings.Contains(out.Message, "already gone") {
+	f.members[orgMgmt] = append(f.members[orgMgmt], adele)
+	if out := runAccess(f, RemoveExchangeRoleGroups, false, nil); out.Status != runs.StepFailed || out.Error.Code != "not_removed" || len(out.Changes) != 0 {
+		t.Errorf("not found but still listed: %+v", out)
+	}
+	// Removed meanwhile (the listing no longer shows the user afterwards): already gone.
+	f.sticky = true
+	removeOnce := map[string]bool{}
+	f.members = map[string][]exchange.RoleGroupMember{orgMgmt: {adele}}
+	out = runAccess(&goneMeanwhile{fakeAccess: f, gone: removeOnce}, RemoveExchangeRoleGroups, false, nil)
+	if out.Status != runs.StepNoChange || !strings.Contains(out.Message, "already gone") {
 		t.Errorf("removal not found: %+v", out)
 	}
 	f.members = nil
@@ -234,25 +280,28 @@ func sameSet(a, b []string) bool {
 func TestRemoveMailboxDelegatesLeavesSelfInheritedAndDenyAlone(t *testing.T) {
 	mb := ownMailboxOfUser
 	mb.GrantSendOnBehalfTo = []string{"lee", accessUPN}
-	f := &fakeAccess{
-		mb: mb,
-		full: []exchange.MailboxPermission{
-			{User: exchange.SelfPrincipal, AccessRights: []string{"FullAccess", "ReadPermission"}, InheritanceType: "All"},
-			{User: `NT AUTHORITY\SYSTEM`, AccessRights: []string{"FullAccess"}},
-			{User: `NAMPR01A001\Domain Admins`, AccessRights: []string{"FullAccess"}, Deny: true, IsInherited: true},
-			{User: `NAMPR01A001\Exchange Servers`, AccessRights: []string{"FullAccess"}, IsInherited: true},
-			{User: "megan@contoso.example", AccessRights: []string{"FullAccess"}, Deny: true, InheritanceType: "All"},
-			{User: "reader@contoso.example", AccessRights: []string{"ReadPermission"}, InheritanceType: "All"},
-			{User: accessUPN, AccessRights: []string{"FullAccess"}, InheritanceType: "All"},
-			{User: "lee@contoso.example", AccessRights: []string{"FullAccess, ReadPermission"}, InheritanceType: "SelfAndChildren", Raw: map[string]any{"User": "lee@contoso.example"}},
-		},
-		sendAs: []exchange.RecipientPermission{
-			{Trustee: exchange.SelfPrincipal, AccessControlType: "Allow", AccessRights: []string{"SendAs"}},
-			{Trustee: "inherited@contoso.example", AccessControlType: "Allow", AccessRights: []string{"SendAs"}, IsInherited: true},
-			{Trustee: "denied@contoso.example", AccessControlType: "Deny", AccessRights: []string{"SendAs"}},
-			{Trustee: "lee@contoso.example", AccessControlType: "Allow", AccessRights: []string{"SendAs"}},
-		},
+	seed := func() *fakeAccess {
+		return &fakeAccess{
+			mb: mb,
+			full: []exchange.MailboxPermission{
+				{User: exchange.SelfPrincipal, AccessRights: []string{"FullAccess", "ReadPermission"}, InheritanceType: "All"},
+				{User: `NT AUTHORITY\SYSTEM`, AccessRights: []string{"FullAccess"}},
+				{User: `NAMPR01A001\Domain Admins`, AccessRights: []string{"FullAccess"}, Deny: true, IsInherited: true},
+				{User: `NAMPR01A001\Exchange Servers`, AccessRights: []string{"FullAccess"}, IsInherited: true},
+				{User: "megan@contoso.example", AccessRights: []string{"FullAccess"}, Deny: true, InheritanceType: "All"},
+				{User: "reader@contoso.example", AccessRights: []string{"ReadPermission"}, InheritanceType: "All"},
+				{User: accessUPN, AccessRights: []string{"FullAccess"}, InheritanceType: "All"},
+				{User: "lee@contoso.example", AccessRights: []string{"FullAccess, ReadPermission"}, InheritanceType: "SelfAndChildren", Raw: map[string]any{"User": "lee@contoso.example"}},
+			},
+			sendAs: []exchange.RecipientPermission{
+				{Trustee: exchange.SelfPrincipal, AccessControlType: "Allow", AccessRights: []string{"SendAs"}},
+				{Trustee: "inherited@contoso.example", AccessControlType: "Allow", AccessRights: []string{"SendAs"}, IsInherited: true},
+				{Trustee: "denied@contoso.example", AccessControlType: "Deny", AccessRights: []string{"SendAs"}},
+				{Trustee: "lee@contoso.example", AccessControlType: "Allow", AccessRights: []string{"SendAs"}},
+			},
+		}
 	}
+	f := seed()
 	out := runAccess(f, RemoveMailboxDelegates, false, nil)
 	want := []string{"Remove-MailboxPermission lee@contoso.example SelfAndChildren", "Remove-RecipientPermission lee@contoso.example", "Set-Mailbox remove lee"}
 	if out.Status != runs.StepSucceeded || len(out.Changes) != 3 || !sameSet(f.changes, want) {
@@ -271,7 +320,7 @@ func TestRemoveMailboxDelegatesLeavesSelfInheritedAndDenyAlone(t *testing.T) {
 	}
 
 	// Dry run: planned, nothing removed.
-	f.changes = nil
+	f = seed()
 	if out := runAccess(f, RemoveMailboxDelegates, true, nil); out.Status != runs.StepPlanned || len(out.Changes) != 3 || len(f.changes) != 0 {
 		t.Errorf("dry run %s, %d changes, calls %v", out.Status, len(out.Changes), f.changes)
 	}
@@ -340,5 +389,37 @@ func TestRestoreExchangeAccess(t *testing.T) {
 				t.Fatalf("got %+v, %v, calls %v; want %s, %v", got, err, tt.f.changes, tt.result, tt.calls)
 			}
 		})
+	}
+}
+
+// goneMeanwhile lists the user until the first removal, which answers not-found: somebody
+// else removed the membership between the listing and the removal.
+type goneMeanwhile struct {
+	*fakeAccess
+	gone map[string]bool
+}
+
+func (g *goneMeanwhile) RoleGroupMembers(ctx context.Context, group string) ([]exchange.RoleGroupMember, error) {
+	if g.gone[group] {
+		return nil, nil
+	}
+	return g.fakeAccess.RoleGroupMembers(ctx, group)
+}
+
+func (g *goneMeanwhile) RemoveRoleGroupMember(ctx context.Context, group, m string) error {
+	g.gone[group] = true
+	return g.fakeAccess.RemoveRoleGroupMember(ctx, group, m)
+}
+
+func TestRemoveMailboxDelegatesChecksTheGrantsAreGone(t *testing.T) {
+	mb := ownMailboxOfUser
+	mb.GrantSendOnBehalfTo = []string{"lee"}
+	f := &fakeAccess{mb: mb, sticky: true,
+		full:   []exchange.MailboxPermission{{User: "lee@contoso.example", AccessRights: []string{"FullAccess"}, InheritanceType: "All"}},
+		sendAs: []exchange.RecipientPermission{{Trustee: "lee@contoso.example", AccessControlType: "Allow", AccessRights: []string{"SendAs"}}},
+	}
+	out := runAccess(f, RemoveMailboxDelegates, false, nil)
+	if out.Status != runs.StepFailed || out.Error == nil || out.Error.Code != "not_removed" || len(out.Changes) != 0 || len(f.changes) != 3 {
+		t.Fatalf("removals Exchange accepted but did not make: %+v, calls %v", out, f.changes)
 	}
 }
