@@ -423,3 +423,39 @@ func TestRemoveMailboxDelegatesChecksTheGrantsAreGone(t *testing.T) {
 		t.Fatalf("removals Exchange accepted but did not make: %+v, calls %v", out, f.changes)
 	}
 }
+
+// Each Exchange containment step hands its evidence to Record before its first change, and
+// changes nothing when the evidence cannot be recorded.
+func TestExchangeContainmentRecordsBeforeActing(t *testing.T) {
+	seed := func() *fakeAccess {
+		mb := ownMailboxOfUser
+		mb.GrantSendOnBehalfTo = []string{"lee"}
+		return &fakeAccess{
+			mb: mb, cas: exchange.CASMailbox{Protocols: protocols(on, on, on, on, on, on)},
+			groups:  []exchange.RoleGroup{{Name: "Organization Management", Guid: "aaaaaaaa-0000-4000-8000-000000000001"}},
+			members: map[string][]exchange.RoleGroupMember{"aaaaaaaa-0000-4000-8000-000000000001": {{Guid: "bbbbbbbb-0000-4000-8000-000000000001", ExternalDirectoryObjectID: accessUserID}}},
+			full:    []exchange.MailboxPermission{{User: "lee@contoso.example", AccessRights: []string{"FullAccess"}, InheritanceType: "All"}},
+		}
+	}
+	for step, n := range map[Name]int{DisableMailProtocols: 6, RemoveExchangeRoleGroups: 1, RemoveMailboxDelegates: 2} {
+		t.Run(string(step), func(t *testing.T) {
+			f := seed()
+			changesAtRecord := -1
+			out := runAccess(f, step, false, func(_ context.Context, planned []runs.Change) error {
+				changesAtRecord = len(f.changes)
+				if len(planned) != n {
+					t.Errorf("recorded %d changes, want %d", len(planned), n)
+				}
+				return nil
+			})
+			if out.Status != runs.StepSucceeded || changesAtRecord != 0 || len(f.changes) == 0 {
+				t.Fatalf("status %s, changes made before the record %d, after %v", out.Status, changesAtRecord, f.changes)
+			}
+			f = seed()
+			out = runAccess(f, step, false, func(context.Context, []runs.Change) error { return errors.New("store down") })
+			if out.Status != runs.StepFailed || !out.Transient || out.Error.Code != "evidence_not_recorded" || len(f.changes) != 0 {
+				t.Fatalf("unrecorded evidence: %+v, calls %v", out, f.changes)
+			}
+		})
+	}
+}
