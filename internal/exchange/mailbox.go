@@ -19,7 +19,10 @@ type Mailbox struct {
 	// ExternalDirectoryObjectID is the Entra object id of the user the mailbox belongs to:
 	// the steps compare it with the run's user before they change anything.
 	ExternalDirectoryObjectID string
-	Raw                       map[string]any
+	// GrantSendOnBehalfTo lists the recipients that may send on behalf of the mailbox, as
+	// Exchange names them (their Name, or an address).
+	GrantSendOnBehalfTo []string
+	Raw                 map[string]any
 }
 
 // HasForwarding reports whether mail is forwarded anywhere. DeliverToMailboxAndForward
@@ -36,6 +39,7 @@ type mailboxWire struct {
 	ForwardingSmtpAddress      text
 	DeliverToMailboxAndForward flag
 	ExternalDirectoryObjectID  text `json:"ExternalDirectoryObjectId"`
+	GrantSendOnBehalfTo        textList
 }
 
 // GetMailbox reads one mailbox. A missing mailbox is an error for which IsNotFound holds.
@@ -70,6 +74,7 @@ func (c *Client) GetMailbox(ctx context.Context, upn string) (Mailbox, error) {
 		ForwardingSmtpAddress:      string(w.ForwardingSmtpAddress),
 		DeliverToMailboxAndForward: bool(w.DeliverToMailboxAndForward),
 		ExternalDirectoryObjectID:  strings.TrimSpace(string(w.ExternalDirectoryObjectID)),
+		GrantSendOnBehalfTo:        w.GrantSendOnBehalfTo,
 		Raw:                        raw,
 	}, nil
 }

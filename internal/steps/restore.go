@@ -14,6 +14,8 @@ func (r *Runner) Restore(ctx context.Context, step Name, user runs.UserRef, c ru
 	switch step {
 	case RemoveAdminRoles:
 		return r.RestoreAdminRoles(ctx, user.ID, []runs.Change{c}, reason)
+	case DisableMailProtocols, RemoveExchangeRoleGroups, RemoveMailboxDelegates:
+		return r.restoreExchangeAccess(ctx, step, user, c)
 	}
 	return nil, fmt.Errorf("restore does not know how to undo a change of %s", step)
 }

@@ -53,6 +53,7 @@ type Mailboxes interface {
 	BlockedSenders(ctx context.Context, address string) ([]exchange.BlockedSender, error)
 	RemoveBlockedSender(ctx context.Context, address string) error
 	AcceptedDomains(ctx context.Context) ([]exchange.AcceptedDomain, error)
+	MailboxAccess
 }
 
 var (
@@ -195,6 +196,12 @@ func (r *Runner) Run(ctx context.Context, step Name, in Input) Outcome {
 		out = r.removeInboxRules(ctx, in)
 	case RemoveAdminRoles:
 		out = r.removeAdminRoles(ctx, in)
+	case DisableMailProtocols:
+		out = r.disableMailProtocols(ctx, in)
+	case RemoveExchangeRoleGroups:
+		out = r.removeExchangeRoleGroups(ctx, in)
+	case RemoveMailboxDelegates:
+		out = r.removeMailboxDelegates(ctx, in)
 	case UnblockSender:
 		out = r.unblockSender(ctx, in)
 	default:

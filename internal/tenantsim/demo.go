@@ -47,6 +47,7 @@ func SeedDemo(s *Sim) Demo {
 	s.SetForwarding(d.UPN, "exfil@evil.example", "", true)
 	seedDemoRules(s, &d)
 	seedDemoRoles(s, &d)
+	seedDemoExchangeAccess(s, &d)
 	s.BlockSender(d.UPN, time.Now().UTC().Add(-30*time.Minute).Truncate(time.Second))
 	return d
 }

@@ -25,6 +25,18 @@ func (s *Sim) cmdlets() map[string]cmdletFunc {
 		"get-blockedsenderaddress":    s.getBlockedSenderAddress,
 		"remove-blockedsenderaddress": s.removeBlockedSenderAddress,
 		"get-accepteddomain":          s.getAcceptedDomain,
+		"get-casmailbox":              s.getCASMailbox,
+		"set-casmailbox":              s.setCASMailbox,
+		"get-rolegroup":               s.getRoleGroup,
+		"get-rolegroupmember":         s.getRoleGroupMember,
+		"add-rolegroupmember":         s.addRoleGroupMember,
+		"remove-rolegroupmember":      s.removeRoleGroupMember,
+		"get-mailboxpermission":       s.getMailboxPermission,
+		"add-mailboxpermission":       s.addMailboxPermission,
+		"remove-mailboxpermission":    s.removeMailboxPermission,
+		"get-recipientpermission":     s.getRecipientPermission,
+		"add-recipientpermission":     s.addRecipientPermission,
+		"remove-recipientpermission":  s.removeRecipientPermission,
 	}
 }
 

@@ -22,6 +22,7 @@ func (t *tenant) mailboxItem(mb *mailbox) map[string]any {
 		"DeliverToMailboxAndForward": mb.DeliverToMailboxAndForward,
 		"RecipientTypeDetails":       "UserMailbox",
 		"EmailAddresses":             []string{"SMTP:" + mb.PrimarySmtpAddress},
+		"GrantSendOnBehalfTo":        t.sendOnBehalfNames(mb),
 	}
 }
 
@@ -66,7 +67,7 @@ func (s *Sim) getMailbox(p exoParams) ([]any, *exoError) {
 
 // setMailbox changes the forwarding parameters; JSON null (or "") clears an address.
 func (s *Sim) setMailbox(p exoParams) ([]any, *exoError) {
-	if err := p.only("Identity", "ForwardingSmtpAddress", "ForwardingAddress", "DeliverToMailboxAndForward", "Confirm", "Force"); err != nil {
+	if err := p.only("Identity", "ForwardingSmtpAddress", "ForwardingAddress", "DeliverToMailboxAndForward", "GrantSendOnBehalfTo", "Confirm", "Force"); err != nil {
 		return nil, err
 	}
 	identity, err := p.required("Identity")
@@ -103,6 +104,11 @@ func (s *Sim) setMailbox(p exoParams) ([]any, *exoError) {
 			return nil, err
 		}
 		fwdIdentity = target.Identity
+	}
+	if raw, ok := p.raw["grantsendonbehalfto"]; ok {
+		if err := t.applySendOnBehalf(mb, raw); err != nil {
+			return nil, err
+		}
 	}
 	if smtpSet {
 		mb.ForwardingSmtpAddress = normalizeSMTP(smtp)

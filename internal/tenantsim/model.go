@@ -166,6 +166,8 @@ type Demo struct {
 	DirectAssignmentIDs []string // Exchange Administrator, Contoso Mail Auditor
 	EligibleScheduleID  string   // Security Administrator
 
+	ExchangeRoleGroups []string // Exchange admin role groups the user is a direct member of
+
 	SuspiciousRules []string // rule identities
 	BenignRules     []string
 	SystemRules     []string

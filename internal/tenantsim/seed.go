@@ -67,7 +67,7 @@ func (s *Sim) AddUser(u User) {
 	t.mailboxes[u.ID] = &mailbox{Mailbox: Mailbox{
 		Identity: alias, Name: alias, Alias: alias, UserPrincipalName: u.UserPrincipalName,
 		PrimarySmtpAddress: addr, ExternalDirectoryObjectID: u.ID,
-	}}
+	}, mailboxAccess: newMailboxAccess()}
 }
 
 // SetForwarding sets mailbox-level forwarding. smtp may be given with or without the

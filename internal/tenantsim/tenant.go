@@ -35,6 +35,9 @@ type tenant struct {
 
 	blocked []*BlockedSender
 
+	roleGroups []*roleGroup      // Exchange admin role groups (exchange_containment.go)
+	exoGUIDs   map[string]string // user id -> the recipient's Exchange GUID
+
 	canResetAdmins bool
 	nextRule       uint64
 	notFoundStatus int // HTTP status of Exchange's ManagementObjectNotFoundException
@@ -48,6 +51,7 @@ type tenant struct {
 type mailbox struct {
 	Mailbox
 	rules []*InboxRule
+	mailboxAccess
 }
 
 func newTenant() *tenant {
@@ -56,6 +60,8 @@ func newTenant() *tenant {
 		resets:         map[string][]PasswordReset{},
 		revoked:        map[string]int{},
 		members:        map[string][]string{},
+		roleGroups:     builtInRoleGroups(),
+		exoGUIDs:       map[string]string{},
 		canResetAdmins: true,
 		notFoundStatus: http.StatusNotFound,
 		// Real RuleIdentity values are large decimal numbers.

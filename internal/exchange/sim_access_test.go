@@ -1,0 +1,122 @@
+package exchange_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/tourniquet/tourniquet/internal/exchange"
+)
+
+// The containment calls against the simulator at a page size of 3, so every listing
+// (ten role groups, nine permission entries and more) crosses pages by @odata.nextLink.
+func TestContainmentCallsAgainstTheSimulator(t *testing.T) {
+	sim, demo, c := newSimClient(t, 3)
+	ctx := context.Background()
+
+	cas, err := c.GetCASMailbox(ctx, demo.UPN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cas.ExternalDirectoryObjectID != demo.UserID || !cas.Protocols["OWAEnabled"].On() || cas.Protocols["EwsEnabled"].Set || !cas.Protocols["EwsEnabled"].On() {
+		t.Fatalf("CAS mailbox = %+v", cas)
+	}
+	if err := c.SetMailProtocols(ctx, demo.UPN, map[string]any{"OWAEnabled": false, "EwsEnabled": false}); err != nil {
+		t.Fatal(err)
+	}
+	if p := sim.MailProtocols(demo.UPN); *p["OWAEnabled"] || p["EwsEnabled"] == nil || *p["EwsEnabled"] || !*p["PopEnabled"] {
+		t.Fatalf("protocols after Set-CASMailbox = %v", p)
+	}
+	if err := c.SetMailProtocols(ctx, demo.UPN, map[string]any{"EwsEnabled": nil}); err != nil || sim.MailProtocols(demo.UPN)["EwsEnabled"] != nil {
+		t.Fatalf("EwsEnabled back to null: %v", err)
+	}
+	if err := c.SetMailProtocols(ctx, demo.UPN, map[string]any{"OWAEnabled": nil}); err == nil {
+		t.Error("the simulator took null for OWAEnabled, a plain boolean")
+	}
+
+	groups, err := c.RoleGroups(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(groups) != len(sim.RoleGroupNames()) || len(groups) < 10 {
+		t.Fatalf("%d role groups over pages, want %d", len(groups), len(sim.RoleGroupNames()))
+	}
+	var org exchange.RoleGroup
+	for _, g := range groups {
+		if g.Name == "Organization Management" {
+			org = g
+		}
+	}
+	members, err := c.RoleGroupMembers(ctx, org.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(members, func(m exchange.RoleGroupMember) bool { return m.ExternalDirectoryObjectID == demo.UserID })
+	if i < 0 || members[i].Guid == demo.UserID || members[i].WindowsLiveID != demo.UPN || len(org.Members) != len(members) {
+		t.Fatalf("members = %+v, group %+v", members, org)
+	}
+	if err := c.RemoveRoleGroupMember(ctx, org.ID(), members[i].Guid); err != nil {
+		t.Fatal(err)
+	}
+	err = c.RemoveRoleGroupMember(ctx, org.ID(), members[i].Guid)
+	if !exchange.IsNotFound(err) {
+		t.Errorf("removing a member that is not there: %v, want a not-found error", err)
+	}
+	if err := c.AddRoleGroupMember(ctx, org.ID(), demo.UPN); err != nil {
+		t.Fatal(err)
+	}
+	var xe *exchange.Error
+	if err := c.AddRoleGroupMember(ctx, org.ID(), demo.UPN); !errors.As(err, &xe) || !strings.HasSuffix(xe.Type, "MemberAlreadyExistsException") {
+		t.Errorf("adding a member twice: %v", err)
+	}
+
+	full, err := c.MailboxPermissions(ctx, demo.UPN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(full) != len(sim.MailboxPermissions(demo.UPN)) || len(full) < 9 {
+		t.Fatalf("%d permission entries over pages", len(full))
+	}
+	if err := c.RemoveFullAccess(ctx, demo.UPN, demo.AssistantUPN, "All"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RemoveSendAs(ctx, demo.UPN, demo.AssistantUPN); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RemoveSendAs(ctx, demo.UPN, "nobody@contoso.example"); !exchange.IsNotFound(err) {
+		t.Errorf("SendAs of an unknown trustee: %v", err)
+	}
+	mb, err := c.GetMailbox(ctx, demo.UPN)
+	if err != nil || len(mb.GrantSendOnBehalfTo) != 1 {
+		t.Fatalf("GrantSendOnBehalfTo = %v, %v", mb.GrantSendOnBehalfTo, err)
+	}
+	if err := c.RemoveSendOnBehalf(ctx, demo.UPN, mb.GrantSendOnBehalfTo[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RemoveSendOnBehalf(ctx, demo.UPN, "nobody"); !exchange.IsNotFound(err) {
+		t.Errorf("SendOnBehalf of an unknown recipient: %v", err)
+	}
+	if left := sim.SendOnBehalf(demo.UPN); len(left) != 0 {
+		t.Errorf("SendOnBehalf left %v", left)
+	}
+	for _, p := range sim.MailboxPermissions(demo.UPN) {
+		if p.User == demo.AssistantUPN {
+			t.Errorf("FullAccess left %+v", p)
+		}
+	}
+	// Forwarding parameters and GrantSendOnBehalfTo share Set-Mailbox: one does not disturb the other.
+	if sim.Mailbox(demo.UPN).ForwardingSmtpAddress == "" {
+		t.Error("Set-Mailbox -GrantSendOnBehalfTo cleared the forwarding")
+	}
+	if err := c.AddSendOnBehalf(ctx, demo.UPN, mb.GrantSendOnBehalfTo[0]); err != nil || len(sim.SendOnBehalf(demo.UPN)) != 1 {
+		t.Errorf("add back: %v %v", err, sim.SendOnBehalf(demo.UPN))
+	}
+	if err := c.AddFullAccess(ctx, demo.UPN, demo.AssistantUPN, "All"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AddSendAs(ctx, demo.UPN, demo.AssistantUPN); err != nil {
+		t.Fatal(err)
+	}
+}

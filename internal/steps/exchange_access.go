@@ -1,0 +1,585 @@
+package steps
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/tourniquet/tourniquet/internal/exchange"
+	"github.com/tourniquet/tourniquet/internal/runs"
+)
+
+// MailboxAccess is what the Exchange containment steps need: the mailbox's client access
+// protocols, the organisation's admin role groups, and the mailbox's delegates.
+type MailboxAccess interface {
+	GetCASMailbox(ctx context.Context, upn string) (exchange.CASMailbox, error)
+	SetMailProtocols(ctx context.Context, upn string, values map[string]any) error
+	RoleGroups(ctx context.Context) ([]exchange.RoleGroup, error)
+	RoleGroupMembers(ctx context.Context, group string) ([]exchange.RoleGroupMember, error)
+	RemoveRoleGroupMember(ctx context.Context, group, member string) error
+	AddRoleGroupMember(ctx context.Context, group, member string) error
+	MailboxPermissions(ctx context.Context, upn string) ([]exchange.MailboxPermission, error)
+	RecipientPermissions(ctx context.Context, upn string) ([]exchange.RecipientPermission, error)
+	RemoveFullAccess(ctx context.Context, upn, user, inheritance string) error
+	AddFullAccess(ctx context.Context, upn, user, inheritance string) error
+	RemoveSendAs(ctx context.Context, upn, trustee string) error
+	AddSendAs(ctx context.Context, upn, trustee string) error
+	RemoveSendOnBehalf(ctx context.Context, upn, delegate string) error
+	AddSendOnBehalf(ctx context.Context, upn, delegate string) error
+}
+
+// The kinds of ExchangeGrant.
+const (
+	GrantProtocol     = "protocol"
+	GrantRoleGroup    = "roleGroup"
+	GrantFullAccess   = "fullAccess"
+	GrantSendAs       = "sendAs"
+	GrantSendOnBehalf = "sendOnBehalf"
+)
+
+// ExchangeGrant is what a restore needs to undo one change of the Exchange containment
+// steps (Change.Restore): the protocol and its previous value, the role group and the
+// member as Exchange named it, or the delegate and the right it held.
+type ExchangeGrant struct {
+	Kind     string `json:"kind"`
+	Mailbox  string `json:"mailbox,omitempty"`
+	Protocol string `json:"protocol,omitempty"`
+	// Value is the protocol's previous setting; nil when it was null (the organisation's).
+	Value           *bool  `json:"value,omitempty"`
+	Group           string `json:"group,omitempty"` // the role group's GUID (or name)
+	GroupName       string `json:"groupName,omitempty"`
+	Member          string `json:"member,omitempty"` // what Add-RoleGroupMember is sent
+	Trustee         string `json:"trustee,omitempty"`
+	InheritanceType string `json:"inheritanceType,omitempty"`
+}
+
+// --- disable-mail-protocols
+
+func (r *Runner) disableMailProtocols(ctx context.Context, in Input) Outcome {
+	const step = "disable-mail-protocols"
+	var (
+		mb  exchange.Mailbox
+		cas exchange.CASMailbox
+	)
+	errs := callEach(2, func(i int) (err error) {
+		if i == 0 {
+			mb, err = r.Mailboxes.GetMailbox(ctx, in.Target.UPN)
+		} else {
+			cas, err = r.Mailboxes.GetCASMailbox(ctx, in.Target.UPN)
+		}
+		return err
+	})
+	if exchange.IsNotFound(errs[0]) || errs[0] == nil && exchange.IsNotFound(errs[1]) {
+		return Outcome{Status: runs.StepNoChange, Message: fmt.Sprintf(noMailboxMessage, "protocol access")}
+	}
+	if err := firstError(errs); err != nil {
+		return fail(step+": read mailbox and client access settings", err, nil)
+	}
+	if stop := checkMailboxOwner(step, mb, in.Target); stop != nil {
+		return *stop
+	}
+	if cas.ExternalDirectoryObjectID != "" && !strings.EqualFold(cas.ExternalDirectoryObjectID, in.Target.ID) {
+		// Get-Mailbox and Get-CASMailbox resolved the address to different objects.
+		return *checkMailboxOwner(step, exchange.Mailbox{Identity: cas.Identity, ExternalDirectoryObjectID: cas.ExternalDirectoryObjectID}, in.Target)
+	}
+	var changes []runs.Change
+	off := map[string]any{}
+	for _, name := range exchange.MailProtocols {
+		st := cas.Protocols[name]
+		if !st.On() {
+			continue
+		}
+		grant := ExchangeGrant{Kind: GrantProtocol, Mailbox: in.Target.UPN, Protocol: name}
+		if st.Set {
+			v := st.Enabled
+			grant.Value = &v
+		}
+		reason := name + " lets a client reach the mailbox with a stolen password or token until the account is secured"
+		if !st.Set {
+			reason += " (not set on the mailbox, so the organisation's setting applied)"
+		}
+		changes = append(changes, runs.Change{
+			Action: "protocol_disabled", Target: in.Target.UPN + " " + name,
+			Before: map[string]any{name: st.Value()}, After: map[string]any{name: false},
+			Reasons: []string{reason}, Restore: grant,
+		})
+		off[name] = false
+	}
+	if len(changes) == 0 {
+		return Outcome{Status: runs.StepNoChange, Message: "OWA, MAPI, EWS, ActiveSync, POP and IMAP are already off for the mailbox"}
+	}
+	if stop := recordBeforeActing(ctx, step, in, changes); stop != nil {
+		return *stop
+	}
+	if err := r.Mailboxes.SetMailProtocols(ctx, in.Target.UPN, off); err != nil {
+		if exchange.IsNotFound(err) {
+			return Outcome{Status: runs.StepNoChange, Message: fmt.Sprintf(noMailboxMessage, "protocol access")}
+		}
+		return fail(step+": turn the protocols off", err, nil)
+	}
+	return Outcome{Status: runs.StepSucceeded, Changes: changes,
+		Message: "the mailbox cannot be reached with these protocols until a restore (or an admin) turns them on again; mail still arrives"}
+}
+
+// --- remove-exchange-role-groups
+
+// isRunUser reports whether a role group member is the run's user: by Entra object id when
+// Exchange shows one (a differing id is never excused), else by UPN. The member's Guid is
+// Exchange's own object GUID, which is not the Entra id.
+func isRunUser(m exchange.RoleGroupMember, target Target) bool {
+	if m.ExternalDirectoryObjectID != "" {
+		return target.ID != "" && strings.EqualFold(m.ExternalDirectoryObjectID, target.ID)
+	}
+	return target.UPN != "" && (strings.EqualFold(m.WindowsLiveID, target.UPN) || strings.EqualFold(m.PrimarySmtpAddress, target.UPN))
+}
+
+// memberRef is how the member cmdlets are told which member: the member's Exchange GUID
+// as the listing gave it (exactly the object listed), else the user's UPN.
+func memberRef(m exchange.RoleGroupMember, target Target) string {
+	if isGUID(m.Guid) {
+		return m.Guid
+	}
+	return target.UPN
+}
+
+func isGUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if r != '-' {
+				return false
+			}
+		case !strings.ContainsRune("0123456789abcdefABCDEF", r):
+			return false
+		}
+	}
+	return true
+}
+
+// roleGroupMemberships finds the role groups the user is a direct member of. Groups whose
+// Members the listing shows empty are not asked again. A user without a mailbox can be a
+// member (role groups hold users, not mailboxes), so nothing here depends on a mailbox.
+func (r *Runner) roleGroupMemberships(ctx context.Context, target Target) (groups []exchange.RoleGroup, members []exchange.RoleGroupMember, checked int, err error) {
+	all, err := r.Mailboxes.RoleGroups(ctx)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	var ask []exchange.RoleGroup
+	for _, g := range all {
+		if g.Members != nil && len(g.Members) == 0 {
+			continue
+		}
+		ask = append(ask, g)
+	}
+	lists := make([][]exchange.RoleGroupMember, len(ask))
+	errs := callEach(len(ask), func(i int) (err error) {
+		lists[i], err = r.Mailboxes.RoleGroupMembers(ctx, ask[i].ID())
+		if exchange.IsNotFound(err) {
+			return nil // the group was removed meanwhile: nobody is in it
+		}
+		return err
+	})
+	if err := firstError(errs); err != nil {
+		return nil, nil, 0, err
+	}
+	for i, list := range lists {
+		for _, m := range list {
+			if isRunUser(m, target) {
+				groups, members = append(groups, ask[i]), append(members, m)
+				break
+			}
+		}
+	}
+	return groups, members, len(all), nil
+}
+
+func (r *Runner) removeExchangeRoleGroups(ctx context.Context, in Input) Outcome {
+	const step = "remove-exchange-role-groups"
+	groups, members, checked, err := r.roleGroupMemberships(ctx, in.Target)
+	if err != nil {
+		return fail(step+": read role groups and their members", err, nil)
+	}
+	if len(groups) == 0 {
+		return Outcome{Status: runs.StepNoChange, Message: fmt.Sprintf("the user is a direct member of none of the %d Exchange admin role groups", checked)}
+	}
+	changes := make([]runs.Change, len(groups))
+	refs := make([]string, len(groups))
+	for i, g := range groups {
+		refs[i] = memberRef(members[i], in.Target)
+		before := map[string]any{"group": g.Label(), "groupGuid": g.Guid, "member": members[i].Raw}
+		if members[i].Raw == nil {
+			before["member"] = map[string]any{"Guid": members[i].Guid, "ExternalDirectoryObjectId": members[i].ExternalDirectoryObjectID, "WindowsLiveID": members[i].WindowsLiveID}
+		}
+		changes[i] = runs.Change{
+			Action: "role_group_member_removed", Target: g.Label(), Before: before,
+			Reasons: []string{"membership of the Exchange admin role group \"" + g.Label() + "\" gives a compromised account Exchange administration rights"},
+			Restore: ExchangeGrant{Kind: GrantRoleGroup, Group: g.ID(), GroupName: g.Label(), Member: refs[i]},
+		}
+	}
+	if stop := recordBeforeActing(ctx, step, in, changes); stop != nil {
+		return *stop
+	}
+	errs := callEach(len(groups), func(i int) error {
+		return r.Mailboxes.RemoveRoleGroupMember(ctx, groups[i].ID(), refs[i])
+	})
+	// "Not found" may mean the membership went meanwhile, or that Exchange did not resolve the
+	// member as named: only a fresh listing tells which, and only the first is "already gone".
+	_ = callEach(len(groups), func(i int) error {
+		if !exchange.IsNotFound(errs[i]) {
+			return nil
+		}
+		members, err := r.Mailboxes.RoleGroupMembers(ctx, groups[i].ID())
+		if err != nil {
+			return nil // the group itself is gone, or cannot be read: the answer stands
+		}
+		for _, m := range members {
+			if isRunUser(m, in.Target) {
+				errs[i] = &notRemovedError{what: "the membership of " + groups[i].Label()}
+			}
+		}
+		return nil
+	})
+	return settle(step, "remove from role group", changes, errs,
+		"the user is no longer a member of those role groups", "Exchange applies role group changes within about an hour")
+}
+
+// notRemovedError is a removal Exchange answered with success (or not-found) while the grant
+// is still listed afterwards: Exchange only warns when asked to remove an entry it does not
+// match, so a success alone does not prove the grant is gone.
+type notRemovedError struct{ what string }
+
+func (e *notRemovedError) Error() string {
+	return e.what + " is still there after Exchange answered the removal; it is not recorded as removed. " +
+		"Check how Exchange names the trustee or member and remove it by hand"
+}
+
+// verifyDelegatesGone reads the permissions again after the removals and turns every
+// removal whose grant is still listed into a notRemovedError. When a listing cannot be
+// read, Exchange's answers stand.
+func (r *Runner) verifyDelegatesGone(ctx context.Context, upn string, plan []delegate, errs []error) {
+	var (
+		mb     exchange.Mailbox
+		full   []exchange.MailboxPermission
+		sendAs []exchange.RecipientPermission
+		need   = map[string]bool{}
+	)
+	for i, d := range plan {
+		if errs[i] == nil || exchange.IsNotFound(errs[i]) {
+			need[d.change.Restore.(ExchangeGrant).Kind] = true
+		}
+	}
+	kinds := []string{GrantFullAccess, GrantSendAs, GrantSendOnBehalf}
+	readErrs := callEach(len(kinds), func(i int) (err error) {
+		switch k := kinds[i]; {
+		case !need[k]:
+		case k == GrantFullAccess:
+			full, err = r.Mailboxes.MailboxPermissions(ctx, upn)
+		case k == GrantSendAs:
+			sendAs, err = r.Mailboxes.RecipientPermissions(ctx, upn)
+		default:
+			mb, err = r.Mailboxes.GetMailbox(ctx, upn)
+		}
+		return err
+	})
+	for i, d := range plan {
+		g := d.change.Restore.(ExchangeGrant)
+		if !(errs[i] == nil || exchange.IsNotFound(errs[i])) || readErrs[slices.Index(kinds, g.Kind)] != nil {
+			continue
+		}
+		if grantListed(g, mb, full, sendAs) {
+			errs[i] = &notRemovedError{what: d.change.Target}
+		}
+	}
+}
+
+// grantListed reports whether the listings still show the grant g describes.
+func grantListed(g ExchangeGrant, mb exchange.Mailbox, full []exchange.MailboxPermission, sendAs []exchange.RecipientPermission) bool {
+	switch g.Kind {
+	case GrantFullAccess:
+		return slices.ContainsFunc(full, func(p exchange.MailboxPermission) bool {
+			return !p.IsInherited && !p.Deny && p.Has("FullAccess") && strings.EqualFold(p.User, g.Trustee)
+		})
+	case GrantSendAs:
+		return slices.ContainsFunc(sendAs, func(p exchange.RecipientPermission) bool {
+			return !p.IsInherited && !strings.EqualFold(p.AccessControlType, "Deny") && p.Has("SendAs") && strings.EqualFold(p.Trustee, g.Trustee)
+		})
+	case GrantSendOnBehalf:
+		return slices.ContainsFunc(mb.GrantSendOnBehalfTo, func(d string) bool { return strings.EqualFold(d, g.Trustee) })
+	}
+	return false
+}
+
+// settle turns the results of one call per change into the step's outcome: a not-found
+// answer means the grant was already gone (not a change of this step, not a failure).
+func settle(step, what string, planned []runs.Change, errs []error, noneLeft, done string) Outcome {
+	var (
+		changes  []runs.Change
+		gone     []string
+		firstErr error
+		failed   string
+	)
+	for i, c := range planned {
+		switch err := errs[i]; {
+		case exchange.IsNotFound(err):
+			gone = append(gone, c.Target)
+		case err != nil:
+			if firstErr == nil {
+				firstErr, failed = err, c.Target
+			}
+		default:
+			changes = append(changes, c)
+		}
+	}
+	var note string
+	if len(gone) > 0 {
+		note = "already gone when they were to be removed: " + strings.Join(gone, ", ")
+	}
+	var notRemoved *notRemovedError
+	switch {
+	case errors.As(firstErr, &notRemoved):
+		return Outcome{Status: runs.StepFailed, Changes: changes, Message: note,
+			Error: &runs.Error{Code: "not_removed", Message: step + ": " + notRemoved.Error()}}
+	case firstErr != nil:
+		out := fail(fmt.Sprintf("%s: %s %s", step, what, failed), firstErr, changes)
+		out.Message = note
+		return out
+	case len(changes) == 0:
+		return Outcome{Status: runs.StepNoChange, Message: noneLeft + " (" + note + ")"}
+	case note != "":
+		done += "; " + note
+	}
+	return Outcome{Status: runs.StepSucceeded, Changes: changes, Message: done}
+}
+
+// --- remove-mailbox-delegates
+
+// delegate is one grant on the mailbox that remove-mailbox-delegates takes away.
+type delegate struct {
+	change runs.Change
+	remove func(ctx context.Context) error
+}
+
+// isDelegateTrustee excludes what is not a delegate: Windows principals (NT AUTHORITY\SELF
+// is the owner's own access; the others are Exchange's), and the owner named by UPN.
+func isDelegateTrustee(name string, target Target) bool {
+	return strings.TrimSpace(name) != "" && !exchange.IsSystemPrincipal(name) && !strings.EqualFold(name, target.UPN)
+}
+
+func (r *Runner) removeMailboxDelegates(ctx context.Context, in Input) Outcome {
+	const step = "remove-mailbox-delegates"
+	var (
+		mb         exchange.Mailbox
+		fullAccess []exchange.MailboxPermission
+		sendAs     []exchange.RecipientPermission
+	)
+	errs := callEach(3, func(i int) (err error) {
+		switch i {
+		case 0:
+			mb, err = r.Mailboxes.GetMailbox(ctx, in.Target.UPN)
+		case 1:
+			fullAccess, err = r.Mailboxes.MailboxPermissions(ctx, in.Target.UPN)
+		default:
+			sendAs, err = r.Mailboxes.RecipientPermissions(ctx, in.Target.UPN)
+		}
+		return err
+	})
+	if exchange.IsNotFound(errs[0]) || errs[0] == nil && (exchange.IsNotFound(errs[1]) || exchange.IsNotFound(errs[2])) {
+		return Outcome{Status: runs.StepNoChange, Message: fmt.Sprintf(noMailboxMessage, "delegate")}
+	}
+	if err := firstError(errs); err != nil {
+		return fail(step+": read mailbox and its permissions", err, nil)
+	}
+	if stop := checkMailboxOwner(step, mb, in.Target); stop != nil {
+		return *stop
+	}
+	upn := in.Target.UPN
+	var plan []delegate
+	for _, p := range fullAccess {
+		if !p.Has("FullAccess") || p.IsInherited || p.Deny || !isDelegateTrustee(p.User, in.Target) {
+			continue // inherited, a Deny, SELF or a system principal: not a delegate
+		}
+		p := p
+		plan = append(plan, delegate{
+			change: runs.Change{
+				Action: "full_access_removed", Target: "FullAccess: " + p.User, Before: permissionEvidence(p.Raw, p.User, p.AccessRights),
+				Reasons: []string{p.User + " can open and read the whole mailbox (explicit FullAccess, a way an attacker keeps access)"},
+				Restore: ExchangeGrant{Kind: GrantFullAccess, Mailbox: upn, Trustee: p.User, InheritanceType: p.InheritanceType},
+			},
+			remove: func(ctx context.Context) error {
+				return r.Mailboxes.RemoveFullAccess(ctx, upn, p.User, p.InheritanceType)
+			},
+		})
+	}
+	for _, p := range sendAs {
+		if !p.Has("SendAs") || p.IsInherited || strings.EqualFold(p.AccessControlType, "Deny") || !isDelegateTrustee(p.Trustee, in.Target) {
+			continue
+		}
+		p := p
+		plan = append(plan, delegate{
+			change: runs.Change{
+				Action: "send_as_removed", Target: "SendAs: " + p.Trustee, Before: permissionEvidence(p.Raw, p.Trustee, p.AccessRights),
+				Reasons: []string{p.Trustee + " can send mail as the user (SendAs)"},
+				Restore: ExchangeGrant{Kind: GrantSendAs, Mailbox: upn, Trustee: p.Trustee},
+			},
+			remove: func(ctx context.Context) error { return r.Mailboxes.RemoveSendAs(ctx, upn, p.Trustee) },
+		})
+	}
+	for _, d := range mb.GrantSendOnBehalfTo {
+		if !isDelegateTrustee(d, in.Target) {
+			continue
+		}
+		d := d
+		plan = append(plan, delegate{
+			change: runs.Change{
+				Action: "send_on_behalf_removed", Target: "SendOnBehalf: " + d, Before: map[string]any{"GrantSendOnBehalfTo": d},
+				Reasons: []string{d + " can send mail on behalf of the user (GrantSendOnBehalfTo)"},
+				Restore: ExchangeGrant{Kind: GrantSendOnBehalf, Mailbox: upn, Trustee: d},
+			},
+			remove: func(ctx context.Context) error { return r.Mailboxes.RemoveSendOnBehalf(ctx, upn, d) },
+		})
+	}
+	if len(plan) == 0 {
+		return Outcome{Status: runs.StepNoChange, Message: "the mailbox has no delegates: no explicit FullAccess or SendAs other than NT AUTHORITY\\SELF and inherited entries, and no SendOnBehalf"}
+	}
+	planned := changesOf(plan, func(d delegate) runs.Change { return d.change })
+	if stop := recordBeforeActing(ctx, step, in, planned); stop != nil {
+		return *stop
+	}
+	errs = callEach(len(plan), func(i int) error { return plan[i].remove(ctx) })
+	r.verifyDelegatesGone(ctx, upn, plan, errs)
+	return settle(step, "remove delegate", planned, errs, "the mailbox has no delegates left",
+		"the delegates can no longer open the mailbox or send as or on behalf of the user")
+}
+
+// permissionEvidence is the permission entry as Exchange listed it, so a person can judge
+// it and a restore can recreate it.
+func permissionEvidence(raw map[string]any, who string, rights []string) any {
+	if len(raw) > 0 {
+		return raw
+	}
+	return map[string]any{"User": who, "AccessRights": rights}
+}
+
+// --- restore
+
+// restoreExchangeAccess undoes one change of the Exchange containment steps: the protocol
+// goes back to its recorded value, the user back into the role group, the delegate's right
+// back on the mailbox. What is already there is reported already_present and left alone.
+func (r *Runner) restoreExchangeAccess(ctx context.Context, step Name, user runs.UserRef, c runs.Change) ([]runs.Change, error) {
+	var g ExchangeGrant
+	raw, _ := json.Marshal(c.Restore)
+	if err := json.Unmarshal(raw, &g); err != nil || g.Kind == "" {
+		return nil, fmt.Errorf("the record of %s is not a change restore can undo", c.Target)
+	}
+	want := map[Name][]string{
+		DisableMailProtocols:     {GrantProtocol},
+		RemoveExchangeRoleGroups: {GrantRoleGroup},
+		RemoveMailboxDelegates:   {GrantFullAccess, GrantSendAs, GrantSendOnBehalf},
+	}[step]
+	known := false
+	for _, k := range want {
+		known = known || k == g.Kind
+	}
+	if !known {
+		return nil, fmt.Errorf("a %s change of kind %q is not one %s made", c.Action, g.Kind, step)
+	}
+	target := Target{ID: user.ID, UPN: user.UserPrincipalName}
+	present, err := r.grantPresent(ctx, g, target)
+	if err != nil {
+		return nil, err
+	}
+	out := runs.Change{Action: "restored", Target: c.Target, After: g, Reasons: []string{"put back what the run recorded as removed (" + c.Action + ")"}}
+	if present {
+		out.Action = "already_present"
+		return []runs.Change{out}, nil
+	}
+	switch g.Kind {
+	case GrantProtocol:
+		err = r.Mailboxes.SetMailProtocols(ctx, g.Mailbox, map[string]any{g.Protocol: protocolValue(g.Value)})
+	case GrantRoleGroup:
+		err = r.Mailboxes.AddRoleGroupMember(ctx, g.Group, g.Member)
+		if isAlreadyMember(err) {
+			out.Action = "already_present"
+			err = nil
+		}
+	case GrantFullAccess:
+		err = r.Mailboxes.AddFullAccess(ctx, g.Mailbox, g.Trustee, g.InheritanceType)
+	case GrantSendAs:
+		err = r.Mailboxes.AddSendAs(ctx, g.Mailbox, g.Trustee)
+	case GrantSendOnBehalf:
+		err = r.Mailboxes.AddSendOnBehalf(ctx, g.Mailbox, g.Trustee)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("restore %s: %w", c.Target, err)
+	}
+	return []runs.Change{out}, nil
+}
+
+func protocolValue(v *bool) any {
+	if v == nil {
+		return nil
+	}
+	return *v
+}
+
+// isAlreadyMember recognises Add-RoleGroupMember's answer for a member that is there.
+func isAlreadyMember(err error) bool {
+	var e *exchange.Error
+	return errors.As(err, &e) && (strings.HasSuffix(e.Type, "MemberAlreadyExistsException") || strings.Contains(e.Message, "is already a member"))
+}
+
+// grantPresent reads whether what g describes is in place now. A mailbox change first
+// checks that the mailbox is still the run user's: a restore must not grant rights on a
+// mailbox somebody else now holds the address of.
+func (r *Runner) grantPresent(ctx context.Context, g ExchangeGrant, target Target) (bool, error) {
+	if g.Kind == GrantRoleGroup {
+		members, err := r.Mailboxes.RoleGroupMembers(ctx, g.Group)
+		if err != nil {
+			return false, fmt.Errorf("read role group %s: %w", g.GroupName, err)
+		}
+		for _, m := range members {
+			if isRunUser(m, target) {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	mb, err := r.Mailboxes.GetMailbox(ctx, g.Mailbox)
+	if err != nil {
+		return false, fmt.Errorf("read mailbox %s: %w", g.Mailbox, err)
+	}
+	if out := checkMailboxOwner("restore", mb, target); out != nil {
+		return false, errors.New(out.Error.Message)
+	}
+	switch g.Kind {
+	case GrantProtocol:
+		cas, err := r.Mailboxes.GetCASMailbox(ctx, g.Mailbox)
+		if err != nil {
+			return false, fmt.Errorf("read client access settings of %s: %w", g.Mailbox, err)
+		}
+		now := cas.Protocols[g.Protocol]
+		if g.Value == nil {
+			return !now.Set, nil
+		}
+		return now.Set && now.Enabled == *g.Value, nil
+	case GrantFullAccess:
+		perms, err := r.Mailboxes.MailboxPermissions(ctx, g.Mailbox)
+		if err != nil {
+			return false, fmt.Errorf("read permissions of %s: %w", g.Mailbox, err)
+		}
+		return grantListed(g, mb, perms, nil), nil
+	case GrantSendAs:
+		perms, err := r.Mailboxes.RecipientPermissions(ctx, g.Mailbox)
+		if err != nil {
+			return false, fmt.Errorf("read SendAs of %s: %w", g.Mailbox, err)
+		}
+		return grantListed(g, mb, nil, perms), nil
+	}
+	return grantListed(g, mb, nil, nil), nil
+}
