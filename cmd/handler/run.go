@@ -88,9 +88,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			log.Info("protected accounts resolved", "resolved", st.Resolved, "unresolved", st.Unresolved)
 		}()
 	}
-	if _, ok := any(mailboxes).(remediation.RoleGroupMemberships); cfg.ApprovalMode == remediation.ApprovalAdmins && !ok {
-		log.Warn("APPROVAL_MODE=admins: this build does not read Exchange role groups; a user's Entra directory roles alone decide whether a run waits")
-	}
 	handler := server.New(service, store, cfg.AuthMode, log)
 
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", cfg.Port))

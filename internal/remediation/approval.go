@@ -24,14 +24,6 @@ const (
 // DefaultApprovalTimeout is APPROVAL_TIMEOUT's default.
 const DefaultApprovalTimeout = time.Hour
 
-// RoleGroupMemberships lists the Exchange Online role groups (Organization Management,
-// Recipient Management, ...) a user belongs to. APPROVAL_MODE=admins asks it of the
-// Mailboxes client when that client has it (Get-RoleGroup / Get-RoleGroupMember); without
-// it, the user's Entra directory roles alone decide.
-type RoleGroupMemberships interface {
-	RoleGroupMemberships(ctx context.Context, upn string) ([]string, error)
-}
-
 // approvalReadTimeout bounds the role reads that decide whether a run waits.
 const approvalReadTimeout = 30 * time.Second
 
@@ -64,8 +56,10 @@ func (s *Service) approvalNeeded(ctx context.Context, user graph.User, names []s
 	if len(roles) > 0 {
 		why = append(why, "Entra directory roles: "+strings.Join(roles, "; "))
 	}
-	if rg, ok := s.Runner.Mailboxes.(RoleGroupMemberships); ok && user.UserPrincipalName != "" {
-		groups, err := rg.RoleGroupMemberships(ctx, user.UserPrincipalName)
+	// Exchange role groups hold users, not mailboxes: asked of every user, matched by the
+	// object id Exchange shows for the member.
+	{
+		groups, err := s.Runner.ExchangeRoleGroups(ctx, steps.Target{ID: user.ID, UPN: user.UserPrincipalName, Mail: user.Mail})
 		switch {
 		case err != nil:
 			s.Log.Warn("approval: could not read the user's Exchange role groups; the run waits", "userId", user.ID, "err", err)

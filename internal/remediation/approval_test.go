@@ -149,6 +149,12 @@ func TestApprovalAdminsWaitsForUsersHoldingRoles(t *testing.T) {
 	eligibleOnly := "0e11e000-0000-4000-8000-000000000001"
 	e.sim.AddUser(tenantsim.User{ID: eligibleOnly, UserPrincipalName: "pat.eligible@contoso.example", AccountEnabled: true})
 	e.sim.AddEligibleRole(eligibleOnly, tenantsim.RoleSecurityAdministrator, "/")
+	// And one whose only admin right is an Exchange role group.
+	exchangeOnly := "0e11e000-0000-4000-8000-000000000002"
+	e.sim.AddUser(tenantsim.User{ID: exchangeOnly, UserPrincipalName: "rex.recipients@contoso.example", AccountEnabled: true})
+	if !e.sim.AddRoleGroupMember("Recipient Management", exchangeOnly) {
+		t.Fatal("the simulator has no Recipient Management role group")
+	}
 	before := tenantState(t, e.sim, e.demo)
 	for _, tt := range []struct {
 		user string
@@ -157,6 +163,7 @@ func TestApprovalAdminsWaitsForUsersHoldingRoles(t *testing.T) {
 		{e.demo.UPN, []string{"Exchange Administrator", "Contoso Mail Auditor", "Security Administrator (PIM eligible)", "through group Tier1 Helpdesk Admins"}},
 		{e.demo.ManagerUPN, []string{"User Administrator (through group Tier1 Helpdesk Admins)"}},
 		{"pat.eligible@contoso.example", []string{"Security Administrator (PIM eligible)"}},
+		{"rex.recipients@contoso.example", []string{"Exchange role groups: Recipient Management"}},
 	} {
 		run := e.start(remediation.StartRequest{User: tt.user, Mode: "sync", RequestedBy: "alice"})
 		e.assertWaiting(run, before)

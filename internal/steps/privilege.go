@@ -57,3 +57,18 @@ func dedupe(labels []string) []string {
 	}
 	return out
 }
+
+// ExchangeRoleGroups names the Exchange Online admin role groups the user is a direct member
+// of (matched by object id, as remove-exchange-role-groups matches them), for
+// APPROVAL_MODE=admins.
+func (r *Runner) ExchangeRoleGroups(ctx context.Context, user Target) ([]string, error) {
+	groups, _, _, err := r.roleGroupMemberships(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(groups))
+	for i, g := range groups {
+		names[i] = g.Label()
+	}
+	return names, nil
+}
