@@ -48,6 +48,7 @@ func SeedDemo(s *Sim) Demo {
 	seedDemoRules(s, &d)
 	seedDemoRoles(s, &d)
 	s.BlockSender(d.UPN, time.Now().UTC().Add(-30*time.Minute).Truncate(time.Second))
+	seedAttackStory(s, d)
 	return d
 }
 

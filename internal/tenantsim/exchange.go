@@ -25,6 +25,8 @@ func (s *Sim) cmdlets() map[string]cmdletFunc {
 		"get-blockedsenderaddress":    s.getBlockedSenderAddress,
 		"remove-blockedsenderaddress": s.removeBlockedSenderAddress,
 		"get-accepteddomain":          s.getAcceptedDomain,
+		"search-unifiedauditlog":      s.searchUnifiedAuditLog,
+		"get-messagetracev2":          s.getMessageTraceV2,
 	}
 }
 
@@ -80,7 +82,9 @@ func (s *Sim) serveExchange(w http.ResponseWriter, r *http.Request, body []byte)
 		return
 	}
 	s.runCmdletHooks(in.CmdletInput.CmdletName)
-	items, exErr := run(newExoParams(in.CmdletInput.Parameters))
+	params := newExoParams(in.CmdletInput.Parameters)
+	params.skip = skip
+	items, exErr := run(params)
 	if exErr != nil {
 		writeExchangeError(w, *exErr)
 		return
@@ -224,6 +228,7 @@ func writeExchangeError(w http.ResponseWriter, e exoError) {
 type exoParams struct {
 	raw   map[string]json.RawMessage // lower-cased name -> value
 	names map[string]string          // lower-cased name -> name as sent
+	skip  int                        // the page asked for ($skiptoken): 0 for a new call
 }
 
 func newExoParams(in map[string]json.RawMessage) exoParams {

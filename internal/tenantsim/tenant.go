@@ -35,6 +35,8 @@ type tenant struct {
 
 	blocked []*BlockedSender
 
+	audit auditState // sign-ins, audit records, sent mail (auditlog.go)
+
 	canResetAdmins bool
 	nextRule       uint64
 	notFoundStatus int // HTTP status of Exchange's ManagementObjectNotFoundException
