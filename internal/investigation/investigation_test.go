@@ -45,8 +45,8 @@ func TestNewCountryAndIPAreFlaggedOnlyAfterTheBaseline(t *testing.T) {
 		SignIns: []graph.SignIn{
 			home(t0.Add(-5 * 24 * time.Hour)),
 			home(t0.Add(-3 * time.Hour)),
-			{Time: t0.Add(-2 * time.Hour), IP: "198.51.100.23", Country: "NG"},                 // new country
-			{Time: t0.Add(-90 * time.Minute), IP: "203.0.113.99", Country: "US"},               // new IP, known country
+			{Time: t0.Add(-2 * time.Hour), IP: "198.51.100.23", Country: "NG"},                  // new country
+			{Time: t0.Add(-90 * time.Minute), IP: "203.0.113.99", Country: "US"},                // new IP, known country
 			{Time: t0.Add(-80 * time.Minute), IP: "192.0.2.1", Country: "FR", ErrorCode: 50126}, // failed: not flagged
 		},
 		Mailbox: []exchange.AuditRecord{
