@@ -255,3 +255,35 @@ func TestAHangingSourceDoesNotHoldContainment(t *testing.T) {
 	}
 	t.Logf("containment finish times without investigate %v; with investigate and a hanging source %v", without, with)
 }
+
+func TestInvestigationThroughTheQueues(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{})
+	run := e.start(remediation.StartRequest{User: e.demo.UPN, Reason: "INC-14f", Steps: []string{"investigate", "unblock-sender"},
+		Options: json.RawMessage(`{"investigate":{"days":30}}`)})
+	e.drain(2) // duplicate deliveries read once and record once
+	run = e.get(run.RunID)
+	st := run.Step("investigate")
+	if st.Status != runs.StepSucceeded || st.Findings == nil || st.Findings.Summary.SignIns != 17 || st.Attempts != 1 {
+		t.Fatalf("investigate %s attempts %d %+v", st.Status, st.Attempts, st.Findings)
+	}
+	from, _ := time.Parse(time.RFC3339, st.Findings.From)
+	to, _ := time.Parse(time.RFC3339, st.Findings.To)
+	if d := to.Sub(from); d != 30*24*time.Hour {
+		t.Errorf("window %s, want 30 days", d)
+	}
+	// A 30-day message trace is asked for in windows of at most 10 days.
+	traces := 0
+	for _, r := range e.sim.Requests() {
+		if r.Cmdlet == "Get-MessageTraceV2" {
+			traces++
+		}
+	}
+	if traces < 3 {
+		t.Errorf("%d message trace requests for 30 days, want at least 3 windows", traces)
+	}
+	// unblock-sender never names investigate as a reason not to act.
+	if ub := run.Step("unblock-sender"); strings.Contains(ub.Message, "investigate") {
+		t.Errorf("unblock-sender waited on investigate: %s", ub.Message)
+	}
+}
