@@ -21,13 +21,17 @@ func (r *report) findings(f *runs.Findings) {
 	for _, u := range f.Unavailable {
 		r.line("        not read: %s: %s", u.Source, u.Reason)
 	}
+	// The flagged events in full; the ordinary ones (six days of the user's own sign-ins and
+	// mail) are counted, the report page lists them.
+	ordinary := 0
 	for _, e := range f.Timeline {
-		mark := " "
-		if len(e.Signals) > 0 {
-			mark = "!"
+		if len(e.Signals) == 0 {
+			ordinary++
+			continue
 		}
-		r.line("      %s %s %-9s %-40s %-16s %s", mark, e.Time, e.Source, e.What, e.IP, e.Location)
+		r.line("      ! %s %-9s %-45s %-16s %s", e.Time, e.Source, e.What, e.IP, e.Location)
 	}
+	r.line("        and %d ordinary events (GET /api/remediations/{runId}/report shows the whole timeline)", ordinary)
 	for _, sig := range f.Signals {
 		r.line("        signal: %s", sig)
 	}
