@@ -287,3 +287,24 @@ func TestInvestigationThroughTheQueues(t *testing.T) {
 		t.Errorf("unblock-sender waited on investigate: %s", ub.Message)
 	}
 }
+
+// Sources that all use up their budget end the step failed once: trying again would make
+// a sync run wait past the 20 s per source the contract promises.
+func TestInvestigationWhoseSourcesAllHangIsNotRetried(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{})
+	e.svc.Runner.SourceBudget = time.Second
+	for _, m := range []string{"auditLogs/signIns", "auditLogs/directoryAudits", "Search-UnifiedAuditLog", "Get-MessageTraceV2"} {
+		e.sim.HoldNext(5, m)
+	}
+	began := time.Now()
+	run := e.start(remediation.StartRequest{User: e.demo.UPN, Mode: "sync", Reason: "INC-14g", Steps: []string{"investigate"}})
+	took := time.Since(began)
+	st := e.get(run.RunID).Step("investigate")
+	if st.Status != runs.StepFailed || st.Attempts != 1 || len(st.Findings.Unavailable) != 4 {
+		t.Fatalf("investigate %s attempts %d %+v", st.Status, st.Attempts, st.Findings)
+	}
+	if took > 5*time.Second {
+		t.Errorf("the sync run took %s with a budget of 1s per source", took)
+	}
+}

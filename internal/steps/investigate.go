@@ -90,7 +90,9 @@ func (r *Runner) investigate(ctx context.Context, in Input) Outcome {
 			mu.Lock()
 			defer mu.Unlock()
 			failures[source] = err
-			transient = transient || isTransient(err)
+			// A source that used up its budget is not tried again: the budget is what the
+			// contract promises a sync run. A throttled or failing one may be.
+			transient = transient || isTransient(err) && sctx.Err() == nil
 			src.Unavailable = append(src.Unavailable, runs.Unavailable{Source: source, Reason: unavailableReason(what, err, budget, sctx)})
 		}()
 	}
