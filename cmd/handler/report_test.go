@@ -80,6 +80,23 @@ func TestReportPageInARealBrowser(t *testing.T) {
 		t.Fatalf("sync run: %d %s", r.status, r.body)
 	}
 
+	// The investigation, as the API answers it through the real handler: the attacker's
+	// address tied to the rule it created, and containment not held up by it.
+	inv := run.Step("investigate")
+	if inv == nil || inv.Status != runs.StepSucceeded || inv.Findings == nil || len(inv.Findings.Unavailable) != 0 {
+		t.Fatalf("investigate through the handler: %+v", inv)
+	}
+	tied := false
+	for _, e := range inv.Findings.Timeline {
+		tied = tied || e.Source == "mailbox" && e.What == `inbox rule created: "Sync"` && e.IP == tenantsim.AttackerIP && len(e.Signals) > 0
+	}
+	if !tied {
+		t.Errorf("the rule creation is not tied to the attacker's IP: %+v", inv.Findings.Timeline)
+	}
+	if ub := run.Step("unblock-sender"); ub == nil || ub.Status != runs.StepSucceeded {
+		t.Errorf("unblock-sender %+v", ub)
+	}
+
 	page := call(t, s.host, "GET", "/api/remediations/"+run.RunID+"/report", nil)
 	if page.status != 200 {
 		t.Fatalf("report: %d %s", page.status, page.body)
