@@ -93,7 +93,7 @@ func (r *Runner) investigate(ctx context.Context, in Input) Outcome {
 			// A source that used up its budget is not tried again: the budget is what the
 			// contract promises a sync run. A throttled or failing one may be.
 			transient = transient || isTransient(err) && sctx.Err() == nil
-			src.Unavailable = append(src.Unavailable, runs.Unavailable{Source: source, Reason: unavailableReason(what, err, budget, sctx)})
+			src.Unavailable = append(src.Unavailable, runs.Unavailable{Source: source, Reason: unavailableReason(what, err, budget, sctx.Err() != nil)})
 		}()
 	}
 	notRead := func(source, why string) {
@@ -169,12 +169,13 @@ func (r *Runner) investigate(ctx context.Context, in Input) Outcome {
 }
 
 // unavailableReason says why a source could not be read, in the service's words.
-func unavailableReason(what string, err error, budget time.Duration, ctx context.Context) string {
+// expired says the source used up its budget (its error may then be a bare context error).
+func unavailableReason(what string, err error, budget time.Duration, expired bool) string {
 	var ge *graph.Error
 	switch {
 	case errors.As(err, &ge) && ge.Code == graph.SignInLicenceRequired:
 		return fmt.Sprintf("%s: Microsoft Graph answered %d %s: %s (sign-in logs need Entra ID P1 or P2)", what, ge.Status, ge.Code, ge.Message)
-	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
+	case expired || errors.Is(err, context.DeadlineExceeded):
 		return fmt.Sprintf("%s: no answer within %s; the other sources were recorded without it", what, budget)
 	}
 	e := explain(what, err)
