@@ -6,9 +6,11 @@
 //
 // The signals are simple rules, each said in words on the entries it concerns:
 //
-//   - Before and after. The first suspicious event is the earliest mailbox change (inbox
-//     rule, forwarding, delegate), MFA method registration, consent, or risky sign-in
-//     (risk medium or high). The attacker signs in before acting, so the baseline is the
+//   - Before and after. The first suspicious event is the earliest mailbox change that
+//     sends mail away or destroys it (a rule that forwards, redirects or deletes, mailbox
+//     forwarding, a delegate added), MFA method registration, consent, or risky sign-in
+//     (risk medium or high); a rule that only files mail is the user's own habit as often
+//     as not, so it does not start the clock. The attacker signs in before acting, so the baseline is the
 //     successful sign-ins more than a day before it (Baseline); with no suspicious event the
 //     last day is compared with the days before it.
 //   - A successful sign-in after the baseline from a country, or an IP address, that no
@@ -260,7 +262,7 @@ func directoryEntry(a graph.DirectoryAudit) *entry {
 }
 
 func mailboxEntry(r exchange.AuditRecord) *entry {
-	e := &entry{at: r.Time, mailboxOp: true, suspicion: true}
+	e := &entry{at: r.Time, mailboxOp: true, suspicion: sendsMailAway(r)}
 	e.Time, e.Source, e.IP = stamp(r.Time), runs.SourceMailbox, NormalizeIP(r.ClientIP)
 	name := r.Parameters["Name"]
 	switch r.Operation {
@@ -303,6 +305,21 @@ func mailboxEntry(r exchange.AuditRecord) *entry {
 	}
 	e.Detail = strings.Join(detail, "; ")
 	return e
+}
+
+// sendsMailAway reports a mailbox change that forwards, redirects or deletes mail, or lets
+// someone else in: what an attacker does, and a user rarely does.
+func sendsMailAway(r exchange.AuditRecord) bool {
+	switch r.Operation {
+	case "Add-MailboxPermission", "Add-RecipientPermission":
+		return true
+	}
+	for _, k := range []string{"ForwardTo", "RedirectTo", "ForwardAsAttachmentTo", "ForwardingSmtpAddress", "ForwardingAddress"} {
+		if strings.TrimSpace(r.Parameters[k]) != "" {
+			return true
+		}
+	}
+	return strings.EqualFold(r.Parameters["DeleteMessage"], "true")
 }
 
 type mailSummary struct {

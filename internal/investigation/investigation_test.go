@@ -137,3 +137,18 @@ func TestTimelineIsCappedKeepingFlaggedEvents(t *testing.T) {
 		t.Errorf("the oldest entry should have gone first")
 	}
 }
+
+// A rule the user made to file mail, days before the attack, does not start the clock:
+// otherwise the baseline would be empty and the attacker's sign-ins would go unflagged.
+func TestAFilingRuleDoesNotHideTheAttack(t *testing.T) {
+	t.Parallel()
+	f := Build(Sources{From: t0.Add(-7 * 24 * time.Hour), To: t0,
+		SignIns: []graph.SignIn{home(t0.Add(-6 * 24 * time.Hour)), home(t0.Add(-4 * 24 * time.Hour)), {Time: t0.Add(-2 * time.Hour), IP: "198.51.100.23", Country: "NG"}},
+		Mailbox: []exchange.AuditRecord{
+			{Time: t0.Add(-5 * 24 * time.Hour), Operation: "New-InboxRule", ClientIP: "203.0.113.10", Parameters: map[string]string{"Name": "Newsletters", "MoveToFolder": "News"}},
+			{Time: t0.Add(-1 * time.Hour), Operation: "New-InboxRule", ClientIP: "198.51.100.23", Parameters: map[string]string{"Name": "x", "ForwardTo": "a@evil.example"}},
+		}})
+	if len(f.Signals) != 2 || len(f.Notes) != 0 {
+		t.Errorf("signals %q notes %q", f.Signals, f.Notes)
+	}
+}
