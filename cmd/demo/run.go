@@ -78,7 +78,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	var doc runs.Run
 	status, err := api.post(ctx, "/api/remediations", map[string]any{
 		"user": demo.UPN, "mode": "sync", "reason": "Demo: impossible-travel sign-in and external forwarding (incident 4711)",
-		"idempotencyKey": "demo-incident-4711",
+		"idempotencyKey": "demo-incident-4711", "steps": demoSteps,
 	}, &doc)
 	if err != nil {
 		return err
@@ -101,7 +101,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 	out.title("2. The same request again (same idempotency key): the first run, not a second one")
 	var replay runs.Run
-	status, err = api.post(ctx, "/api/remediations", map[string]any{"user": demo.UPN, "mode": "sync", "idempotencyKey": "demo-incident-4711"}, &replay)
+	status, err = api.post(ctx, "/api/remediations", map[string]any{"user": demo.UPN, "mode": "sync", "idempotencyKey": "demo-incident-4711", "steps": demoSteps}, &replay)
 	if err != nil {
 		return err
 	}
@@ -283,6 +283,7 @@ func (r *report) run(status int, run *runs.Run) {
 		if s.Error != nil {
 			r.line("      error %s: %s", s.Error.Code, s.Error.Message)
 		}
+		r.findings(s.Findings)
 	}
 	if run.Error != nil {
 		r.line("  run error %s: %s", run.Error.Code, run.Error.Message)

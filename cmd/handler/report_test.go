@@ -67,11 +67,34 @@ func TestReportPageInARealBrowser(t *testing.T) {
 	s.sim.AddInboxRule(s.demo.UPN, tenantsim.InboxRule{Name: ruleName, Enabled: true, Description: evil,
 		ForwardTo: []string{"exfil@attacker.example"}, DeleteMessage: true, SubjectContainsWords: []string{"invoice"}})
 
-	r := call(t, s.host, "POST", "/api/remediations", map[string]any{"user": s.demo.UPN, "mode": "sync", "reason": "INC-4711 impossible travel <b>bold</b>"})
+	// The attacker's rule as the unified audit log recorded it: its name reaches the
+	// investigation's timeline, escaped like everything else from the tenant.
+	s.sim.AddAuditRecord(tenantsim.AuditRecord{UserID: s.demo.UPN, Time: time.Now().UTC().Add(-2 * time.Hour), Operation: "New-InboxRule",
+		ClientIP: tenantsim.AttackerIP + ":50999", Parameters: [][2]string{{"Name", ruleName}, {"ForwardTo", "exfil@attacker.example"}}})
+
+	r := call(t, s.host, "POST", "/api/remediations", map[string]any{"user": s.demo.UPN, "mode": "sync", "reason": "INC-4711 impossible travel <b>bold</b>",
+		"steps": []string{"reset-password", "revoke-sessions", "remove-forwarding", "remove-inbox-rules", "remove-admin-roles", "investigate", "unblock-sender"}})
 	var run runs.Run
 	r.json(t, &run)
 	if r.status != 200 || run.RunID == "" {
 		t.Fatalf("sync run: %d %s", r.status, r.body)
+	}
+
+	// The investigation, as the API answers it through the real handler: the attacker's
+	// address tied to the rule it created, and containment not held up by it.
+	inv := run.Step("investigate")
+	if inv == nil || inv.Status != runs.StepSucceeded || inv.Findings == nil || len(inv.Findings.Unavailable) != 0 {
+		t.Fatalf("investigate through the handler: %+v", inv)
+	}
+	tied := false
+	for _, e := range inv.Findings.Timeline {
+		tied = tied || e.Source == "mailbox" && e.What == `inbox rule created: "Sync"` && e.IP == tenantsim.AttackerIP && len(e.Signals) > 0
+	}
+	if !tied {
+		t.Errorf("the rule creation is not tied to the attacker's IP: %+v", inv.Findings.Timeline)
+	}
+	if ub := run.Step("unblock-sender"); ub == nil || ub.Status != runs.StepSucceeded {
+		t.Errorf("unblock-sender %+v", ub)
 	}
 
 	page := call(t, s.host, "GET", "/api/remediations/"+run.RunID+"/report", nil)
@@ -123,6 +146,12 @@ func TestReportPageInARealBrowser(t *testing.T) {
 		s.demo.UPN, "INC-4711 impossible travel <b>bold</b>", ruleName, evil,
 		"reset-password", "revoke-sessions", "remove-forwarding", "remove-inbox-rules", "remove-admin-roles", "unblock-sender",
 		"What a person must still do", "Before", "After", "exfil@attacker.example", "/restore-admin-roles",
+		// The investigation: the attack story of the demo tenant, with the attacker's address
+		// tied to the rule it created.
+		"investigate", "What happened: the investigation", "What stands out", `inbox rule created: "Sync"`,
+		`inbox rule created: "` + ruleName + `"`, tenantsim.AttackerIP, tenantsim.AttackerIPv6, "Lagos, Lagos, NG",
+		"the address of a new sign-in", "User registered security info", "Consent to application", "burst of external mail",
+		"mailbox forwarding set to exfil@evil.example",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the rendered page does not show %q", want)

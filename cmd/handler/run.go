@@ -71,7 +71,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	service := &remediation.Service{
 		Store:  store,
-		Runner: &steps.Runner{Directory: directory, Mailboxes: mailboxes, Locker: store},
+		Runner: &steps.Runner{Directory: directory, Mailboxes: mailboxes, Locker: store, AuditLogs: directory, MailLogs: mailboxes},
 		Queue:  queues.New(queueSvc),
 		Config: remediation.Config{
 			Protected: cfg.Protected, MaxPerHour: cfg.MaxPerHour, MaxDequeueCount: cfg.MaxDequeueCount,

@@ -18,6 +18,7 @@ var coreGraphRoles = [
   'User.Read.All' // GET /users/{id}: resolve the user, onPremisesSyncEnabled
   'User-PasswordProfile.ReadWrite.All' // PATCH /users/{id} passwordProfile (reset-password)
   'User.RevokeSessions.All' // POST /users/{id}/revokeSignInSessions (revoke-sessions)
+  'AuditLog.Read.All' // GET /auditLogs/signIns, /auditLogs/directoryAudits (investigate; read-only)
 ]
 // remove-admin-roles and restore-admin-roles.
 var adminRoleGraphRoles = [

@@ -170,7 +170,7 @@ func (e *LatencyEnv) service(sim *tenantsim.Sim) (*remediation.Service, error) {
 	}
 	return &remediation.Service{
 		Store:  e.store,
-		Runner: &steps.Runner{Directory: g, Mailboxes: x, Locker: e.store},
+		Runner: &steps.Runner{Directory: g, Mailboxes: x, Locker: e.store, AuditLogs: g, MailLogs: x},
 		Queue:  noQueue{},
 		Config: remediation.Config{MaxPerHour: 1 << 20, MaxDequeueCount: 5},
 		Log:    slog.New(slog.NewJSONHandler(io.Discard, nil)),

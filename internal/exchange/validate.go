@@ -13,7 +13,7 @@ var ErrInvalidArgument = errors.New("invalid argument")
 
 var (
 	guidPattern   = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-	cmdletPattern = regexp.MustCompile(`^[A-Z][A-Za-z]*-[A-Z][A-Za-z]*$`)
+	cmdletPattern = regexp.MustCompile(`^[A-Z][A-Za-z]*-[A-Z][A-Za-z0-9]*$`) // Get-MessageTraceV2
 )
 
 // localPartSpecials are the characters besides letters and digits we accept before the

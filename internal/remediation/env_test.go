@@ -178,7 +178,7 @@ func newEnvSeeded(t *testing.T, cfg remediation.Config, seed func(*tenantsim.Sim
 	logs := &syncBuffer{}
 	q := &memQueue{}
 	svc := &remediation.Service{
-		Store: store, Runner: &steps.Runner{Directory: g, Mailboxes: x, Locker: store}, Queue: q, Config: cfg,
+		Store: store, Runner: &steps.Runner{Directory: g, Mailboxes: x, Locker: store, AuditLogs: g, MailLogs: x}, Queue: q, Config: cfg,
 		Log: slog.New(slog.NewJSONHandler(logs, nil)),
 	}
 	return &env{t: t, sim: sim, demo: demo, svc: svc, queue: q, logs: logs, prefix: prefix}

@@ -93,6 +93,7 @@ func (s *Service) ExecuteStep(ctx context.Context, runID string, name steps.Name
 	}
 	step.Error = out.Error
 	step.Message = out.Message
+	step.Findings = out.Findings
 	step.LeaseUntil = time.Time{}
 	if retry {
 		step.Status = runs.StepPending

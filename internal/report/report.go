@@ -81,6 +81,8 @@ type view struct {
 	RestoreAll   *command // restore, when the run made a reversible change
 	Approve      *command // approve, when the run waits for approval
 	Reject       *command
+	// Findings is what the investigate step read, shown as "What happened".
+	Findings *runs.Findings
 }
 
 type stepView struct {
@@ -147,6 +149,7 @@ var stepTitles = map[catalog.Name]string{
 	catalog.RemoveInboxRules: "Disable or delete suspicious inbox rules",
 	catalog.RemoveAdminRoles: "Remove directory (admin) roles",
 	catalog.UnblockSender:    "Lift the block on sending mail",
+	catalog.Investigate:      "Read what the attacker did (sign-ins, directory audit, mailbox changes, mail sent); changes nothing",
 }
 
 // statusWords says each step status in words; the class colours it.
@@ -198,6 +201,9 @@ func build(run *runs.Run, opts Options) (*view, error) {
 			}
 		}
 		v.Steps = append(v.Steps, sv)
+		if s.Findings != nil {
+			v.Findings = s.Findings
+		}
 		switch s.Status {
 		case runs.StepActionRequired:
 			v.ToDo = append(v.ToDo, todo{s.Name, orDefault(s.Message, "the step needs a person; see its record")})

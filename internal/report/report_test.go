@@ -261,3 +261,36 @@ func TestBeforeAndAfterAreReadableLists(t *testing.T) {
 		t.Errorf("a Go map leaked into the page")
 	}
 }
+
+func TestInvestigationFindingsAreShownEscaped(t *testing.T) {
+	run := demoRun(t)
+	run.Steps = append(run.Steps, runs.Step{Name: string(catalog.Investigate), Status: runs.StepSucceeded, Attempts: 1, Changes: []runs.Change{},
+		Findings: &runs.Findings{From: "2026-11-23T03:00:00Z", To: "2026-11-30T03:00:00Z",
+			Timeline: []runs.TimelineEntry{
+				{Time: "2026-11-29T02:00:00Z", Source: "sign-in", What: "sign-in to OfficeHome (Browser)", IP: "198.51.100.23", Location: "Lagos, NG",
+					Signals: []string{"sign-in from a country not seen in the baseline: NG"}},
+				{Time: "2026-11-29T02:10:00Z", Source: "mailbox", What: `inbox rule created: "<script>alert(3)</script>"`, IP: "198.51.100.23", Detail: "ForwardTo=x@evil.example"},
+			},
+			Summary:     runs.FindingsSummary{SignIns: 9, FailedSignIns: 3, Countries: []string{"NG", "US"}, IPs: []string{"198.51.100.23"}, MailSent: 69, ExternalRecipients: 46, ExternalDomains: []string{"vendor0.example"}},
+			Unavailable: []runs.Unavailable{{Source: "mail", Reason: "message trace: no answer within 20s"}},
+			Signals:     []string{"sign-in from a country not seen in the baseline: NG"},
+		}})
+	page := render(t, run)
+	text, elements := parsed(t, page)
+	if elements["script"] != 0 {
+		t.Errorf("a rule name from the audit log became a script element")
+	}
+	for _, want := range []string{"What happened: the investigation", `inbox rule created: "<script>alert(3)</script>"`, "198.51.100.23",
+		"9 (3 failed)", "69 messages, 46 external recipients", "NG, US", "What stands out", "message trace: no answer within 20s", "Lagos, NG"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the page does not show %q", want)
+		}
+	}
+	if n := strings.Count(page, `class="flagged"`); n != 1 {
+		t.Errorf("%d flagged rows, want 1", n)
+	}
+	// A run without investigate has no such section.
+	if strings.Contains(render(t, demoRun(t)), "What happened") {
+		t.Errorf("findings section without findings")
+	}
+}

@@ -129,6 +129,12 @@ func stepDraft(runID string, s *Step) (*draft, error) {
 			return nil, err
 		}
 	}
+	if s.Findings != nil {
+		// Stored whole however large: layout spills it into part entities.
+		if err := d.setJSON("Findings", s.Findings); err != nil {
+			return nil, err
+		}
+	}
 	return d, nil
 }
 
@@ -212,6 +218,9 @@ func (m entity) toStep(parts partLookup) (Step, error) {
 		return s, err
 	}
 	if err := m.json("Evidence", parts, &s.Evidence); err != nil {
+		return s, err
+	}
+	if err := m.json("Findings", parts, &s.Findings); err != nil {
 		return s, err
 	}
 	return s, nil

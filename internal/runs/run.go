@@ -100,6 +100,8 @@ type Step struct {
 	// dropped once the step's own outcome (Changes) is recorded, and kept when the step
 	// did not finish.
 	Evidence []Change `json:"evidence,omitempty"`
+	// Findings is what a read-only step (investigate) found; nil for the others.
+	Findings *Findings `json:"findings,omitempty"`
 
 	// Bookkeeping kept in the store, not shown.
 	Enqueued       bool      `json:"-"`

@@ -74,6 +74,7 @@ type Target struct {
 type Options struct {
 	InboxRules    InboxRuleOptions     `json:"inboxRules,omitzero"`
 	UnblockSender UnblockSenderOptions `json:"unblockSender,omitzero"`
+	Investigate   InvestigateOptions   `json:"investigate,omitzero"`
 }
 
 // UnblockSenderOptions let a person unblock a sender on its own although no recent run
@@ -116,6 +117,9 @@ func ParseOptions(raw json.RawMessage) (Options, error) {
 	}
 	if len(o.UnblockSender.Reason) > 2000 {
 		return o, fmt.Errorf("options.unblockSender.reason is longer than 2000 characters")
+	}
+	if d := o.Investigate.Days; d < 0 || d > MaxInvestigateDays {
+		return o, fmt.Errorf("options.investigate.days must be between 1 and %d (default %d), not %d", MaxInvestigateDays, DefaultInvestigateDays, d)
 	}
 	return o, nil
 }
@@ -170,6 +174,8 @@ type Outcome struct {
 	// Transient is set when the failure may pass (throttling, 5xx, timeouts): the caller
 	// retries the step instead of ending it failed.
 	Transient bool
+	// Findings is what a read-only step (investigate) found.
+	Findings *runs.Findings
 }
 
 // Runner runs steps against a directory and a mailbox service.
@@ -180,6 +186,15 @@ type Runner struct {
 	// concurrent runs cannot remove the last two between them. Without it (tests of a
 	// single run) they are not serialised.
 	Locker Locker
+	// AuditLogs and MailLogs are the sources investigate reads (sign-ins and directory
+	// audit records; unified audit log and message trace). Without them those sources are
+	// named unavailable.
+	AuditLogs AuditLogs
+	MailLogs  MailLogs
+	// SourceBudget bounds each investigate source (DefaultSourceBudget when zero).
+	SourceBudget time.Duration
+	// Now is the clock of investigate's window (time.Now when nil).
+	Now func() time.Time
 }
 
 // Run runs one step.
@@ -204,6 +219,8 @@ func (r *Runner) Run(ctx context.Context, step Name, in Input) Outcome {
 		out = r.removeMailboxDelegates(ctx, in)
 	case UnblockSender:
 		out = r.unblockSender(ctx, in)
+	case Investigate:
+		out = r.investigate(ctx, in)
 	default:
 		out = Outcome{Status: runs.StepFailed, Error: &runs.Error{Code: "unknown_step", Message: "unknown step " + string(step)}}
 	}

@@ -62,6 +62,11 @@ func TestParseOptions(t *testing.T) {
 		{"unknown scope", `{"inboxRules":{"scope":"some"}}`, Options{}, true},
 		{"unknown field", `{"inboxrule":{}}`, Options{}, true},
 		{"not an object", `[1]`, Options{}, true},
+		{"investigate 30 days", `{"investigate":{"days":30}}`, Options{Investigate: InvestigateOptions{Days: 30}}, false},
+		{"investigate 31 days", `{"investigate":{"days":31}}`, Options{}, true},
+		{"investigate negative days", `{"investigate":{"days":-1}}`, Options{}, true},
+		{"investigate fractional days", `{"investigate":{"days":1.5}}`, Options{}, true},
+		{"investigate unknown field", `{"investigate":{"hours":3}}`, Options{}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

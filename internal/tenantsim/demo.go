@@ -49,6 +49,7 @@ func SeedDemo(s *Sim) Demo {
 	seedDemoRoles(s, &d)
 	seedDemoExchangeAccess(s, &d)
 	s.BlockSender(d.UPN, time.Now().UTC().Add(-30*time.Minute).Truncate(time.Second))
+	seedAttackStory(s, d)
 	return d
 }
 

@@ -37,6 +37,8 @@ func (s *Sim) cmdlets() map[string]cmdletFunc {
 		"get-recipientpermission":     s.getRecipientPermission,
 		"add-recipientpermission":     s.addRecipientPermission,
 		"remove-recipientpermission":  s.removeRecipientPermission,
+		"search-unifiedauditlog":      s.searchUnifiedAuditLog,
+		"get-messagetracev2":          s.getMessageTraceV2,
 	}
 }
 
@@ -92,7 +94,9 @@ func (s *Sim) serveExchange(w http.ResponseWriter, r *http.Request, body []byte)
 		return
 	}
 	s.runCmdletHooks(in.CmdletInput.CmdletName)
-	items, exErr := run(newExoParams(in.CmdletInput.Parameters))
+	params := newExoParams(in.CmdletInput.Parameters)
+	params.skip = skip
+	items, exErr := run(params)
 	if exErr != nil {
 		writeExchangeError(w, *exErr)
 		return
@@ -236,6 +240,7 @@ func writeExchangeError(w http.ResponseWriter, e exoError) {
 type exoParams struct {
 	raw   map[string]json.RawMessage // lower-cased name -> value
 	names map[string]string          // lower-cased name -> name as sent
+	skip  int                        // the page asked for ($skiptoken): 0 for a new call
 }
 
 func newExoParams(in map[string]json.RawMessage) exoParams {

@@ -92,6 +92,12 @@ func (s *Sim) FailNext(n int, match string, status int) {
 	s.faults.addRule(&faultRule{remaining: n, match: match, status: status})
 }
 
+// HoldNext makes the next n matching requests (as ThrottleNext) hang for
+// Options.FaultDelay before they are served, unless the client gives up first.
+func (s *Sim) HoldNext(n int, match string) {
+	s.faults.addRule(&faultRule{remaining: n, match: match})
+}
+
 // SetFaultRate makes a random share (0..1) of Graph and Exchange requests fail, drawn from
 // a generator seeded with seed: 429 (Retry-After 1), 500, 503 (Retry-After 1), a dropped
 // connection, or a hang of Options.FaultDelay before the request is served. Items of a
@@ -135,6 +141,9 @@ func (f *faultInjector) decide(key faultKey, randomFaults, connFaults bool) faul
 		r.remaining--
 		if r.remaining <= 0 {
 			f.rules = append(f.rules[:i], f.rules[i+1:]...)
+		}
+		if r.status == 0 {
+			return faultDecision{kind: faultDelay} // HoldNext
 		}
 		return faultDecision{kind: faultStatus, status: r.status, retryAfter: r.retryAfter, message: "Injected fault."}
 	}

@@ -55,6 +55,9 @@ func (s *Sim) graphRoutes() []graphRoute {
 		r(http.MethodPost, rm+"roleEligibilityScheduleRequests", s.eligibilityScheduleRequest),
 		r(http.MethodPost, rm+"roleAssignmentScheduleRequests", s.assignmentScheduleRequest),
 
+		r(http.MethodGet, "auditLogs/signIns", s.listSignIns),
+		r(http.MethodGet, "auditLogs/directoryAudits", s.listDirectoryAudits),
+
 		r(http.MethodGet, "identityGovernance/privilegedAccess/group/eligibilitySchedules", s.listGroupEligibilitySchedules),
 		r(http.MethodPost, "identityGovernance/privilegedAccess/group/eligibilityScheduleRequests", s.groupEligibilityRequest),
 

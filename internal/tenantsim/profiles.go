@@ -22,6 +22,7 @@ var profiles = []Profile{
 	{Name: "demo", Description: "the idealised demo tenant: Entra ID P2, every kind of admin role, a compromised mailbox", Seed: SeedDemo},
 	{Name: "no-mailbox", Description: "the demo tenant whose compromised user has no Exchange licence (no mailbox) but is still restricted", Seed: SeedNoMailbox},
 	{Name: "p1", Description: "Entra ID P1 without PIM (schedule listings answer AadPremiumLicenseRequired): direct roles and a role-assignable group", Seed: SeedP1},
+	{Name: "entra-free", Description: "the demo tenant on Entra ID Free: sign-in logs answer 403 Authentication_RequestFromNonPremiumTenantOrB2CTenant, PIM is not licensed", Seed: SeedEntraFree},
 	{Name: "large-mailbox", Description: "a compromised mailbox with 500 inbox rules (150 suspicious, some hidden), non-ASCII names, descriptions of several KB", Seed: SeedLargeMailbox},
 }
 

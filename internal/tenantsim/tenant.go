@@ -37,6 +37,7 @@ type tenant struct {
 
 	roleGroups []*roleGroup      // Exchange admin role groups (exchange_containment.go)
 	exoGUIDs   map[string]string // user id -> the recipient's Exchange GUID
+	audit      auditState        // sign-ins, audit records, sent mail (auditlog.go)
 
 	canResetAdmins bool
 	nextRule       uint64

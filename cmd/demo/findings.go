@@ -1,0 +1,38 @@
+package main
+
+import (
+	"github.com/tourniquet/tourniquet/internal/catalog"
+	"github.com/tourniquet/tourniquet/internal/runs"
+)
+
+// demoSteps is the full remediation with the investigation: what the attacker did is read
+// beside the containment, which does not wait for it.
+var demoSteps = append(append([]catalog.Name{}, catalog.Default[:len(catalog.Default)-1]...), catalog.Investigate, catalog.UnblockSender)
+
+// findings prints the investigation's summary, signals and timeline.
+func (r *report) findings(f *runs.Findings) {
+	if f == nil {
+		return
+	}
+	s := f.Summary
+	r.line("      what happened (%s to %s):", f.From, f.To)
+	r.line("        %d sign-ins (%d failed) from %v; %d messages sent, %d external recipients in %d domains",
+		s.SignIns, s.FailedSignIns, s.Countries, s.MailSent, s.ExternalRecipients, len(s.ExternalDomains))
+	for _, u := range f.Unavailable {
+		r.line("        not read: %s: %s", u.Source, u.Reason)
+	}
+	// The flagged events in full; the ordinary ones (six days of the user's own sign-ins and
+	// mail) are counted, the report page lists them.
+	ordinary := 0
+	for _, e := range f.Timeline {
+		if len(e.Signals) == 0 {
+			ordinary++
+			continue
+		}
+		r.line("      ! %s %-9s %-45s %-16s %s", e.Time, e.Source, e.What, e.IP, e.Location)
+	}
+	r.line("        and %d ordinary events (GET /api/remediations/{runId}/report shows the whole timeline)", ordinary)
+	for _, sig := range f.Signals {
+		r.line("        signal: %s", sig)
+	}
+}

@@ -1,0 +1,154 @@
+package investigation
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tourniquet/tourniquet/internal/exchange"
+	"github.com/tourniquet/tourniquet/internal/graph"
+	"github.com/tourniquet/tourniquet/internal/inboxrules"
+)
+
+func TestNormalizeIP(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"203.0.113.5":               "203.0.113.5",
+		"203.0.113.5:50412":         "203.0.113.5",
+		"[2001:db8::5]:443":         "2001:db8::5",
+		"2001:DB8:0:0::5":           "2001:db8::5",
+		"[2001:db8::5]":             "2001:db8::5",
+		"::ffff:198.51.100.7":       "198.51.100.7",
+		" 198.51.100.7 ":            "198.51.100.7",
+		"":                          "",
+		"not an address":            "not an address",
+		"2001:db8:bad::7":           "2001:db8:bad::7",
+		"[fe80::1%eth0]:80":         "[fe80::1%eth0]:80", // zoned: kept as written
+		"198.51.100.7:not-a-port:x": "198.51.100.7:not-a-port:x",
+	} {
+		if got := NormalizeIP(in); got != want {
+			t.Errorf("NormalizeIP(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+var t0 = time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+
+func home(at time.Time) graph.SignIn {
+	return graph.SignIn{Time: at, App: "Outlook", IP: "203.0.113.10", Country: "US"}
+}
+
+func TestNewCountryAndIPAreFlaggedOnlyAfterTheBaseline(t *testing.T) {
+	t.Parallel()
+	s := Sources{From: t0.Add(-7 * 24 * time.Hour), To: t0,
+		SignIns: []graph.SignIn{
+			home(t0.Add(-5 * 24 * time.Hour)),
+			home(t0.Add(-3 * time.Hour)),
+			{Time: t0.Add(-2 * time.Hour), IP: "198.51.100.23", Country: "NG"},                  // new country
+			{Time: t0.Add(-90 * time.Minute), IP: "203.0.113.99", Country: "US"},                // new IP, known country
+			{Time: t0.Add(-80 * time.Minute), IP: "192.0.2.1", Country: "FR", ErrorCode: 50126}, // failed: not flagged
+		},
+		Mailbox: []exchange.AuditRecord{
+			{Time: t0.Add(-time.Hour), Operation: "New-InboxRule", ClientIP: "198.51.100.23:1234", Parameters: map[string]string{"Name": "x"}},
+			{Time: t0.Add(-50 * time.Minute), Operation: "Set-InboxRule", ClientIP: "203.0.113.10:1"},
+		},
+	}
+	f := Build(s)
+	flagged := map[string]bool{}
+	for _, e := range f.Timeline {
+		if len(e.Signals) > 0 {
+			flagged[e.Source+" "+e.IP] = true
+		}
+	}
+	want := map[string]bool{"sign-in 198.51.100.23": true, "sign-in 203.0.113.99": true, "mailbox 198.51.100.23": true}
+	if fmt.Sprint(flagged) != fmt.Sprint(want) {
+		t.Errorf("flagged %v, want %v\n%+v", flagged, want, f.Timeline)
+	}
+	if f.Summary.SignIns != 5 || f.Summary.FailedSignIns != 1 || strings.Join(f.Summary.Countries, ",") != "FR,NG,US" {
+		t.Errorf("summary %+v", f.Summary)
+	}
+}
+
+func TestWithoutBaselineNothingIsCalledNewAndANoteSaysWhy(t *testing.T) {
+	t.Parallel()
+	f := Build(Sources{From: t0.Add(-24 * time.Hour), To: t0, SignIns: []graph.SignIn{{Time: t0.Add(-time.Hour), IP: "198.51.100.23", Country: "NG"}}})
+	if len(f.Signals) != 0 || len(f.Notes) != 1 || !strings.Contains(f.Notes[0], "no successful sign-in before") {
+		t.Errorf("signals %q notes %q", f.Signals, f.Notes)
+	}
+}
+
+func TestBurstOfExternalMail(t *testing.T) {
+	t.Parallel()
+	var rows []exchange.TracedMessage
+	for i := 0; i < BurstThreshold; i++ {
+		rows = append(rows, exchange.TracedMessage{Received: t0.Add(time.Duration(i) * time.Minute), RecipientAddress: fmt.Sprintf("a%d@partner%d.example", i, i%3), MessageTraceID: fmt.Sprint(i)})
+	}
+	// One message to two recipients (one internal) counts once.
+	rows = append(rows,
+		exchange.TracedMessage{Received: t0.Add(-48 * time.Hour), RecipientAddress: "boss@contoso.example", MessageTraceID: "m"},
+		exchange.TracedMessage{Received: t0.Add(-48 * time.Hour), RecipientAddress: "Friend@Gmail.example", MessageTraceID: "m"})
+	f := Build(Sources{From: t0.Add(-72 * time.Hour), To: t0.Add(time.Hour), Mail: rows, Accepted: inboxrules.Domains{"contoso.example"}})
+	if f.Summary.MailSent != BurstThreshold+1 || f.Summary.ExternalRecipients != BurstThreshold+1 ||
+		strings.Join(f.Summary.ExternalDomains, ",") != "gmail.example,partner0.example,partner1.example,partner2.example" {
+		t.Errorf("summary %+v", f.Summary)
+	}
+	if len(f.Signals) != 1 || !strings.Contains(f.Signals[0], "burst of external mail: 20 messages") {
+		t.Errorf("signals %q", f.Signals)
+	}
+	if len(f.Timeline) != 2 || f.Timeline[0].What != "1 message sent within the hour, 1 to external recipients" {
+		t.Errorf("timeline %+v", f.Timeline)
+	}
+	// One fewer is no burst.
+	f = Build(Sources{From: t0.Add(-72 * time.Hour), To: t0.Add(time.Hour), Mail: rows[1:BurstThreshold], Accepted: inboxrules.Domains{"contoso.example"}})
+	if len(f.Signals) != 0 {
+		t.Errorf("signals %q", f.Signals)
+	}
+}
+
+func TestMFARegistrationAndConsentAreFlagged(t *testing.T) {
+	t.Parallel()
+	f := Build(Sources{From: t0.Add(-24 * time.Hour), To: t0, Directory: []graph.DirectoryAudit{
+		{Time: t0.Add(-3 * time.Hour), Activity: "User registered security info", Result: "success", IP: "198.51.100.23"},
+		{Time: t0.Add(-2 * time.Hour), Activity: "Consent to application", Result: "success"},
+		{Time: t0.Add(-1 * time.Hour), Activity: "Update user", Result: "success"},
+	}})
+	if len(f.Signals) != 2 || !strings.HasPrefix(f.Signals[0], "User registered security info at") || !strings.HasSuffix(f.Signals[0], "from 198.51.100.23") {
+		t.Errorf("signals %q", f.Signals)
+	}
+}
+
+func TestTimelineIsCappedKeepingFlaggedEvents(t *testing.T) {
+	t.Parallel()
+	var ins []graph.SignIn
+	ins = append(ins, home(t0.Add(-6*24*time.Hour)))
+	for i := 0; i < MaxTimeline+100; i++ {
+		ins = append(ins, home(t0.Add(-5*24*time.Hour+time.Duration(i)*time.Minute)))
+	}
+	ins = append(ins, graph.SignIn{Time: t0.Add(-time.Hour), IP: "198.51.100.23", Country: "NG"})
+	f := Build(Sources{From: t0.Add(-7 * 24 * time.Hour), To: t0, SignIns: ins})
+	if len(f.Timeline) != MaxTimeline || f.Summary.SignIns != len(ins) || len(f.Notes) != 1 {
+		t.Fatalf("timeline %d, sign-ins %d, notes %q", len(f.Timeline), f.Summary.SignIns, f.Notes)
+	}
+	if last := f.Timeline[len(f.Timeline)-1]; last.IP != "198.51.100.23" || len(last.Signals) == 0 {
+		t.Errorf("the flagged sign-in was dropped: %+v", last)
+	}
+	if f.Timeline[0].Time == ins[0].Time.Format(time.RFC3339) {
+		t.Errorf("the oldest entry should have gone first")
+	}
+}
+
+// A rule the user made to file mail, days before the attack, does not start the clock:
+// otherwise the baseline would be empty and the attacker's sign-ins would go unflagged.
+func TestAFilingRuleDoesNotHideTheAttack(t *testing.T) {
+	t.Parallel()
+	f := Build(Sources{From: t0.Add(-7 * 24 * time.Hour), To: t0,
+		SignIns: []graph.SignIn{home(t0.Add(-6 * 24 * time.Hour)), home(t0.Add(-4 * 24 * time.Hour)), {Time: t0.Add(-2 * time.Hour), IP: "198.51.100.23", Country: "NG"}},
+		Mailbox: []exchange.AuditRecord{
+			{Time: t0.Add(-5 * 24 * time.Hour), Operation: "New-InboxRule", ClientIP: "203.0.113.10", Parameters: map[string]string{"Name": "Newsletters", "MoveToFolder": "News"}},
+			{Time: t0.Add(-1 * time.Hour), Operation: "New-InboxRule", ClientIP: "198.51.100.23", Parameters: map[string]string{"Name": "x", "ForwardTo": "a@evil.example"}},
+		}})
+	if len(f.Signals) != 2 || len(f.Notes) != 0 {
+		t.Errorf("signals %q notes %q", f.Signals, f.Notes)
+	}
+}

