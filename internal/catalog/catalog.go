@@ -43,7 +43,9 @@ const (
 
 // Step is one entry of the catalog, as GET /api/steps answers it.
 type Step struct {
-	Name        Name   `json:"name"`
+	Name Name `json:"name"`
+	// Title says what the step does in a few words, for people (the report page).
+	Title       string `json:"-"`
 	Description string `json:"description"`
 	// Default steps run when a request names none (the contract's six).
 	Default bool `json:"default"`
@@ -60,31 +62,31 @@ type Step struct {
 
 // Steps is the catalog, in run-document order.
 var Steps = []Step{
-	{Name: ResetPassword, Default: true, Impact: ImpactHigh,
+	{Name: ResetPassword, Title: "Reset the password (new random password, change forced at next sign-in)", Default: true, Impact: ImpactHigh,
 		Description: "Sets a new random password that the user must change at next sign-in; the password is never mailed, logged, stored or returned. A user synced from on-premises AD, or a guest whose password its home organisation holds, ends action_required with what to do."},
-	{Name: BlockSignIn, Impact: ImpactHigh, Reversible: true,
+	{Name: BlockSignIn, Title: "Block sign-in until the account is secured", Impact: ImpactHigh, Reversible: true,
 		Description: "Blocks sign-in (accountEnabled false) until the account is secured; restore enables it again only if this run disabled it."},
-	{Name: RevokeSessions, Default: true, Impact: ImpactMedium, After: []Name{ResetPassword, BlockSignIn},
+	{Name: RevokeSessions, Title: "Revoke every session and refresh token", Default: true, Impact: ImpactMedium, After: []Name{ResetPassword, BlockSignIn},
 		Description: "Invalidates every refresh token and session cookie, after the password reset and sign-in block, so no session outlives them."},
-	{Name: RemoveForwarding, Default: true, Impact: ImpactMedium,
+	{Name: RemoveForwarding, Title: "Remove mailbox forwarding", Default: true, Impact: ImpactMedium,
 		Description: "Clears mailbox-level forwarding (ForwardingSmtpAddress, ForwardingAddress, DeliverToMailboxAndForward) and records the old values."},
-	{Name: RemoveInboxRules, Default: true, Impact: ImpactMedium,
+	{Name: RemoveInboxRules, Title: "Disable or delete suspicious inbox rules", Default: true, Impact: ImpactMedium,
 		Description: "Lists every inbox rule including hidden ones and disables (or deletes) the suspicious ones, recording each rule and the reasons it was flagged."},
-	{Name: RemoveAdminRoles, Default: true, Impact: ImpactCritical, Reversible: true,
+	{Name: RemoveAdminRoles, Title: "Remove directory (admin) roles", Default: true, Impact: ImpactCritical, Reversible: true,
 		Description: "Removes direct, custom, PIM-eligible, PIM-active and group-based Entra directory roles, each recorded so it can be restored; never the tenant's last Global Administrator."},
-	{Name: RemoveExchangeRoleGroups, Impact: ImpactHigh, Reversible: true,
+	{Name: RemoveExchangeRoleGroups, Title: "Remove the account from Exchange admin role groups", Impact: ImpactHigh, Reversible: true,
 		Description: "Removes the user from every Exchange Online admin role group (Organization Management, Recipient Management, ...) and records each group."},
-	{Name: DisableMailProtocols, Impact: ImpactHigh, Reversible: true,
+	{Name: DisableMailProtocols, Title: "Turn off the mailbox's mail protocols (OWA, MAPI, EWS, ActiveSync, POP, IMAP)", Impact: ImpactHigh, Reversible: true,
 		Description: "Turns off OWA, MAPI, EWS, ActiveSync, POP and IMAP for the mailbox, recording each protocol's previous value."},
-	{Name: RemoveMailboxDelegates, Impact: ImpactMedium, Reversible: true,
+	{Name: RemoveMailboxDelegates, Title: "Remove delegates of the mailbox (FullAccess, SendAs, SendOnBehalf)", Impact: ImpactMedium, Reversible: true,
 		Description: "Removes explicit FullAccess, SendAs and SendOnBehalf delegates on the user's mailbox and records each grant."},
-	{Name: RemoveMFAMethods, Impact: ImpactHigh,
+	{Name: RemoveMFAMethods, Title: "Remove the attacker's sign-in (MFA) methods", Impact: ImpactHigh,
 		Description: "Deletes the user's authentication methods other than the password (all, or those registered since a given time); the user registers again."},
-	{Name: RevokeAppConsents, Impact: ImpactMedium, Reversible: true,
+	{Name: RevokeAppConsents, Title: "Revoke the apps the user consented to", Impact: ImpactMedium, Reversible: true,
 		Description: "Deletes the delegated permission grants the user consented to for themselves and records each grant (client, resource, scope)."},
-	{Name: Investigate, Impact: ImpactNone, notAwaited: true,
+	{Name: Investigate, Title: "Investigate what the attacker did (sign-ins, audit log, mail sent)", Impact: ImpactNone, notAwaited: true,
 		Description: "Reads what the attacker did (sign-ins, directory audit events, mailbox changes, mail sent) into a timeline; changes nothing and holds up no other step."},
-	{Name: UnblockSender, Default: true, Impact: ImpactLow, waitsForAll: true,
+	{Name: UnblockSender, Title: "Lift the block on sending mail", Default: true, Impact: ImpactLow, waitsForAll: true,
 		Description: "Removes the user from the Restricted users list once every other step of the run has secured the account."},
 }
 

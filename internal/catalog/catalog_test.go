@@ -62,3 +62,11 @@ func TestEveryStepIsDescribedAndOnlyWaitsForEarlierSteps(t *testing.T) {
 		t.Error("only investigate is awaited by no step")
 	}
 }
+
+func TestEveryStepHasATitleForPeople(t *testing.T) {
+	for _, s := range Steps {
+		if s.Title == "" {
+			t.Errorf("%s has no title (the report page shows it)", s.Name)
+		}
+	}
+}

@@ -141,15 +141,10 @@ type field struct {
 	Value *value
 }
 
-// stepTitles says what each catalog step does, for the timeline.
-var stepTitles = map[catalog.Name]string{
-	catalog.ResetPassword:    "Reset the password (new random password, change forced at next sign-in)",
-	catalog.RevokeSessions:   "Revoke every session and refresh token",
-	catalog.RemoveForwarding: "Remove mailbox forwarding",
-	catalog.RemoveInboxRules: "Disable or delete suspicious inbox rules",
-	catalog.RemoveAdminRoles: "Remove directory (admin) roles",
-	catalog.UnblockSender:    "Lift the block on sending mail",
-	catalog.Investigate:      "Read what the attacker did (sign-ins, directory audit, mailbox changes, mail sent); changes nothing",
+// stepTitle says what a catalog step does, for the timeline.
+func stepTitle(name string) string {
+	st, _ := catalog.Lookup(catalog.Name(name))
+	return st.Title
 }
 
 // statusWords says each step status in words; the class colours it.
@@ -181,7 +176,7 @@ func build(run *runs.Run, opts Options) (*view, error) {
 	removedRoles, reversible := false, false
 	for _, s := range orderedSteps(run.Steps) {
 		sv := stepView{
-			Name: s.Name, Title: stepTitles[catalog.Name(s.Name)], Status: string(s.Status),
+			Name: s.Name, Title: stepTitle(s.Name), Status: string(s.Status),
 			StatusWords: StatusWords(s.Status), StatusClass: statusWords[s.Status][1],
 			StartedAt: s.StartedAt, FinishedAt: s.FinishedAt, Attempts: s.Attempts,
 			Message: s.Message, Error: s.Error,
@@ -196,7 +191,7 @@ func build(run *runs.Run, opts Options) (*view, error) {
 			}
 			sv.Changes = append(sv.Changes, cv)
 			if !run.DryRun && s.Status != runs.StepPlanned {
-				reversible = reversible || isReversible(c.Action)
+				reversible = reversible || isReversible(s.Name, c)
 				removedRoles = removedRoles || (s.Name == string(catalog.RemoveAdminRoles) && c.Restore != nil)
 			}
 		}
@@ -256,13 +251,12 @@ func post(base, path, body, note string) *command {
 	return &command{Method: "POST", Path: path, Curl: curl, Note: note}
 }
 
-// isReversible reports whether restore can undo a change of this kind.
-func isReversible(action string) bool {
-	switch action {
-	case "password_reset", "sessions_revoked", "sender_unblocked", "deleted":
-		return false
-	}
-	return true
+// isReversible reports whether restore can undo the change: a change a reversible step of
+// the catalog recorded with what restore needs (block-sign-in records nothing to undo when
+// the account was already disabled).
+func isReversible(step string, c runs.Change) bool {
+	st, ok := catalog.Lookup(catalog.Name(step))
+	return ok && st.Reversible && c.Restore != nil
 }
 
 func outcome(run *runs.Run) (string, string) {
@@ -334,16 +328,21 @@ func changeOf(c runs.Change) (changeView, error) {
 }
 
 var actionNames = map[string]string{
-	"password_reset":           "Password reset",
-	"sessions_revoked":         "Sessions revoked",
-	"forwarding_removed":       "Forwarding removed",
-	"disabled":                 "Inbox rule disabled",
-	"deleted":                  "Inbox rule deleted",
-	"role_assignment_removed":  "Role assignment removed",
-	"group_membership_removed": "Role-assignable group membership removed",
-	"sender_unblocked":         "Sender unblocked",
-	"restored":                 "Restored",
-	"already_present":          "Already present",
+	"password_reset":            "Password reset",
+	"sessions_revoked":          "Sessions revoked",
+	"forwarding_removed":        "Forwarding removed",
+	"disabled":                  "Inbox rule disabled",
+	"deleted":                   "Inbox rule deleted",
+	"role_assignment_removed":   "Role assignment removed",
+	"group_membership_removed":  "Role-assignable group membership removed",
+	"sender_unblocked":          "Sender unblocked",
+	"protocol_disabled":         "Mail protocol turned off",
+	"role_group_member_removed": "Removed from Exchange role group",
+	"full_access_removed":       "FullAccess delegate removed",
+	"send_as_removed":           "SendAs delegate removed",
+	"send_on_behalf_removed":    "SendOnBehalf delegate removed",
+	"restored":                  "Restored",
+	"already_present":           "Already present",
 }
 
 func actionWords(action string) string {
