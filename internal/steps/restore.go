@@ -14,6 +14,10 @@ func (r *Runner) Restore(ctx context.Context, step Name, user runs.UserRef, c ru
 	switch step {
 	case RemoveAdminRoles:
 		return r.RestoreAdminRoles(ctx, user.ID, []runs.Change{c}, reason)
+	case BlockSignIn:
+		return r.restoreSignIn(ctx, user, c)
+	case RevokeAppConsents:
+		return r.restoreConsent(ctx, user, c)
 	}
 	return nil, fmt.Errorf("restore does not know how to undo a change of %s", step)
 }

@@ -48,7 +48,46 @@ func SeedDemo(s *Sim) Demo {
 	seedDemoRules(s, &d)
 	seedDemoRoles(s, &d)
 	s.BlockSender(d.UPN, time.Now().UTC().Add(-30*time.Minute).Truncate(time.Second))
+	seedDemoAuth(s, &d)
 	return d
+}
+
+// Service principals of the demo's app consents.
+const (
+	demoGraphSP      = "5c0b4a76-3b1e-4d5e-9f52-0d1f1c0e2a11" // Microsoft Graph in this tenant
+	demoIllicitApp   = "7d3e1f2a-8b6c-4e0d-a1f9-3c2b5e4d6f70" // "Mail Sync Pro", the attacker's
+	demoExpensesApp  = "2f6a9c1d-4e8b-4a7f-b3d2-9e1c0a5b7d64" // "Contoso Expenses", admin-consented
+	demoCalendarTool = "9a4c2e7b-1d3f-4b6a-8e5c-0f2d4b6a8c1e" // Alex Wilber's own consent
+)
+
+// seedDemoAuth gives Adele her own MFA methods (a mobile phone, the default; Authenticator
+// on her iPhone; a FIDO2 key), all registered months ago, and the attacker's Authenticator
+// registered 40 minutes ago; one consent of her own to an illicit mail app, next to an
+// administrator's tenant-wide consent and Alex's own consent, which are not hers.
+func seedDemoAuth(s *Sim, d *Demo) {
+	now := time.Now().UTC().Truncate(time.Second)
+	phone := s.AddAuthMethod(d.UserID, AuthMethod{Type: "phone", Props: map[string]any{"phoneNumber": "+1 4255550123", "phoneType": "mobile"}})
+	d.UserMethodIDs = []string{
+		phone,
+		s.AddAuthMethod(d.UserID, AuthMethod{Type: "microsoftAuthenticator", Created: now.AddDate(0, -8, 0),
+			Props: map[string]any{"displayName": "iPhone 15", "deviceTag": "SoftwareTokenActivated", "phoneAppVersion": "6.8.17"}}),
+		s.AddAuthMethod(d.UserID, AuthMethod{Type: "fido2", Created: now.AddDate(0, -5, 0),
+			Props: map[string]any{"displayName": "YubiKey 5 NFC", "model": "YubiKey 5 NFC", "aaGuid": "2fc0579f-8113-47ea-b116-bb5a8db9202a", "attestationLevel": "attested", "attestationCertificates": []string{}}}),
+	}
+	s.SetDefaultMethod(d.UserID, phone)
+	d.AttackerMethodID = s.AddAuthMethod(d.UserID, AuthMethod{Type: "microsoftAuthenticator", Created: now.Add(-40 * time.Minute),
+		Props: map[string]any{"displayName": "SM-A515F", "deviceTag": "SoftwareTokenActivated", "phoneAppVersion": "6.2403.1657"}})
+	d.AttackerSince = now.Add(-2 * time.Hour).Format(time.RFC3339)
+
+	for _, sp := range []string{demoGraphSP, demoIllicitApp, demoExpensesApp, demoCalendarTool} {
+		s.AddServicePrincipal(sp)
+	}
+	d.IllicitAppID, d.GraphResourceID = demoIllicitApp, demoGraphSP
+	d.IllicitGrantID = s.AddPermissionGrant(PermissionGrant{ClientID: demoIllicitApp, ResourceID: demoGraphSP, ConsentType: "Principal",
+		PrincipalID: d.UserID, Scope: "Mail.ReadWrite Mail.Send Files.ReadWrite.All offline_access User.Read"})
+	d.AdminGrantID = s.AddPermissionGrant(PermissionGrant{ClientID: demoExpensesApp, ResourceID: demoGraphSP, ConsentType: "AllPrincipals", Scope: "User.Read"})
+	d.OtherUserGrantID = s.AddPermissionGrant(PermissionGrant{ClientID: demoCalendarTool, ResourceID: demoGraphSP, ConsentType: "Principal",
+		PrincipalID: d.ManagerID, Scope: "Calendars.Read User.Read"})
 }
 
 func seedDemoRules(s *Sim, d *Demo) {

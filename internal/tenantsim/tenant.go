@@ -29,6 +29,10 @@ type tenant struct {
 
 	servicePrincipals []string // object ids; they hold roles but are neither users nor groups
 
+	authMethods   map[string][]*AuthMethod // user id -> registered methods (password aside)
+	defaultMethod map[string]string        // user id -> id of the default MFA method
+	grants        []*PermissionGrant       // oauth2PermissionGrants
+
 	// pimUnlicensed: the tenant has neither Entra ID P2 nor ID Governance, so every PIM
 	// schedule call answers 400 AadPremiumLicenseRequired.
 	pimUnlicensed bool
@@ -56,6 +60,8 @@ func newTenant() *tenant {
 		resets:         map[string][]PasswordReset{},
 		revoked:        map[string]int{},
 		members:        map[string][]string{},
+		authMethods:    map[string][]*AuthMethod{},
+		defaultMethod:  map[string]string{},
 		canResetAdmins: true,
 		notFoundStatus: http.StatusNotFound,
 		// Real RuleIdentity values are large decimal numbers.
