@@ -304,6 +304,7 @@ func TestOpenAPISchemasMatchTheGoTypes(t *testing.T) {
 		{"RestoreRequest", restoreBody{}},
 		{"Restored", remediation.Restored{}},
 		{"UnblockSenderOptions", steps.UnblockSenderOptions{}},
+		{"MFAMethodOptions", steps.MFAMethodOptions{}},
 		{"SweepRecord", runs.SweepRecord{}},
 		{"StartRequest", startBody{}},
 		{"StepRequest", stepBody{}},
