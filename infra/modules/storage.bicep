@@ -26,6 +26,20 @@ var queueNames = [
   'step-remove-admin-roles-poison'
   'step-unblock-sender'
   'step-unblock-sender-poison'
+  'step-block-sign-in'
+  'step-block-sign-in-poison'
+  'step-remove-exchange-role-groups'
+  'step-remove-exchange-role-groups-poison'
+  'step-disable-mail-protocols'
+  'step-disable-mail-protocols-poison'
+  'step-remove-mailbox-delegates'
+  'step-remove-mailbox-delegates-poison'
+  'step-remove-mfa-methods'
+  'step-remove-mfa-methods-poison'
+  'step-revoke-app-consents'
+  'step-revoke-app-consents-poison'
+  'step-investigate'
+  'step-investigate-poison'
 ]
 
 // Run-record tables (internal/runs/store.go); the handler also creates them when missing.
