@@ -23,8 +23,13 @@ var simSerial atomic.Int32
 // the real Graph client, getting its tokens from the simulator's managed identity endpoint.
 func simRunner(t *testing.T) (*Runner, *tenantsim.Sim, tenantsim.Demo) {
 	t.Helper()
+	return simRunnerWith(t, tenantsim.SeedDemo)
+}
+
+func simRunnerWith(t *testing.T, seed func(*tenantsim.Sim) tenantsim.Demo) (*Runner, *tenantsim.Sim, tenantsim.Demo) {
+	t.Helper()
 	sim := tenantsim.New(tenantsim.Options{})
-	demo := tenantsim.SeedDemo(sim)
+	demo := seed(sim)
 	if _, err := sim.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -219,6 +224,22 @@ func TestRemoveMFAMethods(t *testing.T) {
 		out := r.Run(ctx, RemoveMFAMethods, Input{Target: Target{ID: demo.UserID, UPN: demo.UPN}})
 		if out.Status != runs.StepSucceeded || len(out.Changes) != 4 || len(sim.AuthMethods(demo.UserID)) != 0 {
 			t.Fatalf("outcome %+v, left %+v", out, sim.AuthMethods(demo.UserID))
+		}
+	})
+	t.Run("p1: a default Authenticator goes after the attacker's phone", func(t *testing.T) {
+		r, sim, d := simRunnerWith(t, tenantsim.SeedP1)
+		out := r.Run(ctx, RemoveMFAMethods, Input{Target: Target{ID: d.UserID, UPN: d.UPN}})
+		if out.Status != runs.StepSucceeded || len(out.Changes) != 2 || len(sim.AuthMethods(d.UserID)) != 0 {
+			t.Fatalf("outcome %+v, left %+v", out, sim.AuthMethods(d.UserID))
+		}
+		refused := 0
+		for _, req := range sim.Requests() {
+			if req.Method == http.MethodDelete && req.Status == http.StatusBadRequest {
+				refused++
+			}
+		}
+		if refused != 1 {
+			t.Errorf("%d deletions refused, want the default Authenticator's first attempt only", refused)
 		}
 	})
 	t.Run("dry run plans and writes nothing; no methods is no_change", func(t *testing.T) {
