@@ -253,7 +253,7 @@ func post(base, path, body, note string) *command {
 // isReversible reports whether restore can undo a change of this kind.
 func isReversible(action string) bool {
 	switch action {
-	case "password_reset", "sessions_revoked", "sender_unblocked", "deleted":
+	case "password_reset", "sessions_revoked", "sender_unblocked", "deleted", "mfa_method_removed":
 		return false
 	}
 	return true
@@ -336,6 +336,9 @@ var actionNames = map[string]string{
 	"role_assignment_removed":  "Role assignment removed",
 	"group_membership_removed": "Role-assignable group membership removed",
 	"sender_unblocked":         "Sender unblocked",
+	"sign_in_blocked":          "Sign-in blocked",
+	"mfa_method_removed":       "Authentication method removed",
+	"consent_revoked":          "App consent revoked",
 	"restored":                 "Restored",
 	"already_present":          "Already present",
 }
