@@ -6,6 +6,9 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/tourniquet/tourniquet/internal/graph"
 	"github.com/tourniquet/tourniquet/internal/runs"
@@ -20,9 +23,20 @@ type SignInGrant struct {
 
 func (r *Runner) blockSignIn(ctx context.Context, in Input) Outcome {
 	userID := in.Target.ID
-	user, err := r.Directory.GetUser(ctx, userID)
-	if err != nil {
-		return fail("block-sign-in: read the account", err, nil)
+	// The account and its Global Administrator standing are read at once: block-sign-in is
+	// on the critical path (revoke-sessions waits for it).
+	var (
+		user             graph.User
+		holds            bool
+		userErr, roleErr error
+	)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); user, userErr = r.Directory.GetUser(ctx, userID) }()
+	go func() { defer wg.Done(); holds, roleErr = r.holdsGlobalAdmin(ctx, userID) }()
+	wg.Wait()
+	if userErr != nil {
+		return fail("block-sign-in: read the account", userErr, nil)
 	}
 	if !user.AccountEnabled {
 		return Outcome{Status: runs.StepNoChange, Message: "sign-in of " + in.Target.UPN + " is already blocked (accountEnabled is false); nothing was changed and restore will not enable it"}
@@ -34,9 +48,8 @@ func (r *Runner) blockSignIn(ctx context.Context, in Input) Outcome {
 	// Disabling the tenant's last enabled Global Administrator locks everyone out as surely
 	// as removing the role: the same guard as remove-admin-roles, under the same
 	// tenant-wide lock, so two runs cannot disable the last two between them.
-	holds, err := r.holdsGlobalAdmin(ctx, userID)
-	if err != nil {
-		return fail("block-sign-in: read the account's Global Administrator role", err, nil)
+	if roleErr != nil {
+		return fail("block-sign-in: read the account's Global Administrator role", roleErr, nil)
 	}
 	if holds {
 		if !in.DryRun {
@@ -74,7 +87,7 @@ func (r *Runner) blockSignIn(ctx context.Context, in Input) Outcome {
 	if stop := recordBeforeActing(ctx, "block-sign-in", in, []runs.Change{change}); stop != nil {
 		return *stop
 	}
-	err = r.Directory.SetAccountEnabled(ctx, userID, false)
+	err := r.Directory.SetAccountEnabled(ctx, userID, false)
 	var ge *graph.Error
 	switch {
 	case err == nil:
@@ -100,8 +113,17 @@ func syncedSignIn(in Input) Outcome {
 // holdsGlobalAdmin reports whether the user holds Global Administrator actively: an
 // assignment of its own, or membership of a role-assignable group that holds it.
 func (r *Runner) holdsGlobalAdmin(ctx context.Context, userID string) (bool, error) {
-	holders, err := r.Directory.RoleAssignmentsForRole(ctx, GlobalAdministratorTemplateID)
-	if err != nil {
+	var (
+		holders []graph.RoleAssignment
+		groups  []graph.Group
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		holders, err = r.Directory.RoleAssignmentsForRole(gctx, GlobalAdministratorTemplateID)
+		return err
+	})
+	g.Go(func() (err error) { groups, err = r.Directory.RoleAssignableGroups(gctx, userID); return err })
+	if err := g.Wait(); err != nil {
 		return false, err
 	}
 	principals := map[string]bool{}
@@ -111,12 +133,8 @@ func (r *Runner) holdsGlobalAdmin(ctx context.Context, userID string) (bool, err
 		}
 		principals[strings.ToLower(a.PrincipalID)] = true
 	}
-	groups, err := r.Directory.RoleAssignableGroups(ctx, userID)
-	if err != nil {
-		return false, err
-	}
-	for _, g := range groups {
-		if principals[strings.ToLower(g.ID)] {
+	for _, grp := range groups {
+		if principals[strings.ToLower(grp.ID)] {
 			return true, nil
 		}
 	}
