@@ -322,3 +322,51 @@ func TestRegisteredSinceOption(t *testing.T) {
 		}
 	}
 }
+
+// Guests, users without a mailbox and users deleted since the run began.
+func TestGraphContainmentOnTenantsAsTheyAre(t *testing.T) {
+	ctx := context.Background()
+	all := []Name{BlockSignIn, RemoveMFAMethods, RevokeAppConsents}
+	t.Run("no mailbox: the Graph steps act all the same", func(t *testing.T) {
+		r, sim, d := simRunnerWith(t, tenantsim.SeedNoMailbox)
+		for _, step := range all {
+			if out := r.Run(ctx, step, Input{Target: Target{ID: d.UserID, UPN: d.UPN}}); out.Status != runs.StepSucceeded {
+				t.Errorf("%s: %+v", step, out)
+			}
+		}
+		if u, _ := sim.User(d.UserID); u.AccountEnabled || len(sim.AuthMethods(d.UserID)) != 0 || len(sim.PermissionGrants(d.UserID)) != 0 {
+			t.Errorf("not contained: %+v", u)
+		}
+	})
+	t.Run("a guest is blocked here and loses the methods registered here", func(t *testing.T) {
+		r, sim, _ := simRunner(t)
+		guest := tenantsim.User{ID: "abababab-abab-4bab-8bab-abababababab", UserPrincipalName: "megan.b_fabrikam.example#EXT#@contoso.onmicrosoft.example",
+			DisplayName: "Megan (Fabrikam)", AccountEnabled: true, HomeDirectoryPassword: true}
+		sim.AddUser(guest)
+		sim.AddAuthMethod(guest.ID, tenantsim.AuthMethod{Type: "phone", Props: map[string]any{"phoneNumber": "+49 1701234567"}})
+		target := Target{ID: guest.ID, UPN: guest.UserPrincipalName}
+		want := map[Name]runs.StepStatus{BlockSignIn: runs.StepSucceeded, RemoveMFAMethods: runs.StepSucceeded, RevokeAppConsents: runs.StepNoChange}
+		for _, step := range all {
+			if out := r.Run(ctx, step, Input{Target: target}); out.Status != want[step] {
+				t.Errorf("%s: %+v, want %s", step, out, want[step])
+			}
+		}
+		if u, _ := sim.User(guest.ID); u.AccountEnabled || len(sim.AuthMethods(guest.ID)) != 0 {
+			t.Errorf("guest not contained: %+v", u)
+		}
+	})
+	t.Run("a user deleted since the run began fails for good", func(t *testing.T) {
+		r, _, _ := simRunner(t)
+		gone := Target{ID: "cdcdcdcd-cdcd-4dcd-8dcd-cdcdcdcdcdcd", UPN: "gone@contoso.example"}
+		for _, step := range []Name{BlockSignIn, RemoveMFAMethods} {
+			out := r.Run(ctx, step, Input{Target: gone})
+			if out.Status != runs.StepFailed || out.Transient || out.Error == nil || out.Error.Code != "Request_ResourceNotFound" {
+				t.Errorf("%s: %+v", step, out)
+			}
+		}
+		// Grants are listed by filter: a deleted user simply has none.
+		if out := r.Run(ctx, RevokeAppConsents, Input{Target: gone}); out.Status != runs.StepNoChange {
+			t.Errorf("revoke-app-consents: %+v", out)
+		}
+	})
+}
