@@ -37,6 +37,7 @@ var containmentGraphRoles = [
   // the admin-role roles above cover them when they are granted).
   'RoleManagement.Read.Directory' // GET roleAssignments?$filter=roleDefinitionId eq '<Global Administrator>'
   'GroupMember.Read.All' // memberOf/graph.group, groups/{id}/members
+  'Application.Read.All' // GET /servicePrincipals/{id}: name the app a revoked consent served (optional)
 ]
 var graphRoles = concat(coreGraphRoles, enableAdminRoleRemoval ? adminRoleGraphRoles : [], enableGraphContainment ? containmentGraphRoles : [])
 

@@ -180,6 +180,13 @@ func TestPermissionGrantsAgainstTenantSimulator(t *testing.T) {
 			t.Errorf("scope after PATCH = %q", got.Scope)
 		}
 	}
+	sp, err := c.GetServicePrincipal(ctx, g.ClientID)
+	if err != nil || sp.DisplayName != "Mail Sync Pro" || sp.AppID == "" || sp.ID != g.ClientID {
+		t.Errorf("GetServicePrincipal = %+v, %v", sp, err)
+	}
+	if _, err := c.GetServicePrincipal(ctx, demo.UserID); !IsNotFound(err) {
+		t.Errorf("a user is no service principal: %v", err)
+	}
 	// Identifiers are checked before they reach the filter or the path.
 	if _, err := c.PermissionGrants(ctx, "x' or principalId ne '"); !errors.Is(err, ErrInvalidID) {
 		t.Errorf("bad principal: %v", err)

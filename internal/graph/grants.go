@@ -6,6 +6,7 @@ import (
 
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 	"github.com/microsoftgraph/msgraph-sdk-go/oauth2permissiongrants"
+	"github.com/microsoftgraph/msgraph-sdk-go/serviceprincipals"
 )
 
 // ConsentPrincipal is the consentType of a grant a user made for themselves;
@@ -125,4 +126,36 @@ func (c *Client) SetPermissionGrantScope(ctx context.Context, id, scope string) 
 		_, err := c.sdk.Oauth2PermissionGrants().ByOAuth2PermissionGrantId(id).Patch(ctx, body, nil)
 		return err
 	})
+}
+
+// ServicePrincipal names an application's identity in the tenant.
+type ServicePrincipal struct {
+	ID          string
+	AppID       string
+	DisplayName string
+}
+
+// GetServicePrincipal reads a service principal's names
+// (GET /servicePrincipals/{id}?$select=id,appId,displayName), to say which application a
+// grant let act as the user.
+func (c *Client) GetServicePrincipal(ctx context.Context, id string) (ServicePrincipal, error) {
+	const op = "GetServicePrincipal"
+	if err := checkGUIDs(op, "service principal id", id); err != nil {
+		return ServicePrincipal{}, err
+	}
+	var got models.ServicePrincipalable
+	err := c.call(ctx, op, func(ctx context.Context) error {
+		var err error
+		got, err = c.sdk.ServicePrincipals().ByServicePrincipalId(id).Get(ctx, &serviceprincipals.ServicePrincipalItemRequestBuilderGetRequestConfiguration{
+			QueryParameters: &serviceprincipals.ServicePrincipalItemRequestBuilderGetQueryParameters{Select: []string{"id", "appId", "displayName"}},
+		})
+		return err
+	})
+	if err != nil {
+		return ServicePrincipal{}, err
+	}
+	if got == nil {
+		return ServicePrincipal{}, &Error{Op: op, Message: "empty answer"}
+	}
+	return ServicePrincipal{ID: deref(got.GetId()), AppID: deref(got.GetAppId()), DisplayName: deref(got.GetDisplayName())}, nil
 }

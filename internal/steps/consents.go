@@ -20,8 +20,46 @@ type ConsentGrant struct {
 	PrincipalID string `json:"principalId"`
 }
 
-func grantTarget(g graph.PermissionGrant) string {
-	return "app " + g.ClientID + " on " + g.ResourceID + " (" + g.Scope + ")"
+func grantTarget(g graph.PermissionGrant, names map[string]graph.ServicePrincipal) string {
+	label := func(id string) string {
+		if n := names[strings.ToLower(id)].DisplayName; n != "" {
+			return n + " (" + id + ")"
+		}
+		return id
+	}
+	return "app " + label(g.ClientID) + " on " + label(g.ResourceID) + ": " + g.Scope
+}
+
+// servicePrincipalNames looks up, at once, the names of the applications the grants name,
+// for the record. They are a courtesy: a lookup that fails (the identity lacks
+// Application.Read.All, an app was deleted) leaves the object id alone, and says why.
+func (r *Runner) servicePrincipalNames(ctx context.Context, grants []graph.PermissionGrant) (map[string]graph.ServicePrincipal, string) {
+	var ids []string
+	seen := map[string]bool{}
+	for _, g := range grants {
+		for _, id := range []string{g.ClientID, g.ResourceID} {
+			if key := strings.ToLower(id); !seen[key] && graph.ValidID(id) {
+				seen[key] = true
+				ids = append(ids, id)
+			}
+		}
+	}
+	found := make([]graph.ServicePrincipal, len(ids))
+	errs := callEach(len(ids), func(i int) (err error) {
+		found[i], err = r.Directory.GetServicePrincipal(ctx, ids[i])
+		return err
+	})
+	names := map[string]graph.ServicePrincipal{}
+	note := ""
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			names[strings.ToLower(ids[i])] = found[i]
+		case graph.IsForbidden(err) && note == "":
+			note = "Application names were not read (the identity lacks Application.Read.All): the record names the service principals' object ids."
+		}
+	}
+	return names, note
 }
 
 func (r *Runner) revokeAppConsents(ctx context.Context, in Input) Outcome {
@@ -41,16 +79,27 @@ func (r *Runner) revokeAppConsents(ctx context.Context, in Input) Outcome {
 	if len(own) == 0 {
 		return Outcome{Status: runs.StepNoChange, Message: "the user has consented to no application for themselves (no delegated permission grant with consentType Principal)"}
 	}
+	names, note := r.servicePrincipalNames(ctx, own)
 	planned := changesOf(own, func(g graph.PermissionGrant) runs.Change {
+		before := map[string]any{"id": g.ID, "clientId": g.ClientID, "resourceId": g.ResourceID, "scope": g.Scope,
+			"consentType": g.ConsentType, "principalId": g.PrincipalID}
+		if sp, ok := names[strings.ToLower(g.ClientID)]; ok {
+			before["clientDisplayName"], before["clientAppId"] = sp.DisplayName, sp.AppID
+		}
+		if sp, ok := names[strings.ToLower(g.ResourceID)]; ok {
+			before["resourceDisplayName"] = sp.DisplayName
+		}
 		return runs.Change{
-			Action: "consent_revoked", Target: grantTarget(g),
-			Before: map[string]any{"id": g.ID, "clientId": g.ClientID, "resourceId": g.ResourceID, "scope": g.Scope,
-				"consentType": g.ConsentType, "principalId": g.PrincipalID},
+			Action: "consent_revoked", Target: grantTarget(g, names),
+			Before:  before,
 			Reasons: []string{"the user consented for themselves to let this application act as them (" + g.Scope + "): an illicit consent keeps an attacker's app reading mail and files after the password is reset; restore creates the grant again"},
 			Restore: ConsentGrant{ClientID: g.ClientID, ResourceID: g.ResourceID, Scope: g.Scope, ConsentType: graph.ConsentPrincipal, PrincipalID: userID},
 		}
 	})
 	if stop := recordBeforeActing(ctx, "revoke-app-consents", in, planned); stop != nil {
+		if note != "" {
+			stop.Message = joinNotes(stop.Message, note)
+		}
 		return *stop
 	}
 	errs := callEach(len(own), func(i int) error { return r.Directory.DeletePermissionGrant(ctx, own[i].ID) })
@@ -66,9 +115,9 @@ func (r *Runner) revokeAppConsents(ctx context.Context, in Input) Outcome {
 		}
 	}
 	if firstErr != nil {
-		return fail("revoke-app-consents: delete the grant of "+grantTarget(failed), firstErr, changes)
+		return fail("revoke-app-consents: delete the grant of "+grantTarget(failed, names), firstErr, changes)
 	}
-	return Outcome{Status: runs.StepSucceeded, Changes: changes}
+	return Outcome{Status: runs.StepSucceeded, Changes: changes, Message: note}
 }
 
 // restoreConsent creates a revoked grant again. A grant of the same application to the same

@@ -271,6 +271,10 @@ func TestRevokeAppConsents(t *testing.T) {
 	if got := sim.PermissionGrants(demo.UserID); len(got) != 0 {
 		t.Fatalf("grants left %+v", got)
 	}
+	if c := out.Changes[0]; !strings.HasPrefix(c.Target, "app Mail Sync Pro ("+demo.IllicitAppID+") on Microsoft Graph") ||
+		c.Before.(map[string]any)["clientDisplayName"] != "Mail Sync Pro" || out.Message != "" {
+		t.Errorf("change %+v, message %q", c, out.Message)
+	}
 	// The administrator's tenant-wide consent and another user's own consent stay.
 	var others []string
 	for _, g := range sim.PermissionGrants("") {
@@ -369,4 +373,19 @@ func TestGraphContainmentOnTenantsAsTheyAre(t *testing.T) {
 			t.Errorf("revoke-app-consents: %+v", out)
 		}
 	})
+}
+
+// Application names are a courtesy: without Application.Read.All the consent is revoked all
+// the same and the record names the object ids.
+func TestRevokeAppConsentsWithoutApplicationNames(t *testing.T) {
+	r, sim, demo := simRunner(t)
+	sim.FailNext(10, "/servicePrincipals/", http.StatusForbidden)
+	out := r.Run(context.Background(), RevokeAppConsents, Input{Target: Target{ID: demo.UserID, UPN: demo.UPN}})
+	if out.Status != runs.StepSucceeded || len(out.Changes) != 1 || !strings.Contains(out.Message, "Application.Read.All") ||
+		!strings.HasPrefix(out.Changes[0].Target, "app "+demo.IllicitAppID+" on ") {
+		t.Fatalf("outcome %+v", out)
+	}
+	if len(sim.PermissionGrants(demo.UserID)) != 0 {
+		t.Fatal("grant not revoked")
+	}
 }

@@ -59,6 +59,7 @@ type ConsentGrants interface {
 	DeletePermissionGrant(ctx context.Context, id string) error
 	CreatePermissionGrant(ctx context.Context, g graph.PermissionGrant) (string, error)
 	SetPermissionGrantScope(ctx context.Context, id, scope string) error
+	GetServicePrincipal(ctx context.Context, id string) (graph.ServicePrincipal, error)
 }
 
 // Locker serialises work across every handler instance of the tenant (runs.Store.Lock):

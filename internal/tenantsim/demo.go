@@ -79,9 +79,10 @@ func seedDemoAuth(s *Sim, d *Demo) {
 		Props: map[string]any{"displayName": "SM-A515F", "deviceTag": "SoftwareTokenActivated", "phoneAppVersion": "6.2403.1657"}})
 	d.AttackerSince = now.Add(-2 * time.Hour).Format(time.RFC3339)
 
-	for _, sp := range []string{demoGraphSP, demoIllicitApp, demoExpensesApp, demoCalendarTool} {
-		s.AddServicePrincipal(sp)
-	}
+	s.NameServicePrincipal(demoGraphSP, "00000003-0000-0000-c000-000000000000", "Microsoft Graph")
+	s.NameServicePrincipal(demoIllicitApp, "e3b0c442-98fc-4c14-9afb-f4c8996fb924", "Mail Sync Pro")
+	s.NameServicePrincipal(demoExpensesApp, "4a1d6e2f-5b7c-4d8e-9f0a-1b2c3d4e5f60", "Contoso Expenses")
+	s.NameServicePrincipal(demoCalendarTool, "8b9c0d1e-2f3a-4b5c-8d6e-7f8091a2b3c4", "Calendar Helper")
 	d.IllicitAppID, d.GraphResourceID = demoIllicitApp, demoGraphSP
 	d.IllicitGrantID = s.AddPermissionGrant(PermissionGrant{ClientID: demoIllicitApp, ResourceID: demoGraphSP, ConsentType: "Principal",
 		PrincipalID: d.UserID, Scope: "Mail.ReadWrite Mail.Send Files.ReadWrite.All offline_access User.Read"})

@@ -207,3 +207,43 @@ func (s *Sim) deleteGrant(_ *graphCall, p []string) graphResult {
 	s.tenant.grants = slices.Delete(s.tenant.grants, i, i+1)
 	return graphNoContent()
 }
+
+// servicePrincipalNames are an application identity's names.
+type servicePrincipalNames struct {
+	appID, displayName string
+}
+
+// NameServicePrincipal adds a service principal (see AddServicePrincipal) with its
+// application id and display name.
+func (s *Sim) NameServicePrincipal(id, appID, displayName string) {
+	s.AddServicePrincipal(id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tenant.spNames[strings.ToLower(id)] = servicePrincipalNames{appID: appID, displayName: displayName}
+}
+
+var servicePrincipalSpec = querySpec{
+	entity:     "microsoft.graph.servicePrincipal",
+	selectable: []string{"id", "appId", "displayName", "servicePrincipalType", "accountEnabled", "appOwnerOrganizationId"},
+}
+
+// getServicePrincipal is GET /servicePrincipals/{id}.
+func (s *Sim) getServicePrincipal(c *graphCall, p []string) graphResult {
+	opts, bad := parseQuery(c.query, servicePrincipalSpec)
+	if bad != nil {
+		return *bad
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.tenant
+	i := slices.IndexFunc(t.servicePrincipals, func(sp string) bool { return strings.EqualFold(sp, p[0]) })
+	if i < 0 {
+		return graphNotFound(p[0])
+	}
+	names := t.spNames[strings.ToLower(p[0])]
+	entity := map[string]any{"id": t.servicePrincipals[i], "appId": nullable(names.appID), "displayName": nullable(names.displayName),
+		"servicePrincipalType": "Application", "accountEnabled": true, "appOwnerOrganizationId": nil}
+	body := project(entity, opts.selectFields, servicePrincipalSpec.selectable)
+	body["@odata.context"] = c.metadataURL("servicePrincipals" + selectSuffix(opts.selectFields) + "/$entity")
+	return graphOK(body)
+}

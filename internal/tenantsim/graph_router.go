@@ -64,6 +64,7 @@ func (s *Sim) graphRoutes() []graphRoute {
 		r(http.MethodGet, "oauth2PermissionGrants/*", s.getGrant),
 		r(http.MethodPatch, "oauth2PermissionGrants/*", s.patchGrant),
 		r(http.MethodDelete, "oauth2PermissionGrants/*", s.deleteGrant),
+		r(http.MethodGet, "servicePrincipals/*", s.getServicePrincipal),
 
 		r(http.MethodGet, "groups/*", s.getGroup),
 		r(http.MethodGet, "groups/*/members", s.listGroupMembers),
