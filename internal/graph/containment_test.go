@@ -60,6 +60,8 @@ func TestAuthenticationMethodsAgainstTenantSimulator(t *testing.T) {
 		"startDateTime": "2026-11-30T04:00:00Z", "lifetimeInMinutes": 60, "isUsableOnce": true, "isUsable": true, "methodUsabilityReason": "EnabledByPolicy"}})
 	sim.AddAuthMethod(demo.UserID, tenantsim.AuthMethod{Type: "softwareOath"})
 	sim.AddAuthMethod(demo.UserID, tenantsim.AuthMethod{Type: "email", Props: map[string]any{"emailAddress": "adele.private@fabrikam.example"}})
+	sim.AddAuthMethod(demo.UserID, tenantsim.AuthMethod{Type: "windowsHelloForBusiness", Props: map[string]any{"displayName": "ADELE-LAPTOP", "keyStrength": "normal"}})
+	sim.AddAuthMethod(demo.UserID, tenantsim.AuthMethod{Type: "platformCredential", Props: map[string]any{"displayName": "Adele's MacBook", "platform": "macOS", "keyStrength": "strong"}})
 
 	methods, err := c.AuthenticationMethods(ctx, demo.UserID)
 	if err != nil {
@@ -69,8 +71,15 @@ func TestAuthenticationMethodsAgainstTenantSimulator(t *testing.T) {
 	for _, m := range methods {
 		byType[m.Type] = append(byType[m.Type], m)
 	}
-	if len(methods) != 8 || len(byType[MethodPassword]) != 1 || len(byType[MethodMicrosoftAuthenticator]) != 2 || len(byType[MethodFido2]) != 1 {
+	if len(methods) != 10 || len(byType[MethodPassword]) != 1 || len(byType[MethodMicrosoftAuthenticator]) != 2 || len(byType[MethodFido2]) != 1 {
 		t.Fatalf("methods = %+v", methods)
+	}
+	// Windows Hello and platform credentials share most properties: each keeps its type.
+	if w := byType[MethodWindowsHello]; len(w) != 1 || w[0].Details["keyStrength"] != "normal" || w[0].Created == nil {
+		t.Errorf("Windows Hello = %+v", w)
+	}
+	if p := byType[MethodPlatformCredential]; len(p) != 1 || p[0].Details["platform"] != "macOS" {
+		t.Errorf("platform credential = %+v", p)
 	}
 	phone := byType[MethodPhone][0]
 	if phone.ID != tenantsim.PhoneMobileID || phone.Details["phoneNumber"] != "+1 ******0123" || phone.Details["phoneType"] != "mobile" || phone.Created != nil {
