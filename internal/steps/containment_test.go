@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -387,5 +388,52 @@ func TestRevokeAppConsentsWithoutApplicationNames(t *testing.T) {
 	}
 	if len(sim.PermissionGrants(demo.UserID)) != 0 {
 		t.Fatal("grant not revoked")
+	}
+}
+
+// mutexLocker is one process's tenant-wide lock, for two runs in one test.
+type mutexLocker struct{ mu sync.Mutex }
+
+func (l *mutexLocker) Lock(context.Context, string, string, time.Duration) (func(), error) {
+	l.mu.Lock()
+	return l.mu.Unlock, nil
+}
+
+// Blocking a Global Administrator's sign-in takes the tenant-wide lock: without it nothing
+// happens, and two runs on the last two Global Administrators leave one of them enabled.
+func TestBlockSignInOfGlobalAdministratorsTakesTheLock(t *testing.T) {
+	ctx := context.Background()
+	r, sim, demo := simRunner(t)
+	r.Locker = refusingLocker{}
+	megan := Target{ID: demo.GlobalAdminID, UPN: demo.GlobalAdminUPN}
+	out := r.Run(ctx, BlockSignIn, Input{Target: megan, RunID: "r1"})
+	if out.Status != runs.StepFailed || !out.Transient || out.Error.Code != "lock_busy" || tenantWrites(sim) != 0 {
+		t.Fatalf("without the lock: %+v", out)
+	}
+	// An account without the role needs no lock.
+	if out := r.Run(ctx, BlockSignIn, Input{Target: Target{ID: demo.ManagerID, UPN: demo.ManagerUPN}}); out.Status != runs.StepSucceeded {
+		t.Fatalf("no role: %+v", out)
+	}
+
+	r.Locker = &mutexLocker{}
+	var wg sync.WaitGroup
+	results := make([]Outcome, 2)
+	for i, target := range []Target{megan, {ID: demo.BreakGlassID, UPN: demo.BreakGlassUPN}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = r.Run(ctx, BlockSignIn, Input{Target: target, RunID: fmt.Sprintf("r%d", i)})
+		}()
+	}
+	wg.Wait()
+	statuses := []runs.StepStatus{results[0].Status, results[1].Status}
+	slices.Sort(statuses)
+	if !slices.Equal(statuses, []runs.StepStatus{runs.StepActionRequired, runs.StepSucceeded}) {
+		t.Fatalf("two runs on the last two Global Administrators: %+v", results)
+	}
+	a, _ := sim.User(demo.GlobalAdminID)
+	b, _ := sim.User(demo.BreakGlassID)
+	if a.AccountEnabled == b.AccountEnabled {
+		t.Fatalf("Global Administrators enabled: %v and %v, want exactly one", a.AccountEnabled, b.AccountEnabled)
 	}
 }

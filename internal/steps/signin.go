@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -91,6 +92,11 @@ func (r *Runner) blockSignIn(ctx context.Context, in Input) Outcome {
 	var ge *graph.Error
 	switch {
 	case err == nil:
+		if holds {
+			// Keep the lock until the directory shows the account disabled, so a run that
+			// counts right after this one does not take it for another Global Administrator.
+			r.awaitDisabled(ctx, userID)
+		}
 		return Outcome{Status: runs.StepSucceeded, Changes: []runs.Change{change}}
 	case errors.As(err, &ge) && ge.Status == http.StatusBadRequest && strings.Contains(strings.ToLower(ge.Message), "on-premises"):
 		// The directory knows the user is synced even if the read said otherwise.
@@ -100,6 +106,22 @@ func (r *Runner) blockSignIn(ctx context.Context, in Input) Outcome {
 			Message: "block-sign-in: Microsoft Graph refused to block sign-in (" + ge.Message + "). An account that holds an admin role can only be disabled by an identity with the Privileged Authentication Administrator directory role (and User.EnableDisableAccount.All). Block sign-in by hand now, then grant the role."}}
 	}
 	return fail("block-sign-in", err, nil)
+}
+
+// awaitDisabled waits, at most globalAdminSettle, until a read shows the account disabled.
+func (r *Runner) awaitDisabled(ctx context.Context, userID string) {
+	deadline := time.Now().Add(globalAdminSettle)
+	for {
+		u, err := r.Directory.GetUser(ctx, userID)
+		if err == nil && !u.AccountEnabled || time.Now().After(deadline) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 func syncedSignIn(in Input) Outcome {
