@@ -100,7 +100,7 @@ func TestAuthenticationMethodsAgainstTenantSimulator(t *testing.T) {
 		}
 	}
 	attacker := methods[slices.IndexFunc(methods, func(m AuthMethod) bool { return m.ID == demo.AttackerMethodID })]
-	if attacker.Created == nil || time.Since(*attacker.Created) > time.Hour || attacker.Details["displayName"] != "SM-A515F" {
+	if attacker.Created == nil || time.Since(*attacker.Created) > 3*time.Hour || attacker.Details["displayName"] != "SM-A515F" {
 		t.Errorf("attacker's method = %+v", attacker)
 	}
 

@@ -244,14 +244,15 @@ func TestBeforeAndAfterAreReadableLists(t *testing.T) {
 func TestRestoreCommandForTheGraphContainmentSteps(t *testing.T) {
 	for _, tc := range []struct {
 		step, action string
+		restore      any
 		want         bool
 	}{
-		{"remove-mfa-methods", "mfa_method_removed", false},
-		{"block-sign-in", "sign_in_blocked", true},
-		{"revoke-app-consents", "consent_revoked", true},
+		{"remove-mfa-methods", "mfa_method_removed", nil, false},
+		{"block-sign-in", "sign_in_blocked", map[string]any{"accountEnabled": true}, true},
+		{"revoke-app-consents", "consent_revoked", map[string]any{"clientId": "c"}, true},
 	} {
 		run := &runs.Run{RunID: "r-3", Status: runs.Succeeded, User: runs.UserRef{UserPrincipalName: "a@b.example"},
-			Steps: []runs.Step{{Name: tc.step, Status: runs.StepSucceeded, Changes: []runs.Change{{Action: tc.action, Target: "x"}}}}}
+			Steps: []runs.Step{{Name: tc.step, Status: runs.StepSucceeded, Changes: []runs.Change{{Action: tc.action, Target: "x", Restore: tc.restore}}}}}
 		text, _ := parsed(t, render(t, run))
 		if got := strings.Contains(text, `/api/remediations/r-3/restore"`); got != tc.want {
 			t.Errorf("%s: restore command shown = %v, want %v", tc.step, got, tc.want)

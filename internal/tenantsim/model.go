@@ -171,7 +171,7 @@ type Demo struct {
 	SystemRules     []string
 
 	// Authentication methods and app consents (seedDemoAuth).
-	AttackerMethodID string   // Microsoft Authenticator registered by the attacker, recently
+	AttackerMethodID string   // Microsoft Authenticator the attacker registered 2 h 45 min ago
 	UserMethodIDs    []string // the user's own: mobile phone (the default), Authenticator, FIDO2 key
 	AttackerSince    string   // RFC 3339: after the user's own methods, before the attacker's
 	IllicitAppID     string   // service principal of the app the user consented to
