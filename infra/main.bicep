@@ -74,6 +74,9 @@ param exchangeBaseUrl string = 'https://outlook.office365.com/adminapi/beta'
 @description('Grant RoleManagement.ReadWrite.Directory and GroupMember.ReadWrite.All (needed only by the remove-admin-roles step and restore).')
 param enableAdminRoleRemoval bool = true
 
+@description('Grant the Graph app roles of block-sign-in, remove-mfa-methods and revoke-app-consents (User.EnableDisableAccount.All, UserAuthenticationMethod.ReadWrite.All, DelegatedPermissionGrant.ReadWrite.All).')
+param enableGraphContainment bool = true
+
 @description('Assign the Graph and Exchange app roles to the managed identity (needs a deployer allowed to grant app roles, e.g. Privileged Role Administrator).')
 param grantApiPermissions bool = true
 
@@ -153,6 +156,7 @@ module apiPermissions 'modules/graph-permissions.bicep' = if (grantApiPermission
   params: {
     principalId: functionApp.outputs.principalId
     enableAdminRoleRemoval: enableAdminRoleRemoval
+    enableGraphContainment: enableGraphContainment
   }
 }
 

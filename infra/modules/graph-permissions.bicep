@@ -10,6 +10,9 @@ param principalId string
 @description('Grant the roles only remove-admin-roles and restore-admin-roles need.')
 param enableAdminRoleRemoval bool
 
+@description('Grant the roles only the Graph containment steps need (block-sign-in, remove-mfa-methods, revoke-app-consents and their restore).')
+param enableGraphContainment bool = true
+
 var graphAppId = '00000003-0000-0000-c000-000000000000'
 var exchangeAppId = '00000002-0000-0ff1-ce00-000000000000'
 
@@ -26,7 +29,18 @@ var adminRoleGraphRoles = [
   'GroupMember.ReadWrite.All' // memberOf/graph.group, groups/{id}/members/$ref
   'PrivilegedEligibilitySchedule.ReadWrite.AzureADGroup' // PIM for Groups: eligible memberships of role-assignable groups
 ]
-var graphRoles = enableAdminRoleRemoval ? concat(coreGraphRoles, adminRoleGraphRoles) : coreGraphRoles
+// block-sign-in, remove-mfa-methods, revoke-app-consents (opt-in steps) and their restore.
+var containmentGraphRoles = [
+  'User.EnableDisableAccount.All' // PATCH /users/{id} accountEnabled (block-sign-in, restore)
+  'UserAuthenticationMethod.ReadWrite.All' // GET /users/{id}/authentication/methods, DELETE .../<type>Methods/{id}
+  'DelegatedPermissionGrant.ReadWrite.All' // GET/DELETE/POST/PATCH /oauth2PermissionGrants (revoke-app-consents, restore)
+  // block-sign-in counts the enabled Global Administrators before disabling one (read only;
+  // the admin-role roles above cover them when they are granted).
+  'RoleManagement.Read.Directory' // GET roleAssignments?$filter=roleDefinitionId eq '<Global Administrator>'
+  'GroupMember.Read.All' // memberOf/graph.group, groups/{id}/members
+  'Application.Read.All' // GET /servicePrincipals/{id}: name the app a revoked consent served (optional)
+]
+var graphRoles = concat(coreGraphRoles, enableAdminRoleRemoval ? adminRoleGraphRoles : [], enableGraphContainment ? containmentGraphRoles : [])
 
 resource graph 'Microsoft.Graph/servicePrincipals@v1.0' existing = {
   appId: graphAppId

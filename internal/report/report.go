@@ -341,6 +341,9 @@ var actionNames = map[string]string{
 	"full_access_removed":       "FullAccess delegate removed",
 	"send_as_removed":           "SendAs delegate removed",
 	"send_on_behalf_removed":    "SendOnBehalf delegate removed",
+	"sign_in_blocked":           "Sign-in blocked",
+	"mfa_method_removed":        "Authentication method removed",
+	"consent_revoked":           "App consent revoked",
 	"restored":                  "Restored",
 	"already_present":           "Already present",
 }

@@ -294,3 +294,27 @@ func TestInvestigationFindingsAreShownEscaped(t *testing.T) {
 		t.Errorf("findings section without findings")
 	}
 }
+
+// Removed MFA methods cannot be restored (the user registers again): a run that removed
+// only them offers no restore command; a blocked sign-in or a revoked consent does.
+func TestRestoreCommandForTheGraphContainmentSteps(t *testing.T) {
+	for _, tc := range []struct {
+		step, action string
+		restore      any
+		want         bool
+	}{
+		{"remove-mfa-methods", "mfa_method_removed", nil, false},
+		{"block-sign-in", "sign_in_blocked", map[string]any{"accountEnabled": true}, true},
+		{"revoke-app-consents", "consent_revoked", map[string]any{"clientId": "c"}, true},
+	} {
+		run := &runs.Run{RunID: "r-3", Status: runs.Succeeded, User: runs.UserRef{UserPrincipalName: "a@b.example"},
+			Steps: []runs.Step{{Name: tc.step, Status: runs.StepSucceeded, Changes: []runs.Change{{Action: tc.action, Target: "x", Restore: tc.restore}}}}}
+		text, _ := parsed(t, render(t, run))
+		if got := strings.Contains(text, `/api/remediations/r-3/restore"`); got != tc.want {
+			t.Errorf("%s: restore command shown = %v, want %v", tc.step, got, tc.want)
+		}
+		if !strings.Contains(text, actionNames[tc.action]) {
+			t.Errorf("%s: %q not on the page", tc.step, actionNames[tc.action])
+		}
+	}
+}

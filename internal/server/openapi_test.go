@@ -314,6 +314,7 @@ func TestOpenAPISchemasMatchTheGoTypes(t *testing.T) {
 		{"TimelineEntry", runs.TimelineEntry{}},
 		{"FindingsSummary", runs.FindingsSummary{}},
 		{"Unavailable", runs.Unavailable{}},
+		{"MFAMethodOptions", steps.MFAMethodOptions{}},
 		{"SweepRecord", runs.SweepRecord{}},
 		{"StartRequest", startBody{}},
 		{"StepRequest", stepBody{}},

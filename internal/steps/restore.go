@@ -16,6 +16,10 @@ func (r *Runner) Restore(ctx context.Context, step Name, user runs.UserRef, c ru
 		return r.RestoreAdminRoles(ctx, user.ID, []runs.Change{c}, reason)
 	case DisableMailProtocols, RemoveExchangeRoleGroups, RemoveMailboxDelegates:
 		return r.restoreExchangeAccess(ctx, step, user, c)
+	case BlockSignIn:
+		return r.restoreSignIn(ctx, user, c)
+	case RevokeAppConsents:
+		return r.restoreConsent(ctx, user, c)
 	}
 	return nil, fmt.Errorf("restore does not know how to undo a change of %s", step)
 }

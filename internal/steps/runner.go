@@ -35,6 +35,31 @@ type Directory interface {
 	GroupEligibilities(ctx context.Context, principalID string) ([]graph.GroupEligibility, error)
 	RemoveGroupEligibility(ctx context.Context, e graph.GroupEligibility, justification string) error
 	GrantGroupEligibility(ctx context.Context, e graph.GroupEligibility, justification string) error
+	SignIns
+	AuthMethods
+	ConsentGrants
+}
+
+// SignIns blocks and allows an account's sign-in (block-sign-in and its restore).
+type SignIns interface {
+	SetAccountEnabled(ctx context.Context, userID string, enabled bool) error
+}
+
+// AuthMethods reads and deletes the authentication methods registered to a user
+// (remove-mfa-methods).
+type AuthMethods interface {
+	AuthenticationMethods(ctx context.Context, userID string) ([]graph.AuthMethod, error)
+	DeleteAuthenticationMethod(ctx context.Context, userID string, m graph.AuthMethod) error
+}
+
+// ConsentGrants reads, deletes and recreates delegated permission grants
+// (revoke-app-consents and its restore).
+type ConsentGrants interface {
+	PermissionGrants(ctx context.Context, principalID string) ([]graph.PermissionGrant, error)
+	DeletePermissionGrant(ctx context.Context, id string) error
+	CreatePermissionGrant(ctx context.Context, g graph.PermissionGrant) (string, error)
+	SetPermissionGrantScope(ctx context.Context, id, scope string) error
+	GetServicePrincipal(ctx context.Context, id string) (graph.ServicePrincipal, error)
 }
 
 // Locker serialises work across every handler instance of the tenant (runs.Store.Lock):
@@ -75,6 +100,28 @@ type Options struct {
 	InboxRules    InboxRuleOptions     `json:"inboxRules,omitzero"`
 	UnblockSender UnblockSenderOptions `json:"unblockSender,omitzero"`
 	Investigate   InvestigateOptions   `json:"investigate,omitzero"`
+	MFAMethods    MFAMethodOptions     `json:"mfaMethods,omitzero"`
+}
+
+// MFAMethodOptions choose which authentication methods remove-mfa-methods deletes.
+type MFAMethodOptions struct {
+	// RegisteredSince (RFC 3339), when set, limits the step to methods created at or after
+	// that time; methods without a creation time (phone, email, software OATH) are kept
+	// and named in the step's message.
+	RegisteredSince string `json:"registeredSince,omitempty"`
+}
+
+// since is RegisteredSince parsed (ParseOptions has checked it); nil when unset.
+func (o MFAMethodOptions) since() *time.Time {
+	if o.RegisteredSince == "" {
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339, o.RegisteredSince)
+	if err != nil {
+		return nil
+	}
+	t = t.UTC()
+	return &t
 }
 
 // UnblockSenderOptions let a person unblock a sender on its own although no recent run
@@ -110,6 +157,11 @@ func ParseOptions(raw json.RawMessage) (Options, error) {
 	case "", "suspicious", "all":
 	default:
 		return o, fmt.Errorf("options.inboxRules.scope must be \"suspicious\" or \"all\", not %q", o.InboxRules.Scope)
+	}
+	if o.MFAMethods.RegisteredSince != "" {
+		if _, err := time.Parse(time.RFC3339, o.MFAMethods.RegisteredSince); err != nil {
+			return o, fmt.Errorf("options.mfaMethods.registeredSince must be an RFC 3339 time such as \"2026-11-29T08:00:00Z\", not %q", o.MFAMethods.RegisteredSince)
+		}
 	}
 	o.UnblockSender.Reason = strings.TrimSpace(o.UnblockSender.Reason)
 	if o.UnblockSender.Force && o.UnblockSender.Reason == "" {
@@ -221,6 +273,12 @@ func (r *Runner) Run(ctx context.Context, step Name, in Input) Outcome {
 		out = r.unblockSender(ctx, in)
 	case Investigate:
 		out = r.investigate(ctx, in)
+	case BlockSignIn:
+		out = r.blockSignIn(ctx, in)
+	case RemoveMFAMethods:
+		out = r.removeMFAMethods(ctx, in)
+	case RevokeAppConsents:
+		out = r.revokeAppConsents(ctx, in)
 	default:
 		out = Outcome{Status: runs.StepFailed, Error: &runs.Error{Code: "unknown_step", Message: "unknown step " + string(step)}}
 	}

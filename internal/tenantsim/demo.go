@@ -49,8 +49,50 @@ func SeedDemo(s *Sim) Demo {
 	seedDemoRoles(s, &d)
 	seedDemoExchangeAccess(s, &d)
 	s.BlockSender(d.UPN, time.Now().UTC().Add(-30*time.Minute).Truncate(time.Second))
+	seedDemoAuth(s, &d)
 	seedAttackStory(s, d)
 	return d
+}
+
+// Service principals of the demo's app consents.
+const (
+	demoGraphSP      = "5c0b4a76-3b1e-4d5e-9f52-0d1f1c0e2a11" // Microsoft Graph in this tenant
+	demoIllicitApp   = "c0ffee00-0000-4000-8000-00000000c0de" // "Mail Sync Pro", the attacker's (the audit log's consent target)
+	demoExpensesApp  = "2f6a9c1d-4e8b-4a7f-b3d2-9e1c0a5b7d64" // "Contoso Expenses", admin-consented
+	demoCalendarTool = "9a4c2e7b-1d3f-4b6a-8e5c-0f2d4b6a8c1e" // Alex Wilber's own consent
+)
+
+// seedDemoAuth gives Adele her own MFA methods (a mobile phone, the default; Authenticator
+// on her iPhone; a FIDO2 key), all registered months ago, and the attacker's Authenticator
+// registered 2 h 45 min ago from the attacker's address (when the demo's directory audit
+// log says "User registered security info"); one consent of her own to the attacker's mail
+// app, next to an administrator's tenant-wide consent and Alex's own consent, which are not
+// hers.
+func seedDemoAuth(s *Sim, d *Demo) {
+	now := time.Now().UTC().Truncate(time.Second)
+	phone := s.AddAuthMethod(d.UserID, AuthMethod{Type: "phone", Props: map[string]any{"phoneNumber": "+1 4255550123", "phoneType": "mobile"}})
+	d.UserMethodIDs = []string{
+		phone,
+		s.AddAuthMethod(d.UserID, AuthMethod{Type: "microsoftAuthenticator", Created: now.AddDate(0, -8, 0),
+			Props: map[string]any{"displayName": "iPhone 15", "deviceTag": "SoftwareTokenActivated", "phoneAppVersion": "6.8.17"}}),
+		s.AddAuthMethod(d.UserID, AuthMethod{Type: "fido2", Created: now.AddDate(0, -5, 0),
+			Props: map[string]any{"displayName": "YubiKey 5 NFC", "model": "YubiKey 5 NFC", "aaGuid": "2fc0579f-8113-47ea-b116-bb5a8db9202a", "attestationLevel": "attested", "attestationCertificates": []string{}}}),
+	}
+	s.SetDefaultMethod(d.UserID, phone)
+	d.AttackerMethodID = s.AddAuthMethod(d.UserID, AuthMethod{Type: "microsoftAuthenticator", Created: now.Add(-2*time.Hour - 45*time.Minute),
+		Props: map[string]any{"displayName": "SM-A515F", "deviceTag": "SoftwareTokenActivated", "phoneAppVersion": "6.2403.1657"}})
+	d.AttackerSince = now.Add(-3 * time.Hour).Format(time.RFC3339) // the attacker's first sign-in
+
+	s.NameServicePrincipal(demoGraphSP, "00000003-0000-0000-c000-000000000000", "Microsoft Graph")
+	s.NameServicePrincipal(demoIllicitApp, "e3b0c442-98fc-4c14-9afb-f4c8996fb924", "Mail Sync Pro")
+	s.NameServicePrincipal(demoExpensesApp, "4a1d6e2f-5b7c-4d8e-9f0a-1b2c3d4e5f60", "Contoso Expenses")
+	s.NameServicePrincipal(demoCalendarTool, "8b9c0d1e-2f3a-4b5c-8d6e-7f8091a2b3c4", "Calendar Helper")
+	d.IllicitAppID, d.GraphResourceID = demoIllicitApp, demoGraphSP
+	d.IllicitGrantID = s.AddPermissionGrant(PermissionGrant{ClientID: demoIllicitApp, ResourceID: demoGraphSP, ConsentType: "Principal",
+		PrincipalID: d.UserID, Scope: "Mail.ReadWrite Mail.Send Files.ReadWrite.All offline_access User.Read"})
+	d.AdminGrantID = s.AddPermissionGrant(PermissionGrant{ClientID: demoExpensesApp, ResourceID: demoGraphSP, ConsentType: "AllPrincipals", Scope: "User.Read"})
+	d.OtherUserGrantID = s.AddPermissionGrant(PermissionGrant{ClientID: demoCalendarTool, ResourceID: demoGraphSP, ConsentType: "Principal",
+		PrincipalID: d.ManagerID, Scope: "Calendars.Read User.Read"})
 }
 
 func seedDemoRules(s *Sim, d *Demo) {

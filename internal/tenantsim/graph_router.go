@@ -34,10 +34,11 @@ func (s *Sim) graphRoutes() []graphRoute {
 		return graphRoute{method: method, pattern: strings.Split(pattern, "/"), handle: h}
 	}
 	const rm = "roleManagement/directory/"
-	return []graphRoute{
+	routes := []graphRoute{
 		r(http.MethodGet, "users/*", s.getUser),
 		r(http.MethodPatch, "users/*", s.patchUser),
 		r(http.MethodPost, "users/*/revokeSignInSessions", s.revokeSessions),
+		r(http.MethodGet, "users/*/authentication/methods", s.listAuthMethods),
 		r(http.MethodGet, "users/*/memberOf", s.listMemberOf),
 		r(http.MethodGet, "users/*/memberOf/graph.group", s.listMemberOfGroups),
 		r(http.MethodGet, "users/*/memberOf/microsoft.graph.group", s.listMemberOfGroups),
@@ -61,6 +62,13 @@ func (s *Sim) graphRoutes() []graphRoute {
 		r(http.MethodGet, "identityGovernance/privilegedAccess/group/eligibilitySchedules", s.listGroupEligibilitySchedules),
 		r(http.MethodPost, "identityGovernance/privilegedAccess/group/eligibilityScheduleRequests", s.groupEligibilityRequest),
 
+		r(http.MethodGet, "oauth2PermissionGrants", s.listGrants),
+		r(http.MethodPost, "oauth2PermissionGrants", s.createGrant),
+		r(http.MethodGet, "oauth2PermissionGrants/*", s.getGrant),
+		r(http.MethodPatch, "oauth2PermissionGrants/*", s.patchGrant),
+		r(http.MethodDelete, "oauth2PermissionGrants/*", s.deleteGrant),
+		r(http.MethodGet, "servicePrincipals/*", s.getServicePrincipal),
+
 		r(http.MethodGet, "groups/*", s.getGroup),
 		r(http.MethodGet, "groups/*/members", s.listGroupMembers),
 		r(http.MethodGet, "groups/*/members/graph.user", s.listGroupMembers),
@@ -69,6 +77,10 @@ func (s *Sim) graphRoutes() []graphRoute {
 		r(http.MethodDelete, "groups/*/members/$ref", s.removeGroupMemberByQuery),
 		r(http.MethodDelete, "groups/*/members/*/$ref", s.removeGroupMember),
 	}
+	for segment := range methodRoutes {
+		routes = append(routes, r(http.MethodDelete, "users/*/authentication/"+segment+"/*", s.deleteAuthMethod(segment)))
+	}
+	return routes
 }
 
 // serveGraph answers one Graph request that has passed authentication and faults.

@@ -135,6 +135,18 @@ func (s *Sim) patchUser(c *graphCall, p []string) graphResult {
 			return graphErr(http.StatusBadRequest, "Request_BadRequest", "The specified password does not comply with password complexity requirements.")
 		}
 	}
+	if accountEnabled != nil {
+		// accountEnabled of a synced user is mastered on-premises, as its password is; an
+		// admin's needs the same privileged role as resetting an admin's password (the
+		// Update user page's sensitive properties).
+		if u.OnPremisesSyncEnabled {
+			return graphErr(http.StatusBadRequest, "Request_BadRequest",
+				"Unable to update the specified properties for on-premises mastered Directory Sync objects or objects currently undergoing migration.")
+		}
+		if !t.canResetAdmins && t.isPrivileged(u.ID) {
+			return graphErr(http.StatusForbidden, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+		}
+	}
 	if profile != nil && profile.Password != nil {
 		t.resets[u.ID] = append(t.resets[u.ID], PasswordReset{
 			Password: *profile.Password, ForceChange: profile.ForceChange != nil && *profile.ForceChange, At: time.Now().UTC(),

@@ -171,4 +171,14 @@ type Demo struct {
 	SuspiciousRules []string // rule identities
 	BenignRules     []string
 	SystemRules     []string
+
+	// Authentication methods and app consents (seedDemoAuth).
+	AttackerMethodID string   // Microsoft Authenticator the attacker registered 2 h 45 min ago
+	UserMethodIDs    []string // the user's own: mobile phone (the default), Authenticator, FIDO2 key
+	AttackerSince    string   // RFC 3339: after the user's own methods, before the attacker's
+	IllicitAppID     string   // service principal of the app the user consented to
+	GraphResourceID  string   // the tenant's Microsoft Graph service principal
+	IllicitGrantID   string   // the user's own (Principal) grant to the illicit app
+	AdminGrantID     string   // a tenant-wide (AllPrincipals) grant, never the user's to revoke
+	OtherUserGrantID string   // Alex Wilber's own grant, never Adele's
 }

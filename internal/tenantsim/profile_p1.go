@@ -58,5 +58,12 @@ func SeedP1(s *Sim) Demo {
 	s.AssignRole(d.GlobalAdminID, RoleGlobalAdministrator, "/")
 	s.AssignRole(d.BreakGlassID, RoleGlobalAdministrator, "/")
 	s.BlockSender(d.UPN, time.Now().UTC().Add(-20*time.Minute).Truncate(time.Second))
+
+	// Diego's default MFA method is his own Authenticator (not a phone); the attacker added
+	// a mobile phone, which Graph shows without a registration time.
+	d.UserMethodIDs = []string{s.AddAuthMethod(d.UserID, AuthMethod{Type: "microsoftAuthenticator", Created: time.Now().UTC().AddDate(-1, 0, 0).Truncate(time.Second),
+		Props: map[string]any{"displayName": "Pixel 8", "deviceTag": "SoftwareTokenActivated", "phoneAppVersion": "6.2409.6321"}})}
+	s.SetDefaultMethod(d.UserID, d.UserMethodIDs[0])
+	d.AttackerMethodID = s.AddAuthMethod(d.UserID, AuthMethod{Type: "phone", Props: map[string]any{"phoneNumber": "+44 7700900123", "phoneType": "mobile"}})
 	return d
 }

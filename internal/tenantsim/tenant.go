@@ -29,6 +29,11 @@ type tenant struct {
 
 	servicePrincipals []string // object ids; they hold roles but are neither users nor groups
 
+	authMethods   map[string][]*AuthMethod // user id -> registered methods (password aside)
+	defaultMethod map[string]string        // user id -> id of the default MFA method
+	grants        []*PermissionGrant       // oauth2PermissionGrants
+	spNames       map[string]servicePrincipalNames
+
 	// pimUnlicensed: the tenant has neither Entra ID P2 nor ID Governance, so every PIM
 	// schedule call answers 400 AadPremiumLicenseRequired.
 	pimUnlicensed bool
@@ -63,6 +68,9 @@ func newTenant() *tenant {
 		members:        map[string][]string{},
 		roleGroups:     builtInRoleGroups(),
 		exoGUIDs:       map[string]string{},
+		authMethods:    map[string][]*AuthMethod{},
+		defaultMethod:  map[string]string{},
+		spNames:        map[string]servicePrincipalNames{},
 		canResetAdmins: true,
 		notFoundStatus: http.StatusNotFound,
 		// Real RuleIdentity values are large decimal numbers.

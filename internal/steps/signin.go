@@ -1,0 +1,188 @@
+package steps
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/tourniquet/tourniquet/internal/graph"
+	"github.com/tourniquet/tourniquet/internal/runs"
+)
+
+// SignInGrant is what restore needs to undo block-sign-in (Change.Restore): the account was
+// enabled before this run disabled it. A run that found sign-in already blocked records no
+// change, so restore never enables an account this run did not disable.
+type SignInGrant struct {
+	AccountEnabled bool `json:"accountEnabled"`
+}
+
+func (r *Runner) blockSignIn(ctx context.Context, in Input) Outcome {
+	userID := in.Target.ID
+	// The account and its Global Administrator standing are read at once: block-sign-in is
+	// on the critical path (revoke-sessions waits for it).
+	var (
+		user             graph.User
+		holds            bool
+		userErr, roleErr error
+	)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); user, userErr = r.Directory.GetUser(ctx, userID) }()
+	go func() { defer wg.Done(); holds, roleErr = r.holdsGlobalAdmin(ctx, userID) }()
+	wg.Wait()
+	if userErr != nil {
+		return fail("block-sign-in: read the account", userErr, nil)
+	}
+	if !user.AccountEnabled {
+		return Outcome{Status: runs.StepNoChange, Message: "sign-in of " + in.Target.UPN + " is already blocked (accountEnabled is false); nothing was changed and restore will not enable it"}
+	}
+	if user.OnPremisesSyncEnabled || in.Target.Synced {
+		return syncedSignIn(in)
+	}
+
+	// Disabling the tenant's last enabled Global Administrator locks everyone out as surely
+	// as removing the role: the same guard as remove-admin-roles, under the same
+	// tenant-wide lock, so two runs cannot disable the last two between them.
+	if roleErr != nil {
+		return fail("block-sign-in: read the account's Global Administrator role", roleErr, nil)
+	}
+	if holds {
+		if !in.DryRun {
+			holder := in.RunID
+			if holder == "" {
+				holder = "user " + userID
+			}
+			release, err := r.lockGlobalAdmins(ctx, holder)
+			if err != nil {
+				return Outcome{Status: runs.StepFailed, Transient: true, Error: &runs.Error{Code: "lock_busy",
+					Message: "block-sign-in: could not take the tenant-wide Global Administrator lock (" + err.Error() + "); sign-in was not blocked, the step will be retried"}}
+			}
+			defer release()
+		}
+		other, err := r.otherGlobalAdmin(ctx, userID)
+		if err != nil && isTransient(err) {
+			return fail("block-sign-in: count Global Administrators", err, nil)
+		}
+		if err != nil || !other {
+			why := "the account is the tenant's last enabled Global Administrator (no other enabled user holds the role, directly or through a group), and blocking its sign-in would lock the tenant out"
+			if err != nil {
+				why = "could not verify that another enabled Global Administrator exists (" + explain("count Global Administrators", err).Message + ")"
+			}
+			return Outcome{Status: runs.StepActionRequired, Message: "sign-in of " + in.Target.UPN + " was not blocked: " + why + ". Give Global Administrator to another (break-glass) account, then run block-sign-in again; revoke-sessions and the password reset still apply."}
+		}
+	}
+
+	change := runs.Change{
+		Action: "sign_in_blocked", Target: in.Target.UPN,
+		Before:  map[string]any{"accountEnabled": true},
+		After:   map[string]any{"accountEnabled": false},
+		Reasons: []string{"the account is treated as compromised: nobody signs in with it until it is secured; restore enables it again"},
+		Restore: SignInGrant{AccountEnabled: true},
+	}
+	if stop := recordBeforeActing(ctx, "block-sign-in", in, []runs.Change{change}); stop != nil {
+		return *stop
+	}
+	err := r.Directory.SetAccountEnabled(ctx, userID, false)
+	var ge *graph.Error
+	switch {
+	case err == nil:
+		if holds {
+			// Keep the lock until the directory shows the account disabled, so a run that
+			// counts right after this one does not take it for another Global Administrator.
+			r.awaitDisabled(ctx, userID)
+		}
+		return Outcome{Status: runs.StepSucceeded, Changes: []runs.Change{change}}
+	case errors.As(err, &ge) && ge.Status == http.StatusBadRequest && strings.Contains(strings.ToLower(ge.Message), "on-premises"):
+		// The directory knows the user is synced even if the read said otherwise.
+		return syncedSignIn(in)
+	case errors.As(err, &ge) && ge.Status == http.StatusForbidden:
+		return Outcome{Status: runs.StepFailed, Error: &runs.Error{Code: orDefault(ge.Code, "Authorization_RequestDenied"),
+			Message: "block-sign-in: Microsoft Graph refused to block sign-in (" + ge.Message + "). An account that holds an admin role can only be disabled by an identity with the Privileged Authentication Administrator directory role (and User.EnableDisableAccount.All). Block sign-in by hand now, then grant the role."}}
+	}
+	return fail("block-sign-in", err, nil)
+}
+
+// awaitDisabled waits, at most globalAdminSettle, until a read shows the account disabled.
+func (r *Runner) awaitDisabled(ctx context.Context, userID string) {
+	deadline := time.Now().Add(globalAdminSettle)
+	for {
+		u, err := r.Directory.GetUser(ctx, userID)
+		if err == nil && !u.AccountEnabled || time.Now().After(deadline) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func syncedSignIn(in Input) Outcome {
+	return Outcome{
+		Status: runs.StepActionRequired,
+		Message: "the account " + in.Target.UPN + " is synced from on-premises Active Directory (onPremisesSyncEnabled), so its sign-in cannot be blocked from the cloud. " +
+			"Disable the account in on-premises AD now (Disable-ADAccount, or 'Account is disabled' in Active Directory Users and Computers) and let it sync; sessions are revoked all the same.",
+	}
+}
+
+// holdsGlobalAdmin reports whether the user holds Global Administrator actively: an
+// assignment of its own, or membership of a role-assignable group that holds it.
+func (r *Runner) holdsGlobalAdmin(ctx context.Context, userID string) (bool, error) {
+	var (
+		holders []graph.RoleAssignment
+		groups  []graph.Group
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		holders, err = r.Directory.RoleAssignmentsForRole(gctx, GlobalAdministratorTemplateID)
+		return err
+	})
+	g.Go(func() (err error) { groups, err = r.Directory.RoleAssignableGroups(gctx, userID); return err })
+	if err := g.Wait(); err != nil {
+		return false, err
+	}
+	principals := map[string]bool{}
+	for _, a := range holders {
+		if strings.EqualFold(a.PrincipalID, userID) {
+			return true, nil
+		}
+		principals[strings.ToLower(a.PrincipalID)] = true
+	}
+	for _, grp := range groups {
+		if principals[strings.ToLower(grp.ID)] {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// restoreSignIn enables the account again, once: an account already enabled is
+// already_present.
+func (r *Runner) restoreSignIn(ctx context.Context, user runs.UserRef, c runs.Change) ([]runs.Change, error) {
+	var grant SignInGrant
+	raw, _ := json.Marshal(c.Restore)
+	if err := json.Unmarshal(raw, &grant); err != nil || !grant.AccountEnabled {
+		return nil, errors.New("the recorded change does not say the account was enabled before")
+	}
+	current, err := r.Directory.GetUser(ctx, user.ID)
+	if err != nil {
+		return nil, err
+	}
+	change := runs.Change{Action: "restored", Target: c.Target, After: map[string]any{"accountEnabled": true},
+		Reasons: []string{"this run blocked the sign-in (" + c.Action + "); it is allowed again"}}
+	if current.AccountEnabled {
+		change.Action = "already_present"
+		return []runs.Change{change}, nil
+	}
+	if err := r.Directory.SetAccountEnabled(ctx, user.ID, true); err != nil {
+		return nil, err
+	}
+	return []runs.Change{change}, nil
+}
