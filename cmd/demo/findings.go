@@ -5,9 +5,9 @@ import (
 	"github.com/tourniquet/tourniquet/internal/runs"
 )
 
-// demoSteps is the full remediation with the investigation: what the attacker did is read
-// beside the containment, which does not wait for it.
-var demoSteps = append(append([]catalog.Name{}, catalog.Default[:len(catalog.Default)-1]...), catalog.Investigate, catalog.UnblockSender)
+// demoSteps is full containment: every step of the catalog, the investigation included
+// (what the attacker did is read beside the containment, which does not wait for it).
+var demoSteps = catalog.All
 
 // findings prints the investigation's summary, signals and timeline.
 func (r *report) findings(f *runs.Findings) {

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -74,7 +76,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	out.title("Before: " + demo.UPN)
 	out.tenantState(sim, demo.UPN, demo.UserID)
 
-	out.title("1. Full remediation (POST /api/remediations, mode sync)")
+	out.title("1. Full containment: every step of GET /api/steps (POST /api/remediations, mode sync)")
 	var doc runs.Run
 	status, err := api.post(ctx, "/api/remediations", map[string]any{
 		"user": demo.UPN, "mode": "sync", "reason": "Demo: impossible-travel sign-in and external forwarding (incident 4711)",
@@ -148,17 +150,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 	}
 
-	out.title("6. Restore the admin roles removed in run " + doc.RunID + " (once the account is cleared)")
-	var restored runs.Run
-	status, err = api.post(ctx, "/api/remediations/"+doc.RunID+"/restore-admin-roles", map[string]any{}, &restored)
+	// The person who clears the account gives back what the user had; the delegates and the
+	// app consent were the attacker's, so they are not named.
+	restoreSteps := []string{"block-sign-in", "remove-admin-roles", "remove-exchange-role-groups", "disable-mail-protocols"}
+	out.title("6. Restore of run " + doc.RunID + " once the account is cleared: " + strings.Join(restoreSteps, ", "))
+	var restored struct {
+		Items []runs.RestoreItem `json:"items"`
+	}
+	status, err = api.post(ctx, "/api/remediations/"+doc.RunID+"/restore", map[string]any{"steps": restoreSteps}, &restored)
 	if err != nil {
 		return err
 	}
-	if n := len(restored.Restorations); n > 0 {
-		for _, c := range restored.Restorations[n-1].Changes {
-			out.line("HTTP %d  %-16s %s", status, c.Action, c.Target)
-		}
+	for _, item := range restored.Items {
+		out.line("HTTP %d  %-28s %-16s %s %s", status, item.Step, item.Result, item.Target, item.Error)
 	}
+	out.line("not restored: the attacker's delegates and app consent (not named; POST .../restore without steps would restore every reversible change),")
+	out.line("and, by design, the password, the sessions, forwarding, inbox rules and MFA methods (the user registers again)")
+	out.title("After the restore: " + demo.UPN)
+	out.tenantState(sim, demo.UPN, demo.UserID)
 
 	out.title("7. The report page of run " + doc.RunID + " (GET /api/remediations/{runId}/report)")
 	page, err := api.getPage(ctx, "/api/remediations/"+doc.RunID+"/report")
@@ -268,6 +277,49 @@ func (r *report) tenantState(sim *tenantsim.Sim, upn, userID string) {
 		}
 	}
 	r.line("on the Restricted users list: %v; sessions revoked so far: %d", blocked, sim.SessionsRevoked(userID))
+	if u, ok := sim.User(userID); ok {
+		r.line("sign-in enabled: %v", u.AccountEnabled)
+	}
+	var methods []string
+	for _, m := range sim.AuthMethods(userID) {
+		methods = append(methods, m.Type)
+	}
+	r.line("authentication methods besides the password: %d %v", len(methods), methods)
+	var consents []string
+	for _, g := range sim.PermissionGrants(userID) {
+		consents = append(consents, g.Scope)
+	}
+	r.line("app consents of the user: %d %q", len(consents), consents)
+	var off []string
+	for name, on := range sim.MailProtocols(upn) {
+		if on != nil && !*on {
+			off = append(off, name)
+		}
+	}
+	sort.Strings(off)
+	r.line("mail protocols turned off: %v", off)
+	var groups []string
+	for _, g := range sim.RoleGroupNames() {
+		if slices.ContainsFunc(sim.RoleGroupMembers(g), func(id string) bool { return strings.EqualFold(id, userID) }) {
+			groups = append(groups, g)
+		}
+	}
+	r.line("Exchange admin role groups: %v", groups)
+	var delegates []string
+	for _, p := range sim.MailboxPermissions(upn) {
+		if !p.IsInherited && !p.Deny && !strings.HasPrefix(p.User, "NT AUTHORITY") {
+			delegates = append(delegates, "FullAccess:"+p.User)
+		}
+	}
+	for _, p := range sim.RecipientPermissions(upn) {
+		if !p.IsInherited && p.AccessControlType != "Deny" && !strings.HasPrefix(p.Trustee, "NT AUTHORITY") {
+			delegates = append(delegates, "SendAs:"+p.Trustee)
+		}
+	}
+	for _, p := range sim.SendOnBehalf(upn) {
+		delegates = append(delegates, "SendOnBehalf:"+p)
+	}
+	r.line("mailbox delegates: %v", delegates)
 }
 
 func (r *report) run(status int, run *runs.Run) {
