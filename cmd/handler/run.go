@@ -75,7 +75,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Queue:  queues.New(queueSvc),
 		Config: remediation.Config{
 			Protected: cfg.Protected, MaxPerHour: cfg.MaxPerHour, MaxDequeueCount: cfg.MaxDequeueCount,
-			SweepMode: cfg.SweepMode, SweepMaxUsers: cfg.SweepMaxUsers, RecordKey: cfg.RecordKey,
+			SweepMode: cfg.SweepMode, SweepMaxUsers: cfg.SweepMaxUsers, RecordKey: cfg.RecordKey, StepDeadline: cfg.StepDeadline,
 		},
 		Log: log,
 	}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Config is every setting of the handler.
@@ -40,6 +41,10 @@ type Config struct {
 	RecordKey []byte
 
 	MaxDequeueCount int // host.json extensions.queues.maxDequeueCount
+
+	// StepDeadline (STEP_DEADLINE, a Go duration, default 1h) bounds how long after its run
+	// started a throttled step may still be deferred (contract 6.2).
+	StepDeadline time.Duration
 }
 
 // Settings lists every environment setting the handler reads (the consistency test holds
@@ -49,7 +54,7 @@ var Settings = []string{
 	"AzureWebJobsStorage__queueServiceUri", "AzureWebJobsStorage__accountName", "TOURNIQUET_TABLE_PREFIX",
 	"AZURE_TENANT_ID", "AZURE_CLIENT_ID", "GRAPH_BASE_URL", "EXCHANGE_BASE_URL", "PROTECTED_ACCOUNTS",
 	"MAX_REMEDIATIONS_PER_HOUR", "SWEEP_SCHEDULE", "SWEEP_MODE", "SWEEP_MAX_USERS", "AUTH_MODE",
-	"WEBSITE_AUTH_ENABLED", "TOURNIQUET_RECORD_KEY",
+	"WEBSITE_AUTH_ENABLED", "TOURNIQUET_RECORD_KEY", "STEP_DEADLINE",
 }
 
 // Load reads the settings from getenv and host.json in appRoot.
@@ -86,6 +91,9 @@ func Load(getenv func(string) string, appRoot string) (Config, error) {
 		return c, err
 	}
 	if c.SweepMaxUsers, err = intSetting(getenv, "SWEEP_MAX_USERS", 10); err != nil {
+		return c, err
+	}
+	if c.StepDeadline, err = durationSetting(getenv, "STEP_DEADLINE", time.Hour); err != nil {
 		return c, err
 	}
 	switch c.SweepMode {
@@ -196,6 +204,19 @@ func intSetting(getenv func(string) string, name string, def int) (int, error) {
 		return 0, fmt.Errorf("config: %s must be a whole number >= 0, not %q", name, raw)
 	}
 	return n, nil
+}
+
+// durationSetting reads a Go duration ("90m", "1h30m") that must be positive.
+func durationSetting(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
+	raw := strings.TrimSpace(getenv(name))
+	if raw == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(raw)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("config: %s must be a positive Go duration such as 1h or 90m, not %q", name, raw)
+	}
+	return d, nil
 }
 
 // maxDequeueCount reads host.json's queue setting, so the handler knows a message's last

@@ -2,8 +2,11 @@ package config
 
 import (
 	"encoding/base64"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func env(kv map[string]string) func(string) string {
@@ -109,5 +112,30 @@ func TestIsLoopback(t *testing.T) {
 		if got := IsLoopback(host); got != want {
 			t.Errorf("IsLoopback(%q) = %v, want %v", host, got, want)
 		}
+	}
+}
+
+func TestStepDeadlineIsAPositiveGoDuration(t *testing.T) {
+	c, err := Load(env(nil), t.TempDir())
+	if err != nil || c.StepDeadline != time.Hour {
+		t.Fatalf("default: %v, %v (want 1h)", c.StepDeadline, err)
+	}
+	if c, err := Load(env(map[string]string{"STEP_DEADLINE": "90m"}), t.TempDir()); err != nil || c.StepDeadline != 90*time.Minute {
+		t.Fatalf("90m: %v, %v", c.StepDeadline, err)
+	}
+	for _, bad := range []string{"60", "-1h", "0s", "soon"} {
+		if _, err := Load(env(map[string]string{"STEP_DEADLINE": bad}), t.TempDir()); err == nil || !strings.Contains(err.Error(), "STEP_DEADLINE") {
+			t.Errorf("STEP_DEADLINE=%q: %v", bad, err)
+		}
+	}
+}
+
+func TestMaxDequeueCountComesFromHostJSON(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "host.json"), []byte(`{"extensions":{"queues":{"maxDequeueCount":7}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := Load(env(nil), dir); err != nil || c.MaxDequeueCount != 7 {
+		t.Fatalf("MaxDequeueCount %d, %v; want host.json's 7", c.MaxDequeueCount, err)
 	}
 }

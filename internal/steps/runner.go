@@ -169,6 +169,11 @@ type Outcome struct {
 	// Transient is set when the failure may pass (throttling, 5xx, timeouts): the caller
 	// retries the step instead of ending it failed.
 	Transient bool
+	// Throttled is set when the service said to slow down (429, or 503 with Retry-After):
+	// a queued step is then deferred by RetryAfter (0: the service named no wait) instead
+	// of using up a delivery (contract 6.2).
+	Throttled  bool
+	RetryAfter time.Duration
 }
 
 // Runner runs steps against a directory and a mailbox service.
@@ -209,7 +214,13 @@ func (r *Runner) Run(ctx context.Context, step Name, in Input) Outcome {
 // fail turns a service error into a failed (or, when it may pass, transient) outcome whose
 // message says what failed and what a person can do.
 func fail(what string, err error, changes []runs.Change) Outcome {
-	return Outcome{Status: runs.StepFailed, Changes: changes, Error: explain(what, err), Transient: isTransient(err)}
+	out := Outcome{Status: runs.StepFailed, Changes: changes, Error: explain(what, err), Transient: isTransient(err)}
+	var t interface{ Throttled() (time.Duration, bool) }
+	if errors.As(err, &t) {
+		out.RetryAfter, out.Throttled = t.Throttled()
+		out.Transient = out.Transient || out.Throttled
+	}
+	return out
 }
 
 // isTransient reports a failure that may pass (throttling, 5xx, timeouts): the step is
