@@ -770,3 +770,39 @@ func (s *Store) Unfinished(ctx context.Context, cutoff time.Time, limit int) ([]
 	}
 	return ids, nil
 }
+
+// Stalled lists the ids of runs with a step whose lease ran out before now: a step left
+// running by a delivery that died (or whose last delivery could not reach the store), or a
+// step enqueued or deferred whose message never came. Only steps' status and lease are
+// read; the caller reads each run again before it acts.
+func (s *Store) Stalled(ctx context.Context, now time.Time, limit int) ([]string, error) {
+	if err := s.ensure(ctx); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	// Parts of a step's large texts have row keys beginning "step-" too, but no Status.
+	filter := "RowKey ge 'step-' and RowKey lt 'step.' and (Status eq 'running' or (Status eq 'pending' and Enqueued eq true))"
+	sel := "PartitionKey,LeaseUntil"
+	pager := s.runs.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Select: &sel})
+	seen := map[string]bool{}
+	var ids []string
+	for pager.More() && len(ids) < limit {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("runs.Stalled: %w: %w", ErrUnavailable, err)
+		}
+		for _, raw := range page.Entities {
+			var m entity
+			if json.Unmarshal(raw, &m) != nil {
+				continue
+			}
+			id := m.str("PartitionKey")
+			if lease := m.time("LeaseUntil"); lease != nil && lease.Before(now) && !seen[id] && len(ids) < limit {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+	}
+	return ids, nil
+}
