@@ -20,6 +20,7 @@ param maxRemediationsPerHour string
 param sweepSchedule string
 param sweepMode string
 param sweepMaxUsers string
+param stepDeadline string
 param authMode string
 @secure()
 param recordKey string
@@ -112,6 +113,7 @@ var tourniquetSettings = {
   SWEEP_SCHEDULE: sweepSchedule
   SWEEP_MODE: sweepMode
   SWEEP_MAX_USERS: sweepMaxUsers
+  STEP_DEADLINE: stepDeadline
   AUTH_MODE: authMode
   TOURNIQUET_RECORD_KEY: recordKey
 }
