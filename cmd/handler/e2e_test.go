@@ -17,6 +17,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 
 	"github.com/tourniquet/tourniquet/internal/azurite"
+	"github.com/tourniquet/tourniquet/internal/config"
 	"github.com/tourniquet/tourniquet/internal/functions"
 	"github.com/tourniquet/tourniquet/internal/hostemu"
 	"github.com/tourniquet/tourniquet/internal/runs"
@@ -153,9 +154,12 @@ func call(t *testing.T, h *hostemu.Host, method, path string, body any, headers 
 	return response{resp.StatusCode, resp.Header, data}
 }
 
+// waitIdle waits for the queues to drain: long enough for a message that fails to come
+// back every visibilityTimeout until maxDequeueCount, as host.json sets them.
 func (s *stack) waitIdle() {
 	s.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	q := config.ReadHostQueues(appRoot)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second+time.Duration(q.MaxDequeueCount)*q.VisibilityTimeout)
 	defer cancel()
 	if err := s.host.WaitIdle(ctx); err != nil {
 		s.t.Fatalf("queues never drained: %v\n%s", err, s.output.String())

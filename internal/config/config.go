@@ -219,25 +219,46 @@ func durationSetting(getenv func(string) string, name string, def time.Duration)
 	return d, nil
 }
 
-// maxDequeueCount reads host.json's queue setting, so the handler knows a message's last
-// delivery exactly as the host counts it (default 5, like the host).
-func maxDequeueCount(appRoot string) int {
+// HostQueues is host.json's queue retry policy: how often a failed message is delivered
+// and how long it stays invisible between deliveries.
+type HostQueues struct {
+	MaxDequeueCount   int           // extensions.queues.maxDequeueCount (host default 5)
+	VisibilityTimeout time.Duration // extensions.queues.visibilityTimeout (host default 0)
+}
+
+// ReadHostQueues reads host.json in appRoot; missing or invalid values are the host's
+// defaults. Tests read it too, instead of assuming a retry timing.
+func ReadHostQueues(appRoot string) HostQueues {
+	q := HostQueues{MaxDequeueCount: 5}
 	data, err := os.ReadFile(filepath.Join(appRoot, "host.json"))
 	if err != nil {
-		return 5
+		return q
 	}
 	var h struct {
 		Extensions struct {
 			Queues struct {
-				MaxDequeueCount int `json:"maxDequeueCount"`
+				MaxDequeueCount   int    `json:"maxDequeueCount"`
+				VisibilityTimeout string `json:"visibilityTimeout"`
 			} `json:"queues"`
 		} `json:"extensions"`
 	}
-	if json.Unmarshal(data, &h) != nil || h.Extensions.Queues.MaxDequeueCount <= 0 {
-		return 5
+	if json.Unmarshal(data, &h) != nil {
+		return q
 	}
-	return h.Extensions.Queues.MaxDequeueCount
+	if n := h.Extensions.Queues.MaxDequeueCount; n > 0 {
+		q.MaxDequeueCount = n
+	}
+	// A .NET TimeSpan "hh:mm:ss" (what host.json holds).
+	var hh, mm, ss int
+	if n, _ := fmt.Sscanf(h.Extensions.Queues.VisibilityTimeout, "%d:%d:%d", &hh, &mm, &ss); n == 3 {
+		q.VisibilityTimeout = time.Duration(hh)*time.Hour + time.Duration(mm)*time.Minute + time.Duration(ss)*time.Second
+	}
+	return q
 }
+
+// maxDequeueCount reads host.json's queue setting, so the handler knows a message's last
+// delivery exactly as the host counts it (default 5, like the host).
+func maxDequeueCount(appRoot string) int { return ReadHostQueues(appRoot).MaxDequeueCount }
 
 func or(v, def string) string {
 	if strings.TrimSpace(v) == "" {

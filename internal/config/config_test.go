@@ -139,3 +139,16 @@ func TestMaxDequeueCountComesFromHostJSON(t *testing.T) {
 		t.Fatalf("MaxDequeueCount %d, %v; want host.json's 7", c.MaxDequeueCount, err)
 	}
 }
+
+// TestTheRepositoryHostJSONRetriesForMinutes: the committed host.json spreads a failing
+// message's deliveries over minutes (a real outage), while throttling is deferred and uses
+// none of them (contract 6.2).
+func TestTheRepositoryHostJSONRetriesForMinutes(t *testing.T) {
+	q := ReadHostQueues(filepath.Join("..", ".."))
+	if q.VisibilityTimeout < 10*time.Second || q.MaxDequeueCount < 5 {
+		t.Fatalf("host.json: %+v", q)
+	}
+	if window := time.Duration(q.MaxDequeueCount-1) * q.VisibilityTimeout; window < 3*time.Minute {
+		t.Errorf("deliveries span %v; want at least 3 minutes to ride out an outage", window)
+	}
+}
