@@ -66,16 +66,16 @@ func (b *tokenBucket) take(now time.Time) (ok bool, wait time.Duration) {
 }
 
 type faultInjector struct {
-	mu     sync.Mutex
-	rules  []*faultRule
+	mu    sync.Mutex
+	rules []*faultRule
 	// writesThrottledUntil: every write is answered 429 with writesRetryAfter until then
 	// (ThrottleWritesFor).
 	writesThrottledUntil time.Time
 	writesRetryAfter     string
-	rate   float64
-	rng    *rand.Rand
-	bucket tokenBucket
-	delay  time.Duration
+	rate                 float64
+	rng                  *rand.Rand
+	bucket               tokenBucket
+	delay                time.Duration
 }
 
 func newFaultInjector(delay time.Duration) *faultInjector {
