@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tourniquet/tourniquet/internal/bench"
+	"github.com/tourniquet/tourniquet/internal/hostemu"
 	"github.com/tourniquet/tourniquet/internal/runs"
 	"github.com/tourniquet/tourniquet/internal/tenantsim"
 )
@@ -139,19 +140,29 @@ func benchColdStart(ctx context.Context, env *benchEnv, t *table) error {
 	if err != nil {
 		return err
 	}
+	p.Stop()
+
+	// 100 remediations at once: a handler instance runs at most 8 sync runs at a time
+	// (maxSyncRuns, then 429), so they go through the queues, under the host emulator, which
+	// delivers up to batchSize messages per queue at once.
+	host, err := hostemu.Start(ctx, hostemu.Options{AppRoot: env.appRoot, StorageConnectionString: env.storage.ConnectionString, Env: handlerEnv})
+	if err != nil {
+		return err
+	}
+	defer host.Stop()
 	start := time.Now()
-	statuses, err := bench.ConcurrentRemediations(ctx, p, victims)
+	statuses, err := bench.QueuedRemediations(ctx, host, victims)
 	elapsed := time.Since(start)
 	if err != nil {
 		return err
 	}
-	peak, err := p.PeakRSS()
+	peak, err := bench.PeakRSSOf(host.HandlerPID())
 	if err != nil {
 		return err
 	}
-	t.check("max RSS, 100 concurrent sync remediations", fmt.Sprintf("%.1f MiB", float64(peak)/(1<<20)), "",
-		statuses[runs.Succeeded] == len(victims),
-		fmt.Sprintf("VmHWM; %.1f MiB after start; all 100 done in %s: %v", float64(idle)/(1<<20), ms(elapsed), sortedStatuses(statuses)))
+	t.check("max RSS, 100 remediations at once (queues)", fmt.Sprintf("%.1f MiB", float64(peak)/(1<<20)), "<= 60 MiB",
+		statuses[runs.Succeeded] == len(victims) && peak <= 60<<20,
+		fmt.Sprintf("VmHWM of the handler; %.1f MiB after start; all 100 done in %s: %v", float64(idle)/(1<<20), ms(elapsed), sortedStatuses(statuses)))
 	return nil
 }
 
