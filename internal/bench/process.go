@@ -154,21 +154,32 @@ func QueuedRemediations(ctx context.Context, host *hostemu.Host, victims []Victi
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			body, _ := json.Marshal(map[string]any{"user": v.UPN, "reason": "benchmark"})
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, host.URL()+"/api/remediations", bytes.NewReader(body))
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := client.Do(req)
-			if err != nil {
-				errs <- err
-				return
+			// An idempotency key per user: a start answered 503 (the store was too slow) is
+			// sent again and cannot start a second run.
+			body, _ := json.Marshal(map[string]any{"user": v.UPN, "reason": "benchmark", "idempotencyKey": "bench-memory-" + v.ID})
+			status := 0
+			for attempt := 0; attempt < 10; attempt++ {
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, host.URL()+"/api/remediations", bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := client.Do(req)
+				if err != nil {
+					errs <- err
+					return
+				}
+				var run runs.Run
+				status = resp.StatusCode
+				decoded := json.NewDecoder(resp.Body).Decode(&run) == nil
+				resp.Body.Close()
+				if status == http.StatusAccepted && decoded {
+					ids[i] = run.RunID
+					return
+				}
+				if status != http.StatusServiceUnavailable {
+					break
+				}
+				time.Sleep(time.Second)
 			}
-			defer resp.Body.Close()
-			var run runs.Run
-			if resp.StatusCode != http.StatusAccepted || json.NewDecoder(resp.Body).Decode(&run) != nil {
-				errs <- fmt.Errorf("bench: start for %s: HTTP %d", v.UPN, resp.StatusCode)
-				return
-			}
-			ids[i] = run.RunID
+			errs <- fmt.Errorf("bench: start for %s: HTTP %d", v.UPN, status)
 		}()
 	}
 	wg.Wait()
