@@ -47,6 +47,9 @@ param sweepMode string = 'report'
 @description('SWEEP_MAX_USERS: more newly restricted users than this at once: remediate none.')
 param sweepMaxUsers string = '10'
 
+@description('STEP_DEADLINE: Go duration; a throttled step is deferred until this long after its run started, then fails.')
+param stepDeadline string = '1h'
+
 @allowed(['functionkey', 'easyauth'])
 @description('AUTH_MODE: easyauth only together with App Service authentication.')
 param authMode string = 'functionkey'
@@ -130,6 +133,7 @@ module functionApp 'modules/functionapp.bicep' = {
     sweepSchedule: sweepSchedule
     sweepMode: sweepMode
     sweepMaxUsers: sweepMaxUsers
+    stepDeadline: stepDeadline
     authMode: authMode
     approvalMode: approvalMode
     approvalTimeout: approvalTimeout

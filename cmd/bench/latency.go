@@ -34,5 +34,22 @@ func benchLatency(ctx context.Context, env *benchEnv, t *table) error {
 	t.row("  Graph / Exchange requests", fmt.Sprintf("%d / %d", slow.Requests.Graph, slow.Requests.Exchange), "", fmt.Sprintf("page size %d, tenant profile %s", env.pageSize, env.profile))
 	t.row("  Table Storage requests", fmt.Sprintf("%d", slow.TableRequests), "", fmt.Sprintf("summed time %s (overlapping)", ms(slow.TableTime)))
 	t.row("  same run, no injected latency", ms(fast.Wall), "", fmt.Sprintf("Tourniquet's own time on the path: Table Storage %s summed, rest CPU", ms(fast.TableTime)))
+
+	// The same remediation through the real handler binary under the host emulator (HTTP
+	// forwarded by the host, Table Storage on Azurite), alternating with in-process runs
+	// on one simulator so both see the same tenant and machine load.
+	if err := checkAppRoot(env.appRoot); err != nil {
+		return err
+	}
+	cmp, err := le.CompareHandlerPath(ctx, env.appRoot, env.storage.ConnectionString, env.latency, env.pageSize, env.iterations)
+	if err != nil {
+		return err
+	}
+	t.check("full remediation in process (seeded victims)", ms(cmp.InProcess.Wall), fmt.Sprintf("%s critical path", ms(cmp.InProcess.LowerBound)),
+		cmp.InProcess.Status == runs.Succeeded, fmt.Sprintf("ratio %.2f; median of %d, min %s", cmp.InProcess.Ratio(), cmp.InProcess.Iterations, ms(cmp.InProcess.WallMin)))
+	t.check("full remediation through the handler binary", ms(cmp.Handler.Wall), fmt.Sprintf("%s critical path", ms(cmp.Handler.LowerBound)),
+		cmp.Handler.Status == runs.Succeeded && cmp.Handler.Ratio() <= 1.2, fmt.Sprintf("ratio %.2f (target <= 1.20); median of %d, min %s; host emulator, HTTP forwarded", cmp.Handler.Ratio(), cmp.Handler.Iterations, ms(cmp.Handler.WallMin)))
+	t.check("  handler path over in process", fmt.Sprintf("%+.1f %%", 100*cmp.Overhead()), "<= +10 %", cmp.Overhead() <= 0.10,
+		fmt.Sprintf("Graph / Exchange requests %d / %d vs %d / %d", cmp.Handler.Requests.Graph, cmp.Handler.Requests.Exchange, cmp.InProcess.Requests.Graph, cmp.InProcess.Requests.Exchange))
 	return nil
 }

@@ -48,6 +48,10 @@ type options struct {
 	starts     int
 	only       string
 	profile    string
+
+	sustainedUsers      int
+	sustainedWindow     time.Duration
+	sustainedRetryAfter time.Duration
 }
 
 func run(ctx context.Context, args []string) error {
@@ -65,7 +69,10 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&o.hosts, "hosts", 3, "handler processes sharing one Azurite in the throughput run")
 	fs.IntVar(&o.starts, "starts", 7, "cold starts measured (median reported)")
 	fs.StringVar(&o.profile, "profile", "demo", "tenant profile of the latency runs: "+strings.Join(tenantsim.ProfileNames(), ", "))
-	fs.StringVar(&o.only, "only", "", "run one part only: latency, throughput, coldstart, invocation")
+	fs.IntVar(&o.sustainedUsers, "sustained-users", 50, "users remediated through the queues under a sustained throttle")
+	fs.DurationVar(&o.sustainedWindow, "sustained-window", 2*time.Minute, "how long every write is answered 429 in the sustained-throttle run")
+	fs.DurationVar(&o.sustainedRetryAfter, "sustained-retry-after", 30*time.Second, "the Retry-After of those 429s")
+	fs.StringVar(&o.only, "only", "", "run one part only: latency, throughput, sustained, coldstart, invocation")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -83,6 +90,7 @@ func run(ctx context.Context, args []string) error {
 	}{
 		{"latency", benchLatency},
 		{"throughput", benchThroughput},
+		{"sustained", benchSustained},
 		{"coldstart", benchColdStart},
 		{"invocation", benchInvocation},
 	}

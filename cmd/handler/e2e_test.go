@@ -17,6 +17,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 
 	"github.com/tourniquet/tourniquet/internal/azurite"
+	"github.com/tourniquet/tourniquet/internal/config"
 	"github.com/tourniquet/tourniquet/internal/functions"
 	"github.com/tourniquet/tourniquet/internal/hostemu"
 	"github.com/tourniquet/tourniquet/internal/runs"
@@ -24,8 +25,11 @@ import (
 )
 
 // appRoot is a Functions app root made for the tests: the repository's host.json and
-// function folders, and a handler built from this package.
-var appRoot string
+// function folders, and a handler built from this package. fastRetryRoot is the same app
+// with host.json's visibilityTimeout cut to 1 s, for the tests that exhaust a message's
+// deliveries (maxDequeueCount is the repository's): they test what the last delivery does,
+// not the wait between deliveries.
+var appRoot, fastRetryRoot string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "tourniquet-app-")
@@ -38,9 +42,45 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	appRoot = dir
+	fast, err := os.MkdirTemp("", "tourniquet-app-fast-")
+	if err == nil {
+		err = makeFastRetryAppRoot(dir, fast)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fast-retry app root:", err)
+		os.Exit(1)
+	}
+	fastRetryRoot = fast
 	code := m.Run()
 	os.RemoveAll(dir)
+	os.RemoveAll(fast)
 	os.Exit(code)
+}
+
+// makeFastRetryAppRoot copies the app root from with host.json's visibilityTimeout set to
+// 1 s; everything else, maxDequeueCount included, stays as the repository has it.
+func makeFastRetryAppRoot(from, dir string) error {
+	raw, err := os.ReadFile(filepath.Join(from, "host.json"))
+	if err != nil {
+		return err
+	}
+	var host map[string]any
+	if err := json.Unmarshal(raw, &host); err != nil {
+		return err
+	}
+	host["extensions"].(map[string]any)["queues"].(map[string]any)["visibilityTimeout"] = "00:00:01"
+	out, _ := json.MarshalIndent(host, "", "  ")
+	if err := os.WriteFile(filepath.Join(dir, "host.json"), out, 0o644); err != nil {
+		return err
+	}
+	if err := functions.Generate(dir); err != nil {
+		return err
+	}
+	bin, err := os.ReadFile(filepath.Join(from, "handler"))
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "handler"), bin, 0o755)
 }
 
 func makeAppRoot(dir string) error {
@@ -65,6 +105,7 @@ func makeAppRoot(dir string) error {
 
 type stack struct {
 	t       *testing.T
+	root    string // the app root; appRoot unless set
 	storage *azurite.Instance
 	sim     *tenantsim.Sim
 	demo    tenantsim.Demo
@@ -75,6 +116,12 @@ type stack struct {
 // startStack starts Azurite (its own, so queues do not collide), a seeded tenant
 // simulator, and the real handler binary under the host emulator.
 func startStack(t *testing.T, env ...string) *stack {
+	t.Helper()
+	return startStackIn(t, appRoot, env...)
+}
+
+// startStackIn is startStack with the app root root.
+func startStackIn(t *testing.T, root string, env ...string) *stack {
 	t.Helper()
 	ctx := context.Background()
 	storage, err := azurite.Start(ctx)
@@ -87,7 +134,7 @@ func startStack(t *testing.T, env ...string) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(sim.Close)
-	s := &stack{t: t, storage: storage, sim: sim, demo: tenantsim.SeedDemo(sim), output: &bytes.Buffer{}}
+	s := &stack{t: t, root: root, storage: storage, sim: sim, demo: tenantsim.SeedDemo(sim), output: &bytes.Buffer{}}
 	s.host = s.startHost(env...)
 	return s
 }
@@ -104,8 +151,12 @@ func (s *stack) startHost(env ...string) *hostemu.Host {
 		"PROTECTED_ACCOUNTS=" + s.demo.BreakGlassUPN,
 		"SWEEP_SCHEDULE=0 */15 * * * *",
 	}
+	root := s.root
+	if root == "" {
+		root = appRoot
+	}
 	host, err := hostemu.Start(context.Background(), hostemu.Options{
-		AppRoot: appRoot, StorageConnectionString: s.storage.ConnectionString,
+		AppRoot: root, StorageConnectionString: s.storage.ConnectionString,
 		Env: append(base, env...), Output: s.output,
 	})
 	if err != nil {
@@ -153,9 +204,16 @@ func call(t *testing.T, h *hostemu.Host, method, path string, body any, headers 
 	return response{resp.StatusCode, resp.Header, data}
 }
 
+// waitIdle waits for the queues to drain: long enough for a message that fails to come
+// back every visibilityTimeout until maxDequeueCount, as host.json sets them.
 func (s *stack) waitIdle() {
 	s.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	root := s.root
+	if root == "" {
+		root = appRoot
+	}
+	q := config.ReadHostQueues(root)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second+time.Duration(q.MaxDequeueCount)*q.VisibilityTimeout)
 	defer cancel()
 	if err := s.host.WaitIdle(ctx); err != nil {
 		s.t.Fatalf("queues never drained: %v\n%s", err, s.output.String())
@@ -258,7 +316,8 @@ func TestRunRecordsSurviveARestart(t *testing.T) {
 }
 
 func TestExhaustedRetriesEndInThePoisonQueueWithTheRunFailed(t *testing.T) {
-	s := startStack(t)
+	s := startStackIn(t, fastRetryRoot)
+	maxDequeue := config.ReadHostQueues(fastRetryRoot).MaxDequeueCount
 	// A 500 is transient for Tourniquet but not retried inside the Graph client, so each
 	// delivery fails fast.
 	s.sim.FailNext(10000, "revokeSignInSessions", 500)
@@ -266,8 +325,8 @@ func TestExhaustedRetriesEndInThePoisonQueueWithTheRunFailed(t *testing.T) {
 	call(t, s.host, "POST", "/api/remediations", map[string]any{"user": s.demo.UPN, "steps": []string{"revoke-sessions"}}).json(t, &run)
 	s.waitIdle()
 	call(t, s.host, "GET", "/api/remediations/"+run.RunID, nil).json(t, &run)
-	if run.Status != runs.Failed || run.Steps[0].Status != runs.StepFailed || run.Steps[0].Attempts != 5 {
-		t.Fatalf("run %s step %+v", run.Status, run.Steps[0])
+	if run.Status != runs.Failed || run.Steps[0].Status != runs.StepFailed || run.Steps[0].Attempts != maxDequeue {
+		t.Fatalf("run %s step %+v, want failed after host.json's %d deliveries", run.Status, run.Steps[0], maxDequeue)
 	}
 	poison, _ := azqueue.NewQueueClientFromConnectionString(s.storage.ConnectionString, "step-revoke-sessions-poison", nil)
 	peek, err := poison.PeekMessages(context.Background(), nil)
@@ -398,7 +457,7 @@ func TestTimerSweepRecordsAPlannedRunForANewlyRestrictedUser(t *testing.T) {
 }
 
 func TestOneStepQueueRunExhaustingItsRetriesEndsFailedInThePoisonQueue(t *testing.T) {
-	s := startStack(t)
+	s := startStackIn(t, fastRetryRoot)
 	s.sim.FailNext(10000, "revokeSignInSessions", 500) // transient, and not retried inside the client: fast deliveries
 	q, _ := azqueue.NewQueueClientFromConnectionString(s.storage.ConnectionString, "step-revoke-sessions", nil)
 	if _, err := q.EnqueueMessage(context.Background(), `{"user":"`+s.demo.UPN+`"}`, nil); err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/tourniquet/tourniquet/internal/runs"
 	"github.com/tourniquet/tourniquet/internal/server"
 	"github.com/tourniquet/tourniquet/internal/steps"
+	"github.com/tourniquet/tourniquet/internal/throttle"
 )
 
 // run wires the handler from its settings and serves until ctx ends.
@@ -42,14 +43,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("credential: %w", err)
 	}
-	directory, err := graph.New(graph.Options{BaseURL: cfg.GraphBaseURL, Credential: cred})
-	if err != nil {
-		return fmt.Errorf("graph client: %w", err)
-	}
-	mailboxes, err := exchange.New(exchange.Options{BaseURL: cfg.ExchangeBaseURL, TenantID: cfg.TenantID, Credential: cred})
-	if err != nil {
-		return fmt.Errorf("exchange client: %w", err)
-	}
 	tables, queueSvc, err := storageClients(cfg, cred)
 	if err != nil {
 		return err
@@ -58,6 +51,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	// poll at once; the tables are created in the background meanwhile. While storage is
 	// unreachable, /api/health says so and requests that need a record answer 503.
 	store := runs.New(tables, cfg.TablePrefix)
+	// Every instance honours the tenant's shared "not before" of each service, so a 429 told
+	// to one instance holds the others back too.
+	graphGate := &throttle.Gate{Service: "graph", Shared: store}
+	exchangeGate := &throttle.Gate{Service: "exchange", Shared: store}
+	directory, err := graph.New(graph.Options{BaseURL: cfg.GraphBaseURL, Credential: cred, HTTPClient: graphGate.HTTPClient(0)})
+	if err != nil {
+		return fmt.Errorf("graph client: %w", err)
+	}
+	mailboxes, err := exchange.New(exchange.Options{BaseURL: cfg.ExchangeBaseURL, TenantID: cfg.TenantID, Credential: cred,
+		HTTPClient: exchangeGate.HTTPClient(35 * time.Second)})
+	if err != nil {
+		return fmt.Errorf("exchange client: %w", err)
+	}
 	go func() {
 		if err := store.Ping(ctx); err != nil {
 			log.Error("run-record store not ready", "err", err)
@@ -75,7 +81,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Queue:  queues.New(queueSvc),
 		Config: remediation.Config{
 			Protected: cfg.Protected, MaxPerHour: cfg.MaxPerHour, MaxDequeueCount: cfg.MaxDequeueCount,
-			SweepMode: cfg.SweepMode, SweepMaxUsers: cfg.SweepMaxUsers, RecordKey: cfg.RecordKey,
+			SweepMode: cfg.SweepMode, SweepMaxUsers: cfg.SweepMaxUsers, RecordKey: cfg.RecordKey, StepDeadline: cfg.StepDeadline,
 			ApprovalMode: cfg.ApprovalMode, ApprovalTimeout: cfg.ApprovalTimeout,
 		},
 		Log: log,

@@ -20,6 +20,7 @@ param maxRemediationsPerHour string
 param sweepSchedule string
 param sweepMode string
 param sweepMaxUsers string
+param stepDeadline string
 param authMode string
 param approvalMode string
 param approvalTimeout string
@@ -114,6 +115,7 @@ var tourniquetSettings = {
   SWEEP_SCHEDULE: sweepSchedule
   SWEEP_MODE: sweepMode
   SWEEP_MAX_USERS: sweepMaxUsers
+  STEP_DEADLINE: stepDeadline
   AUTH_MODE: authMode
   APPROVAL_MODE: approvalMode
   APPROVAL_TIMEOUT: approvalTimeout

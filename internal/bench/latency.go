@@ -22,6 +22,7 @@ import (
 	"github.com/tourniquet/tourniquet/internal/runs"
 	"github.com/tourniquet/tourniquet/internal/steps"
 	"github.com/tourniquet/tourniquet/internal/tenantsim"
+	"github.com/tourniquet/tourniquet/internal/throttle"
 )
 
 // CriticalPath is the longest chain of dependent Graph/Exchange requests of a full
@@ -160,11 +161,13 @@ func (e *LatencyEnv) MeasureLatency(ctx context.Context, latency time.Duration, 
 // service wires a remediation service to sim the way cmd/handler does (default client
 // settings), with this environment's store.
 func (e *LatencyEnv) service(sim *tenantsim.Sim) (*remediation.Service, error) {
-	g, err := graph.New(graph.Options{BaseURL: sim.GraphURL(), Credential: e.cred})
+	graphGate := &throttle.Gate{Service: "graph", Shared: e.store}
+	exchangeGate := &throttle.Gate{Service: "exchange", Shared: e.store}
+	g, err := graph.New(graph.Options{BaseURL: sim.GraphURL(), Credential: e.cred, HTTPClient: graphGate.HTTPClient(0)})
 	if err != nil {
 		return nil, fmt.Errorf("bench: graph client: %w", err)
 	}
-	x, err := exchange.New(exchange.Options{BaseURL: sim.ExchangeURL(), TenantID: sim.TenantID(), Credential: e.cred})
+	x, err := exchange.New(exchange.Options{BaseURL: sim.ExchangeURL(), TenantID: sim.TenantID(), Credential: e.cred, HTTPClient: exchangeGate.HTTPClient(35 * time.Second)})
 	if err != nil {
 		return nil, fmt.Errorf("bench: exchange client: %w", err)
 	}

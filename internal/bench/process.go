@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tourniquet/tourniquet/internal/hostemu"
 	"github.com/tourniquet/tourniquet/internal/runs"
 	"github.com/tourniquet/tourniquet/internal/tenantsim"
 )
@@ -86,8 +87,11 @@ func (p *Process) WaitReady(ctx context.Context) error {
 }
 
 // PeakRSS is the process's high-water resident set (VmHWM), in bytes.
-func (p *Process) PeakRSS() (int64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+func (p *Process) PeakRSS() (int64, error) { return PeakRSSOf(p.cmd.Process.Pid) }
+
+// PeakRSSOf is the high-water resident set (VmHWM) of process pid, in bytes.
+func PeakRSSOf(pid int) (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, fmt.Errorf("bench: read VmHWM: %w", err)
 	}
@@ -128,41 +132,6 @@ func ColdStarts(ctx context.Context, appRoot string, env []string, n int) ([]tim
 	return out, nil
 }
 
-// ConcurrentRemediations sends one sync full remediation per victim to the handler at once
-// and returns the runs' statuses.
-func ConcurrentRemediations(ctx context.Context, p *Process, victims []Victim) (map[runs.Status]int, error) {
-	var (
-		mu       sync.Mutex
-		statuses = map[runs.Status]int{}
-		firstErr error
-		wg       sync.WaitGroup
-	)
-	client := &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: len(victims)}}
-	for _, v := range victims {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			body, _ := json.Marshal(map[string]any{"user": v.UPN, "mode": "sync", "reason": "benchmark"})
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, p.URL+"/api/remediations", bytes.NewReader(body))
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := client.Do(req)
-			var run runs.Run
-			if err == nil {
-				err = json.NewDecoder(resp.Body).Decode(&run)
-				resp.Body.Close()
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil && firstErr == nil {
-				firstErr = fmt.Errorf("bench: remediation of %s: %w", v.UPN, err)
-			}
-			statuses[run.Status]++
-		}()
-	}
-	wg.Wait()
-	return statuses, firstErr
-}
-
 func freePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -170,4 +139,72 @@ func freePort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// QueuedRemediations starts one async full remediation per victim at once through the host
+// emulator's front (POST /api/remediations, forwarded to the handler), waits until the
+// queues are drained, and returns the runs' statuses. The host delivers up to batchSize
+// messages per queue at once, so the handler carries many remediations at the same time.
+func QueuedRemediations(ctx context.Context, host *hostemu.Host, victims []Victim) (map[runs.Status]int, error) {
+	client := &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: len(victims)}}
+	ids := make([]string, len(victims))
+	errs := make(chan error, len(victims))
+	var wg sync.WaitGroup
+	for i, v := range victims {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// An idempotency key per user: a start answered 503 (the store was too slow) is
+			// sent again and cannot start a second run.
+			body, _ := json.Marshal(map[string]any{"user": v.UPN, "reason": "benchmark", "idempotencyKey": "bench-memory-" + v.ID})
+			status := 0
+			for attempt := 0; attempt < 10; attempt++ {
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, host.URL()+"/api/remediations", bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := client.Do(req)
+				if err != nil {
+					errs <- err
+					return
+				}
+				var run runs.Run
+				status = resp.StatusCode
+				decoded := json.NewDecoder(resp.Body).Decode(&run) == nil
+				resp.Body.Close()
+				if status == http.StatusAccepted && decoded {
+					ids[i] = run.RunID
+					return
+				}
+				if status != http.StatusServiceUnavailable {
+					break
+				}
+				time.Sleep(time.Second)
+			}
+			errs <- fmt.Errorf("bench: start for %s: HTTP %d", v.UPN, status)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
+	defer cancel()
+	if err := host.WaitIdle(wctx); err != nil {
+		return nil, err
+	}
+	statuses := map[runs.Status]int{}
+	for _, id := range ids {
+		resp, err := client.Get(host.URL() + "/api/remediations/" + id)
+		if err != nil {
+			return nil, err
+		}
+		var run runs.Run
+		err = json.NewDecoder(resp.Body).Decode(&run)
+		resp.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("bench: run %s: %w", id, err)
+		}
+		statuses[run.Status]++
+	}
+	return statuses, nil
 }

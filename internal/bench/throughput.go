@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
@@ -26,6 +27,12 @@ type ThroughputConfig struct {
 	PageSize         int
 	Hosts            int
 	Output           io.Writer // handler and host output; nil discards
+	// ThrottleWrites, when set, answers every write 429 with ThrottleRetryAfter for that long
+	// from the first message on (a sustained throttle; tenantsim.ThrottleWritesFor).
+	ThrottleWrites, ThrottleRetryAfter time.Duration
+	// RecoverEvery fires the recovery timer (functions.RecoverTimer) on the first host this
+	// often, as the host's schedule does; default 1 minute.
+	RecoverEvery time.Duration
 }
 
 // ThroughputResult is what a throughput run measured and checked.
@@ -44,6 +51,16 @@ type ThroughputResult struct {
 	DuplicateWrites []string
 	Attempts        int // step deliveries that acted, summed
 	Steps           int
+	Deferrals       int // throttled steps sent again after Retry-After, summed
+	RecoveryFirings int // recovery timer invocations during the run
+}
+
+// ThrottledPerUser is the number of 429 answers per user remediated.
+func (r ThroughputResult) ThrottledPerUser() float64 {
+	if r.Users == 0 {
+		return 0
+	}
+	return float64(r.Requests.Throttled) / float64(r.Users)
 }
 
 // OK reports whether no run was lost or duplicated and every change applied once.
@@ -84,6 +101,31 @@ func Throughput(ctx context.Context, cfg ThroughputConfig) (ThroughputResult, er
 	}
 	sim.SetRateLimit(cfg.RatePerSecond)
 	sim.ResetRequests()
+	if cfg.ThrottleWrites > 0 {
+		sim.ThrottleWritesFor(cfg.ThrottleWrites, cfg.ThrottleRetryAfter)
+	}
+
+	// The recovery timer runs as the host would run it: runs whose step lease ran out (a
+	// delivery that died, a last delivery that could not reach the store) move again.
+	recoverEvery := cfg.RecoverEvery
+	if recoverEvery <= 0 {
+		recoverEvery = time.Minute
+	}
+	recoverCtx, stopRecovery := context.WithCancel(ctx)
+	defer stopRecovery()
+	var firings atomic.Int64
+	go func() {
+		for {
+			select {
+			case <-recoverCtx.Done():
+				return
+			case <-time.After(recoverEvery):
+			}
+			if _, err := hosts[0].FireTimer(recoverCtx, functions.RecoverTimer); err == nil {
+				firings.Add(1)
+			}
+		}
+	}()
 
 	start := time.Now()
 	for _, v := range victims {
@@ -92,19 +134,44 @@ func Throughput(ctx context.Context, cfg ThroughputConfig) (ThroughputResult, er
 			return res, fmt.Errorf("bench: enqueue: %w", err)
 		}
 	}
-	// Drained when every host sees empty queues and nothing in flight, twice in a row.
-	for idle := 0; idle < 2; {
-		idle++
-		for _, h := range hosts {
-			wctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
-			err := h.WaitIdle(wctx)
-			cancel()
-			if err != nil {
-				return res, fmt.Errorf("bench: waiting for the queues: %w", err)
+	// Drained when every host sees empty queues and nothing in flight, twice in a row, and
+	// no run is left unfinished; a run left running waits for the recovery timer (its step
+	// lease must run out first), for at most recoveryWait.
+	const recoveryWait = 6 * time.Minute
+	store, err := benchStore(cfg.ConnectionString, prefix)
+	if err != nil {
+		return res, err
+	}
+	var drainedAt time.Time
+	for {
+		for idle := 0; idle < 2; {
+			idle++
+			for _, h := range hosts {
+				wctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
+				err := h.WaitIdle(wctx)
+				cancel()
+				if err != nil {
+					return res, fmt.Errorf("bench: waiting for the queues: %w", err)
+				}
 			}
+		}
+		if drainedAt.IsZero() {
+			drainedAt = time.Now()
+		}
+		left, err := store.Unfinished(ctx, time.Now(), 1)
+		if err != nil {
+			return res, fmt.Errorf("bench: unfinished runs: %w", err)
+		}
+		if len(left) == 0 || time.Since(drainedAt) > recoveryWait {
+			break
+		}
+		if !sleepCtx(ctx, 5*time.Second) {
+			return res, ctx.Err()
 		}
 	}
 	res.Elapsed = time.Since(start)
+	stopRecovery()
+	res.RecoveryFirings = int(firings.Load())
 
 	log := sim.Requests()
 	res.Requests = Count(log)
@@ -112,6 +179,23 @@ func Throughput(ctx context.Context, cfg ThroughputConfig) (ThroughputResult, er
 	res.Bound = time.Duration(float64(max(served-cfg.RatePerSecond, 0)) / float64(cfg.RatePerSecond) * float64(time.Second))
 	res.DuplicateWrites = Duplicates(AppliedWrites(log))
 	return res, verifyRuns(ctx, cfg.ConnectionString, prefix, sim, victims, &res)
+}
+
+func benchStore(connectionString, prefix string) (*runs.Store, error) {
+	svc, err := aztables.NewServiceClientFromConnectionString(connectionString, nil)
+	if err != nil {
+		return nil, fmt.Errorf("bench: table client: %w", err)
+	}
+	return runs.New(svc, prefix), nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(d):
+		return true
+	}
 }
 
 // verifyRuns reads every victim's runs from the run-record tables and the simulator.
@@ -132,6 +216,7 @@ func verifyRuns(ctx context.Context, connectionString, prefix string, sim *tenan
 			res.Statuses[r.Status]++
 			for _, st := range r.Steps {
 				res.Attempts += st.Attempts
+				res.Deferrals += st.Deferrals
 				res.Steps++
 			}
 		}

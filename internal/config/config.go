@@ -47,6 +47,10 @@ type Config struct {
 	ApprovalTimeout time.Duration
 
 	MaxDequeueCount int // host.json extensions.queues.maxDequeueCount
+
+	// StepDeadline (STEP_DEADLINE, a Go duration, default 1h) bounds how long after its run
+	// started a throttled step may still be deferred (contract 6.2).
+	StepDeadline time.Duration
 }
 
 // Settings lists every environment setting the handler reads (the consistency test holds
@@ -56,7 +60,7 @@ var Settings = []string{
 	"AzureWebJobsStorage__queueServiceUri", "AzureWebJobsStorage__accountName", "TOURNIQUET_TABLE_PREFIX",
 	"AZURE_TENANT_ID", "AZURE_CLIENT_ID", "GRAPH_BASE_URL", "EXCHANGE_BASE_URL", "PROTECTED_ACCOUNTS",
 	"MAX_REMEDIATIONS_PER_HOUR", "SWEEP_SCHEDULE", "SWEEP_MODE", "SWEEP_MAX_USERS", "AUTH_MODE",
-	"WEBSITE_AUTH_ENABLED", "TOURNIQUET_RECORD_KEY", "APPROVAL_MODE", "APPROVAL_TIMEOUT",
+	"WEBSITE_AUTH_ENABLED", "TOURNIQUET_RECORD_KEY", "APPROVAL_MODE", "APPROVAL_TIMEOUT", "STEP_DEADLINE",
 }
 
 // Load reads the settings from getenv and host.json in appRoot.
@@ -94,6 +98,9 @@ func Load(getenv func(string) string, appRoot string) (Config, error) {
 		return c, err
 	}
 	if c.SweepMaxUsers, err = intSetting(getenv, "SWEEP_MAX_USERS", 10); err != nil {
+		return c, err
+	}
+	if c.StepDeadline, err = durationSetting(getenv, "STEP_DEADLINE", time.Hour); err != nil {
 		return c, err
 	}
 	switch c.SweepMode {
@@ -219,25 +226,59 @@ func intSetting(getenv func(string) string, name string, def int) (int, error) {
 	return n, nil
 }
 
-// maxDequeueCount reads host.json's queue setting, so the handler knows a message's last
-// delivery exactly as the host counts it (default 5, like the host).
-func maxDequeueCount(appRoot string) int {
+// durationSetting reads a Go duration ("90m", "1h30m") that must be positive.
+func durationSetting(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
+	raw := strings.TrimSpace(getenv(name))
+	if raw == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(raw)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("config: %s must be a positive Go duration such as 1h or 90m, not %q", name, raw)
+	}
+	return d, nil
+}
+
+// HostQueues is host.json's queue retry policy: how often a failed message is delivered
+// and how long it stays invisible between deliveries.
+type HostQueues struct {
+	MaxDequeueCount   int           // extensions.queues.maxDequeueCount (host default 5)
+	VisibilityTimeout time.Duration // extensions.queues.visibilityTimeout (host default 0)
+}
+
+// ReadHostQueues reads host.json in appRoot; missing or invalid values are the host's
+// defaults. Tests read it too, instead of assuming a retry timing.
+func ReadHostQueues(appRoot string) HostQueues {
+	q := HostQueues{MaxDequeueCount: 5}
 	data, err := os.ReadFile(filepath.Join(appRoot, "host.json"))
 	if err != nil {
-		return 5
+		return q
 	}
 	var h struct {
 		Extensions struct {
 			Queues struct {
-				MaxDequeueCount int `json:"maxDequeueCount"`
+				MaxDequeueCount   int    `json:"maxDequeueCount"`
+				VisibilityTimeout string `json:"visibilityTimeout"`
 			} `json:"queues"`
 		} `json:"extensions"`
 	}
-	if json.Unmarshal(data, &h) != nil || h.Extensions.Queues.MaxDequeueCount <= 0 {
-		return 5
+	if json.Unmarshal(data, &h) != nil {
+		return q
 	}
-	return h.Extensions.Queues.MaxDequeueCount
+	if n := h.Extensions.Queues.MaxDequeueCount; n > 0 {
+		q.MaxDequeueCount = n
+	}
+	// A .NET TimeSpan "hh:mm:ss" (what host.json holds).
+	var hh, mm, ss int
+	if n, _ := fmt.Sscanf(h.Extensions.Queues.VisibilityTimeout, "%d:%d:%d", &hh, &mm, &ss); n == 3 {
+		q.VisibilityTimeout = time.Duration(hh)*time.Hour + time.Duration(mm)*time.Minute + time.Duration(ss)*time.Second
+	}
+	return q
 }
+
+// maxDequeueCount reads host.json's queue setting, so the handler knows a message's last
+// delivery exactly as the host counts it (default 5, like the host).
+func maxDequeueCount(appRoot string) int { return ReadHostQueues(appRoot).MaxDequeueCount }
 
 func or(v, def string) string {
 	if strings.TrimSpace(v) == "" {

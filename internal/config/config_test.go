@@ -2,6 +2,8 @@ package config
 
 import (
 	"encoding/base64"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -137,5 +139,42 @@ func TestApprovalSettings(t *testing.T) {
 				t.Errorf("%s=%q: %v, want a message naming the setting", setting, v, err)
 			}
 		}
+	}
+}
+func TestStepDeadlineIsAPositiveGoDuration(t *testing.T) {
+	c, err := Load(env(nil), t.TempDir())
+	if err != nil || c.StepDeadline != time.Hour {
+		t.Fatalf("default: %v, %v (want 1h)", c.StepDeadline, err)
+	}
+	if c, err := Load(env(map[string]string{"STEP_DEADLINE": "90m"}), t.TempDir()); err != nil || c.StepDeadline != 90*time.Minute {
+		t.Fatalf("90m: %v, %v", c.StepDeadline, err)
+	}
+	for _, bad := range []string{"60", "-1h", "0s", "soon"} {
+		if _, err := Load(env(map[string]string{"STEP_DEADLINE": bad}), t.TempDir()); err == nil || !strings.Contains(err.Error(), "STEP_DEADLINE") {
+			t.Errorf("STEP_DEADLINE=%q: %v", bad, err)
+		}
+	}
+}
+
+func TestMaxDequeueCountComesFromHostJSON(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "host.json"), []byte(`{"extensions":{"queues":{"maxDequeueCount":7}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := Load(env(nil), dir); err != nil || c.MaxDequeueCount != 7 {
+		t.Fatalf("MaxDequeueCount %d, %v; want host.json's 7", c.MaxDequeueCount, err)
+	}
+}
+
+// TestTheRepositoryHostJSONRetriesForMinutes: the committed host.json spreads a failing
+// message's deliveries over minutes (a real outage), while throttling is deferred and uses
+// none of them (contract 6.2).
+func TestTheRepositoryHostJSONRetriesForMinutes(t *testing.T) {
+	q := ReadHostQueues(filepath.Join("..", ".."))
+	if q.VisibilityTimeout < 10*time.Second || q.MaxDequeueCount < 5 {
+		t.Fatalf("host.json: %+v", q)
+	}
+	if window := time.Duration(q.MaxDequeueCount-1) * q.VisibilityTimeout; window < 3*time.Minute {
+		t.Errorf("deliveries span %v; want at least 3 minutes to ride out an outage", window)
 	}
 }

@@ -70,6 +70,18 @@ func (e *Error) Transient() bool {
 	}
 }
 
+// Throttled reports whether Exchange told the caller to slow down (429, or 503 with
+// Retry-After) or the call was held back by the tenant's shared throttle, and for how long
+// (0 when it did not say).
+func (e *Error) Throttled() (time.Duration, bool) {
+	throttled := e.Status == http.StatusTooManyRequests || e.Status == http.StatusServiceUnavailable && e.RetryAfter > 0 ||
+		e.Status == 0 && e.Code == codeHeldBack
+	return e.RetryAfter, throttled
+}
+
+// codeHeldBack marks a call the tenant's shared throttle did not send (internal/throttle).
+const codeHeldBack = "HeldBack"
+
 // IsNotFound reports whether err says the mailbox, rule or entry does not exist: HTTP 404,
 // error code NotFound, an ...ObjectNotFoundException / ...NotFoundException type, or the
 // "couldn't be found" sentence of ManagementObjectNotFoundException. Exchange answers the

@@ -82,6 +82,12 @@ func TestRetries(t *testing.T) {
 				if tt.retryAfter != 0 && e.RetryAfter != tt.retryAfter {
 					t.Errorf("RetryAfter = %v, want %v", e.RetryAfter, tt.retryAfter)
 				}
+				// Throttling is what a queued step is deferred by (contract 6.2): a 429, or a
+				// 503 that names a Retry-After; any other failure is not.
+				wantThrottled := tt.answers[len(tt.answers)-1].status == 429
+				if wait, throttled := e.Throttled(); throttled != wantThrottled || throttled && wait != e.RetryAfter {
+					t.Errorf("Throttled() = %v, %v; want %v with RetryAfter %v", wait, throttled, wantThrottled, e.RetryAfter)
+				}
 			}
 			if tt.checkWaits != nil {
 				tt.checkWaits(t, s.sleeps.recorded())

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -93,7 +94,12 @@ func (c *Client) attempt(ctx context.Context, cmdlet string, anchor Anchor, targ
 // transportError describes a request that got no (complete) answer. The text comes from
 // net/http, which names the URL but never the headers, so no token can leak into it.
 func (c *Client) transportError(parent context.Context, cmdlet string, err error) *Error {
+	var held interface{ HeldBackUntil() time.Time }
 	switch {
+	case errors.As(err, &held):
+		// Never sent: another call (maybe on another instance) was told to wait.
+		return &Error{Cmdlet: cmdlet, Code: codeHeldBack, Message: tidy(unwrapURLError(err).Error()),
+			RetryAfter: max(time.Until(held.HeldBackUntil()), 0), Err: err}
 	case parent.Err() != nil:
 		return &Error{Cmdlet: cmdlet, Code: "Canceled", Message: "the caller stopped waiting: " + parent.Err().Error(), Err: err}
 	case errors.Is(err, context.DeadlineExceeded):
@@ -101,6 +107,15 @@ func (c *Client) transportError(parent context.Context, cmdlet string, err error
 	default:
 		return &Error{Cmdlet: cmdlet, Code: "NetworkError", Message: tidy(err.Error()), Err: err}
 	}
+}
+
+// unwrapURLError drops net/http's "Post <url>:" prefix.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }
 
 // retryable is narrower than Transient: a token failure is transient for the queue but

@@ -42,6 +42,14 @@ const (
 	RequestBinding = "req"
 )
 
+// RecoverTimer is the timer function that brings runs that stopped moving to a final
+// status (remediation.Service.Recover), every minute: a run whose step lease ran out moves
+// again within a few minutes, not at the next sweep.
+const (
+	RecoverTimer    = "timer-recover"
+	RecoverSchedule = "0 * * * * *"
+)
+
 // StepQueue names the queue of a step.
 func StepQueue(name catalog.Name) string { return "step-" + string(name) }
 
@@ -70,6 +78,7 @@ func Registry() []Function {
 		{Name: "http-openapi", Trigger: HTTP, Methods: []string{"get"}, Route: "openapi.json", AuthLevel: "anonymous"},
 		{Name: "queue-remediations", Trigger: Queue, Queue: RemediationsQueue},
 		{Name: "timer-sweep", Trigger: Timer, Schedule: "%SWEEP_SCHEDULE%"},
+		{Name: RecoverTimer, Trigger: Timer, Schedule: RecoverSchedule},
 	}
 	// Each step is its own HTTP function (so each can have its own function keys) and its
 	// own queue function.

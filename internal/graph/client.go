@@ -156,5 +156,5 @@ func (c *Client) call(ctx context.Context, op string, do func(ctx context.Contex
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	ctx, observed := withObservedStatus(ctx)
-	return toError(op, do(ctx), observed.get())
+	return toError(op, do(ctx), observed)
 }

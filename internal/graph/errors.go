@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	abstractions "github.com/microsoft/kiota-abstractions-go"
@@ -21,6 +22,11 @@ type Error struct {
 	Status  int    // HTTP status Graph answered, 0 when there was no answer
 	Code    string // Graph's error code, e.g. "Request_ResourceNotFound"; may be empty
 	Message string // Graph's error message or a description of the failure
+	// RetryAfter is the Retry-After of Graph's answer (429, 503), or how long the tenant's
+	// shared throttle holds calls back; 0 when none was given.
+	RetryAfter time.Duration
+
+	heldBack bool // not sent: the tenant's shared throttle said wait (internal/throttle)
 
 	temporary bool  // no answer arrived for a reason worth retrying (timeout, network)
 	cause     error // the transport or credential error, never an SDK error model
@@ -51,6 +57,14 @@ func (e *Error) Unwrap() error { return e.cause }
 // errors (5xx), timeouts and network failures.
 func (e *Error) Transient() bool {
 	return e.Status == http.StatusTooManyRequests || e.Status >= 500 || e.temporary
+}
+
+// Throttled reports whether Graph told the caller to slow down (429, or 503 with
+// Retry-After) or the call was held back by the tenant's shared throttle, and for how long
+// (0 when it did not say).
+func (e *Error) Throttled() (time.Duration, bool) {
+	throttled := e.Status == http.StatusTooManyRequests || e.Status == http.StatusServiceUnavailable && e.RetryAfter > 0 || e.heldBack
+	return e.RetryAfter, throttled
 }
 
 // IsNotFound reports whether err says the object does not exist: a 404, or the
@@ -90,9 +104,16 @@ func IsTransient(err error) bool {
 // HTTP answer the pipeline saw (0 when none), used when the SDK could not decode the body.
 // ODataError.Error() panics when the envelope has no message, so only its nil-safe
 // getters are used here, and the SDK error itself is never kept as a cause.
-func toError(op string, err error, observed int) error {
+func toError(op string, err error, observedCall *observedStatus) error {
 	if err == nil {
 		return nil
+	}
+	observed := observedCall.get()
+	var held interface{ HeldBackUntil() time.Time }
+	if errors.As(err, &held) {
+		// Never sent: another call (maybe on another instance) was told to wait.
+		return &Error{Op: op, Code: "HeldBack", Message: firstLine(err.Error()), RetryAfter: max(time.Until(held.HeldBackUntil()), 0),
+			temporary: true, heldBack: true}
 	}
 	var odata *odataerrors.ODataError
 	if errors.As(err, &odata) {
@@ -104,6 +125,9 @@ func toError(op string, err error, observed int) error {
 		if e.Status == 0 {
 			e.Status = observed
 		}
+		if e.Status == observed {
+			e.RetryAfter = observedCall.getRetryAfter()
+		}
 		return e
 	}
 	var api *abstractions.ApiError
@@ -112,7 +136,11 @@ func toError(op string, err error, observed int) error {
 		if status == 0 {
 			status = observed
 		}
-		return &Error{Op: op, Status: status, Message: "empty or unreadable error response"}
+		e := &Error{Op: op, Status: status, Message: "empty or unreadable error response"}
+		if status == observed {
+			e.RetryAfter = observedCall.getRetryAfter()
+		}
+		return e
 	}
 	var urlErr *url.Error
 	if errors.As(err, &urlErr) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
@@ -137,7 +165,7 @@ func toError(op string, err error, observed int) error {
 	}
 	if observed >= 400 {
 		// Graph answered with an error the SDK could not parse (e.g. an HTML 502 page).
-		return &Error{Op: op, Status: observed, Message: "unreadable error response"}
+		return &Error{Op: op, Status: observed, Message: "unreadable error response", RetryAfter: observedCall.getRetryAfter()}
 	}
 	// Anything else happened before a request went out (credential) or while decoding
 	// a success answer; retrying the same input gives the same result, except for a

@@ -431,7 +431,45 @@ func TestThrottlingLongerThanTheDeadlineFailsAtOnce(t *testing.T) {
 	if n := len(f.seen()); n != 1 {
 		t.Errorf("fake saw %d requests, want 1", n)
 	}
+	// The Retry-After reaches the caller, so a queued step can be deferred by it.
+	if wait, throttled := ge.Throttled(); !throttled || wait != 120*time.Second || ge.RetryAfter != 120*time.Second {
+		t.Errorf("Throttled() = %v, %v; want 120s, true", wait, throttled)
+	}
 }
+
+// TestACallHeldBackByTheSharedThrottleIsAThrottledError: a transport that refuses to send
+// (the tenant's shared throttle, internal/throttle) comes back as a transient, throttled
+// *Error with the time left as its Retry-After, and nothing reaches Graph.
+func TestACallHeldBackByTheSharedThrottleIsAThrottledError(t *testing.T) {
+	f := newFakeGraph(t)
+	f.on("GET", "/users/"+userID, func(w http.ResponseWriter, _ *http.Request, _ []byte) {
+		writeJSON(w, http.StatusOK, map[string]any{"id": userID})
+	})
+	until := time.Now().Add(40 * time.Second)
+	c := newTestClient(t, f, func(o *Options) {
+		o.HTTPClient = &http.Client{Transport: heldBackTransport{until}}
+	})
+	_, err := c.GetUser(context.Background(), userID)
+	ge := asGraphError(t, err)
+	wait, throttled := ge.Throttled()
+	if !throttled || !ge.Transient() || wait < 35*time.Second || wait > 40*time.Second {
+		t.Errorf("error = %+v (throttled %v, wait %v); want a transient throttled error with about 40 s to wait", ge, throttled, wait)
+	}
+	if n := len(f.seen()); n != 0 {
+		t.Errorf("fake saw %d requests, want none", n)
+	}
+}
+
+type heldBackTransport struct{ until time.Time }
+
+func (h heldBackTransport) RoundTrip(*http.Request) (*http.Response, error) {
+	return nil, heldBack{h.until}
+}
+
+type heldBack struct{ until time.Time }
+
+func (h heldBack) Error() string            { return "held back: graph asked this tenant to wait" }
+func (h heldBack) HeldBackUntil() time.Time { return h.until }
 
 func TestServiceUnavailableIsRetried(t *testing.T) {
 	f := newFakeGraph(t)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -86,6 +87,25 @@ func retryWait(resp *http.Response, attempt int) time.Duration {
 	return kiotaBaseDelay<<min(attempt, kiotaMaxRetries) + time.Second
 }
 
+// retryAfterOf reads an answer's Retry-After (seconds or an HTTP date); 0 when absent,
+// invalid or past.
+func retryAfterOf(resp *http.Response, now time.Time) time.Duration {
+	value := strings.TrimSpace(resp.Header.Get("Retry-After"))
+	if value == "" {
+		return 0
+	}
+	if seconds, err := strconv.ParseFloat(value, 64); err == nil {
+		if seconds <= 0 || seconds > 86400 {
+			return 0
+		}
+		return time.Duration(seconds * float64(time.Second))
+	}
+	if at, err := http.ParseTime(value); err == nil && at.After(now) {
+		return at.Sub(now)
+	}
+	return 0
+}
+
 // attemptCopy gives every attempt its own copy of the body and headers.
 //
 // The retry handler rewinds one shared body before each retry, but net/http may still be
@@ -112,8 +132,12 @@ func (attemptCopy) Intercept(pipeline khttp.Pipeline, index int, req *http.Reque
 }
 
 // observedStatus carries, per call, the status of the last HTTP answer, so an error the
-// SDK could not decode (an HTML 502 from a gateway) still maps to its real status.
-type observedStatus struct{ status atomic.Int32 }
+// SDK could not decode (an HTML 502 from a gateway) still maps to its real status, and its
+// Retry-After, which the SDK's error models drop (a throttled step is deferred by it).
+type observedStatus struct {
+	status     atomic.Int32
+	retryAfter atomic.Int64 // nanoseconds; 0 when the last answer had none
+}
 
 type observedStatusKey struct{}
 
@@ -129,6 +153,13 @@ func (o *observedStatus) get() int {
 	return int(o.status.Load())
 }
 
+func (o *observedStatus) getRetryAfter() time.Duration {
+	if o == nil {
+		return 0
+	}
+	return time.Duration(o.retryAfter.Load())
+}
+
 // statusObserver is the innermost middleware: it sees every attempt's answer.
 type statusObserver struct{}
 
@@ -137,6 +168,7 @@ func (statusObserver) Intercept(pipeline khttp.Pipeline, index int, req *http.Re
 	if resp != nil {
 		if holder, ok := req.Context().Value(observedStatusKey{}).(*observedStatus); ok {
 			holder.status.Store(int32(resp.StatusCode))
+			holder.retryAfter.Store(int64(retryAfterOf(resp, time.Now())))
 		}
 	}
 	return resp, err

@@ -38,10 +38,11 @@ type hostFile struct {
 			RoutePrefix *string `json:"routePrefix"`
 		} `json:"http"`
 		Queues struct {
-			MessageEncoding   string `json:"messageEncoding"`
-			MaxDequeueCount   *int   `json:"maxDequeueCount"`
-			VisibilityTimeout string `json:"visibilityTimeout"`
-			BatchSize         *int   `json:"batchSize"`
+			MessageEncoding    string `json:"messageEncoding"`
+			MaxDequeueCount    *int   `json:"maxDequeueCount"`
+			VisibilityTimeout  string `json:"visibilityTimeout"`
+			MaxPollingInterval string `json:"maxPollingInterval"`
+			BatchSize          *int   `json:"batchSize"`
 		} `json:"queues"`
 	} `json:"extensions"`
 }
@@ -78,7 +79,11 @@ type queueSettings struct {
 	base64Messages    bool
 	maxDequeueCount   int64
 	visibilityTimeout time.Duration
-	batchSize         int
+	// maxPollingInterval: an empty queue is polled less and less often, up to this (the
+	// host's exponential backoff). 0 (host.json leaves it out): every PollInterval, unlike
+	// the host's 1-minute default, so tests with their own host.json stay quick.
+	maxPollingInterval time.Duration
+	batchSize          int
 }
 
 type triggerKind int
@@ -200,6 +205,13 @@ func appFromHostFile(appRoot string, hf hostFile) (*appConfig, error) {
 			return nil, fmt.Errorf("extensions.queues.visibilityTimeout: %w", err)
 		}
 		app.queues.visibilityTimeout = d
+	}
+	if q.MaxPollingInterval != "" {
+		d, err := parseTimeSpan(q.MaxPollingInterval)
+		if err != nil {
+			return nil, fmt.Errorf("extensions.queues.maxPollingInterval: %w", err)
+		}
+		app.queues.maxPollingInterval = d
 	}
 	return app, nil
 }

@@ -360,3 +360,7 @@ func freePort() (int, error) {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
+
+// HandlerPID is the process id of the running handler (0 when none runs), for benchmarks
+// that read its memory from /proc.
+func (h *Host) HandlerPID() int { return h.worker.pid() }

@@ -49,6 +49,7 @@ func ensureQueues(ctx context.Context, svc *azqueue.ServiceClient, functions []*
 func (l *queueListener) run(ctx context.Context) {
 	h := l.host
 	slots := make(chan struct{}, h.app.queues.batchSize)
+	wait := h.opts.PollInterval // the pause after an empty poll, doubled up to maxPollingInterval
 	for {
 		if err := h.ready.wait(ctx); err != nil {
 			return
@@ -71,11 +72,13 @@ func (l *queueListener) run(ctx context.Context) {
 			fmt.Fprintf(h.log, "hostemu: dequeue %s: %v\n", l.fn.queueName, err)
 		}
 		if len(resp.Messages) == 0 {
-			if !sleep(ctx, h.opts.PollInterval) {
+			if !sleep(ctx, wait) {
 				return
 			}
+			wait = min(2*wait, max(h.app.queues.maxPollingInterval, h.opts.PollInterval))
 			continue
 		}
+		wait = h.opts.PollInterval
 		for _, msg := range resp.Messages {
 			slots <- struct{}{}
 			h.inflight.Add(1)

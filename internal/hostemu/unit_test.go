@@ -190,7 +190,7 @@ func TestLoadApp(t *testing.T) {
 	root := t.TempDir()
 	writeFile(t, filepath.Join(root, "host.json"), `{"version":"2.0",
 		"customHandler":{"description":{"defaultExecutablePath":"handler","workingDirectory":"","arguments":["-v"]},"enableForwardingHttpRequest":true},
-		"extensions":{"http":{"routePrefix":"api"},"queues":{"messageEncoding":"none","maxDequeueCount":4,"visibilityTimeout":"00:00:02","batchSize":8}}}`)
+		"extensions":{"http":{"routePrefix":"api"},"queues":{"messageEncoding":"none","maxDequeueCount":4,"visibilityTimeout":"00:00:02","maxPollingInterval":"00:00:03","batchSize":8}}}`)
 	writeFile(t, filepath.Join(root, "StepQueue", "function.json"),
 		`{"bindings":[{"type":"queueTrigger","direction":"in","name":"msg","queueName":"%STEP_QUEUE%","connection":"AzureWebJobsStorage"}]}`)
 	writeFile(t, filepath.Join(root, "Health", "function.json"),
@@ -209,7 +209,7 @@ func TestLoadApp(t *testing.T) {
 		t.Errorf("executable %q in %q with %v", app.executable, app.workingDir, app.arguments)
 	}
 	q := app.queues
-	if q.base64Messages || q.maxDequeueCount != 4 || q.visibilityTimeout != 2*time.Second || q.batchSize != 8 {
+	if q.base64Messages || q.maxDequeueCount != 4 || q.visibilityTimeout != 2*time.Second || q.maxPollingInterval != 3*time.Second || q.batchSize != 8 {
 		t.Errorf("queue settings %+v", q)
 	}
 	if app.functionTimeout != defaultFunctionTimeout {

@@ -170,3 +170,13 @@ func isClosed(ch <-chan struct{}) bool {
 		return false
 	}
 }
+
+// pid is the running handler's process id, 0 when none runs.
+func (w *worker) pid() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.cmd == nil || w.cmd.Process == nil || isClosed(w.exited) {
+		return 0
+	}
+	return w.cmd.Process.Pid
+}

@@ -28,15 +28,29 @@ func New(svc *azqueue.ServiceClient) *Client {
 
 // Enqueue sends one message. The azqueue pipeline retries transient failures itself.
 func (c *Client) Enqueue(ctx context.Context, queue string, message []byte) error {
+	return c.EnqueueAfter(ctx, queue, message, 0)
+}
+
+// maxVisibilityDelay is the longest initial invisibility Azure Queue Storage accepts.
+const maxVisibilityDelay = 7 * 24 * time.Hour
+
+// EnqueueAfter sends one message that becomes visible after delay (whole seconds, rounded
+// up: the service counts seconds), e.g. a throttled step sent again after Retry-After.
+func (c *Client) EnqueueAfter(ctx context.Context, queue string, message []byte, delay time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	var opts *azqueue.EnqueueMessageOptions
+	if delay > 0 {
+		secs := int32((min(delay, maxVisibilityDelay) + time.Second - 1) / time.Second)
+		opts = &azqueue.EnqueueMessageOptions{VisibilityTimeout: &secs}
+	}
 	q := c.svc.NewQueueClient(queue)
-	_, err := q.EnqueueMessage(ctx, string(message), nil)
+	_, err := q.EnqueueMessage(ctx, string(message), opts)
 	if isCode(err, "QueueNotFound") {
 		if err := c.Ensure(ctx, queue); err != nil {
 			return err
 		}
-		_, err = q.EnqueueMessage(ctx, string(message), nil)
+		_, err = q.EnqueueMessage(ctx, string(message), opts)
 	}
 	if err != nil {
 		return fmt.Errorf("queues.Enqueue %s: %w", queue, err)

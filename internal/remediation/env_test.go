@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/tourniquet/tourniquet/internal/azurite"
 	"github.com/tourniquet/tourniquet/internal/catalog"
+	"github.com/tourniquet/tourniquet/internal/config"
 	"github.com/tourniquet/tourniquet/internal/exchange"
 	"github.com/tourniquet/tourniquet/internal/graph"
 	"github.com/tourniquet/tourniquet/internal/identity"
@@ -28,6 +30,10 @@ import (
 )
 
 var (
+	// hostQueues is the repository's host.json retry policy, which the tests' host-like
+	// drivers follow.
+	hostQueues = config.ReadHostQueues(filepath.Join("..", ".."))
+
 	tableSvc *aztables.ServiceClient
 	// tableGuard refuses, as Azure does, any entity Azurite would store but Azure would not.
 	tableGuard  runstest.Guard
@@ -173,7 +179,7 @@ func newEnvSeeded(t *testing.T, cfg remediation.Config, seed func(*tenantsim.Sim
 		cfg.MaxPerHour = 100
 	}
 	if cfg.MaxDequeueCount == 0 {
-		cfg.MaxDequeueCount = 5
+		cfg.MaxDequeueCount = hostQueues.MaxDequeueCount
 	}
 	logs := &syncBuffer{}
 	q := &memQueue{}

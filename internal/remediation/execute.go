@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +21,18 @@ type Delivery struct {
 	Queued       bool   // from a step queue (else in process, sync mode)
 	DequeueCount int    // the host's DequeueCount for queued deliveries
 	MessageID    string // the queue message's id, to tell a redelivery from a duplicate
+	// Deferral is the deferral number the message carries (0: not sent by a deferral). A
+	// message older than the step's latest deferral is stale.
+	Deferral int
+}
+
+// takesOverDeferral reports whether d is a redelivery of the message whose delivery
+// deferred st: that delivery never completed (its answer was lost, or the deferral's
+// message could not be sent), so the deferral's message may not exist; d acts instead,
+// and the claim makes any deferral message that does exist stale.
+func (d Delivery) takesOverDeferral(st *runs.Step) bool {
+	return d.Queued && d.MessageID != "" && st.Status == runs.StepPending && st.DeferredUntil != nil &&
+		st.DeferredBy == d.MessageID && d.DequeueCount > st.DeferredDequeue && d.Deferral == st.Deferrals-1
 }
 
 // redelivers reports whether d is a later delivery of the message whose earlier delivery
@@ -39,6 +52,23 @@ func (s *Service) last(d Delivery) bool {
 		max = 5
 	}
 	return d.DequeueCount >= max
+}
+
+// DelayedQueue is a Queue that can send a message that becomes visible later (azqueue's
+// visibility timeout on send): a throttled step is sent again after Retry-After. Without
+// it a throttled step fails its delivery like any transient failure.
+type DelayedQueue interface {
+	EnqueueAfter(ctx context.Context, queue string, message []byte, delay time.Duration) error
+}
+
+// stepMessage is a step queue message: {"runId"} (contract 3), and the deferral number
+// once the step was deferred.
+func stepMessage(runID string, deferral int) []byte {
+	msg, _ := json.Marshal(struct {
+		RunID    string `json:"runId"`
+		Deferral int    `json:"deferral,omitempty"`
+	}{runID, deferral})
+	return msg
 }
 
 // enqueueLease is how long a step may sit enqueued and not started before advance sends
@@ -82,6 +112,10 @@ func (s *Service) ExecuteStep(ctx context.Context, runID string, name steps.Name
 		if note != "" {
 			out.Message = strings.TrimSpace(note + " " + out.Message)
 		}
+	}
+
+	if out.Throttled && s.deferrable(run, d) {
+		return s.deferStep(ctx, run, step, out, d)
 	}
 
 	retry := out.Transient && !s.last(d)
@@ -151,6 +185,17 @@ func (s *Service) claim(ctx context.Context, runID string, name steps.Name, d De
 			// means the delivery that finished the step may have died before it sent the next
 			// steps' messages, so those are sent again.
 			return nil, nil, s.advance(ctx, runID, d.DequeueCount > 1)
+		case d.Deferral > step.Deferrals:
+			s.Log.Error("message from a deferral the step does not know dropped", "runId", runID, "step", name, "deferral", d.Deferral, "deferrals", step.Deferrals)
+			return nil, nil, nil
+		case d.Deferral < step.Deferrals && d.takesOverDeferral(step):
+			s.Log.Warn("the delivery that deferred this step did not complete; its redelivery acts instead of the deferral's message", "runId", runID, "step", name, "dequeueCount", d.DequeueCount)
+			step.Deferrals++ // the deferral's message, if it was sent, is stale from here on
+		case d.Deferral < step.Deferrals:
+			// The step was deferred after this message was sent: the deferral's own message
+			// acts, this one changes nothing.
+			s.Log.Info("stale message ignored: the step was deferred since it was sent", "runId", runID, "step", name, "deferral", d.Deferral, "deferrals", step.Deferrals)
+			return nil, nil, nil
 		case step.Status == runs.StepRunning && d.redelivers(step):
 			s.Log.Warn("the previous delivery of this message ended before the step finished (handler crash or timeout); acting again", "runId", runID, "step", name, "dequeueCount", d.DequeueCount)
 		case step.Status == runs.StepRunning && now.Before(step.LeaseUntil):
@@ -163,6 +208,7 @@ func (s *Service) claim(ctx context.Context, runID string, name steps.Name, d De
 		}
 		step.Status = runs.StepRunning
 		step.ClaimedBy, step.ClaimedDequeue = d.MessageID, d.DequeueCount
+		step.DeferredUntil, step.DeferredBy, step.DeferredDequeue = nil, "", 0
 		step.Attempts++
 		if step.StartedAt == nil {
 			step.StartedAt = &now
@@ -257,6 +303,15 @@ func (s *Service) advance(ctx context.Context, runID string, resend bool) error 
 			if st.Enqueued && !resend && s.now().Before(st.LeaseUntil) {
 				continue
 			}
+			if st.DeferredUntil != nil {
+				if s.now().Before(st.LeaseUntil) {
+					continue // its deferral's message is on its way
+				}
+				// The deferral's message never came: send a new one, and make the old one
+				// stale should it still arrive.
+				st.Deferrals++
+				st.DeferredBy, st.DeferredDequeue = "", 0
+			}
 			st.Enqueued = true
 			st.LeaseUntil = s.now().Add(enqueueLease)
 			if err := s.Store.UpdateStep(ctx, runID, st); err != nil {
@@ -265,8 +320,7 @@ func (s *Service) advance(ctx context.Context, runID string, resend bool) error 
 				}
 				return err
 			}
-			msg, _ := json.Marshal(map[string]string{"runId": runID})
-			if err := s.Queue.Enqueue(ctx, functions.StepQueue(name), msg); err != nil {
+			if err := s.Queue.Enqueue(ctx, functions.StepQueue(name), stepMessage(runID, st.Deferrals)); err != nil {
 				// Let the next advance send it again instead of waiting for the lease.
 				st.Enqueued = false
 				st.LeaseUntil = time.Time{}
@@ -357,4 +411,88 @@ func (s *Service) executeWithRetries(ctx context.Context, runID string, name ste
 		case <-time.After(time.Duration(i) * time.Second):
 		}
 	}
+}
+
+// defaultThrottleWait is the deferral when the service throttled without saying how long.
+const defaultThrottleWait = 5 * time.Second
+
+// deferrable reports whether a throttled step can wait in its queue instead of using up a
+// delivery: a queued delivery of an async run, with a queue that can delay a message.
+func (s *Service) deferrable(run *runs.Run, d Delivery) bool {
+	_, delayed := s.Queue.(DelayedQueue)
+	return d.Queued && run.Mode != "sync" && delayed
+}
+
+func (s *Service) stepDeadline() time.Duration {
+	if s.Config.StepDeadline > 0 {
+		return s.Config.StepDeadline
+	}
+	return time.Hour
+}
+
+// deferStep handles a step the service throttled beyond the clients' own retries (contract
+// 6.2): the step goes back to pending with the time it waits for, its message is sent again
+// to become visible after the service's Retry-After plus jitter, and the current delivery
+// succeeds, so throttling never uses up the message's deliveries. Past STEP_DEADLINE after
+// the run started the step ends failed, naming the throttling.
+//
+// The record is written before the message is sent, with the deferral's number in both:
+// a message sent before this deferral is stale from then on, so it and the deferral's
+// message never both act. If the send fails, this delivery fails; its redelivery takes the
+// step over (Delivery.takesOverDeferral) and makes the deferral's message, should it exist
+// after all, stale.
+func (s *Service) deferStep(ctx context.Context, run *runs.Run, step *runs.Step, out steps.Outcome, d Delivery) error {
+	now := s.now()
+	wait := out.RetryAfter
+	if wait <= 0 {
+		wait = defaultThrottleWait
+	}
+	until := now.Add(wait + jitter(wait)).Truncate(time.Second).Add(time.Second)
+	deadline := run.CreatedAt.Add(s.stepDeadline())
+
+	s.sealChanges(run.RunID, run.User.ID, out.Changes)
+	step.Changes = append(step.Changes, out.Changes...)
+	step.LeaseUntil = time.Time{}
+	step.DeferredUntil, step.DeferredBy, step.DeferredDequeue = nil, "", 0
+	what := "the service throttled the step"
+	if out.Error != nil {
+		what = out.Error.Message
+	}
+	if until.After(deadline) {
+		step.Status = runs.StepFailed
+		step.FinishedAt = &now
+		step.Error = &runs.Error{Code: "throttled", Message: fmt.Sprintf(
+			"throttled: %s; the service asked to wait %s more, past STEP_DEADLINE (%s after the run started, %s); deferred %d times before",
+			what, wait.Round(time.Second), s.stepDeadline(), deadline.Format(time.RFC3339), step.Deferrals)}
+		step.Message = "gave up: throttled until past STEP_DEADLINE"
+		if err := s.saveStep(ctx, run.RunID, step); err != nil {
+			return err
+		}
+		s.Log.Warn("step failed: throttled past STEP_DEADLINE", "runId", run.RunID, "step", step.Name, "userId", run.User.ID, "deferrals", step.Deferrals, "deadline", deadline)
+		return s.advance(ctx, run.RunID, false)
+	}
+
+	step.Status = runs.StepPending
+	step.Deferrals++
+	step.DeferredUntil = &until
+	step.DeferredBy, step.DeferredDequeue = d.MessageID, d.DequeueCount
+	step.Enqueued = true
+	step.LeaseUntil = until.Add(enqueueLease)
+	step.Error = out.Error
+	step.Message = fmt.Sprintf("throttled: deferred until %s (deferral %d; the service asked to wait %s)", until.Format(time.RFC3339), step.Deferrals, wait.Round(time.Second))
+	if err := s.saveStep(ctx, run.RunID, step); err != nil {
+		return err
+	}
+	queue := functions.StepQueue(steps.Name(step.Name))
+	if err := s.Queue.(DelayedQueue).EnqueueAfter(ctx, queue, stepMessage(run.RunID, step.Deferrals), until.Sub(now)); err != nil {
+		return fmt.Errorf("%s of run %s: send the deferred message: %w: %w", step.Name, run.RunID, err, ErrRetry)
+	}
+	s.Log.Info("step deferred: throttled", "runId", run.RunID, "step", step.Name, "userId", run.User.ID, "until", until, "deferral", step.Deferrals, "retryAfter", wait)
+	return nil
+}
+
+// jitter spreads steps throttled together over up to a fifth of the wait (at least 1 s),
+// so they do not all come back in the same second.
+func jitter(wait time.Duration) time.Duration {
+	return rand.N(max(wait/5, time.Second))
 }

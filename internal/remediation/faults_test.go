@@ -66,7 +66,7 @@ func newFaultEnv(t *testing.T, users int) *faultEnv {
 	logs, q := &syncBuffer{}, &memQueue{}
 	svc := &remediation.Service{
 		Store: store, Runner: &steps.Runner{Directory: g, Mailboxes: x}, Queue: q,
-		Config: remediation.Config{MaxPerHour: 10 * users, MaxDequeueCount: 5, StepTimeout: 30 * time.Second},
+		Config: remediation.Config{MaxPerHour: 10 * users, MaxDequeueCount: hostQueues.MaxDequeueCount, StepTimeout: 30 * time.Second},
 		Log:    slog.New(slog.NewJSONHandler(logs, nil)),
 	}
 	return &faultEnv{sim: sim, svc: svc, queue: q, logs: logs, prefix: prefix, victims: victims}
@@ -76,7 +76,7 @@ func newFaultEnv(t *testing.T, users int) *faultEnv {
 // delivered again (same idempotency key) up to maxDequeueCount times.
 func (e *faultEnv) startWithRetries(ctx context.Context, v bench.Victim) (*runs.Run, error) {
 	var err error
-	for delivery := 1; delivery <= 5; delivery++ {
+	for delivery := 1; delivery <= hostQueues.MaxDequeueCount; delivery++ {
 		var started *remediation.Started
 		started, err = e.svc.Start(ctx, remediation.StartRequest{User: v.UPN, Reason: "fault injection", IdempotencyKey: "faults:" + v.ID, RequestedBy: "queue:remediations"})
 		if err == nil {
@@ -87,8 +87,8 @@ func (e *faultEnv) startWithRetries(ctx context.Context, v bench.Victim) (*runs.
 }
 
 // deliverAll plays the host for the step queues: every message is delivered concurrently;
-// a failed invocation is delivered again with the next DequeueCount, up to 5, as the host
-// does before it moves a message to the poison queue.
+// a failed invocation is delivered again with the next DequeueCount, up to host.json's
+// maxDequeueCount, as the host does before it moves a message to the poison queue.
 func (e *faultEnv) deliverAll(t *testing.T, ctx context.Context) (poisoned int) {
 	type delivery struct {
 		queue, runID string
@@ -117,7 +117,7 @@ func (e *faultEnv) deliverAll(t *testing.T, ctx context.Context) (poisoned int) 
 				defer mu.Unlock()
 				switch {
 				case err == nil:
-				case d.count >= 5 || errors.Is(err, remediation.ErrGaveUp):
+				case d.count >= hostQueues.MaxDequeueCount || errors.Is(err, remediation.ErrGaveUp):
 					poisoned++
 				default:
 					d.count++

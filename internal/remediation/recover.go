@@ -2,7 +2,6 @@ package remediation
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"time"
 
@@ -11,20 +10,35 @@ import (
 	"github.com/tourniquet/tourniquet/internal/steps"
 )
 
-// stuckAfter is how old an unfinished run must be before recovery touches it: well past
-// any step's time budget and a throttled queue's usual backlog.
+// stuckAfter is how old an unfinished run must be before recovery touches it although none
+// of its steps' leases has run out (a sync run whose process died between two steps, a
+// step that was never enqueued): well past any step's time budget and a throttled queue's
+// usual backlog.
 const stuckAfter = 20 * time.Minute
 
-// Recover brings runs that stopped moving to a final status. A sync run whose process died
-// has no message to resume it, and a step whose handler died may have none left either; the
-// timer calls Recover after each sweep. Each such run is switched to async and its waiting
-// steps are sent to their queues again; the step claims make any duplicate harmless.
+// Recover brings runs that stopped moving to a final status. The recovery timer calls it
+// every minute (functions.RecoverTimer), so a run whose step lease ran out (its delivery's
+// process died, or its last delivery could not reach the store) moves again within a few
+// minutes: the lease (StepTimeout + 30 s) plus at most a minute. A sync run whose process
+// died has no message to resume it, and a step whose handler died may have none left
+// either: each such run is switched to async and its waiting steps are sent to their queues
+// again; the step claims make any duplicate harmless.
 func (s *Service) Recover(ctx context.Context) (recovered int, err error) {
-	ids, err := s.Store.Unfinished(ctx, s.now().Add(-stuckAfter), 200)
+	now := s.now()
+	stalled, err := s.Store.Stalled(ctx, now, 200)
 	if err != nil {
 		return 0, err
 	}
-	for _, id := range ids {
+	old, err := s.Store.Unfinished(ctx, now.Add(-stuckAfter), 200)
+	if err != nil {
+		return 0, err
+	}
+	seen := map[string]bool{}
+	for _, id := range append(stalled, old...) {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
 		ok, err := s.recoverRun(ctx, id)
 		if err != nil {
 			s.Log.Error("recover run", "runId", id, "err", err)
@@ -42,14 +56,32 @@ func (s *Service) recoverRun(ctx context.Context, runID string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	now := s.now()
-	if d := run.Approval.DecidedAt; d != nil && now.Sub(*d) < stuckAfter {
-		return false, nil // approved a moment ago: its steps are on their way (the run is old, its start is not)
+	if isFinal(run.Status) {
+		return false, nil
 	}
+	now := s.now()
+	if run.Status == runs.AwaitingApproval {
+		return false, nil // waiting for a person, not stuck: the approval timer expires it
+	}
+	// An approved run's steps start at the approval, not at its creation: its age counts
+	// from the decision (a step whose lease ran out is recovered whatever the age).
+	started := run.CreatedAt
+	if d := run.Approval.DecidedAt; d != nil {
+		started = *d
+	}
+	stalled := started.Before(now.Add(-stuckAfter))
 	for _, st := range run.Steps {
-		if st.Status == runs.StepRunning && now.Before(st.LeaseUntil) {
+		switch {
+		case st.Status == runs.StepRunning && now.Before(st.LeaseUntil):
 			return false, nil // a delivery is working on it right now
+		case st.Status == runs.StepRunning:
+			stalled = true // its delivery died
+		case st.Status == runs.StepPending && st.Enqueued && !st.LeaseUntil.IsZero() && !now.Before(st.LeaseUntil):
+			stalled = true // its message (or its deferral's) never came
 		}
+	}
+	if !stalled {
+		return false, nil
 	}
 	if run.Mode != "async" {
 		run.Mode = "async"
@@ -64,8 +96,7 @@ func (s *Service) recoverRun(ctx context.Context, runID string) (bool, error) {
 	// is claimed and the step acts again.
 	for _, st := range run.Steps {
 		if st.Status == runs.StepRunning {
-			msg, _ := json.Marshal(map[string]string{"runId": runID})
-			if err := s.Queue.Enqueue(ctx, functions.StepQueue(steps.Name(st.Name)), msg); err != nil {
+			if err := s.Queue.Enqueue(ctx, functions.StepQueue(steps.Name(st.Name)), stepMessage(runID, st.Deferrals)); err != nil {
 				return false, err
 			}
 		}

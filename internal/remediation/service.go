@@ -39,6 +39,7 @@ type Config struct {
 	SweepMode       string        // "report" or "remediate"
 	SweepMaxUsers   int           // SWEEP_MAX_USERS
 	StepTimeout     time.Duration // one step's time budget
+	StepDeadline    time.Duration // STEP_DEADLINE: a throttled step is deferred until this long after its run started (default 1h)
 	RecordKey       []byte        // TOURNIQUET_RECORD_KEY: seals restorable changes (seal.go)
 	ApprovalMode    string        // APPROVAL_MODE: none (default), admins, all (approval.go)
 	ApprovalTimeout time.Duration // APPROVAL_TIMEOUT: an undecided run ends expired after it (default 1h)

@@ -113,6 +113,12 @@ func stepDraft(runID string, s *Step) (*draft, error) {
 		"ClaimedBy":      s.ClaimedBy,
 		"ClaimedDequeue": s.ClaimedDequeue,
 	}}
+	if s.Deferrals > 0 || s.DeferredUntil != nil {
+		d.props["Deferrals"] = s.Deferrals
+		d.props["DeferredUntil"] = fmtTime(s.DeferredUntil)
+		d.props["DeferredBy"] = s.DeferredBy
+		d.props["DeferredDequeue"] = s.DeferredDequeue
+	}
 	d.setText("Message", s.Message)
 	if len(s.Changes) > 0 {
 		if err := d.setJSON("Changes", s.Changes); err != nil {
@@ -192,17 +198,21 @@ func (m entity) toRun(parts partLookup) (*Run, error) {
 
 func (m entity) toStep(parts partLookup) (Step, error) {
 	s := Step{
-		Name:           m.str("Name"),
-		Status:         StepStatus(m.str("Status")),
-		Attempts:       m.int("Attempts"),
-		StartedAt:      m.time("StartedAt"),
-		FinishedAt:     m.time("FinishedAt"),
-		Enqueued:       m.bool("Enqueued"),
-		ClaimedBy:      m.str("ClaimedBy"),
-		ClaimedDequeue: m.int("ClaimedDequeue"),
-		Changes:        []Change{},
-		etag:           m.str("odata.etag"),
-		spills:         m.spills(),
+		Name:            m.str("Name"),
+		Status:          StepStatus(m.str("Status")),
+		Attempts:        m.int("Attempts"),
+		StartedAt:       m.time("StartedAt"),
+		FinishedAt:      m.time("FinishedAt"),
+		Enqueued:        m.bool("Enqueued"),
+		ClaimedBy:       m.str("ClaimedBy"),
+		ClaimedDequeue:  m.int("ClaimedDequeue"),
+		DeferredUntil:   m.time("DeferredUntil"),
+		Deferrals:       m.int("Deferrals"),
+		DeferredBy:      m.str("DeferredBy"),
+		DeferredDequeue: m.int("DeferredDequeue"),
+		Changes:         []Change{},
+		etag:            m.str("odata.etag"),
+		spills:          m.spills(),
 	}
 	if t := m.time("LeaseUntil"); t != nil {
 		s.LeaseUntil = *t

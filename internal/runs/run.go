@@ -102,14 +102,22 @@ type Step struct {
 	Evidence []Change `json:"evidence,omitempty"`
 	// Findings is what a read-only step (investigate) found; nil for the others.
 	Findings *Findings `json:"findings,omitempty"`
+	// DeferredUntil is set while a throttled step waits for its service's Retry-After
+	// (contract 6.2): the step is pending and its message comes back at that time.
+	DeferredUntil *time.Time `json:"deferredUntil,omitempty"`
 
 	// Bookkeeping kept in the store, not shown.
-	Enqueued       bool      `json:"-"`
-	LeaseUntil     time.Time `json:"-"`
-	ClaimedBy      string    `json:"-"` // queue message id of the delivery running the step
-	ClaimedDequeue int       `json:"-"` // that delivery's DequeueCount
-	etag           string
-	spills         map[string]string // spill references of the version read (see layout.go)
+	// Deferrals counts the step's deferrals; each deferral's message carries its number, so
+	// a message from before the latest deferral is recognised as stale.
+	Deferrals       int       `json:"-"`
+	DeferredBy      string    `json:"-"` // queue message id of the delivery that deferred the step
+	DeferredDequeue int       `json:"-"` // that delivery's DequeueCount
+	Enqueued        bool      `json:"-"`
+	LeaseUntil      time.Time `json:"-"`
+	ClaimedBy       string    `json:"-"` // queue message id of the delivery running the step
+	ClaimedDequeue  int       `json:"-"` // that delivery's DequeueCount
+	etag            string
+	spills          map[string]string // spill references of the version read (see layout.go)
 }
 
 // Restoration is the record of one restore call on a run. It is written with status

@@ -155,16 +155,9 @@ func (s *Store) Create(ctx context.Context, r *Run) error {
 		actions = append(actions, aztables.TransactionAction{ActionType: aztables.TransactionTypeAdd, Entity: e})
 		parts = append(parts, lo.parts...)
 	}
-	if err := s.addParts(ctx, "runs.Create "+r.RunID, parts); err != nil {
-		return err
-	}
-	if _, err := s.runs.SubmitTransaction(ctx, actions, nil); err != nil {
-		s.dropParts(ctx, r.RunID, rowKeys(parts))
-		if strings.Contains(err.Error(), string(aztables.EntityAlreadyExists)) {
-			return fmt.Errorf("runs.Create %s: %w", r.RunID, ErrConflict)
-		}
-		return fmt.Errorf("runs.Create %s: %w: %w", r.RunID, ErrUnavailable, err)
-	}
+	// The index entries go first: a run whose index write failed after the run was recorded
+	// would be missing from its user's list for good (a redelivered start replays the run
+	// and writes nothing). An entry whose run never got recorded is skipped by ListByUser.
 	for _, key := range indexKeys(r.User) {
 		m := map[string]any{
 			"PartitionKey": key,
@@ -178,6 +171,16 @@ func (s *Store) Create(ctx context.Context, r *Run) error {
 		if _, err := s.index.UpsertEntity(ctx, e, nil); err != nil {
 			return fmt.Errorf("runs.Create index: %w: %w", ErrUnavailable, err)
 		}
+	}
+	if err := s.addParts(ctx, "runs.Create "+r.RunID, parts); err != nil {
+		return err
+	}
+	if _, err := s.runs.SubmitTransaction(ctx, actions, nil); err != nil {
+		s.dropParts(ctx, r.RunID, rowKeys(parts))
+		if strings.Contains(err.Error(), string(aztables.EntityAlreadyExists)) {
+			return fmt.Errorf("runs.Create %s: %w", r.RunID, ErrConflict)
+		}
+		return fmt.Errorf("runs.Create %s: %w: %w", r.RunID, ErrUnavailable, err)
 	}
 	// Re-read to learn the ETags the transaction assigned.
 	fresh, err := s.Get(ctx, r.RunID)
@@ -366,6 +369,7 @@ func (s *Store) ListByUser(ctx context.Context, user string, limit int) ([]*Run,
 	top := int32(limit)
 	pager := s.index.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Top: &top})
 	var ids []string
+	seen := map[string]bool{}
 	for pager.More() && len(ids) < limit {
 		page, err := pager.NextPage(ctx)
 		if err != nil {
@@ -373,7 +377,10 @@ func (s *Store) ListByUser(ctx context.Context, user string, limit int) ([]*Run,
 		}
 		for _, raw := range page.Entities {
 			var m entity
-			if err := json.Unmarshal(raw, &m); err == nil && len(ids) < limit {
+			// A run recorded on a second try (its first Create failed after the index write)
+			// may have two entries.
+			if err := json.Unmarshal(raw, &m); err == nil && len(ids) < limit && !seen[m.str("RunID")] {
+				seen[m.str("RunID")] = true
 				ids = append(ids, m.str("RunID"))
 			}
 		}
@@ -765,6 +772,42 @@ func (s *Store) Unfinished(ctx context.Context, cutoff time.Time, limit int) ([]
 			}
 			if created := m.time("CreatedAt"); created != nil && created.Before(cutoff) && len(ids) < limit {
 				ids = append(ids, m.str("PartitionKey"))
+			}
+		}
+	}
+	return ids, nil
+}
+
+// Stalled lists the ids of runs with a step whose lease ran out before now: a step left
+// running by a delivery that died (or whose last delivery could not reach the store), or a
+// step enqueued or deferred whose message never came. Only steps' status and lease are
+// read; the caller reads each run again before it acts.
+func (s *Store) Stalled(ctx context.Context, now time.Time, limit int) ([]string, error) {
+	if err := s.ensure(ctx); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	// Parts of a step's large texts have row keys beginning "step-" too, but no Status.
+	filter := "RowKey ge 'step-' and RowKey lt 'step.' and (Status eq 'running' or (Status eq 'pending' and Enqueued eq true))"
+	sel := "PartitionKey,LeaseUntil"
+	pager := s.runs.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Select: &sel})
+	seen := map[string]bool{}
+	var ids []string
+	for pager.More() && len(ids) < limit {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("runs.Stalled: %w: %w", ErrUnavailable, err)
+		}
+		for _, raw := range page.Entities {
+			var m entity
+			if json.Unmarshal(raw, &m) != nil {
+				continue
+			}
+			id := m.str("PartitionKey")
+			if lease := m.time("LeaseUntil"); lease != nil && lease.Before(now) && !seen[id] && len(ids) < limit {
+				seen[id] = true
+				ids = append(ids, id)
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -11,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
 	"github.com/tourniquet/tourniquet/internal/azurite"
@@ -31,6 +34,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "azurite:", err)
 		os.Exit(1)
 	}
+	azuriteConn = inst.ConnectionString
 	tableSvc, err = aztables.NewServiceClientFromConnectionString(inst.ConnectionString, guard.ClientOptions())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "aztables:", err)
@@ -46,6 +50,20 @@ func TestMain(m *testing.M) {
 }
 
 var prefixes atomic.Int64
+
+// azuriteConn is the shared Azurite, for stores built with a transport of their own.
+var azuriteConn string
+
+// failingIndex fails every write to the run index while fail is set, as a store that times
+// out half-way through a Create would.
+type failingIndex struct{ fail atomic.Bool }
+
+func (f *failingIndex) Do(req *http.Request) (*http.Response, error) {
+	if f.fail.Load() && strings.Contains(req.URL.Path, "RunIndex") && req.Method != http.MethodGet {
+		return nil, errors.New("run index unreachable")
+	}
+	return http.DefaultClient.Do(req)
+}
 
 func newStore(t *testing.T) *runs.Store {
 	t.Helper()
@@ -311,5 +329,59 @@ func TestOutcome(t *testing.T) {
 				t.Errorf("got %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestARunWhoseIndexWriteFailedIsListedOnceRecorded: the index write of a Create fails; the
+// Create fails without recording the run, so the start is retried and the run, once
+// recorded, is in its user's list. (Written after the run, as before, a failed index write
+// left a run that no list would ever show: a redelivered start replays the run.)
+func TestARunWhoseIndexWriteFailedIsListedOnceRecorded(t *testing.T) {
+	t.Parallel()
+	tr := &failingIndex{}
+	svc, err := aztables.NewServiceClientFromConnectionString(azuriteConn, &aztables.ClientOptions{ClientOptions: azcore.ClientOptions{
+		Transport: tr, Retry: policy.RetryOptions{MaxRetries: -1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := runs.Open(context.Background(), svc, fmt.Sprintf("T%d%d", time.Now().UnixNano()%1e6, prefixes.Add(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	tr.fail.Store(true)
+	if err := s.Create(ctx, sampleRun("r-index", time.Now().UTC())); !errors.Is(err, runs.ErrUnavailable) {
+		t.Fatalf("Create with the index down: %v, want ErrUnavailable", err)
+	}
+	if _, err := s.Get(ctx, "r-index"); !errors.Is(err, runs.ErrNotFound) {
+		t.Fatalf("the run was recorded although its index entry was not: %v", err)
+	}
+	tr.fail.Store(false)
+	if err := s.Create(ctx, sampleRun("r-index", time.Now().UTC())); err != nil {
+		t.Fatal(err)
+	}
+	if list, err := s.ListByUser(ctx, "adele@contoso.example", 10); err != nil || len(list) != 1 {
+		t.Fatalf("list %v (%v), want the run", list, err)
+	}
+}
+
+// TestARunIsListedOnceWhateverItsCreateAttempts: Create writes the index entries before the
+// run, so a run is never recorded without them; a second Create of the same run (a start
+// retried after a store failure, at a later time) leaves a second entry, and the run is
+// still listed once.
+func TestARunIsListedOnceWhateverItsCreateAttempts(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	base := time.Now().UTC()
+	if err := s.Create(ctx, sampleRun("r-twice", base)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Create(ctx, sampleRun("r-twice", base.Add(time.Second))); !errors.Is(err, runs.ErrConflict) {
+		t.Fatalf("second Create: %v, want ErrConflict", err)
+	}
+	list, err := s.ListByUser(ctx, "adele@contoso.example", 10)
+	if err != nil || len(list) != 1 || list[0].RunID != "r-twice" {
+		t.Fatalf("list %v (%v), want the run once", list, err)
 	}
 }

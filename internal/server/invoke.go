@@ -40,6 +40,8 @@ func (s *Server) handleInvocation(w http.ResponseWriter, r *http.Request) {
 	}
 	var outcome error
 	switch {
+	case fn.Name == functions.RecoverTimer:
+		outcome = s.runRecover(r)
 	case fn.Trigger == functions.Timer:
 		outcome = s.runSweep(r, inv)
 	case fn.Queue == functions.RemediationsQueue:
@@ -85,6 +87,17 @@ func (s *Server) runSweep(r *http.Request, inv functions.Invocation) error {
 	return nil
 }
 
+// runRecover moves runs that stopped moving (remediation.Service.Recover). A failure to
+// reach the store is logged and the invocation still succeeds: the next minute tries again.
+func (s *Server) runRecover(r *http.Request) error {
+	if n, err := s.service.Recover(r.Context()); err != nil {
+		s.log.Error("recover unfinished runs", "err", err)
+	} else if n > 0 {
+		s.log.Warn("recovered runs that stopped moving", "count", n)
+	}
+	return nil
+}
+
 // queueMessage is the union of the queue messages of contract section 3.
 type queueMessage struct {
 	RunID          string          `json:"runId"`
@@ -94,6 +107,7 @@ type queueMessage struct {
 	Reason         string          `json:"reason"`
 	IdempotencyKey string          `json:"idempotencyKey"`
 	Options        json.RawMessage `json:"options"`
+	Deferral       int             `json:"deferral"` // set by a throttled step's deferral (contract 6.2)
 }
 
 func (s *Server) decodeMessage(inv functions.Invocation) (queueMessage, error) {
@@ -141,7 +155,7 @@ func (s *Server) stepFromQueue(r *http.Request, inv functions.Invocation, fn fun
 		return nil
 	}
 	if msg.RunID != "" {
-		return s.service.ExecuteStep(r.Context(), msg.RunID, fn.Step, remediation.Delivery{Queued: true, DequeueCount: inv.DequeueCount(), MessageID: inv.MetaString("Id")})
+		return s.service.ExecuteStep(r.Context(), msg.RunID, fn.Step, remediation.Delivery{Queued: true, DequeueCount: inv.DequeueCount(), MessageID: inv.MetaString("Id"), Deferral: msg.Deferral})
 	}
 	key := msg.IdempotencyKey
 	if key == "" {

@@ -228,6 +228,11 @@ type Outcome struct {
 	Transient bool
 	// Findings is what a read-only step (investigate) found.
 	Findings *runs.Findings
+	// Throttled is set when the service said to slow down (429, or 503 with Retry-After):
+	// a queued step is then deferred by RetryAfter (0: the service named no wait) instead
+	// of using up a delivery (contract 6.2).
+	Throttled  bool
+	RetryAfter time.Duration
 }
 
 // Runner runs steps against a directory and a mailbox service.
@@ -291,7 +296,13 @@ func (r *Runner) Run(ctx context.Context, step Name, in Input) Outcome {
 // fail turns a service error into a failed (or, when it may pass, transient) outcome whose
 // message says what failed and what a person can do.
 func fail(what string, err error, changes []runs.Change) Outcome {
-	return Outcome{Status: runs.StepFailed, Changes: changes, Error: explain(what, err), Transient: isTransient(err)}
+	out := Outcome{Status: runs.StepFailed, Changes: changes, Error: explain(what, err), Transient: isTransient(err)}
+	var t interface{ Throttled() (time.Duration, bool) }
+	if errors.As(err, &t) {
+		out.RetryAfter, out.Throttled = t.Throttled()
+		out.Transient = out.Transient || out.Throttled
+	}
+	return out
 }
 
 // isTransient reports a failure that may pass (throttling, 5xx, timeouts): the step is

@@ -66,12 +66,16 @@ func (b *tokenBucket) take(now time.Time) (ok bool, wait time.Duration) {
 }
 
 type faultInjector struct {
-	mu     sync.Mutex
-	rules  []*faultRule
-	rate   float64
-	rng    *rand.Rand
-	bucket tokenBucket
-	delay  time.Duration
+	mu    sync.Mutex
+	rules []*faultRule
+	// writesThrottledUntil: every write is answered 429 with writesRetryAfter until then
+	// (ThrottleWritesFor).
+	writesThrottledUntil time.Time
+	writesRetryAfter     string
+	rate                 float64
+	rng                  *rand.Rand
+	bucket               tokenBucket
+	delay                time.Duration
 }
 
 func newFaultInjector(delay time.Duration) *faultInjector {
@@ -84,6 +88,25 @@ func newFaultInjector(delay time.Duration) *faultInjector {
 func (s *Sim) ThrottleNext(n int, match string, retryAfter time.Duration) {
 	secs := int(math.Ceil(retryAfter.Seconds()))
 	s.faults.addRule(&faultRule{remaining: n, match: match, status: http.StatusTooManyRequests, retryAfter: strconv.Itoa(max(secs, 0))})
+}
+
+// ThrottleWritesFor answers every write (a Graph request other than GET and $batch, an
+// Exchange cmdlet other than Get-*) with 429 and Retry-After (whole seconds) for the next
+// d, as a tenant under a sustained throttle would; reads are served. Explicit
+// ThrottleNext/FailNext orders still come first.
+func (s *Sim) ThrottleWritesFor(d, retryAfter time.Duration) {
+	f := s.faults
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.writesThrottledUntil = time.Now().Add(d)
+	f.writesRetryAfter = strconv.Itoa(max(int(math.Ceil(retryAfter.Seconds())), 0))
+}
+
+func (k faultKey) write() bool {
+	if k.cmdlet != "" {
+		return !strings.HasPrefix(k.cmdlet, "Get-")
+	}
+	return k.method != http.MethodGet && !strings.HasSuffix(k.path, "/$batch")
 }
 
 // FailNext makes the next n matching requests (as ThrottleNext) answer status with the
@@ -149,6 +172,10 @@ func (f *faultInjector) decide(key faultKey, randomFaults, connFaults bool) faul
 	}
 	if !randomFaults {
 		return faultDecision{}
+	}
+	if key.write() && time.Now().Before(f.writesThrottledUntil) {
+		return faultDecision{kind: faultStatus, status: http.StatusTooManyRequests, retryAfter: f.writesRetryAfter,
+			message: "Writes of this tenant are throttled."}
 	}
 	if ok, wait := f.bucket.take(time.Now()); !ok {
 		secs := max(int(math.Ceil(wait.Seconds())), 1)

@@ -154,3 +154,32 @@ func TestLatency(t *testing.T) {
 		t.Errorf("request took %v, want at least the 120ms latency", d)
 	}
 }
+
+// TestThrottleWritesForAnswersWritesOnly: during the window every write (Graph POST,
+// Exchange Set-*) is answered 429 with the given Retry-After and changes nothing; reads are
+// served; after the window writes go through.
+func TestThrottleWritesForAnswersWritesOnly(t *testing.T) {
+	t.Parallel()
+	sim, demo := startDemo(t)
+	tok := fetchToken(t, sim, "https://graph.microsoft.com")
+	sim.ThrottleWritesFor(300*time.Millisecond, 30*time.Second)
+
+	status, hdr, _ := graphCallHTTP(t, sim, tok, http.MethodPost, "/users/"+demo.UserID+"/revokeSignInSessions", nil)
+	if status != 429 || hdr.Get("Retry-After") != "30" || sim.SessionsRevoked(demo.UserID) != 0 {
+		t.Fatalf("write in the window: %d Retry-After %q", status, hdr.Get("Retry-After"))
+	}
+	if status, _, _ := graphCallHTTP(t, sim, tok, http.MethodGet, "/users/"+demo.UserID, nil); status != 200 {
+		t.Fatalf("read in the window: %d", status)
+	}
+	e := newExo(t, sim)
+	if status, _ := e.call("Get-Mailbox", map[string]any{"Identity": demo.UPN}); status != 200 {
+		t.Errorf("Exchange read in the window: %d", status)
+	}
+	if status, _ := e.call("Set-Mailbox", map[string]any{"Identity": demo.UPN, "ForwardingSmtpAddress": nil}); status != 429 {
+		t.Errorf("Exchange write in the window: %d", status)
+	}
+	time.Sleep(350 * time.Millisecond)
+	if status, _, _ := graphCallHTTP(t, sim, tok, http.MethodPost, "/users/"+demo.UserID+"/revokeSignInSessions", nil); status != 200 {
+		t.Fatalf("write after the window: %d", status)
+	}
+}
