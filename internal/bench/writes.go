@@ -102,3 +102,29 @@ func writeKey(r tenantsim.Request) string {
 	}
 	return ""
 }
+
+// ChainDepth is the longest chain of Graph and Exchange requests in log of which each
+// started only after the one before had been answered: the dependent round trips a run
+// actually made, whatever the latency. It checks a hand-derived critical path against the
+// code as it runs (a larger depth means a step asks in sequence what it could ask at once).
+func ChainDepth(log []tenantsim.Request) int {
+	var reqs []tenantsim.Request
+	for _, r := range log {
+		if (r.Service == tenantsim.ServiceGraph || r.Service == tenantsim.ServiceExchange) && !r.InBatch && !r.Start.IsZero() {
+			reqs = append(reqs, r)
+		}
+	}
+	sort.Slice(reqs, func(i, j int) bool { return reqs[i].Start.Before(reqs[j].Start) })
+	depth := make([]int, len(reqs))
+	longest := 0
+	for i, r := range reqs {
+		depth[i] = 1
+		for j := 0; j < i; j++ {
+			if !reqs[j].End.After(r.Start) && depth[j]+1 > depth[i] {
+				depth[i] = depth[j] + 1
+			}
+		}
+		longest = max(longest, depth[i])
+	}
+	return longest
+}

@@ -146,6 +146,9 @@ type Request struct {
 	// ContentEncoding is the request's Content-Encoding header ("gzip" from the Graph SDK).
 	ContentEncoding string
 	InBatch         bool
+	// Start and End are when the simulator received the request and answered it
+	// (benchmarks derive the chain of dependent requests from them).
+	Start, End time.Time
 }
 
 // Demo names what SeedDemo created.

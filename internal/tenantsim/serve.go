@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 )
 
 // maxBodyBytes bounds a request body after decompression.
@@ -63,14 +64,14 @@ func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request, service string) {
 	body, bodyErr := readBody(r)
 	rec := Request{
 		Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Service: service, Body: body,
-		ContentEncoding: r.Header.Get("Content-Encoding"),
+		ContentEncoding: r.Header.Get("Content-Encoding"), Start: time.Now(),
 	}
 	if service == ServiceExchange {
 		rec.Cmdlet = cmdletName(body)
 	}
 	sw := &statusWriter{ResponseWriter: w}
 	defer func() {
-		rec.Status = sw.status
+		rec.Status, rec.End = sw.status, time.Now()
 		s.record(rec)
 	}()
 
