@@ -62,8 +62,9 @@ type LatencyResult struct {
 	TableTime     time.Duration // summed duration of those requests (they overlap when steps run concurrently)
 	Status        runs.Status
 	// ChainDepth is the longest chain of dependent requests the median run made (see
-	// ChainDepth), to hold against the hand-derived bound.
+	// ChainDepth), to hold against the hand-derived bound; Chain names its calls.
 	ChainDepth int
+	Chain      []string
 }
 
 // Ratio is the median wall time over the lower bound.
@@ -142,7 +143,7 @@ func (e *LatencyEnv) MeasureLatency(ctx context.Context, latency time.Duration, 
 		tableN    int
 		tableTime time.Duration
 		status    runs.Status
-		depth     int
+		chain     []string
 	}
 	var samples []sample
 	for i := -1; i < iterations; i++ {
@@ -175,13 +176,21 @@ func (e *LatencyEnv) MeasureLatency(ctx context.Context, latency time.Duration, 
 			return res, fmt.Errorf("bench: remediation: %w", err)
 		}
 		if i >= 0 { // i == -1 is the warm-up
-			samples = append(samples, sample{wall, Count(log), n, d, started.Run.Status, ChainDepth(log)})
+			var chain []string
+			for _, r := range LongestChain(log) {
+				call := r.Method + " " + r.Path
+				if r.Cmdlet != "" {
+					call = r.Cmdlet
+				}
+				chain = append(chain, call)
+			}
+			samples = append(samples, sample{wall, Count(log), n, d, started.Run.Status, chain})
 		}
 	}
 	sort.Slice(samples, func(a, b int) bool { return samples[a].wall < samples[b].wall })
 	med := samples[len(samples)/2]
 	res.Wall, res.WallMin = med.wall, samples[0].wall
-	res.Requests, res.TableRequests, res.TableTime, res.Status, res.ChainDepth = med.counts, med.tableN, med.tableTime, med.status, med.depth
+	res.Requests, res.TableRequests, res.TableTime, res.Status, res.ChainDepth, res.Chain = med.counts, med.tableN, med.tableTime, med.status, len(med.chain), med.chain
 	return res, nil
 }
 

@@ -107,7 +107,10 @@ func writeKey(r tenantsim.Request) string {
 // started only after the one before had been answered: the dependent round trips a run
 // actually made, whatever the latency. It checks a hand-derived critical path against the
 // code as it runs (a larger depth means a step asks in sequence what it could ask at once).
-func ChainDepth(log []tenantsim.Request) int {
+func ChainDepth(log []tenantsim.Request) int { return len(LongestChain(log)) }
+
+// LongestChain is that chain itself, oldest first, to see which calls make it up.
+func LongestChain(log []tenantsim.Request) []tenantsim.Request {
 	var reqs []tenantsim.Request
 	for _, r := range log {
 		if (r.Service == tenantsim.ServiceGraph || r.Service == tenantsim.ServiceExchange) && !r.InBatch && !r.Start.IsZero() {
@@ -115,16 +118,22 @@ func ChainDepth(log []tenantsim.Request) int {
 		}
 	}
 	sort.Slice(reqs, func(i, j int) bool { return reqs[i].Start.Before(reqs[j].Start) })
-	depth := make([]int, len(reqs))
-	longest := 0
+	depth, prev := make([]int, len(reqs)), make([]int, len(reqs))
+	end := -1
 	for i, r := range reqs {
-		depth[i] = 1
+		depth[i], prev[i] = 1, -1
 		for j := 0; j < i; j++ {
 			if !reqs[j].End.After(r.Start) && depth[j]+1 > depth[i] {
-				depth[i] = depth[j] + 1
+				depth[i], prev[i] = depth[j]+1, j
 			}
 		}
-		longest = max(longest, depth[i])
+		if end < 0 || depth[i] > depth[end] {
+			end = i
+		}
 	}
-	return longest
+	var chain []tenantsim.Request
+	for i := end; i >= 0; i = prev[i] {
+		chain = append([]tenantsim.Request{reqs[i]}, chain...)
+	}
+	return chain
 }

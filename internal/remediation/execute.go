@@ -148,8 +148,13 @@ func (s *Service) ExecuteStep(ctx context.Context, runID string, name steps.Name
 	if retry {
 		return fmt.Errorf("%s of run %s: %s: %w", name, runID, out.Error.Message, ErrRetry)
 	}
-	if err := s.advance(ctx, runID, false); err != nil {
-		return err
+	// A sync run's steps are started by executeInProcess, which finishes the run once all
+	// are done: reading the run again here would only add a Table round trip between a step
+	// and the steps that wait for it. Other runs send their next steps from here.
+	if run.Mode != "sync" {
+		if err := s.advance(ctx, runID, false); err != nil {
+			return err
+		}
 	}
 	if out.Transient && d.Queued {
 		return fmt.Errorf("%s of run %s after %d attempts: %w", name, runID, step.Attempts, ErrGaveUp)
