@@ -197,10 +197,80 @@ func TestReportPageInARealBrowser(t *testing.T) {
 	}
 	t.Logf("chromium --print-to-pdf took %v, %d bytes", tookPDF, len(data))
 
-	if keep := os.Getenv("TOURNIQUET_REPORT_SCREENSHOT"); keep != "" {
-		chromium(t, bin, filepath.Join(dir, "profile"), url, "--screenshot="+keep, "--window-size=1000,3000", "--hide-scrollbars")
-		_ = os.WriteFile(strings.TrimSuffix(keep, filepath.Ext(keep))+".pdf", data, 0o644)
-		t.Logf("screenshot in %s", keep)
+	shot := screenshot(t, bin, filepath.Join(dir, "profile"), url, "full-run")
+	_ = os.WriteFile(strings.TrimSuffix(shot, filepath.Ext(shot))+".pdf", data, 0o644)
+}
+
+// screenshot saves what Chromium shows of url as a PNG for a person to look at: in
+// TOURNIQUET_REPORT_SCREENSHOTS, else in tourniquet-report-screenshots under the system's
+// temporary directory (kept after the test, unlike t.TempDir). It returns the file's path.
+func screenshot(t *testing.T, bin, profile, url, name string) string {
+	t.Helper()
+	dir := os.Getenv("TOURNIQUET_REPORT_SCREENSHOTS")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "tourniquet-report-screenshots")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name+".png")
+	chromium(t, bin, profile, url, "--screenshot="+path, "--window-size=1000,3000", "--hide-scrollbars")
+	if data, err := os.ReadFile(path); err != nil || !bytes.HasPrefix(data, []byte("\x89PNG")) {
+		t.Fatalf("no screenshot of %s written to %s (%v)", name, path, err)
+	}
+	t.Logf("screenshot of the %s page: %s", name, path)
+	return path
+}
+
+// The pages a person reads when the run did not simply succeed: a run that needs a person
+// (a synced user's password must be reset on-premises) and a failed run (the identity was
+// refused reading directory roles), each with an inbox rule whose name is markup. The
+// browser shows the outcome in words, what a person must still do, and the name as text.
+func TestReportPagesOfActionRequiredAndFailedRunsInARealBrowser(t *testing.T) {
+	s := startStack(t)
+	const ruleName = `<img src=x onerror=alert(1)>`
+	for _, upn := range []string{s.demo.SyncedUPN, s.demo.UPN} {
+		s.sim.AddInboxRule(upn, tenantsim.InboxRule{Name: ruleName, Enabled: true, ForwardTo: []string{"exfil@attacker.example"}})
+	}
+	bin := findChromium(t)
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, user string
+		fault      func()
+		status     runs.Status
+		want       []string
+	}{
+		{"action-required", s.demo.SyncedUPN, func() {}, runs.ActionRequired,
+			[]string{"but a person must still act", "A person must act", "What a person must still do", "on-premises", "Skipped"}},
+		{"failed", s.demo.UPN, func() { s.sim.FailNext(50, "roleAssignments", 403) }, runs.Failed,
+			[]string{"failed", "The account may not be secured", "Failed", "403", "What a person must still do"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.fault()
+			r := call(t, s.host, "POST", "/api/remediations", map[string]any{"user": tc.user, "mode": "sync", "reason": "INC-" + tc.name})
+			var run runs.Run
+			r.json(t, &run)
+			if r.status != 200 || run.Status != tc.status {
+				t.Fatalf("run: HTTP %d, status %s, want %s: %s", r.status, run.Status, tc.status, r.body)
+			}
+			url := s.host.URL() + "/api/remediations/" + run.RunID + "/report"
+			dom, logs, _ := chromium(t, bin, filepath.Join(dir, "profile"), url, "--dump-dom")
+			text := visibleText(dom)
+			for _, want := range append(tc.want, tc.user, ruleName, "remove-inbox-rules") {
+				if !strings.Contains(text, want) {
+					t.Errorf("the rendered page does not show %q", want)
+				}
+			}
+			if strings.Contains(strings.ToLower(dom), "<img") {
+				t.Error("the rule's name became an image element in the browser")
+			}
+			for _, line := range strings.Split(logs, "\n") {
+				if strings.Contains(line, "Content Security Policy") || strings.Contains(line, "Refused to") || strings.Contains(line, "CONSOLE") {
+					t.Errorf("the page tried something the policy refused: %s", line)
+				}
+			}
+			screenshot(t, bin, filepath.Join(dir, "profile"), url, tc.name+"-run")
+		})
 	}
 }
 
