@@ -28,6 +28,7 @@ func easyAuthHeaders(t *testing.T, id, name string, roles ...string) []string {
 }
 
 func TestApprovalThroughTheHostUnderEasyAuth(t *testing.T) {
+	t.Parallel()
 	s := startStack(t, "AUTH_MODE=easyauth", "WEBSITE_AUTH_ENABLED=True", "APPROVAL_MODE=admins")
 	h := s.host
 	alice := easyAuthHeaders(t, "a11ce000-0000-4000-8000-000000000001", "alice@contoso.example", "Tourniquet.Read", "Tourniquet.Remediate", "Tourniquet.Approve")
@@ -119,6 +120,7 @@ func TestApprovalThroughTheHostUnderEasyAuth(t *testing.T) {
 
 // The timer ends a run nobody decided once APPROVAL_TIMEOUT has passed.
 func TestApprovalTimerExpiresUndecidedRuns(t *testing.T) {
+	t.Parallel()
 	s := startStack(t, "APPROVAL_MODE=all", "APPROVAL_TIMEOUT=1s")
 	r := call(t, s.host, "POST", "/api/steps/revoke-sessions", map[string]any{"user": s.demo.GlobalAdminUPN})
 	var run runs.Run

@@ -30,6 +30,7 @@ func principal(t *testing.T, roles ...string) string {
 }
 
 func TestEasyAuthWithoutAppServiceAuthenticationDoesNotStart(t *testing.T) {
+	t.Parallel()
 	for _, enabled := range []string{"", "False", "0"} {
 		env := map[string]string{"AUTH_MODE": "easyauth", "WEBSITE_AUTH_ENABLED": enabled, "AzureWebJobsStorage": "UseDevelopmentStorage=true", "AZURE_TENANT_ID": "t"}
 		var out bytes.Buffer
@@ -41,6 +42,7 @@ func TestEasyAuthWithoutAppServiceAuthenticationDoesNotStart(t *testing.T) {
 }
 
 func TestRestoreThroughTheHostNeedsASecuredAccountOrAForcedReason(t *testing.T) {
+	t.Parallel()
 	s := startStack(t)
 	const key = "a-function-key-for-the-soc-lead"
 	r := call(t, s.host, "POST", "/api/remediations", map[string]any{"user": s.demo.UPN, "mode": "sync", "steps": []string{"remove-admin-roles"}}, "x-functions-key", key)

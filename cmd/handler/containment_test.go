@@ -53,6 +53,7 @@ func exchangeWrites(sim *tenantsim.Sim) []string {
 // a dry run writes nothing, an async run through the step queues acts and records, a new
 // run finds nothing to do, and the restore route puts back exactly what was removed.
 func TestExchangeContainmentThroughTheHost(t *testing.T) {
+	t.Parallel()
 	s := startStack(t)
 	h, d := s.host, s.demo
 	before := exchangeAccess(s.sim, d.UPN)

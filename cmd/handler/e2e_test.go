@@ -221,6 +221,7 @@ func (s *stack) waitIdle() {
 }
 
 func TestHTTPAndQueuePathsThroughTheHost(t *testing.T) {
+	t.Parallel()
 	s := startStack(t)
 	h := s.host
 
@@ -298,6 +299,7 @@ func TestHTTPAndQueuePathsThroughTheHost(t *testing.T) {
 }
 
 func TestRunRecordsSurviveARestart(t *testing.T) {
+	t.Parallel()
 	s := startStack(t)
 	r := call(t, s.host, "POST", "/api/steps/revoke-sessions", map[string]any{"user": s.demo.UPN})
 	var before runs.Run
@@ -316,6 +318,7 @@ func TestRunRecordsSurviveARestart(t *testing.T) {
 }
 
 func TestExhaustedRetriesEndInThePoisonQueueWithTheRunFailed(t *testing.T) {
+	t.Parallel()
 	s := startStackIn(t, fastRetryRoot)
 	maxDequeue := config.ReadHostQueues(fastRetryRoot).MaxDequeueCount
 	// A 500 is transient for Tourniquet but not retried inside the Graph client, so each
@@ -336,6 +339,7 @@ func TestExhaustedRetriesEndInThePoisonQueueWithTheRunFailed(t *testing.T) {
 }
 
 func TestErrorsAreProblemDocuments(t *testing.T) {
+	t.Parallel()
 	s := startStack(t)
 	h := s.host
 	tests := []struct {
@@ -377,6 +381,7 @@ func TestErrorsAreProblemDocuments(t *testing.T) {
 }
 
 func TestEasyAuthRequiresTheCallerPrincipal(t *testing.T) {
+	t.Parallel()
 	s := startStack(t, "AUTH_MODE=easyauth", "WEBSITE_AUTH_ENABLED=True")
 	if r := call(t, s.host, "POST", "/api/steps/revoke-sessions", map[string]any{"user": s.demo.UPN}); r.status != 401 {
 		t.Fatalf("no principal: %d %s", r.status, r.body)
@@ -401,6 +406,7 @@ func TestEasyAuthRequiresTheCallerPrincipal(t *testing.T) {
 }
 
 func TestRateLimitHoldsAcrossTwoHandlerProcesses(t *testing.T) {
+	t.Parallel()
 	s := startStack(t, "MAX_REMEDIATIONS_PER_HOUR=2")
 	second := s.startHost("MAX_REMEDIATIONS_PER_HOUR=2")
 	statuses := map[int]int{}
@@ -418,6 +424,7 @@ func TestRateLimitHoldsAcrossTwoHandlerProcesses(t *testing.T) {
 }
 
 func TestStoreOutageAnswers503AndChangesNothing(t *testing.T) {
+	t.Parallel()
 	s := startStack(t)
 	if err := s.storage.Stop(); err != nil {
 		t.Fatal(err)
@@ -437,6 +444,7 @@ func TestStoreOutageAnswers503AndChangesNothing(t *testing.T) {
 }
 
 func TestTimerSweepRecordsAPlannedRunForANewlyRestrictedUser(t *testing.T) {
+	t.Parallel()
 	s := startStack(t) // SWEEP_MODE defaults to report
 	if status, err := s.host.FireTimer(context.Background(), "timer-sweep"); err != nil || status != 200 {
 		t.Fatalf("timer: %d %v\n%s", status, err, s.output.String())
@@ -457,6 +465,7 @@ func TestTimerSweepRecordsAPlannedRunForANewlyRestrictedUser(t *testing.T) {
 }
 
 func TestOneStepQueueRunExhaustingItsRetriesEndsFailedInThePoisonQueue(t *testing.T) {
+	t.Parallel()
 	s := startStackIn(t, fastRetryRoot)
 	s.sim.FailNext(10000, "revokeSignInSessions", 500) // transient, and not retried inside the client: fast deliveries
 	q, _ := azqueue.NewQueueClientFromConnectionString(s.storage.ConnectionString, "step-revoke-sessions", nil)

@@ -16,6 +16,7 @@ import (
 // second run finds nothing to do, and restore brings back exactly the sign-in and the
 // consent this run took away, once.
 func TestGraphContainmentStepsThroughTheHost(t *testing.T) {
+	t.Parallel()
 	s := startStack(t)
 	h := s.host
 	containment := []string{"block-sign-in", "remove-mfa-methods", "revoke-app-consents", "revoke-sessions"}

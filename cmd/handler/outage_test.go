@@ -94,6 +94,7 @@ func (p *switchProxy) up(t *testing.T) {
 // tenant and fails its deliveries; once the store is back, a redelivery starts the run and
 // it completes, once.
 func TestQueuedWorkResumesWhenTheStoreReturns(t *testing.T) {
+	t.Parallel()
 	storage, err := azurite.Start(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -61,6 +61,7 @@ func chromium(t *testing.T, bin, profile, url string, args ...string) (stdout, s
 // as text, no script element exists, nothing outside the page is requested, and it prints
 // to an A4 PDF.
 func TestReportPageInARealBrowser(t *testing.T) {
+	t.Parallel()
 	s := startStack(t)
 	const ruleName = "<script>alert(1)</script>"
 	const evil = `"><img src=x onerror=alert(2)>`
@@ -227,6 +228,7 @@ func screenshot(t *testing.T, bin, profile, url, name string) string {
 // refused reading directory roles), each with an inbox rule whose name is markup. The
 // browser shows the outcome in words, what a person must still do, and the name as text.
 func TestReportPagesOfActionRequiredAndFailedRunsInARealBrowser(t *testing.T) {
+	t.Parallel()
 	s := startStack(t)
 	const ruleName = `<img src=x onerror=alert(1)>`
 	for _, upn := range []string{s.demo.SyncedUPN, s.demo.UPN} {

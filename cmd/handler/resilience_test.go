@@ -75,6 +75,7 @@ func (s *stack) runsOf(upn string) []runs.Run {
 // comes back; the redelivery of the same message (higher DequeueCount) takes over, while a
 // duplicate message would still be ignored.
 func TestCrashMidRunThenRestartCompletesEveryRunOnce(t *testing.T) {
+	t.Parallel()
 	s, victims := startSlowStack(t, 100*time.Millisecond, 6)
 	s.enqueueRemediations(victims)
 
