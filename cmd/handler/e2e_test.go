@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,7 +36,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	if err := makeAppRoot(dir); err != nil {
+	if err := functions.MakeAppRoot(dir, filepath.Join("..", "..")); err != nil {
 		fmt.Fprintln(os.Stderr, "app root:", err)
 		os.Exit(1)
 	}
@@ -81,26 +80,6 @@ func makeFastRetryAppRoot(from, dir string) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "handler"), bin, 0o755)
-}
-
-func makeAppRoot(dir string) error {
-	repo := filepath.Join("..", "..")
-	hostJSON, err := os.ReadFile(filepath.Join(repo, "host.json"))
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "host.json"), hostJSON, 0o644); err != nil {
-		return err
-	}
-	if err := functions.Generate(dir); err != nil {
-		return err
-	}
-	build := exec.Command("go", "build", "-o", filepath.Join(dir, "handler"), ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return nil
 }
 
 type stack struct {

@@ -74,7 +74,7 @@ func startStack() (*stack, func(), error) {
 		return nil, stop, err
 	}
 	stops = append(stops, func() { os.RemoveAll(dir) })
-	if err := makeAppRoot(dir); err != nil {
+	if err := functions.MakeAppRoot(dir, filepath.Join("..", "..")); err != nil {
 		stop()
 		return nil, func() {}, fmt.Errorf("app root: %w", err)
 	}
@@ -112,28 +112,6 @@ func startStack() (*stack, func(), error) {
 	stops = append(stops, func() { _ = host.Stop() })
 	s.host = host
 	return s, stop, nil
-}
-
-// makeAppRoot makes a Functions app root: the repository's host.json and function folders,
-// and a handler built from cmd/handler.
-func makeAppRoot(dir string) error {
-	repo := filepath.Join("..", "..")
-	hostJSON, err := os.ReadFile(filepath.Join(repo, "host.json"))
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "host.json"), hostJSON, 0o644); err != nil {
-		return err
-	}
-	if err := functions.Generate(dir); err != nil {
-		return err
-	}
-	build := exec.Command("go", "build", "-o", filepath.Join(dir, "handler"), "../handler")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return nil
 }
 
 // cliResult is one run of the command line.
