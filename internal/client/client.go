@@ -11,13 +11,14 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tourniquet/tourniquet/internal/config"
 )
 
 // KeyHeader carries the function key: Azure Functions reads it from this header (or from
@@ -54,7 +55,7 @@ func New(baseURL, key string, timeout time.Duration) (*Client, error) {
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return nil, fmt.Errorf("API address %q: want https://host[/path]", baseURL)
 	}
-	if u.Scheme == "http" && !loopback(u.Hostname()) {
+	if u.Scheme == "http" && !config.IsLoopback(u.Hostname()) {
 		return nil, fmt.Errorf("API address %q: http is accepted only for a loopback host; the function key would travel in clear", baseURL)
 	}
 	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
@@ -66,14 +67,6 @@ func New(baseURL, key string, timeout time.Duration) (*Client, error) {
 	}
 	return &Client{base: u, key: key, http: &http.Client{}, timeout: timeout,
 		Retries: 3, MaxRetryWait: 60 * time.Second, sleep: sleepCtx}, nil
-}
-
-func loopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
