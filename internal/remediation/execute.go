@@ -24,6 +24,15 @@ type Delivery struct {
 	// Deferral is the deferral number the message carries (0: not sent by a deferral). A
 	// message older than the step's latest deferral is stale.
 	Deferral int
+
+	// inProcess is the sync run this process is running, when the step is one of its
+	// steps: the step's result goes into it, so the steps that wait for it and the run's
+	// finish need not read the run again.
+	inProcess *inProcessRun
+	// fromMemory lets the claim start from inProcess instead of reading the run, and write
+	// itself while the step starts reading (only the first attempt of a sync run's step:
+	// its record is the one the run was created with, which nothing else has changed).
+	fromMemory bool
 }
 
 // takesOverDeferral reports whether d is a redelivery of the message whose delivery
@@ -79,10 +88,13 @@ const enqueueLease = 10 * time.Minute
 // finished, or that another delivery is working on, changes nothing and records nothing.
 // It returns ErrRetry when the host must deliver the message again.
 func (s *Service) ExecuteStep(ctx context.Context, runID string, name steps.Name, d Delivery) error {
-	run, step, err := s.claim(ctx, runID, name, d)
+	run, step, pending, err := s.claim(ctx, runID, name, d)
 	if err != nil || step == nil {
 		return err
 	}
+	// Every write of the step waits for its claim first: the claim's ETag is where the
+	// step's next version starts, and a step whose claim was not recorded must not act.
+	claimed := pending.settler(step)
 
 	others := map[steps.Name]runs.StepStatus{}
 	for _, o := range run.Steps {
@@ -104,6 +116,9 @@ func (s *Service) ExecuteStep(ctx context.Context, runID string, name steps.Name
 			// The evidence is in the run record before the tenant changes: a crash or a
 			// failed action leaves the record of what was read and about to change.
 			Record: func(ctx context.Context, planned []runs.Change) error {
+				if err := claimed(); err != nil {
+					return err
+				}
 				step.Evidence = planned
 				return s.saveStep(ctx, runID, step)
 			},
@@ -114,6 +129,11 @@ func (s *Service) ExecuteStep(ctx context.Context, runID string, name steps.Name
 		}
 	}
 
+	if err := claimed(); err != nil {
+		// Nothing acted: a step acts only once its evidence is recorded, which waited for
+		// the claim. The caller claims the step again from the stored record.
+		return fmt.Errorf("%s of run %s: %w: %w", name, runID, errClaimNotRecorded, err)
+	}
 	if out.Throttled && s.deferrable(run, d) {
 		return s.deferStep(ctx, run, step, out, d)
 	}
@@ -141,6 +161,9 @@ func (s *Service) ExecuteStep(ctx context.Context, runID string, name steps.Name
 	if err := s.saveStep(ctx, runID, step); err != nil {
 		return err
 	}
+	if d.inProcess != nil {
+		d.inProcess.put(step)
+	}
 	for _, c := range out.Changes {
 		s.Log.Info("step change", "runId", runID, "step", name, "userId", run.User.ID, "action", c.Action, "target", c.Target, "dryRun", run.DryRun)
 	}
@@ -163,16 +186,27 @@ func (s *Service) ExecuteStep(ctx context.Context, runID string, name steps.Name
 }
 
 // claim marks the step running for this delivery. It returns a nil step when there is
-// nothing to do (the step finished, or another delivery holds it).
-func (s *Service) claim(ctx context.Context, runID string, name steps.Name, d Delivery) (*runs.Run, *runs.Step, error) {
+// nothing to do (the step finished, or another delivery holds it). A claim from memory
+// (Delivery.fromMemory) is still being written when claim returns: the step waits for it
+// (claimWrite.settler) before it records anything, and so before it acts.
+func (s *Service) claim(ctx context.Context, runID string, name steps.Name, d Delivery) (*runs.Run, *runs.Step, *claimWrite, error) {
 	for attempt := 0; attempt < 20; attempt++ {
-		run, err := s.Store.Get(ctx, runID)
+		var (
+			run *runs.Run
+			err error
+		)
+		fromMemory := attempt == 0 && d.fromMemory && d.inProcess != nil
+		if fromMemory {
+			run = d.inProcess.snapshot()
+		} else {
+			run, err = s.Store.Get(ctx, runID)
+		}
 		if errors.Is(err, runs.ErrNotFound) {
 			s.Log.Error("message for an unknown run dropped", "runId", runID, "step", name)
-			return nil, nil, nil
+			return nil, nil, nil, nil
 		}
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		step := run.Step(string(name))
 		now := s.now()
@@ -181,18 +215,18 @@ func (s *Service) claim(ctx context.Context, runID string, name steps.Name, d De
 			// Waiting for approval, or rejected or expired: nothing of it acts, whatever
 			// message arrives (a step message sent by hand, a stale duplicate).
 			s.Log.Warn("message for a run that is not approved dropped", "runId", runID, "step", name, "status", run.Status)
-			return nil, nil, nil
+			return nil, nil, nil, nil
 		case step == nil:
 			s.Log.Error("message for a step that is not in the run dropped", "runId", runID, "step", name)
-			return nil, nil, nil
+			return nil, nil, nil, nil
 		case step.Status.Final():
 			// Duplicate of a finished step: make sure the run moved on, then stop. A redelivery
 			// means the delivery that finished the step may have died before it sent the next
 			// steps' messages, so those are sent again.
-			return nil, nil, s.advance(ctx, runID, d.DequeueCount > 1)
+			return nil, nil, nil, s.advance(ctx, runID, d.DequeueCount > 1)
 		case d.Deferral > step.Deferrals:
 			s.Log.Error("message from a deferral the step does not know dropped", "runId", runID, "step", name, "deferral", d.Deferral, "deferrals", step.Deferrals)
-			return nil, nil, nil
+			return nil, nil, nil, nil
 		case d.Deferral < step.Deferrals && d.takesOverDeferral(step):
 			s.Log.Warn("the delivery that deferred this step did not complete; its redelivery acts instead of the deferral's message", "runId", runID, "step", name, "dequeueCount", d.DequeueCount)
 			step.Deferrals++ // the deferral's message, if it was sent, is stale from here on
@@ -200,16 +234,16 @@ func (s *Service) claim(ctx context.Context, runID string, name steps.Name, d De
 			// The step was deferred after this message was sent: the deferral's own message
 			// acts, this one changes nothing.
 			s.Log.Info("stale message ignored: the step was deferred since it was sent", "runId", runID, "step", name, "deferral", d.Deferral, "deferrals", step.Deferrals)
-			return nil, nil, nil
+			return nil, nil, nil, nil
 		case step.Status == runs.StepRunning && d.redelivers(step):
 			s.Log.Warn("the previous delivery of this message ended before the step finished (handler crash or timeout); acting again", "runId", runID, "step", name, "dequeueCount", d.DequeueCount)
 		case step.Status == runs.StepRunning && now.Before(step.LeaseUntil):
 			s.Log.Info("duplicate delivery ignored: another delivery is running the step", "runId", runID, "step", name)
-			return nil, nil, nil
+			return nil, nil, nil, nil
 		case !s.depsFinal(run, name):
 			// Early message (e.g. sent by hand): advance sends it again when its turn comes.
 			s.Log.Info("step not ready yet; it is enqueued when the steps it waits for finish", "runId", runID, "step", name)
-			return nil, nil, nil
+			return nil, nil, nil, nil
 		}
 		step.Status = runs.StepRunning
 		step.ClaimedBy, step.ClaimedDequeue = d.MessageID, d.DequeueCount
@@ -219,22 +253,67 @@ func (s *Service) claim(ctx context.Context, runID string, name steps.Name, d De
 			step.StartedAt = &now
 		}
 		step.LeaseUntil = now.Add(s.stepTimeout() + 30*time.Second)
+		if fromMemory && run.Status != runs.Queued {
+			return run, step, s.writeClaim(ctx, runID, step), nil
+		}
 		err = s.Store.UpdateStep(ctx, runID, step)
 		if errors.Is(err, runs.ErrConflict) {
 			continue
 		}
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if run.Status == runs.Queued {
 			run.Status = runs.Running
 			if err := s.Store.UpdateRun(ctx, run); err != nil && !errors.Is(err, runs.ErrConflict) {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 		}
-		return run, step, nil
+		return run, step, nil, nil
 	}
-	return nil, nil, fmt.Errorf("claim %s of run %s: %w", name, runID, runs.ErrConflict)
+	return nil, nil, nil, fmt.Errorf("claim %s of run %s: %w", name, runID, runs.ErrConflict)
+}
+
+// errClaimNotRecorded: a claim written while the step read (Delivery.fromMemory) failed,
+// so the step changed nothing and recorded nothing.
+var errClaimNotRecorded = errors.New("the step's claim was not recorded")
+
+// claimWrite is a claim on its way to the store while its step reads the tenant: a sync
+// run's step would otherwise wait a Table round trip before its first request, and with
+// every step of a run starting at once those round trips queue up at the store.
+type claimWrite struct {
+	done    chan struct{}
+	written runs.Step // the claimed step as written; it holds the ETag the write got
+	err     error
+}
+
+// writeClaim starts writing the claimed step.
+func (s *Service) writeClaim(ctx context.Context, runID string, step *runs.Step) *claimWrite {
+	c := &claimWrite{done: make(chan struct{}), written: *step}
+	go func() {
+		defer close(c.done)
+		c.err = s.Store.UpdateStep(ctx, runID, &c.written)
+	}()
+	return c
+}
+
+// settler returns a function that waits for the claim's write (at once when there is
+// none) and reports whether it was recorded; the first call gives step the claim's ETag,
+// so that its next write replaces the claim. It may be called any number of times.
+func (c *claimWrite) settler(step *runs.Step) func() error {
+	if c == nil {
+		return func() error { return nil }
+	}
+	var once sync.Once
+	return func() error {
+		once.Do(func() {
+			<-c.done
+			if c.err == nil {
+				step.SetETagFrom(&c.written)
+			}
+		})
+		return c.err
+	}
 }
 
 // saveStep writes the step's result, re-reading on a conflict (someone changed bookkeeping
@@ -372,8 +451,12 @@ func isFinal(st runs.Status) bool {
 }
 
 // executeInProcess runs a run's steps in this process (sync mode), each as soon as the steps
-// it waits for have finished, concurrently where the order allows.
-func (s *Service) executeInProcess(ctx context.Context, runID string, names []steps.Name) {
+// it waits for have finished, concurrently where the order allows. run is the run as it
+// was just recorded: its steps start from it, and each step's result is added to it, so
+// that no step reads the run before it starts and the run's finish need not either.
+func (s *Service) executeInProcess(ctx context.Context, run *runs.Run, names []steps.Name) {
+	runID := run.RunID
+	view := &inProcessRun{run: run}
 	done := map[steps.Name]chan struct{}{}
 	for _, n := range names {
 		done[n] = make(chan struct{})
@@ -387,23 +470,81 @@ func (s *Service) executeInProcess(ctx context.Context, runID string, names []st
 			for _, dep := range catalog.DependsOn(n, names) {
 				<-done[dep]
 			}
-			s.executeWithRetries(ctx, runID, n)
+			s.executeWithRetries(ctx, view, n)
 		}()
 	}
 	wg.Wait()
-	if err := s.advance(ctx, runID, false); err != nil {
+	var err error
+	if finished, ok := view.finished(); ok {
+		err = s.finish(ctx, finished)
+	} else {
+		// A step's result did not reach the store (or the run changed under it): the
+		// stored record decides.
+		err = s.advance(ctx, runID, false)
+	}
+	if err != nil {
 		s.Log.Error("finish sync run", "runId", runID, "err", err)
 	}
 }
 
+// inProcessRun is a sync run as the process running it knows it: the run as created, with
+// each step's result as saved. Only its own process runs a sync run's steps (recovery
+// switches a run to async before it sends any step to a queue), and every write is still
+// ETag-guarded, so a record changed behind its back makes the write fail, not get lost.
+type inProcessRun struct {
+	mu  sync.Mutex
+	run *runs.Run
+}
+
+// snapshot returns a copy a step may change.
+func (v *inProcessRun) snapshot() *runs.Run {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	r := *v.run
+	r.Steps = append([]runs.Step(nil), v.run.Steps...)
+	return &r
+}
+
+// put records a step's saved result.
+func (v *inProcessRun) put(st *runs.Step) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if mine := v.run.Step(st.Name); mine != nil {
+		*mine = *st
+	}
+}
+
+// finished returns the run once every step's saved result is final.
+func (v *inProcessRun) finished() (*runs.Run, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, st := range v.run.Steps {
+		if !st.Status.Final() {
+			return nil, false
+		}
+	}
+	r := *v.run
+	r.Steps = append([]runs.Step(nil), v.run.Steps...)
+	return &r, true
+}
+
 // executeWithRetries retries transient failures in process (the SDK clients already retried
 // throttling); the last attempt ends the step failed.
-func (s *Service) executeWithRetries(ctx context.Context, runID string, name steps.Name) {
+func (s *Service) executeWithRetries(ctx context.Context, view *inProcessRun, name steps.Name) {
 	const attempts = 3
+	runID := view.run.RunID
 	for i := 1; i <= attempts; i++ {
 		// Earlier attempts count as queued deliveries that are not the last (DequeueCount 0,
 		// so a transient failure returns ErrRetry); the last is in process, hence final.
-		err := s.ExecuteStep(ctx, runID, name, Delivery{Queued: i < attempts})
+		d := Delivery{Queued: i < attempts, inProcess: view, fromMemory: i == 1}
+		err := s.ExecuteStep(ctx, runID, name, d)
+		if errors.Is(err, errClaimNotRecorded) {
+			// The claim written beside the step's first reads failed; nothing acted. Claim
+			// again from the stored record, which shows whether someone else holds the step.
+			s.Log.Warn("claim from memory not recorded; claiming from the stored run", "runId", runID, "step", name, "err", err)
+			d.fromMemory = false
+			err = s.ExecuteStep(ctx, runID, name, d)
+		}
 		if !errors.Is(err, ErrRetry) {
 			if err != nil {
 				s.Log.Error("step in process", "runId", runID, "step", name, "err", err)

@@ -324,7 +324,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 	if run.Waiting() {
 		s.Log.Warn("run awaits approval", "runId", run.RunID, "userId", user.ID, "steps", names, "requestedBy", run.RequestedBy, "why", run.Approval.Why, "expiresAt", run.Approval.ExpiresAt)
 	} else if run.Mode == "sync" {
-		s.executeInProcess(ctx, run.RunID, names)
+		s.executeInProcess(ctx, run, names)
 	} else if err := s.advance(ctx, run.RunID, false); err != nil {
 		s.Log.Error("enqueue first steps", "runId", run.RunID, "err", err)
 		unsent = err

@@ -1,0 +1,144 @@
+package remediation_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"github.com/tourniquet/tourniquet/internal/azurite"
+	"github.com/tourniquet/tourniquet/internal/remediation"
+	"github.com/tourniquet/tourniquet/internal/runs"
+)
+
+// hookedTables is a table service behind a proxy that calls before (once) ahead of the
+// first write of the step entity named rowKey. before answers the request itself when it
+// returns true; otherwise the request goes on to Azurite.
+func hookedTables(t *testing.T, rowKey string, before func(w http.ResponseWriter, r *http.Request) bool) *aztables.ServiceClient {
+	t.Helper()
+	inst, err := azurite.Shared(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var target string
+	for _, part := range strings.Split(inst.ConnectionString, ";") {
+		if v, ok := strings.CutPrefix(part, "TableEndpoint="); ok {
+			target = v
+		}
+	}
+	u, err := url.Parse(target)
+	if err != nil || target == "" {
+		t.Fatalf("table endpoint %q: %v", target, err)
+	}
+	var once sync.Once
+	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: u.Scheme, Host: u.Host})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		handled := false
+		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "RowKey='"+rowKey+"'") {
+			once.Do(func() { handled = before(w, r) })
+		}
+		if !handled {
+			proxy.ServeHTTP(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	conn := strings.Replace(inst.ConnectionString, "TableEndpoint="+target, "TableEndpoint="+srv.URL+u.Path, 1)
+	svc, err := aztables.NewServiceClientFromConnectionString(conn, &aztables.ClientOptions{ClientOptions: azcore.ClientOptions{Retry: policy.RetryOptions{MaxRetries: -1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+// A sync run's step claims itself while it starts reading, from the run as created. When
+// that claim is refused (the record changed in between), the step has changed nothing,
+// and it claims again from the stored record: here the record is as it was, so the step
+// runs once.
+func TestSyncStepWhoseClaimFromMemoryIsRefusedClaimsFromTheRecord(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{})
+	svc := hookedTables(t, "step-remove-forwarding", func(w http.ResponseWriter, r *http.Request) bool {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusPreconditionFailed)
+		fmt.Fprint(w, `{"odata.error":{"code":"UpdateConditionNotSatisfied","message":{"lang":"en-US","value":"The update condition specified in the request was not satisfied."}}}`)
+		return true
+	})
+	store, err := runs.Open(context.Background(), svc, fmt.Sprintf("RM%d%d", time.Now().UnixNano()%1e6, prefixes.Add(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc.Store = store
+
+	run := e.start(remediation.StartRequest{User: e.demo.UPN, Mode: "sync", Steps: []string{"remove-forwarding"}, Reason: "INC-9"})
+	st := run.Step("remove-forwarding")
+	if run.Status != runs.Succeeded || st.Status != runs.StepSucceeded || st.Attempts != 1 {
+		t.Fatalf("run %s, step %s after %d attempts; want succeeded once\n%s", run.Status, st.Status, st.Attempts, dump(run))
+	}
+	if got := writes(e.sim); len(got) != 1 || got[0] != "Set-Mailbox" {
+		t.Errorf("tenant writes %v, want one Set-Mailbox", got)
+	}
+	if !strings.Contains(e.logs.String(), "claiming from the stored run") {
+		t.Errorf("the refused claim was not logged:\n%s", e.logs.String())
+	}
+}
+
+// When another delivery claimed the step between the run's creation and the claim from
+// memory (a message sent to the step's queue by hand), the claim from memory is refused by
+// the record's ETag, and the stored claim shows the step held: the sync run does not act
+// on it a second time.
+func TestSyncStepClaimedByAnotherDeliveryMeanwhileDoesNotActTwice(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{})
+	prefix := fmt.Sprintf("RM%d%d", time.Now().UnixNano()%1e6, prefixes.Add(1))
+	direct, err := runs.Open(context.Background(), tableSvc, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := hookedTables(t, "step-remove-forwarding", func(w http.ResponseWriter, r *http.Request) bool {
+		// The run's id is the partition key in the entity's address.
+		_, rest, _ := strings.Cut(r.URL.Path, "PartitionKey='")
+		runID, _, _ := strings.Cut(rest, "'")
+		other, err := direct.Get(r.Context(), runID)
+		if err != nil {
+			t.Errorf("read the run: %v", err)
+			return false
+		}
+		st := other.Step("remove-forwarding")
+		st.Status, st.ClaimedBy, st.ClaimedDequeue, st.Attempts = runs.StepRunning, "message-sent-by-hand", 1, 1
+		st.LeaseUntil = time.Now().Add(time.Hour)
+		if err := direct.UpdateStep(r.Context(), runID, st); err != nil {
+			t.Errorf("claim as another delivery: %v", err)
+		}
+		return false // our claim goes on to Azurite, with the ETag the run was created with
+	})
+	store, err := runs.Open(context.Background(), svc, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc.Store = store
+
+	run := e.start(remediation.StartRequest{User: e.demo.UPN, Mode: "sync", Steps: []string{"remove-forwarding"}, Reason: "INC-9"})
+	if got := writes(e.sim); len(got) != 0 {
+		t.Fatalf("the sync run acted on a step another delivery holds: %v", got)
+	}
+	held, err := direct.Get(context.Background(), run.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := held.Step("remove-forwarding"); st.Status != runs.StepRunning || st.ClaimedBy != "message-sent-by-hand" {
+		t.Fatalf("the other delivery's claim was overwritten: %+v", st)
+	}
+	if !strings.Contains(e.logs.String(), "another delivery is running the step") {
+		t.Errorf("the held step was not logged:\n%s", e.logs.String())
+	}
+}
