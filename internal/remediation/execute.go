@@ -96,6 +96,11 @@ func (s *Service) ExecuteStep(ctx context.Context, runID string, name steps.Name
 	// step's next version starts, and a step whose claim was not recorded must not act.
 	claimed := pending.settler(step)
 
+	// Evidence left by an earlier delivery that did not finish: changes it planned and may
+	// have made although their answers never came.
+	prior := step.Evidence
+	var plannedNow []runs.Change
+
 	others := map[steps.Name]runs.StepStatus{}
 	for _, o := range run.Steps {
 		if o.Name != step.Name {
@@ -119,7 +124,8 @@ func (s *Service) ExecuteStep(ctx context.Context, runID string, name steps.Name
 				if err := claimed(); err != nil {
 					return err
 				}
-				step.Evidence = planned
+				plannedNow = planned
+				step.Evidence = append(append([]runs.Change(nil), planned...), outstanding(prior, planned, step.Changes)...)
 				return s.saveStep(ctx, runID, step)
 			},
 		})
@@ -138,6 +144,9 @@ func (s *Service) ExecuteStep(ctx context.Context, runID string, name steps.Name
 		return s.deferStep(ctx, run, step, out, d)
 	}
 
+	if !out.Transient && !run.DryRun && (out.Status == runs.StepSucceeded || out.Status == runs.StepNoChange) {
+		out = carryOver(out, prior, plannedNow, step.Changes)
+	}
 	retry := out.Transient && !s.last(d)
 	now := s.now()
 	s.sealChanges(runID, run.User.ID, out.Changes)
@@ -183,6 +192,42 @@ func (s *Service) ExecuteStep(ctx context.Context, runID string, name steps.Name
 		return fmt.Errorf("%s of run %s after %d attempts: %w", name, runID, step.Attempts, ErrGaveUp)
 	}
 	return nil
+}
+
+// answerLost is the reason added to a change learnt from an earlier delivery's evidence.
+const answerLost = "made by an earlier delivery of this step whose answer never came (the service carried it out; the answer was lost or timed out): that delivery recorded it as evidence before acting, and this delivery found it done"
+
+// outstanding lists the changes of an earlier delivery's evidence that are neither planned
+// now nor recorded as made: their outcome is not known yet.
+func outstanding(prior, planned, made []runs.Change) []runs.Change {
+	known := map[string]bool{}
+	for _, c := range append(append([]runs.Change(nil), planned...), made...) {
+		known[c.Action+"\x00"+c.Target] = true
+	}
+	var out []runs.Change
+	for _, c := range prior {
+		if !known[c.Action+"\x00"+c.Target] {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// carryOver completes the outcome of a step that read the tenant and finished (succeeded
+// or no_change) with the changes an earlier delivery planned and sent but never heard
+// back about: this delivery neither planned them (there was nothing left to change) nor
+// made them, so the tenant holds them done, and the record must say so, restore record
+// included. A step that made changes, now or in an earlier delivery, has succeeded.
+func carryOver(out steps.Outcome, prior, planned, made []runs.Change) steps.Outcome {
+	for _, c := range outstanding(prior, append(append([]runs.Change(nil), planned...), out.Changes...), made) {
+		c.Reasons = append(append([]string(nil), c.Reasons...), answerLost)
+		out.Changes = append(out.Changes, c)
+	}
+	if out.Status == runs.StepNoChange && len(out.Changes)+len(made) > 0 {
+		out.Status = runs.StepSucceeded
+		out.Message = strings.TrimSpace("Nothing was left to change: the changes recorded were made by earlier deliveries of this step. " + out.Message)
+	}
+	return out
 }
 
 // claim marks the step running for this delivery. It returns a nil step when there is

@@ -23,10 +23,11 @@ func (k faultKey) matches(match string) bool {
 type faultKind int
 
 const (
-	faultNone   faultKind = iota
-	faultStatus           // an error answer (429 carries Retry-After)
-	faultReset            // the connection is dropped without an answer
-	faultDelay            // the request is held for Options.FaultDelay, then served
+	faultNone       faultKind = iota
+	faultStatus               // an error answer (429 carries Retry-After)
+	faultReset                // the connection is dropped without an answer
+	faultDelay                // the request is held for Options.FaultDelay, then served
+	faultLoseAnswer           // the request is carried out, then the connection dropped before the answer
 )
 
 type faultDecision struct {
@@ -42,6 +43,7 @@ type faultRule struct {
 	match      string
 	status     int
 	retryAfter string
+	loseAnswer bool // LoseAnswerNext
 }
 
 // tokenBucket implements SetRateLimit: perSecond tokens refilled continuously, burst perSecond.
@@ -121,6 +123,16 @@ func (s *Sim) HoldNext(n int, match string) {
 	s.faults.addRule(&faultRule{remaining: n, match: match})
 }
 
+// LoseAnswerNext makes the next n matching requests (as ThrottleNext) be carried out and
+// their answers lost: the connection is dropped where the answer would have been written,
+// as when Graph or Exchange made a change and the answer never arrived (a gateway timeout,
+// a connection cut). The request log records the status the service gave. Random faults
+// (SetFaultRate) never lose an answer: a write whose answer is lost may be applied twice
+// by a caller that cannot tell, which those tests count as an error.
+func (s *Sim) LoseAnswerNext(n int, match string) {
+	s.faults.addRule(&faultRule{remaining: n, match: match, loseAnswer: true})
+}
+
 // SetFaultRate makes a random share (0..1) of Graph and Exchange requests fail, drawn from
 // a generator seeded with seed: 429 (Retry-After 1), 500, 503 (Retry-After 1), a dropped
 // connection, or a hang of Options.FaultDelay before the request is served. Items of a
@@ -164,6 +176,9 @@ func (f *faultInjector) decide(key faultKey, randomFaults, connFaults bool) faul
 		r.remaining--
 		if r.remaining <= 0 {
 			f.rules = append(f.rules[:i], f.rules[i+1:]...)
+		}
+		if r.loseAnswer {
+			return faultDecision{kind: faultLoseAnswer}
 		}
 		if r.status == 0 {
 			return faultDecision{kind: faultDelay} // HoldNext
@@ -213,6 +228,11 @@ func (s *Sim) applyFault(w http.ResponseWriter, r *http.Request, key faultKey, s
 		return false
 	case faultDelay:
 		return !sleepContext(r.Context(), s.faults.delay)
+	case faultLoseAnswer:
+		if sw, ok := w.(*statusWriter); ok {
+			sw.loseAnswer = true // served; serveAPI drops the connection instead of answering
+		}
+		return false
 	case faultReset:
 		resetConnection(w)
 		return true

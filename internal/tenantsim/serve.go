@@ -101,6 +101,9 @@ func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request, service string) {
 	case ServiceExchange:
 		s.serveExchange(sw, r, body)
 	}
+	if sw.loseAnswer {
+		resetConnection(sw)
+	}
 }
 
 // readBody reads the request body, gunzipping it when Content-Encoding says gzip.
@@ -146,18 +149,26 @@ func writeBadBody(w http.ResponseWriter, service string, err error) {
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	// loseAnswer (LoseAnswerNext): the status is recorded, nothing is sent, and the
+	// connection is dropped once the request was carried out.
+	loseAnswer bool
 }
 
 func (w *statusWriter) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
 	}
-	w.ResponseWriter.WriteHeader(code)
+	if !w.loseAnswer {
+		w.ResponseWriter.WriteHeader(code)
+	}
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
+	}
+	if w.loseAnswer {
+		return len(b), nil
 	}
 	return w.ResponseWriter.Write(b)
 }
