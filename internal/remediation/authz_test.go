@@ -170,6 +170,21 @@ func TestRestoreOnARunFromAnotherKeyGrantsNothing(t *testing.T) {
 // failingTables is a table service behind a proxy that fails every write while fail is set.
 func failingTables(t *testing.T) (*aztables.ServiceClient, *atomic.Bool) {
 	t.Helper()
+	fail := &atomic.Bool{}
+	svc := proxiedTables(t, func(w http.ResponseWriter, r *http.Request, azurite http.Handler) {
+		if fail.Load() && r.Method != http.MethodGet {
+			http.Error(w, `{"odata.error":{"code":"ServerBusy","message":{"value":"injected"}}}`, http.StatusServiceUnavailable)
+			return
+		}
+		azurite.ServeHTTP(w, r)
+	})
+	return svc, fail
+}
+
+// proxiedTables is a table service whose requests go to serve first, with the proxy that
+// passes a request on to Azurite. Its client does not retry.
+func proxiedTables(t *testing.T, serve func(w http.ResponseWriter, r *http.Request, azurite http.Handler)) *aztables.ServiceClient {
+	t.Helper()
 	inst, err := azurite.Shared(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -184,22 +199,15 @@ func failingTables(t *testing.T) (*aztables.ServiceClient, *atomic.Bool) {
 	if err != nil || target == "" {
 		t.Fatalf("table endpoint %q: %v", target, err)
 	}
-	fail := &atomic.Bool{}
 	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: u.Scheme, Host: u.Host})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if fail.Load() && r.Method != http.MethodGet {
-			http.Error(w, `{"odata.error":{"code":"ServerBusy","message":{"value":"injected"}}}`, http.StatusServiceUnavailable)
-			return
-		}
-		proxy.ServeHTTP(w, r)
-	}))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { serve(w, r, proxy) }))
 	t.Cleanup(srv.Close)
 	conn := strings.Replace(inst.ConnectionString, "TableEndpoint="+target, "TableEndpoint="+srv.URL+u.Path, 1)
 	svc, err := aztables.NewServiceClientFromConnectionString(conn, &aztables.ClientOptions{ClientOptions: azcore.ClientOptions{Retry: policy.RetryOptions{MaxRetries: -1}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return svc, fail
+	return svc
 }
 
 func TestRestoreThatCannotBeRecordedGrantsNothing(t *testing.T) {

@@ -4,19 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
-	"github.com/tourniquet/tourniquet/internal/azurite"
 	"github.com/tourniquet/tourniquet/internal/remediation"
 	"github.com/tourniquet/tourniquet/internal/runs"
 )
@@ -26,38 +20,16 @@ import (
 // returns true; otherwise the request goes on to Azurite.
 func hookedTables(t *testing.T, rowKey string, before func(w http.ResponseWriter, r *http.Request) bool) *aztables.ServiceClient {
 	t.Helper()
-	inst, err := azurite.Shared(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var target string
-	for _, part := range strings.Split(inst.ConnectionString, ";") {
-		if v, ok := strings.CutPrefix(part, "TableEndpoint="); ok {
-			target = v
-		}
-	}
-	u, err := url.Parse(target)
-	if err != nil || target == "" {
-		t.Fatalf("table endpoint %q: %v", target, err)
-	}
 	var once sync.Once
-	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: u.Scheme, Host: u.Host})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return proxiedTables(t, func(w http.ResponseWriter, r *http.Request, azurite http.Handler) {
 		handled := false
 		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "RowKey='"+rowKey+"'") {
 			once.Do(func() { handled = before(w, r) })
 		}
 		if !handled {
-			proxy.ServeHTTP(w, r)
+			azurite.ServeHTTP(w, r)
 		}
-	}))
-	t.Cleanup(srv.Close)
-	conn := strings.Replace(inst.ConnectionString, "TableEndpoint="+target, "TableEndpoint="+srv.URL+u.Path, 1)
-	svc, err := aztables.NewServiceClientFromConnectionString(conn, &aztables.ClientOptions{ClientOptions: azcore.ClientOptions{Retry: policy.RetryOptions{MaxRetries: -1}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return svc
+	})
 }
 
 // A sync run's step claims itself while it starts reading, from the run as created. When
