@@ -18,6 +18,7 @@ import (
 	"github.com/tourniquet/tourniquet/internal/azurite"
 	"github.com/tourniquet/tourniquet/internal/config"
 	"github.com/tourniquet/tourniquet/internal/functions"
+	"github.com/tourniquet/tourniquet/internal/graph"
 	"github.com/tourniquet/tourniquet/internal/hostemu"
 	"github.com/tourniquet/tourniquet/internal/runs"
 	"github.com/tourniquet/tourniquet/internal/tenantsim"
@@ -461,5 +462,33 @@ func TestOneStepQueueRunExhaustingItsRetriesEndsFailedInThePoisonQueue(t *testin
 	peek, err := poison.PeekMessages(context.Background(), nil)
 	if err != nil || len(peek.Messages) != 1 {
 		t.Fatalf("poison queue: %v %+v", err, peek)
+	}
+}
+
+// A remediations message whose user lookup Graph throttles past the client's own retries
+// is not failed back to the host (which would deliver it again only after the visibility
+// timeout): the start asks again after the Retry-After, and the run starts on the first
+// delivery.
+func TestQueuedStartWaitsOutAThrottledLookupThroughTheHost(t *testing.T) {
+	t.Parallel()
+	s := startStack(t)
+	// More 429s than one lookup's attempts (the Graph client retries 4 times).
+	s.sim.ThrottleNext(graph.DefaultMaxRetries+2, "GET /v1.0/users/", time.Second)
+	rq, err := azqueue.NewQueueClientFromConnectionString(s.storage.ConnectionString, "remediations", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rq.EnqueueMessage(context.Background(), `{"user":"`+s.demo.UPN+`","steps":["remove-forwarding"],"reason":"ticket 31"}`, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.waitIdle()
+	var list []runs.Run
+	call(t, s.host, "GET", "/api/remediations?user="+s.demo.UPN, nil).json(t, &list)
+	if len(list) != 1 || list[0].Status != runs.Succeeded {
+		t.Fatalf("runs of the throttled queued start: %+v\n%s", list, s.output.String())
+	}
+	out := s.output.String()
+	if !strings.Contains(out, "user lookup throttled; the queued start asks again") || strings.Contains(out, "invocation failed") {
+		t.Fatalf("the start did not wait out the throttling on its first delivery:\n%s", out)
 	}
 }

@@ -80,7 +80,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Runner: &steps.Runner{Directory: directory, Mailboxes: mailboxes, Locker: store, AuditLogs: directory, MailLogs: mailboxes},
 		Queue:  queues.New(queueSvc),
 		Config: remediation.Config{
-			Protected: cfg.Protected, MaxPerHour: cfg.MaxPerHour, MaxDequeueCount: cfg.MaxDequeueCount,
+			Protected: cfg.Protected, MaxPerHour: cfg.MaxPerHour, MaxDequeueCount: cfg.MaxDequeueCount, RedeliveryDelay: cfg.RedeliveryDelay,
 			SweepMode: cfg.SweepMode, SweepMaxUsers: cfg.SweepMaxUsers, RecordKey: cfg.RecordKey, StepDeadline: cfg.StepDeadline,
 			ApprovalMode: cfg.ApprovalMode, ApprovalTimeout: cfg.ApprovalTimeout,
 		},

@@ -47,6 +47,9 @@ type Config struct {
 	ApprovalTimeout time.Duration
 
 	MaxDequeueCount int // host.json extensions.queues.maxDequeueCount
+	// RedeliveryDelay is host.json's extensions.queues.visibilityTimeout: how long a
+	// message whose delivery failed waits before the host delivers it again.
+	RedeliveryDelay time.Duration
 
 	// StepDeadline (STEP_DEADLINE, a Go duration, default 1h) bounds how long after its run
 	// started a throttled step may still be deferred (contract 6.2).
@@ -151,7 +154,8 @@ func Load(getenv func(string) string, appRoot string) (Config, error) {
 	if err := checkServiceURL(c.ExchangeBaseURL, exchangeHosts); err != nil {
 		return c, fmt.Errorf("config: EXCHANGE_BASE_URL: %w", err)
 	}
-	c.MaxDequeueCount = maxDequeueCount(appRoot)
+	queues := ReadHostQueues(appRoot)
+	c.MaxDequeueCount, c.RedeliveryDelay = queues.MaxDequeueCount, queues.VisibilityTimeout
 	return c, nil
 }
 
@@ -278,7 +282,6 @@ func ReadHostQueues(appRoot string) HostQueues {
 
 // maxDequeueCount reads host.json's queue setting, so the handler knows a message's last
 // delivery exactly as the host counts it (default 5, like the host).
-func maxDequeueCount(appRoot string) int { return ReadHostQueues(appRoot).MaxDequeueCount }
 
 func or(v, def string) string {
 	if strings.TrimSpace(v) == "" {

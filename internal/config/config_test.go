@@ -156,13 +156,14 @@ func TestStepDeadlineIsAPositiveGoDuration(t *testing.T) {
 	}
 }
 
-func TestMaxDequeueCountComesFromHostJSON(t *testing.T) {
+func TestQueueSettingsComeFromHostJSON(t *testing.T) {
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "host.json"), []byte(`{"extensions":{"queues":{"maxDequeueCount":7}}}`), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "host.json"), []byte(`{"extensions":{"queues":{"maxDequeueCount":7,"visibilityTimeout":"00:00:12"}}}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if c, err := Load(env(nil), dir); err != nil || c.MaxDequeueCount != 7 {
-		t.Fatalf("MaxDequeueCount %d, %v; want host.json's 7", c.MaxDequeueCount, err)
+	c, err := Load(env(nil), dir)
+	if err != nil || c.MaxDequeueCount != 7 || c.RedeliveryDelay != 12*time.Second {
+		t.Fatalf("MaxDequeueCount %d, RedeliveryDelay %v, %v; want host.json's 7 and 12s", c.MaxDequeueCount, c.RedeliveryDelay, err)
 	}
 }
 

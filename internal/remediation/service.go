@@ -36,6 +36,7 @@ type Config struct {
 	MaxPerHour      int           // MAX_REMEDIATIONS_PER_HOUR, tenant-wide
 	MaxRequests     int           // new start requests per hour, dry runs and refusals included; 0: max(10×MaxPerHour, 100)
 	MaxDequeueCount int           // host.json queues.maxDequeueCount: the last delivery of a message
+	RedeliveryDelay time.Duration // host.json queues.visibilityTimeout: a failed delivery comes back after it
 	SweepMode       string        // "report" or "remediate"
 	SweepMaxUsers   int           // SWEEP_MAX_USERS
 	StepTimeout     time.Duration // one step's time budget
@@ -79,6 +80,9 @@ type StartRequest struct {
 	RequestedBy    string
 	RequesterID    string // the caller principal's object id under easyauth (four eyes: approval.go)
 	KeyKind        string // idempotency namespace: "run" (default) or "sweep"
+	// FromQueue is set for a start delivered from a queue: nobody waits on its answer, so
+	// its user lookup waits out throttling (lookUpUser) rather than fail the delivery.
+	FromQueue bool
 }
 
 // Started is the answer to a start request.
@@ -206,7 +210,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 	// The user is resolved first (a read), so a protected account is recognised by either
 	// identifier and its refusal is recorded under both. One named as protected is refused
 	// even when the lookup fails.
-	user, err := s.Runner.Directory.GetUser(ctx, req.User)
+	user, err := s.lookUpUser(ctx, req)
 	if err != nil {
 		named := graph.User{ID: req.User, UserPrincipalName: req.User}
 		switch {
@@ -334,6 +338,45 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 		return nil, apperr.Wrap(apperr.Unavailable, err, "the run-record store is unreachable")
 	}
 	return &Started{Run: final, Unsent: unsent}, nil
+}
+
+// lookUpUser reads the user to remediate. A queued start whose lookup Graph throttles
+// (429, or held back by the tenant's shared throttle) past the client's own retries asks
+// again after the service's Retry-After plus jitter, for up to half the host's redelivery
+// delay (RedeliveryDelay), before it fails its delivery as contract section 3 says. A
+// failed delivery comes back only after that delay (30 s in host.json), and a surge of
+// queued starts is exactly when the tenant throttles: with 100 users at once, a quarter of
+// the starts failed their first lookup and the runs then sat idle for 15 s
+// (docs/performance.md). Any other failure, and every failure of an HTTP start (a caller is
+// waiting), is returned at once.
+func (s *Service) lookUpUser(ctx context.Context, req StartRequest) (graph.User, error) {
+	giveUpAt := time.Now().Add(s.Config.RedeliveryDelay / 2)
+	for {
+		user, err := s.Runner.Directory.GetUser(ctx, req.User)
+		var throttled interface{ Throttled() (time.Duration, bool) }
+		if err == nil || !req.FromQueue || !errors.As(err, &throttled) {
+			return user, err
+		}
+		wait, ok := throttled.Throttled()
+		if !ok {
+			return user, err
+		}
+		if wait <= 0 {
+			wait = time.Second
+		}
+		wait += jitter(wait)
+		if time.Now().Add(wait).After(giveUpAt) {
+			return user, err
+		}
+		s.Log.Info("user lookup throttled; the queued start asks again", "wait", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return user, err
+		case <-t.C:
+		}
+	}
 }
 
 // requestBudget is the tenant-wide hourly number of new start requests (dry runs and

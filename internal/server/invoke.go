@@ -143,7 +143,7 @@ func (s *Server) startFromQueue(r *http.Request, inv functions.Invocation) error
 	}
 	started, err := s.service.Start(r.Context(), remediation.StartRequest{
 		User: msg.User, Steps: msg.Steps, DryRun: msg.DryRun, Mode: "async", Reason: msg.Reason,
-		IdempotencyKey: key, Options: msg.Options, RequestedBy: "queue:" + functions.RemediationsQueue,
+		IdempotencyKey: key, Options: msg.Options, FromQueue: true, RequestedBy: "queue:" + functions.RemediationsQueue,
 	})
 	return s.queueOutcome(started, err)
 }
@@ -165,7 +165,7 @@ func (s *Server) stepFromQueue(r *http.Request, inv functions.Invocation, fn fun
 	// are retried by redelivery and end in the poison queue like any other step's.
 	started, err := s.service.Start(r.Context(), remediation.StartRequest{
 		User: msg.User, Steps: []string{string(fn.Step)}, DryRun: msg.DryRun, Mode: "async", Reason: msg.Reason,
-		IdempotencyKey: key, Options: msg.Options, RequestedBy: "queue:" + fn.Queue,
+		IdempotencyKey: key, Options: msg.Options, FromQueue: true, RequestedBy: "queue:" + fn.Queue,
 	})
 	return s.queueOutcome(started, err)
 }
