@@ -19,7 +19,7 @@ func TestQueuedStartWaitsOutAThrottledUserLookup(t *testing.T) {
 	e := newEnv(t, remediation.Config{RedeliveryDelay: hostQueues.VisibilityTimeout})
 	// The test client retries once, so each lookup is two requests: the first two lookups
 	// are throttled, the third is served.
-	e.sim.ThrottleNext(4, "GET /v1.0/users/", 0)
+	e.sim.ThrottleNext(4, "GET /v1.0/users/"+e.demo.UPN, 0)
 	begin := time.Now()
 	started, err := e.svc.Start(t.Context(), remediation.StartRequest{User: e.demo.UPN, Steps: []string{"remove-forwarding"}, Reason: "INC-3", FromQueue: true, RequestedBy: "queue:remediations"})
 	if err != nil {
@@ -41,7 +41,7 @@ func TestQueuedStartWaitsOutAThrottledUserLookup(t *testing.T) {
 func TestHTTPStartFailsAtOnceOnAThrottledUserLookup(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, remediation.Config{})
-	e.sim.ThrottleNext(2, "GET /v1.0/users/", 0)
+	e.sim.ThrottleNext(2, "GET /v1.0/users/"+e.demo.UPN, 0)
 	_, err := e.svc.Start(t.Context(), remediation.StartRequest{User: e.demo.UPN, Steps: []string{"remove-forwarding"}, Reason: "INC-3"})
 	if apperr.CodeOf(err) != apperr.Upstream {
 		t.Fatalf("HTTP start: %v, want upstream_error", err)
@@ -57,7 +57,7 @@ func TestHTTPStartFailsAtOnceOnAThrottledUserLookup(t *testing.T) {
 func TestQueuedStartFailsAtOnceWhenTheHostRedeliversAtOnce(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, remediation.Config{RedeliveryDelay: 0})
-	e.sim.ThrottleNext(2, "GET /v1.0/users/", 0)
+	e.sim.ThrottleNext(2, "GET /v1.0/users/"+e.demo.UPN, 0)
 	_, err := e.svc.Start(t.Context(), remediation.StartRequest{User: e.demo.UPN, Steps: []string{"remove-forwarding"}, FromQueue: true, RequestedBy: "queue:remediations"})
 	if apperr.CodeOf(err) != apperr.Upstream {
 		t.Fatalf("queued start: %v, want upstream_error", err)
