@@ -6,72 +6,101 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tourniquet/tourniquet/internal/catalog"
 	"github.com/tourniquet/tourniquet/internal/remediation"
 	"github.com/tourniquet/tourniquet/internal/runs"
-	"github.com/tourniquet/tourniquet/internal/steps"
+	"github.com/tourniquet/tourniquet/internal/tenantsim"
 )
 
-// A removal Graph carried out but whose answer never arrived (the connection dropped) is
-// on the record: the step's next delivery reads the tenant, finds the membership gone and
-// has nothing left to do, and the removal its earlier delivery planned, recorded as
-// evidence and sent is recorded as a change, with its restore record, saying how it was
+// A change Graph or Exchange carried out but whose answer never arrived (the connection
+// dropped) is on the record: the step's next delivery reads the tenant, finds the change
+// done and has nothing left to do about it, and the change its earlier delivery planned,
+// recorded as evidence and sent is recorded, with its restore record, saying how it was
 // learnt.
-func TestARemovalWhoseAnswerWasLostIsRecorded(t *testing.T) {
+func TestAChangeWhoseAnswerWasLostIsRecorded(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, remediation.Config{})
-	e.sim.LoseAnswerNext(1, "/$ref")
-	e.sim.FailNext(5, "/$ref", 500) // the client's own retries of the DELETE fail too
-	run := e.start(remediation.StartRequest{User: e.demo.UPN, Mode: "async", Steps: []string{"remove-admin-roles"}, Reason: "INC-7"})
+	tests := []struct {
+		name   string
+		step   catalog.Name
+		match  string // the write whose answer is lost; its retries inside the client fail
+		action string // the change that must be on the record
+		done   func(*tenantsim.Sim, tenantsim.Demo) bool
+	}{
+		{"group membership, Graph", "remove-admin-roles", "/$ref", "group_membership_removed", func(sim *tenantsim.Sim, d tenantsim.Demo) bool {
+			for _, m := range sim.GroupMembers(d.HelpdeskGroupID) {
+				if m == d.UserID {
+					return false
+				}
+			}
+			return true
+		}},
+		{"inbox rule, Exchange", "remove-inbox-rules", "Disable-InboxRule", "disabled", func(sim *tenantsim.Sim, d tenantsim.Demo) bool {
+			disabled := 0
+			for _, r := range sim.InboxRules(d.UPN) {
+				for _, id := range d.SuspiciousRules {
+					if r.Identity == id && !r.Enabled {
+						disabled++
+					}
+				}
+			}
+			return disabled == 1 // the one whose answer was lost; the others failed
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, remediation.Config{})
+			e.sim.LoseAnswerNext(1, tc.match)
+			e.sim.FailNext(20, tc.match, 500) // the client's own retries, and the other items, fail
+			run := e.start(remediation.StartRequest{User: e.demo.UPN, Mode: "async", Steps: []string{string(tc.step)}, Reason: "INC-7"})
+			e.queue.take()
 
-	ctx := context.Background()
-	msgs := e.queue.take()
-	if len(msgs) != 1 {
-		t.Fatalf("messages %v", msgs)
-	}
-	err := e.svc.ExecuteStep(ctx, run.RunID, steps.RemoveAdminRoles, remediation.Delivery{Queued: true, DequeueCount: 1, MessageID: "m1"})
-	if !errors.Is(err, remediation.ErrRetry) {
-		t.Fatalf("first delivery: %v, want a retry (the DELETE's answer was lost)", err)
-	}
-	for _, m := range e.sim.GroupMembers(e.demo.HelpdeskGroupID) {
-		if m == e.demo.UserID {
-			t.Fatal("the simulator did not carry out the DELETE whose answer it lost")
-		}
-	}
-	if err := e.svc.ExecuteStep(ctx, run.RunID, steps.RemoveAdminRoles, remediation.Delivery{Queued: true, DequeueCount: 2, MessageID: "m1"}); err != nil {
-		t.Fatalf("second delivery: %v", err)
-	}
+			ctx := context.Background()
+			err := e.svc.ExecuteStep(ctx, run.RunID, tc.step, remediation.Delivery{Queued: true, DequeueCount: 1, MessageID: "m1"})
+			if !errors.Is(err, remediation.ErrRetry) {
+				t.Fatalf("first delivery: %v, want a retry (the write's answer was lost)", err)
+			}
+			if !tc.done(e.sim, e.demo) {
+				t.Fatal("the simulator did not carry out the write whose answer it lost")
+			}
+			// Later deliveries meet the rest of the injected failures, then get through.
+			for d := 2; ; d++ {
+				err := e.svc.ExecuteStep(ctx, run.RunID, tc.step, remediation.Delivery{Queued: true, DequeueCount: d, MessageID: "m1"})
+				if err == nil {
+					break
+				}
+				if !errors.Is(err, remediation.ErrRetry) || d == 10 {
+					t.Fatalf("delivery %d: %v", d, err)
+				}
+			}
 
-	got := e.get(run.RunID)
-	st := got.Step("remove-admin-roles")
-	if st.Status != runs.StepSucceeded {
-		t.Fatalf("step %s\n%s", st.Status, dump(got))
-	}
-	var membership *runs.Change
-	for i, c := range st.Changes {
-		if c.Action == "group_membership_removed" {
-			membership = &st.Changes[i]
-		}
-	}
-	if membership == nil {
-		t.Fatalf("the removal whose answer was lost is not on the record\n%s", dump(got))
-	}
-	if membership.Restore == nil || membership.Seal == "" {
-		t.Errorf("the carried-over change cannot be restored: %+v", membership)
-	}
-	if !strings.Contains(strings.Join(membership.Reasons, " "), "answer") {
-		t.Errorf("the record does not say how the change was learnt: %v", membership.Reasons)
-	}
-	if len(st.Evidence) != 0 {
-		t.Errorf("evidence left after the step finished: %+v", st.Evidence)
-	}
-	// Every other removal happened once and is recorded once.
-	n := map[string]int{}
-	for _, c := range st.Changes {
-		n[c.Action+" "+c.Target]++
-	}
-	for k, v := range n {
-		if v != 1 {
-			t.Errorf("%s recorded %d times", k, v)
-		}
+			got := e.get(run.RunID)
+			st := got.Step(string(tc.step))
+			if st.Status != runs.StepSucceeded {
+				t.Fatalf("step %s\n%s", st.Status, dump(got))
+			}
+			learnt := 0
+			seen := map[string]int{}
+			for _, c := range st.Changes {
+				seen[c.Action+" "+c.Target]++
+				if c.Action == tc.action && strings.Contains(strings.Join(c.Reasons, " "), "answer never came") {
+					learnt++
+					if tc.step == "remove-admin-roles" && (c.Restore == nil || c.Seal == "") {
+						t.Errorf("the carried-over removal cannot be restored: %+v", c)
+					}
+				}
+			}
+			if learnt != 1 {
+				t.Fatalf("%d changes learnt from the lost answer, want 1\n%s", learnt, dump(got))
+			}
+			for k, n := range seen {
+				if n != 1 {
+					t.Errorf("%s recorded %d times", k, n)
+				}
+			}
+			if len(st.Evidence) != 0 {
+				t.Errorf("evidence left after the step finished: %+v", st.Evidence)
+			}
+		})
 	}
 }
