@@ -105,8 +105,12 @@ func (g *Gate) Wait(ctx context.Context) error {
 			return &HeldBack{Service: g.Service, Until: until}
 		}
 		g.waited.Add(1)
-		// A little jitter, so the calls held together do not all go out at the same instant.
-		t := time.NewTimer(wait + rand.N(min(wait/10, 100*time.Millisecond)+1))
+		// The calls held together are released spread over as long again as they waited (at
+		// most 1 s more), not at the same instant: released at once, every instance's calls
+		// meet the service's next second of budget together, and most are throttled again.
+		// With 100 users at once against 100 requests a second this took the 429s from
+		// about 35 per user to 6, in the same wall time (docs/performance.md).
+		t := time.NewTimer(wait + rand.N(min(wait, time.Second)+1))
 		select {
 		case <-ctx.Done():
 			t.Stop()

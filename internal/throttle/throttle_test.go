@@ -114,8 +114,9 @@ func TestAShortWaitIsWaitedOut(t *testing.T) {
 	if err := g.Wait(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if waited := time.Since(start); waited < 900*time.Millisecond || waited > 1500*time.Millisecond {
-		t.Errorf("waited %v, want about the Retry-After of 1 s", waited)
+	// The Retry-After, then the release spread over up to as long again.
+	if waited := time.Since(start); waited < 900*time.Millisecond || waited > 2500*time.Millisecond {
+		t.Errorf("waited %v, want the Retry-After of 1 s and at most 1 s of spread", waited)
 	}
 	// A wait that would outlast the caller's deadline fails at once.
 	g.Hold(time.Now().Add(1500 * time.Millisecond))
@@ -124,5 +125,37 @@ func TestAShortWaitIsWaitedOut(t *testing.T) {
 	var held *HeldBack
 	if err := g.Wait(ctx); !errors.As(err, &held) {
 		t.Fatalf("wait past the deadline: %v", err)
+	}
+}
+
+// TestCallsHeldTogetherAreReleasedSpreadOut: calls held back by the same Retry-After do not
+// all go out at the instant it ends, where they would meet the service's next second of
+// budget together.
+func TestCallsHeldTogetherAreReleasedSpreadOut(t *testing.T) {
+	g := &Gate{Service: "graph"}
+	g.Observe(&http.Response{StatusCode: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"1"}}})
+	const calls = 50
+	released := make(chan time.Time, calls)
+	for range calls {
+		go func() {
+			if err := g.Wait(context.Background()); err != nil {
+				t.Error(err)
+			}
+			released <- time.Now()
+		}()
+	}
+	var first, last time.Time
+	for range calls {
+		at := <-released
+		if first.IsZero() || at.Before(first) {
+			first = at
+		}
+		if at.After(last) {
+			last = at
+		}
+	}
+	// 50 release times drawn over 1 s all fall within 400 ms with a probability below 1e-15.
+	if spread := last.Sub(first); spread < 400*time.Millisecond {
+		t.Errorf("50 held calls released within %v of each other, want them spread over about a second", spread)
 	}
 }
