@@ -27,13 +27,22 @@ func TestMessageTraceAsksForTheRowsAfterAFullAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seen := map[string]bool{}
+	// The demo tenant's own story adds its rows of the last day, some to the same
+	// recipients (two of its messages to the same two people fall in the window when the
+	// test starts in the first second of a minute): only this test's rows are counted.
+	seen := map[string]int{}
 	for _, r := range rows {
-		seen[r.RecipientAddress] = true
+		if strings.HasSuffix(r.RecipientAddress, "@vendor.example") && strings.HasPrefix(r.RecipientAddress, "r") {
+			seen[r.RecipientAddress]++
+		}
 	}
-	// The demo tenant's own story adds its rows of the last day.
-	if len(seen) != len(rows) || len(rows) < 5000+extra {
-		t.Fatalf("%d rows, %d distinct recipients, want every one of at least %d once", len(rows), len(seen), 5000+extra)
+	for addr, n := range seen {
+		if n != 1 {
+			t.Errorf("%s listed %d times", addr, n)
+		}
+	}
+	if len(seen) != 5000+extra {
+		t.Fatalf("%d rows, %d of this test's %d recipients", len(rows), len(seen), 5000+extra)
 	}
 	calls := 0
 	for _, r := range sim.Requests() {
