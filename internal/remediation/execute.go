@@ -152,7 +152,11 @@ func (s *Service) ExecuteStep(ctx context.Context, runID string, name steps.Name
 	s.sealChanges(runID, run.User.ID, out.Changes)
 	step.Changes = append(step.Changes, out.Changes...)
 	if !out.Transient && out.Status != runs.StepFailed {
-		step.Evidence = nil // the outcome's changes are the record now
+		// The outcome's changes are the record now. Only what an earlier delivery planned
+		// and sent, and this one neither planned nor made nor could carry over (it ended
+		// action_required or skipped, so a missing plan item may be one it kept), stays as
+		// evidence: its outcome is not known.
+		step.Evidence = outstanding(prior, plannedNow, step.Changes)
 	}
 	step.Error = out.Error
 	step.Message = out.Message

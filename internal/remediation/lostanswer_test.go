@@ -9,6 +9,7 @@ import (
 	"github.com/tourniquet/tourniquet/internal/catalog"
 	"github.com/tourniquet/tourniquet/internal/remediation"
 	"github.com/tourniquet/tourniquet/internal/runs"
+	"github.com/tourniquet/tourniquet/internal/steps"
 	"github.com/tourniquet/tourniquet/internal/tenantsim"
 )
 
@@ -102,5 +103,47 @@ func TestAChangeWhoseAnswerWasLostIsRecorded(t *testing.T) {
 				t.Errorf("evidence left after the step finished: %+v", st.Evidence)
 			}
 		})
+	}
+}
+
+// A step that ends action_required cannot tell a removal whose answer was lost from a grant
+// it now keeps, so it does not record it as made; it keeps it as evidence instead, the
+// record that it was planned and sent and that its outcome is not known.
+func TestALostAnswerInAStepThatEndsActionRequiredStaysAsEvidence(t *testing.T) {
+	t.Parallel()
+	const soloID = "0a0a0a0a-0000-4000-8000-00000000b0b0"
+	const groupID = "0b0b0b0b-0000-4000-8000-00000000b0b0"
+	e := newEnvSeeded(t, remediation.Config{}, func(sim *tenantsim.Sim) tenantsim.Demo {
+		sim.AddAcceptedDomain("solo.example")
+		sim.AddUser(tenantsim.User{ID: soloID, UserPrincipalName: "solo@solo.example", DisplayName: "Solo Admin", AccountEnabled: true})
+		sim.AssignRole(soloID, steps.GlobalAdministratorTemplateID, "/") // the last one: kept
+		sim.AddGroup(tenantsim.Group{ID: groupID, DisplayName: "Helpdesk Admins", IsAssignableToRole: true})
+		sim.AssignRole(groupID, tenantsim.RoleUserAdministrator, "/")
+		sim.AddGroupMember(groupID, soloID)
+		return tenantsim.Demo{UserID: soloID, UPN: "solo@solo.example"}
+	})
+	e.sim.LoseAnswerNext(1, "/$ref")
+	e.sim.FailNext(20, "/$ref", 500)
+	run := e.start(remediation.StartRequest{User: "solo@solo.example", Mode: "async", Steps: []string{"remove-admin-roles"}, Reason: "INC-8"})
+	e.queue.take()
+	ctx := context.Background()
+	if err := e.svc.ExecuteStep(ctx, run.RunID, "remove-admin-roles", remediation.Delivery{Queued: true, DequeueCount: 1, MessageID: "m1"}); !errors.Is(err, remediation.ErrRetry) {
+		t.Fatalf("first delivery: %v, want a retry", err)
+	}
+	if err := e.svc.ExecuteStep(ctx, run.RunID, "remove-admin-roles", remediation.Delivery{Queued: true, DequeueCount: 2, MessageID: "m1"}); err != nil {
+		t.Fatalf("second delivery: %v", err)
+	}
+	got := e.get(run.RunID)
+	st := got.Step("remove-admin-roles")
+	if st.Status != runs.StepActionRequired {
+		t.Fatalf("step %s\n%s", st.Status, dump(got))
+	}
+	for _, c := range st.Changes {
+		if c.Action == "group_membership_removed" {
+			t.Fatalf("recorded as made although the step could not tell: %+v", c)
+		}
+	}
+	if len(st.Evidence) != 1 || st.Evidence[0].Action != "group_membership_removed" {
+		t.Fatalf("evidence %+v, want the membership removal whose answer was lost", st.Evidence)
 	}
 }
