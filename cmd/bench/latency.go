@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -58,6 +60,11 @@ func benchLatency(ctx context.Context, env *benchEnv, t *table) error {
 	t.row("  Table Storage requests", fmt.Sprintf("%d", full.TableRequests), "", fmt.Sprintf("summed time %s (overlapping)", ms(full.TableTime)))
 	t.row("  same run, no injected latency", ms(fullFast.Wall), "", fmt.Sprintf("Tourniquet's own time on the path: Table Storage %s summed, rest CPU", ms(fullFast.TableTime)))
 	t.row("  dependent requests as run", fmt.Sprintf("%d", full.ChainDepth), fmt.Sprintf("%d derived", bench.ContainmentCriticalPath), strings.Join(full.Chain, " > "))
+	if err := writeTimelines(env.traceDir, map[string]bench.LatencyResult{
+		"latency-six": slow, "latency-six-no-latency": fast, "latency-containment": full, "latency-containment-no-latency": fullFast,
+	}); err != nil {
+		return err
+	}
 
 	// The same remediation through the real handler binary under the host emulator (HTTP
 	// forwarded by the host, Table Storage on Azurite), alternating with in-process runs
@@ -75,5 +82,24 @@ func benchLatency(ctx context.Context, env *benchEnv, t *table) error {
 		cmp.Handler.Status == runs.Succeeded && cmp.Handler.Ratio() <= 1.2, fmt.Sprintf("ratio %.2f (target <= 1.20); median of %d, min %s; host emulator, HTTP forwarded", cmp.Handler.Ratio(), cmp.Handler.Iterations, ms(cmp.Handler.WallMin)))
 	t.check("  handler path over in process", fmt.Sprintf("%+.1f %%", 100*cmp.Overhead()), "<= +10 %", cmp.Overhead() <= 0.10,
 		fmt.Sprintf("Graph / Exchange requests %d / %d vs %d / %d", cmp.Handler.Requests.Graph, cmp.Handler.Requests.Exchange, cmp.InProcess.Requests.Graph, cmp.InProcess.Requests.Exchange))
+	return nil
+}
+
+// writeTimelines writes each result's median-run timeline to dir/<name>.txt (-trace).
+func writeTimelines(dir string, results map[string]bench.LatencyResult) error {
+	if dir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for name, r := range results {
+		path := filepath.Join(dir, name+".txt")
+		head := fmt.Sprintf("# %s: median run of %d, %s wall, bound %s; milliseconds from the start request\n", name, r.Iterations, r.Wall, r.LowerBound)
+		if err := os.WriteFile(path, []byte(head+r.Timeline), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintln(os.Stderr, "bench: timeline written to", path)
+	}
 	return nil
 }

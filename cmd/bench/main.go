@@ -48,6 +48,7 @@ type options struct {
 	starts     int
 	only       string
 	profile    string
+	traceDir   string
 
 	sustainedUsers      int
 	sustainedWindow     time.Duration
@@ -72,6 +73,7 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&o.sustainedUsers, "sustained-users", 50, "users remediated through the queues under a sustained throttle")
 	fs.DurationVar(&o.sustainedWindow, "sustained-window", 2*time.Minute, "how long every write is answered 429 in the sustained-throttle run")
 	fs.DurationVar(&o.sustainedRetryAfter, "sustained-retry-after", 30*time.Second, "the Retry-After of those 429s")
+	fs.StringVar(&o.traceDir, "trace", "", "write the timeline of each latency part's median run (Table Storage and tenant requests) into this directory")
 	fs.StringVar(&o.only, "only", "", "run one part only: latency, throughput, sustained, coldstart, invocation")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -60,7 +60,9 @@ type LatencyResult struct {
 	LowerBound    time.Duration
 	TableRequests int           // Table Storage requests of one run
 	TableTime     time.Duration // summed duration of those requests (they overlap when steps run concurrently)
-	Status        runs.Status
+	// Timeline is the median run's Table Storage and tenant requests, one a line (Timeline).
+	Timeline string
+	Status   runs.Status
 	// ChainDepth is the longest chain of dependent requests the median run made (see
 	// ChainDepth), to hold against the hand-derived bound; Chain names its calls.
 	ChainDepth int
@@ -144,6 +146,7 @@ func (e *LatencyEnv) MeasureLatency(ctx context.Context, latency time.Duration, 
 		tableTime time.Duration
 		status    runs.Status
 		chain     []string
+		timeline  string
 	}
 	var samples []sample
 	for i := -1; i < iterations; i++ {
@@ -171,6 +174,7 @@ func (e *LatencyEnv) MeasureLatency(ctx context.Context, latency time.Duration, 
 		wall := time.Since(start)
 		n, d := e.tables.totals()
 		log := sim.Requests()
+		timeline := Timeline(start, append(e.tables.calls(), TenantCalls(log)...))
 		sim.Close()
 		if err != nil {
 			return res, fmt.Errorf("bench: remediation: %w", err)
@@ -184,13 +188,14 @@ func (e *LatencyEnv) MeasureLatency(ctx context.Context, latency time.Duration, 
 				}
 				chain = append(chain, call)
 			}
-			samples = append(samples, sample{wall, Count(log), n, d, started.Run.Status, chain})
+			samples = append(samples, sample{wall, Count(log), n, d, started.Run.Status, chain, timeline})
 		}
 	}
 	sort.Slice(samples, func(a, b int) bool { return samples[a].wall < samples[b].wall })
 	med := samples[len(samples)/2]
 	res.Wall, res.WallMin = med.wall, samples[0].wall
 	res.Requests, res.TableRequests, res.TableTime, res.Status, res.ChainDepth, res.Chain = med.counts, med.tableN, med.tableTime, med.status, len(med.chain), med.chain
+	res.Timeline = med.timeline
 	return res, nil
 }
 
@@ -229,6 +234,7 @@ type timedTransport struct {
 	mu   sync.Mutex
 	n    int
 	sum  time.Duration
+	log  []Call
 }
 
 func (t *timedTransport) Do(req *http.Request) (*http.Response, error) {
@@ -243,9 +249,11 @@ func (t *timedTransport) Do(req *http.Request) (*http.Response, error) {
 		}
 		resp.Body = io.NopCloser(bytes.NewReader(body))
 	}
+	end := time.Now()
 	t.mu.Lock()
 	t.n++
-	t.sum += time.Since(start)
+	t.sum += end.Sub(start)
+	t.log = append(t.log, tableCall(req.Method, req.URL, start, end))
 	t.mu.Unlock()
 	return resp, err
 }
@@ -253,7 +261,13 @@ func (t *timedTransport) Do(req *http.Request) (*http.Response, error) {
 func (t *timedTransport) reset() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.n, t.sum = 0, 0
+	t.n, t.sum, t.log = 0, 0, nil
+}
+
+func (t *timedTransport) calls() []Call {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]Call(nil), t.log...)
 }
 
 func (t *timedTransport) totals() (int, time.Duration) {
