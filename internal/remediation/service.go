@@ -353,12 +353,11 @@ func (s *Service) lookUpUser(ctx context.Context, req StartRequest) (graph.User,
 	giveUpAt := time.Now().Add(s.Config.RedeliveryDelay / 2)
 	for {
 		user, err := s.Runner.Directory.GetUser(ctx, req.User)
-		var throttled interface{ Throttled() (time.Duration, bool) }
-		if err == nil || !req.FromQueue || !errors.As(err, &throttled) {
+		if err == nil || !req.FromQueue {
 			return user, err
 		}
-		wait, ok := throttled.Throttled()
-		if !ok {
+		wait, throttled := steps.Throttled(err)
+		if !throttled {
 			return user, err
 		}
 		if wait <= 0 {

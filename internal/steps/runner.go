@@ -297,12 +297,20 @@ func (r *Runner) Run(ctx context.Context, step Name, in Input) Outcome {
 // message says what failed and what a person can do.
 func fail(what string, err error, changes []runs.Change) Outcome {
 	out := Outcome{Status: runs.StepFailed, Changes: changes, Error: explain(what, err), Transient: isTransient(err)}
-	var t interface{ Throttled() (time.Duration, bool) }
-	if errors.As(err, &t) {
-		out.RetryAfter, out.Throttled = t.Throttled()
-		out.Transient = out.Transient || out.Throttled
-	}
+	out.RetryAfter, out.Throttled = Throttled(err)
+	out.Transient = out.Transient || out.Throttled
 	return out
+}
+
+// Throttled reports whether err says the service told the caller to slow down (429, or 503
+// with Retry-After) or the tenant's shared throttle held the call back, and the wait it
+// named (0 when it named none): graph.Error and exchange.Error, wrapped or not.
+func Throttled(err error) (time.Duration, bool) {
+	var t interface{ Throttled() (time.Duration, bool) }
+	if !errors.As(err, &t) {
+		return 0, false
+	}
+	return t.Throttled()
 }
 
 // isTransient reports a failure that may pass (throttling, 5xx, timeouts): the step is
