@@ -171,11 +171,12 @@ func (s *Service) ExecuteStep(ctx context.Context, runID string, name steps.Name
 			step.Message = fmt.Sprintf("gave up after %d attempts", step.Attempts)
 		}
 	}
-	if err := s.saveStep(ctx, runID, step); err != nil {
+	deferred, err := s.saveStepOrDefer(ctx, runID, step)
+	if err != nil {
 		return err
 	}
 	if d.inProcess != nil {
-		d.inProcess.put(step)
+		d.inProcess.put(step, deferred)
 	}
 	for _, c := range out.Changes {
 		s.Log.Info("step change", "runId", runID, "step", name, "userId", run.User.ID, "action", c.Action, "target", c.Target, "dryRun", run.DryRun)
@@ -372,11 +373,18 @@ func (c *claimWrite) settler(step *runs.Step) func() error {
 // a result that is never saved is evidence lost (the redelivery finds the work done and has
 // nothing to record).
 func (s *Service) saveStep(ctx context.Context, runID string, result *runs.Step) error {
-	err := s.Store.UpdateStep(ctx, runID, result)
+	_, err := s.saveStepOrDefer(ctx, runID, result)
+	return err
+}
+
+// saveStepOrDefer is saveStep, reporting whether result was not written because another
+// delivery's final result for the step was already stored (that result stands).
+func (s *Service) saveStepOrDefer(ctx context.Context, runID string, result *runs.Step) (deferred bool, err error) {
+	err = s.Store.UpdateStep(ctx, runID, result)
 	for attempt := 1; errors.Is(err, runs.ErrUnavailable) && attempt <= 3; attempt++ {
 		select {
 		case <-ctx.Done():
-			return err
+			return false, err
 		case <-time.After(time.Duration(attempt) * 500 * time.Millisecond):
 		}
 		err = s.Store.UpdateStep(ctx, runID, result)
@@ -384,16 +392,16 @@ func (s *Service) saveStep(ctx context.Context, runID string, result *runs.Step)
 	for attempt := 0; errors.Is(err, runs.ErrConflict) && attempt < 20; attempt++ {
 		run, gerr := s.Store.Get(ctx, runID)
 		if gerr != nil {
-			return gerr
+			return false, gerr
 		}
 		current := run.Step(result.Name)
 		if current.Status.Final() {
-			return nil
+			return true, nil
 		}
 		result.SetETagFrom(current)
 		err = s.Store.UpdateStep(ctx, runID, result)
 	}
-	return err
+	return false, err
 }
 
 func (s *Service) depsFinal(run *runs.Run, name steps.Name) bool {
@@ -539,10 +547,15 @@ func (s *Service) executeInProcess(ctx context.Context, run *runs.Run, names []s
 // inProcessRun is a sync run as the process running it knows it: the run as created, with
 // each step's result as saved. Only its own process runs a sync run's steps (recovery
 // switches a run to async before it sends any step to a queue), and every write is still
-// ETag-guarded, so a record changed behind its back makes the write fail, not get lost.
+// ETag-guarded: a claim changed behind its back is refused (the step claims again from the
+// store), and a result not written because another delivery's final result for the step
+// is already stored marks the copy stale.
 type inProcessRun struct {
 	mu  sync.Mutex
 	run *runs.Run
+	// stale is set when a step's result was not written because another delivery's result
+	// stands: from then on the stored run, not this copy, decides how the run ends.
+	stale bool
 }
 
 // snapshot returns a copy a step may change.
@@ -554,19 +567,28 @@ func (v *inProcessRun) snapshot() *runs.Run {
 	return &r
 }
 
-// put records a step's saved result.
-func (v *inProcessRun) put(st *runs.Step) {
+// put records a step's saved result, or that it was not saved because another result
+// stands (deferred).
+func (v *inProcessRun) put(st *runs.Step, deferred bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if deferred {
+		v.stale = true
+		return
+	}
 	if mine := v.run.Step(st.Name); mine != nil {
 		*mine = *st
 	}
 }
 
-// finished returns the run once every step's saved result is final.
+// finished returns the run once every step's saved result is final, unless the copy is
+// stale.
 func (v *inProcessRun) finished() (*runs.Run, bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if v.stale {
+		return nil, false
+	}
 	for _, st := range v.run.Steps {
 		if !st.Status.Final() {
 			return nil, false

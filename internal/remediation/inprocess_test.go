@@ -15,16 +15,25 @@ import (
 	"github.com/tourniquet/tourniquet/internal/runs"
 )
 
-// hookedTables is a table service behind a proxy that calls before (once) ahead of the
-// first write of the step entity named rowKey. before answers the request itself when it
-// returns true; otherwise the request goes on to Azurite.
-func hookedTables(t *testing.T, rowKey string, before func(w http.ResponseWriter, r *http.Request) bool) *aztables.ServiceClient {
+// hookedTables is a table service behind a proxy that calls before ahead of the nth write
+// (1 = the first) of the step entity named rowKey. before answers the request itself when
+// it returns true; otherwise the request goes on to Azurite.
+func hookedTables(t *testing.T, rowKey string, nth int, before func(w http.ResponseWriter, r *http.Request) bool) *aztables.ServiceClient {
 	t.Helper()
-	var once sync.Once
+	var (
+		mu     sync.Mutex
+		writes int
+	)
 	return proxiedTables(t, func(w http.ResponseWriter, r *http.Request, azurite http.Handler) {
 		handled := false
 		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "RowKey='"+rowKey+"'") {
-			once.Do(func() { handled = before(w, r) })
+			mu.Lock()
+			writes++
+			this := writes
+			mu.Unlock()
+			if this == nth {
+				handled = before(w, r)
+			}
 		}
 		if !handled {
 			azurite.ServeHTTP(w, r)
@@ -39,7 +48,7 @@ func hookedTables(t *testing.T, rowKey string, before func(w http.ResponseWriter
 func TestSyncStepWhoseClaimFromMemoryIsRefusedClaimsFromTheRecord(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, remediation.Config{})
-	svc := hookedTables(t, "step-remove-forwarding", func(w http.ResponseWriter, r *http.Request) bool {
+	svc := hookedTables(t, "step-remove-forwarding", 1, func(w http.ResponseWriter, r *http.Request) bool {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusPreconditionFailed)
 		fmt.Fprint(w, `{"odata.error":{"code":"UpdateConditionNotSatisfied","message":{"lang":"en-US","value":"The update condition specified in the request was not satisfied."}}}`)
@@ -76,7 +85,7 @@ func TestSyncStepClaimedByAnotherDeliveryMeanwhileDoesNotActTwice(t *testing.T) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := hookedTables(t, "step-remove-forwarding", func(w http.ResponseWriter, r *http.Request) bool {
+	svc := hookedTables(t, "step-remove-forwarding", 1, func(w http.ResponseWriter, r *http.Request) bool {
 		// The run's id is the partition key in the entity's address.
 		_, rest, _ := strings.Cut(r.URL.Path, "PartitionKey='")
 		runID, _, _ := strings.Cut(rest, "'")
@@ -112,5 +121,50 @@ func TestSyncStepClaimedByAnotherDeliveryMeanwhileDoesNotActTwice(t *testing.T) 
 	}
 	if !strings.Contains(e.logs.String(), "another delivery is running the step") {
 		t.Errorf("the held step was not logged:\n%s", e.logs.String())
+	}
+}
+
+// When another delivery's final result for a sync run's step is stored before the step's
+// own (a message sent by hand that took the step over), that result stands, and the run
+// ends by the stored record, not by what the process running it remembers.
+func TestSyncRunEndsByTheStoredResultWhenAnotherDeliverysStands(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{})
+	prefix := fmt.Sprintf("RM%d%d", time.Now().UnixNano()%1e6, prefixes.Add(1))
+	direct, err := runs.Open(context.Background(), tableSvc, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// remove-forwarding writes its claim, its evidence, then its outcome: before the
+	// outcome, another delivery's failed result is stored.
+	svc := hookedTables(t, "step-remove-forwarding", 3, func(w http.ResponseWriter, r *http.Request) bool {
+		_, rest, _ := strings.Cut(r.URL.Path, "PartitionKey='")
+		runID, _, _ := strings.Cut(rest, "'")
+		other, err := direct.Get(r.Context(), runID)
+		if err != nil {
+			t.Errorf("read the run: %v", err)
+			return false
+		}
+		st := other.Step("remove-forwarding")
+		now := time.Now()
+		st.Status, st.FinishedAt, st.Error = runs.StepFailed, &now, &runs.Error{Code: "other_delivery", Message: "remove-forwarding: ended by another delivery"}
+		if err := direct.UpdateStep(r.Context(), runID, st); err != nil {
+			t.Errorf("store another delivery's result: %v", err)
+		}
+		return false
+	})
+	store, err := runs.Open(context.Background(), svc, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc.Store = store
+
+	run := e.start(remediation.StartRequest{User: e.demo.UPN, Mode: "sync", Steps: []string{"remove-forwarding"}, Reason: "INC-9"})
+	st := run.Step("remove-forwarding")
+	if st.Status != runs.StepFailed || st.Error == nil || st.Error.Code != "other_delivery" {
+		t.Fatalf("step %+v, want the stored result of the other delivery", st)
+	}
+	if run.Status != runs.Failed {
+		t.Fatalf("run %s, want failed: it ends by the stored step results\n%s", run.Status, dump(run))
 	}
 }
