@@ -80,33 +80,11 @@ func TestSyncStepWhoseClaimFromMemoryIsRefusedClaimsFromTheRecord(t *testing.T) 
 func TestSyncStepClaimedByAnotherDeliveryMeanwhileDoesNotActTwice(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, remediation.Config{})
-	prefix := fmt.Sprintf("RM%d%d", time.Now().UnixNano()%1e6, prefixes.Add(1))
-	direct, err := runs.Open(context.Background(), tableSvc, prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := hookedTables(t, "step-remove-forwarding", 1, func(w http.ResponseWriter, r *http.Request) bool {
-		// The run's id is the partition key in the entity's address.
-		_, rest, _ := strings.Cut(r.URL.Path, "PartitionKey='")
-		runID, _, _ := strings.Cut(rest, "'")
-		other, err := direct.Get(r.Context(), runID)
-		if err != nil {
-			t.Errorf("read the run: %v", err)
-			return false
-		}
-		st := other.Step("remove-forwarding")
+	// Our claim then goes on to Azurite with the ETag the run was created with.
+	direct := anotherDeliveryBefore(t, e, 1, func(st *runs.Step) {
 		st.Status, st.ClaimedBy, st.ClaimedDequeue, st.Attempts = runs.StepRunning, "message-sent-by-hand", 1, 1
 		st.LeaseUntil = time.Now().Add(time.Hour)
-		if err := direct.UpdateStep(r.Context(), runID, st); err != nil {
-			t.Errorf("claim as another delivery: %v", err)
-		}
-		return false // our claim goes on to Azurite, with the ETag the run was created with
 	})
-	store, err := runs.Open(context.Background(), svc, prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.svc.Store = store
 
 	run := e.start(remediation.StartRequest{User: e.demo.UPN, Mode: "sync", Steps: []string{"remove-forwarding"}, Reason: "INC-9"})
 	if got := writes(e.sim); len(got) != 0 {
@@ -130,34 +108,12 @@ func TestSyncStepClaimedByAnotherDeliveryMeanwhileDoesNotActTwice(t *testing.T) 
 func TestSyncRunEndsByTheStoredResultWhenAnotherDeliverysStands(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, remediation.Config{})
-	prefix := fmt.Sprintf("RM%d%d", time.Now().UnixNano()%1e6, prefixes.Add(1))
-	direct, err := runs.Open(context.Background(), tableSvc, prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// remove-forwarding writes its claim, its evidence, then its outcome: before the
 	// outcome, another delivery's failed result is stored.
-	svc := hookedTables(t, "step-remove-forwarding", 3, func(w http.ResponseWriter, r *http.Request) bool {
-		_, rest, _ := strings.Cut(r.URL.Path, "PartitionKey='")
-		runID, _, _ := strings.Cut(rest, "'")
-		other, err := direct.Get(r.Context(), runID)
-		if err != nil {
-			t.Errorf("read the run: %v", err)
-			return false
-		}
-		st := other.Step("remove-forwarding")
+	anotherDeliveryBefore(t, e, 3, func(st *runs.Step) {
 		now := time.Now()
 		st.Status, st.FinishedAt, st.Error = runs.StepFailed, &now, &runs.Error{Code: "other_delivery", Message: "remove-forwarding: ended by another delivery"}
-		if err := direct.UpdateStep(r.Context(), runID, st); err != nil {
-			t.Errorf("store another delivery's result: %v", err)
-		}
-		return false
 	})
-	store, err := runs.Open(context.Background(), svc, prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.svc.Store = store
 
 	run := e.start(remediation.StartRequest{User: e.demo.UPN, Mode: "sync", Steps: []string{"remove-forwarding"}, Reason: "INC-9"})
 	st := run.Step("remove-forwarding")
@@ -167,4 +123,39 @@ func TestSyncRunEndsByTheStoredResultWhenAnotherDeliverysStands(t *testing.T) {
 	if run.Status != runs.Failed {
 		t.Fatalf("run %s, want failed: it ends by the stored step results\n%s", run.Status, dump(run))
 	}
+}
+
+// anotherDeliveryBefore gives env e a run-record store in which, just before the nth write
+// of the remove-forwarding step, another delivery changes that step (change, written
+// straight to the table): the write then goes on with the ETag it had. It returns the
+// store that other delivery writes with, to read the record back.
+func anotherDeliveryBefore(t *testing.T, e *env, nth int, change func(*runs.Step)) *runs.Store {
+	t.Helper()
+	prefix := fmt.Sprintf("RM%d%d", time.Now().UnixNano()%1e6, prefixes.Add(1))
+	direct, err := runs.Open(context.Background(), tableSvc, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := hookedTables(t, "step-remove-forwarding", nth, func(w http.ResponseWriter, r *http.Request) bool {
+		// The run's id is the partition key in the entity's address.
+		_, rest, _ := strings.Cut(r.URL.Path, "PartitionKey='")
+		runID, _, _ := strings.Cut(rest, "'")
+		other, err := direct.Get(r.Context(), runID)
+		if err != nil {
+			t.Errorf("read the run: %v", err)
+			return false
+		}
+		st := other.Step("remove-forwarding")
+		change(st)
+		if err := direct.UpdateStep(r.Context(), runID, st); err != nil {
+			t.Errorf("write as another delivery: %v", err)
+		}
+		return false
+	})
+	store, err := runs.Open(context.Background(), svc, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc.Store = store
+	return direct
 }
