@@ -27,6 +27,21 @@ func checkAppRoot(appRoot string) error {
 	return nil
 }
 
+// handlerLog sends the handlers' JSON log lines to $TOURNIQUET_BENCH_LOG plus suffix, when
+// that is set, to look into a missed check. The returned function closes the file.
+func handlerLog(cfg *bench.ThroughputConfig, suffix string) (func(), error) {
+	path := os.Getenv("TOURNIQUET_BENCH_LOG")
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path + suffix)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Output = &lockedWriter{w: f}
+	return func() { f.Close() }, nil
+}
+
 // benchThroughput remediates env.users users through the queues with env.hosts handler
 // processes against a throttling simulator.
 func benchThroughput(ctx context.Context, env *benchEnv, t *table) error {
@@ -37,15 +52,11 @@ func benchThroughput(ctx context.Context, env *benchEnv, t *table) error {
 		AppRoot: env.appRoot, ConnectionString: env.storage.ConnectionString, Users: env.users,
 		RatePerSecond: env.rate, Latency: env.latency, PageSize: env.pageSize, Hosts: env.hosts,
 	}
-	// TOURNIQUET_BENCH_LOG keeps the handlers' JSON log lines, to look into a missed check.
-	if path := os.Getenv("TOURNIQUET_BENCH_LOG"); path != "" {
-		f, err := os.Create(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		cfg.Output = &lockedWriter{w: f}
+	closeLog, err := handlerLog(&cfg, "")
+	if err != nil {
+		return err
 	}
+	defer closeLog()
 	res, err := bench.Throughput(ctx, cfg)
 	if err != nil {
 		return err
@@ -75,14 +86,11 @@ func benchSustained(ctx context.Context, env *benchEnv, t *table) error {
 		RatePerSecond: env.rate, Latency: env.latency, PageSize: env.pageSize, Hosts: env.hosts,
 		ThrottleWrites: env.sustainedWindow, ThrottleRetryAfter: env.sustainedRetryAfter,
 	}
-	if path := os.Getenv("TOURNIQUET_BENCH_LOG"); path != "" {
-		f, err := os.Create(path + ".sustained")
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		cfg.Output = &lockedWriter{w: f}
+	closeLog, err := handlerLog(&cfg, ".sustained")
+	if err != nil {
+		return err
 	}
+	defer closeLog()
 	res, err := bench.Throughput(ctx, cfg)
 	if err != nil {
 		return err
