@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tourniquet/tourniquet/internal/runs"
+	"github.com/tourniquet/tourniquet/internal/server"
 )
 
 // easyAuthHeaders are the headers App Service authentication sets for a principal holding
@@ -119,6 +120,39 @@ func TestApprovalThroughTheHostUnderEasyAuth(t *testing.T) {
 }
 
 // The timer ends a run nobody decided once APPROVAL_TIMEOUT has passed.
+// Under function keys the approver is told apart from the requester by the fingerprint of
+// the key: the key that started a run can neither approve nor reject it (contract section 6).
+func TestApprovalUnderFunctionKeysNeedsAnotherKey(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, "APPROVAL_MODE=all")
+	h := s.host
+	const playbookKey, leadKey = "a-function-key-of-the-playbook", "a-function-key-of-the-soc-lead"
+	r := call(t, h, "POST", "/api/remediations", map[string]any{"user": s.demo.AssistantUPN, "steps": []string{"revoke-sessions"}}, "x-functions-key", playbookKey)
+	var run runs.Run
+	r.json(t, &run)
+	if r.status != 202 || run.Status != runs.AwaitingApproval {
+		t.Fatalf("start: %d %s", r.status, r.body)
+	}
+	for _, verb := range []string{"approve", "reject"} {
+		// The key in the header or in ?code= is the same key.
+		for _, how := range []struct{ path, header string }{{"", "x-functions-key"}, {"?code=" + playbookKey, ""}} {
+			var hdr []string
+			if how.header != "" {
+				hdr = []string{how.header, playbookKey}
+			}
+			r := call(t, h, "POST", "/api/remediations/"+run.RunID+"/"+verb+how.path, map[string]any{"reason": "mine"}, hdr...)
+			if r.status != 403 || !strings.Contains(string(r.body), `"same_principal"`) {
+				t.Fatalf("%s with the requester's key (%q): %d %s", verb, how.header+how.path, r.status, r.body)
+			}
+		}
+	}
+	r = call(t, h, "POST", "/api/remediations/"+run.RunID+"/approve", map[string]any{"reason": "checked"}, "x-functions-key", leadKey)
+	r.json(t, &run)
+	if r.status != 202 || run.Approval.DecidedBy != "functionkey:"+server.KeyFingerprint(leadKey) {
+		t.Fatalf("approve with another key: %d %s", r.status, r.body)
+	}
+}
+
 func TestApprovalTimerExpiresUndecidedRuns(t *testing.T) {
 	t.Parallel()
 	s := startStack(t, "APPROVAL_MODE=all", "APPROVAL_TIMEOUT=1s")

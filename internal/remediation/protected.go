@@ -24,7 +24,9 @@ type protectedAccounts struct {
 	resolvedAt time.Time
 }
 
-// ProtectedStatus is what GET /api/health reports of PROTECTED_ACCOUNTS.
+// ProtectedStatus is the last resolution of PROTECTED_ACCOUNTS, for the handler's log: it
+// names the entries that did not resolve. GET /api/health is anonymous and shows only
+// ProtectedCounts.
 type ProtectedStatus struct {
 	Resolved   int      `json:"resolved"`
 	Unresolved []string `json:"unresolved"`
@@ -69,6 +71,37 @@ func (s *Service) Protected() ProtectedStatus {
 		return ProtectedStatus{Unresolved: append([]string{}, s.Config.Protected...)}
 	}
 	return p.statusLocked()
+}
+
+// ProtectedCounts is what the anonymous GET /api/health says of PROTECTED_ACCOUNTS: numbers
+// only. Naming the entries would tell anyone who asks which accounts are the tenant's
+// break-glass accounts (contract section 2).
+type ProtectedCounts struct {
+	Configured int    `json:"configured"`
+	Resolved   int    `json:"resolved"`
+	Unresolved int    `json:"unresolved"`
+	ResolvedAt string `json:"resolvedAt,omitempty"`
+}
+
+// ProtectedCounts counts PROTECTED_ACCOUNTS as last resolved, from memory (never from Graph).
+func (s *Service) ProtectedCounts() ProtectedCounts {
+	st := s.Protected()
+	return ProtectedCounts{Configured: len(s.Config.Protected), Resolved: st.Resolved, Unresolved: len(st.Unresolved), ResolvedAt: st.ResolvedAt}
+}
+
+// Degraded lists, in words an operator acts on, the safety rails this handler runs without:
+// no break-glass account named (a misfiring playbook could reach every admin), or no record
+// key of its own (run records then verify only in this process). GET /api/health reports
+// them; the handler logs them at start.
+func (s *Service) Degraded() []string {
+	var reasons []string
+	if len(s.Config.Protected) == 0 {
+		reasons = append(reasons, "PROTECTED_ACCOUNTS is empty: no break-glass account is exempt from remediation; name at least one account that holds Global Administrator")
+	}
+	if !s.Config.RecordKeySet {
+		reasons = append(reasons, "TOURNIQUET_RECORD_KEY is not set: run records are sealed with a key of this process only, so runs and restores do not verify after a restart or on another instance; set it to a Key Vault reference of 32 random bytes (base64)")
+	}
+	return reasons
 }
 
 func (p *protectedAccounts) statusLocked() ProtectedStatus {

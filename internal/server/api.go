@@ -222,11 +222,18 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "degraded", "store": "unreachable"})
 		return
 	}
+	// Anonymous: counts and settings only, never an account's name or id (contract section 2).
 	health := map[string]any{"status": "ok"}
-	// What PROTECTED_ACCOUNTS resolved to at the last resolution (start, then every 15
-	// minutes when a check needs it): read from memory, never from Graph.
-	if s.service != nil && len(s.service.Config.Protected) > 0 {
-		health["protectedAccounts"] = s.service.Protected()
+	if s.service != nil {
+		if reasons := s.service.Degraded(); len(reasons) > 0 {
+			health["status"] = "degraded"
+			health["reasons"] = reasons
+		}
+		// What PROTECTED_ACCOUNTS resolved to at the last resolution (start, then every 15
+		// minutes when a check needs it): read from memory, never from Graph.
+		if len(s.service.Config.Protected) > 0 {
+			health["protectedAccounts"] = s.service.ProtectedCounts()
+		}
 	}
 	writeJSON(w, http.StatusOK, health)
 }

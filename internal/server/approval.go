@@ -49,11 +49,18 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, approve bool) {
 }
 
 // principal is the caller as the four-eyes rule sees it: under easyauth the principal App
-// Service authentication vouches for; under function keys only which key was used.
+// Service authentication vouches for; under function keys the key that was used, by its
+// fingerprint (contract section 6): the host checked the key before forwarding, so the
+// fingerprint names a key the caller holds, and the run records its requester's the same
+// way. A decision with the key that started the run is then refused same_principal. A
+// request without a key (a local run with no host in front) names nobody and is not compared.
 func (s *Server) principal(r *http.Request) remediation.Principal {
 	p := remediation.Principal{Name: s.requestedBy(r)}
-	if s.authMode == "easyauth" {
+	switch {
+	case s.authMode == "easyauth":
 		p.ID = strings.TrimSpace(r.Header.Get("X-MS-CLIENT-PRINCIPAL-ID"))
+		p.Checked = true
+	case strings.HasPrefix(p.Name, "functionkey:"):
 		p.Checked = true
 	}
 	return p

@@ -228,21 +228,52 @@ func TestRequestedByUnderFunctionKeysIsAKeyFingerprint(t *testing.T) {
 	}
 }
 
-func TestHealthReportsProtectedAccountsFromMemory(t *testing.T) {
-	svc := &remediation.Service{Config: remediation.Config{Protected: []string{"bg@contoso.example", "not a upn"}}}
-	srv := New(svc, fakeStore{}, "functionkey", slog.New(slog.NewJSONHandler(io.Discard, nil)))
-	rec := httptest.NewRecorder()
-	// The service has no directory: health must not try to resolve anything.
-	srv.ServeHTTP(rec, httptest.NewRequest("GET", "/api/health", nil))
-	var got struct {
-		Status            string `json:"status"`
-		ProtectedAccounts struct {
-			Resolved   int      `json:"resolved"`
-			Unresolved []string `json:"unresolved"`
-		} `json:"protectedAccounts"`
-	}
-	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || rec.Code != 200 || got.Status != "ok" || len(got.ProtectedAccounts.Unresolved) != 2 {
-		t.Fatalf("HTTP %d %s", rec.Code, rec.Body)
+// GET /api/health is anonymous: it counts PROTECTED_ACCOUNTS and never names one, whether
+// the entries are not resolved yet, did not resolve, or resolved; and it says degraded, with
+// reasons, while the handler runs without a break-glass account or its own record key.
+func TestHealthCountsProtectedAccountsAndNamesNone(t *testing.T) {
+	t.Parallel()
+	const entry, invalid = "bg@contoso.example", "not a upn"
+	for name, tt := range map[string]struct {
+		cfg         remediation.Config
+		wantStatus  string
+		wantReasons []string
+	}{
+		"both rails":          {remediation.Config{Protected: []string{entry, invalid}, RecordKeySet: true}, "ok", nil},
+		"no break-glass":      {remediation.Config{RecordKeySet: true}, "degraded", []string{"PROTECTED_ACCOUNTS"}},
+		"no record key":       {remediation.Config{Protected: []string{entry}}, "degraded", []string{"TOURNIQUET_RECORD_KEY"}},
+		"neither rail is set": {remediation.Config{}, "degraded", []string{"PROTECTED_ACCOUNTS", "TOURNIQUET_RECORD_KEY"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			svc := &remediation.Service{Config: tt.cfg}
+			srv := New(svc, fakeStore{}, "functionkey", slog.New(slog.NewJSONHandler(io.Discard, nil)))
+			rec := httptest.NewRecorder()
+			// The service has no directory: health must not try to resolve anything.
+			srv.ServeHTTP(rec, httptest.NewRequest("GET", "/api/health", nil))
+			var got struct {
+				Status            string   `json:"status"`
+				Reasons           []string `json:"reasons"`
+				ProtectedAccounts *struct {
+					Configured, Resolved, Unresolved int
+				} `json:"protectedAccounts"`
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || rec.Code != 200 || got.Status != tt.wantStatus || len(got.Reasons) != len(tt.wantReasons) {
+				t.Fatalf("HTTP %d %s", rec.Code, rec.Body)
+			}
+			for i, want := range tt.wantReasons {
+				if !strings.Contains(got.Reasons[i], want) {
+					t.Errorf("reason %d %q does not name %s", i, got.Reasons[i], want)
+				}
+			}
+			if n := len(tt.cfg.Protected); n > 0 && (got.ProtectedAccounts == nil || got.ProtectedAccounts.Configured != n || got.ProtectedAccounts.Unresolved != n) {
+				t.Errorf("protected accounts not counted: %s", rec.Body)
+			}
+			for _, secret := range []string{entry, invalid, "contoso"} {
+				if strings.Contains(rec.Body.String(), secret) {
+					t.Errorf("health names a protected account (%q): %s", secret, rec.Body)
+				}
+			}
+		})
 	}
 }
 
