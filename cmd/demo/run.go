@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -62,6 +64,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			"IDENTITY_ENDPOINT=" + sim.IdentityEndpoint(),
 			"IDENTITY_HEADER=" + sim.IdentityHeader(),
 			"PROTECTED_ACCOUNTS=" + demo.BreakGlassUPN,
+			// On Azure a Key Vault reference; here a key of this demo (run records verify
+			// across the handler's restarts within it).
+			"TOURNIQUET_RECORD_KEY=" + newRecordKey(),
 			"SWEEP_MODE=report",
 			"SWEEP_SCHEDULE=0 */15 * * * *",
 		},
@@ -162,7 +167,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	for _, item := range restored.Items {
-		out.line("HTTP %d  %-28s %-16s %s %s", status, item.Step, item.Result, item.Target, item.Error)
+		out.line("HTTP %d  %-28s %-16s %s %s", status, item.Step, item.Result, item.Target, item.Problem())
 	}
 	out.line("not restored: the attacker's delegates and app consent (not named; POST .../restore without steps would restore every reversible change),")
 	out.line("and, by design, the password, the sessions, forwarding, inbox rules and MFA methods (the user registers again)")
@@ -340,4 +345,12 @@ func (r *report) run(status int, run *runs.Run) {
 	if run.Error != nil {
 		r.line("  run error %s: %s", run.Error.Code, run.Error.Message)
 	}
+}
+
+// newRecordKey is a TOURNIQUET_RECORD_KEY for this demo: 32 random bytes, base64, as
+// `openssl rand -base64 32` makes one for a deployment.
+func newRecordKey() string {
+	k := make([]byte, 32)
+	_, _ = rand.Read(k)
+	return base64.StdEncoding.EncodeToString(k)
 }

@@ -69,26 +69,33 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			log.Error("run-record store not ready", "err", err)
 		}
 	}()
-	if len(cfg.RecordKey) == 0 {
+	recordKeySet := len(cfg.RecordKey) > 0
+	if !recordKeySet {
 		// Seals then hold only in this process: a restore after a restart, or on another
 		// instance, grants nothing (each item fails with a seal mismatch). Safe, not useful.
 		cfg.RecordKey = remediation.NewRecordKey()
 		log.Warn("TOURNIQUET_RECORD_KEY is not set: restorable changes are sealed with a key of this process only, so restores work only until it stops; set it (a Key Vault reference) so restores verify on every instance")
 	}
+	// Run records are sealed under the same setting (a key derived from it): a record written
+	// by anyone without it is never acted on (runs/integrity.go).
+	store.SetRecordKey(cfg.RecordKey)
 	service := &remediation.Service{
 		Store:  store,
 		Runner: &steps.Runner{Directory: directory, Mailboxes: mailboxes, Locker: store, AuditLogs: directory, MailLogs: mailboxes},
 		Queue:  queues.New(queueSvc),
 		Config: remediation.Config{
 			Protected: cfg.Protected, MaxPerHour: cfg.MaxPerHour, MaxDequeueCount: cfg.MaxDequeueCount, RedeliveryDelay: cfg.RedeliveryDelay,
-			SweepMode: cfg.SweepMode, SweepMaxUsers: cfg.SweepMaxUsers, RecordKey: cfg.RecordKey, StepDeadline: cfg.StepDeadline,
+			SweepMode: cfg.SweepMode, SweepMaxUsers: cfg.SweepMaxUsers, RecordKey: cfg.RecordKey, RecordKeySet: recordKeySet, StepDeadline: cfg.StepDeadline,
 			ApprovalMode: cfg.ApprovalMode, ApprovalTimeout: cfg.ApprovalTimeout,
 		},
 		Log: log,
 	}
+	if len(cfg.Protected) == 0 {
+		log.Warn("PROTECTED_ACCOUNTS is empty: no break-glass account is exempt from remediation; name at least one account that holds Global Administrator (GET /api/health reports degraded until then)")
+	}
 	if len(cfg.Protected) > 0 {
 		// Resolved in the background so the host's readiness poll is answered at once; each
-		// entry that does not resolve is logged, and /api/health lists it.
+		// entry that does not resolve is logged, and /api/health counts it.
 		go func() {
 			st := service.ResolveProtected(ctx)
 			log.Info("protected accounts resolved", "resolved", st.Resolved, "unresolved", st.Unresolved)

@@ -180,8 +180,8 @@ func printRestored(w io.Writer, res *client.Restored) {
 		clean(res.RunID), counts["restored"], counts["already_present"], counts["failed"])
 	for _, it := range res.Items {
 		l := fmt.Sprintf("  %-28s %-16s %s", it.Step, it.Result, it.Target)
-		if it.Error != "" {
-			l += ": " + it.Error
+		if it.Error != nil {
+			l += ": " + it.Error.Code + ": " + it.Error.Message
 		}
 		fmt.Fprintln(w, clean(l))
 	}

@@ -30,7 +30,11 @@ const (
 	// NotAwaiting: approve or reject of a run that is not awaiting approval (never needed it,
 	// already decided, or expired): 409.
 	NotAwaiting Code = "not_awaiting_approval"
-	Internal    Code = "internal_error" // anything else: 500, details only in logs
+	// RecordTampered: the run record does not verify against the seals the handler wrote
+	// (contract section 6, "Records"): changed outside the handler, so nothing of it is
+	// acted on, approved or restored: 409.
+	RecordTampered Code = "record_tampered"
+	Internal       Code = "internal_error" // anything else: 500, details only in logs
 )
 
 // Error is an error with a code and a message that is safe to show the caller.

@@ -90,7 +90,7 @@ type RestoreItem struct {
 	Step   string `json:"step"`
 	Target string `json:"target"`
 	Result string `json:"result"`
-	Error  string `json:"error"`
+	Error  *Error `json:"error"`
 }
 
 // StartRequest is the body of POST /api/remediations. Fields left empty are not sent: the

@@ -121,6 +121,9 @@ func (s *Service) Decide(ctx context.Context, req DecideRequest) (*runs.Run, err
 		if err != nil {
 			return nil, err
 		}
+		if run.Tampered != "" {
+			return nil, s.tampered(run, verb)
+		}
 		if req.By.Checked && samePrincipal(run, req.By) {
 			s.Log.Warn("approval refused: the approver is the requester", "runId", run.RunID, "principalId", req.By.ID, "decision", verb)
 			return nil, apperr.New(apperr.SamePrincipal, "%s requested run %s and cannot %s it: a second person must decide (four eyes)", run.RequestedBy, run.RunID, verb)
@@ -197,8 +200,8 @@ func orSomeone(name string) string {
 // It answers the run as it is afterwards (a concurrent decision may have come first).
 func (s *Service) expireIfDue(ctx context.Context, run *runs.Run) (*runs.Run, error) {
 	for attempt := 0; attempt < 20; attempt++ {
-		if !run.Waiting() || run.Approval.ExpiresAt == nil || s.now().Before(*run.Approval.ExpiresAt) {
-			return run, nil
+		if run.Tampered != "" || !run.Waiting() || run.Approval.ExpiresAt == nil || s.now().Before(*run.Approval.ExpiresAt) {
+			return run, nil // a record that does not verify is not written over, not even to expire it
 		}
 		now := s.now()
 		run.Status = runs.Expired
@@ -243,6 +246,12 @@ func (s *Service) ExpireApprovals(ctx context.Context) (expired int, err error) 
 		}
 		if err != nil {
 			s.Log.Error("expire approvals: read run", "runId", a.RunID, "err", err)
+			continue
+		}
+		if run.Tampered != "" {
+			// It cannot act (nothing of it is claimed): drop it from the timer's list, once.
+			s.tampered(run, "expire approvals")
+			_ = s.Store.DropAwaiting(ctx, a)
 			continue
 		}
 		if !run.Waiting() {

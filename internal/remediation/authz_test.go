@@ -131,7 +131,7 @@ func TestRestoreGrantsNothingAForgedRecordAsks(t *testing.T) {
 	var failed, ok int
 	for _, it := range restored.Items {
 		switch {
-		case it.Result == "failed" && strings.Contains(it.Error, "seal"):
+		case it.Result == "failed" && it.Error != nil && it.Error.Code == "record_tampered" && strings.Contains(it.Error.Message, "seal"):
 			failed++
 		case it.Result == "restored":
 			ok++

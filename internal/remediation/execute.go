@@ -258,6 +258,10 @@ func (s *Service) claim(ctx context.Context, runID string, name steps.Name, d De
 		if err != nil {
 			return nil, nil, nil, err
 		}
+		if run.Tampered != "" {
+			s.tampered(run, "step "+string(name))
+			return nil, nil, nil, nil // acknowledged: a redelivery would find the same record
+		}
 		step := run.Step(string(name))
 		now := s.now()
 		switch {
@@ -431,6 +435,10 @@ func (s *Service) advance(ctx context.Context, runID string, resend bool) error 
 	if err != nil {
 		return err
 	}
+	if run.Tampered != "" {
+		s.tampered(run, "advance")
+		return nil
+	}
 	if run.Halted() {
 		return nil // nothing is sent before approval; a rejected or expired run is final
 	}
@@ -494,6 +502,10 @@ func (s *Service) finish(ctx context.Context, run *runs.Run) error {
 		}
 		if run, err = s.Store.Get(ctx, run.RunID); err != nil {
 			return err
+		}
+		if run.Tampered != "" {
+			s.tampered(run, "finish")
+			return nil
 		}
 	}
 	return fmt.Errorf("finish run %s: %w", run.RunID, runs.ErrConflict)

@@ -42,7 +42,8 @@ func (s *Service) unblockAlone(ctx context.Context, run *runs.Run, opts steps.Op
 	}
 	var latest *runs.Run
 	for _, r := range list { // newest first
-		if r.RunID != run.RunID && r.Secured() && r.FinishedAt != nil {
+		// A run that does not verify secured nothing: its "succeeded" steps may be forged.
+		if r.RunID != run.RunID && r.Tampered == "" && r.Secured() && r.FinishedAt != nil {
 			latest = r
 			break
 		}

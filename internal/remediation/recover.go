@@ -56,6 +56,12 @@ func (s *Service) recoverRun(ctx context.Context, runID string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	if run.Tampered != "" {
+		// Planted or edited: never sent on. Logged each time the timer meets it, so the alert
+		// keeps firing until someone looks.
+		s.tampered(run, "recovery")
+		return false, nil
+	}
 	if isFinal(run.Status) {
 		return false, nil
 	}

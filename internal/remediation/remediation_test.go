@@ -342,7 +342,7 @@ func TestRestoreAdminRolesReGrantsWhatWasRemoved(t *testing.T) {
 	}
 	for _, it := range restored.Items {
 		if it.Result != "restored" {
-			t.Errorf("first restore: %s %s (%s)", it.Target, it.Result, it.Error)
+			t.Errorf("first restore: %s %s (%s)", it.Target, it.Result, it.Problem())
 		}
 	}
 	again, err := e.svc.RestoreAdminRoles(ctx, remediation.RestoreRequest{RunID: run.RunID, RequestedBy: "admin@contoso.example"})

@@ -126,6 +126,9 @@ type restoreCandidate struct {
 }
 
 func (s *Service) restore(ctx context.Context, run *runs.Run, req RestoreRequest) (*Restored, error) {
+	if run.Tampered != "" {
+		return s.refuseTamperedRestore(run, req)
+	}
 	if !req.Force {
 		secured, err := s.securedSince(ctx, run)
 		if err != nil {
@@ -150,7 +153,7 @@ func (s *Service) restore(ctx context.Context, run *runs.Run, req RestoreRequest
 				}
 				cand := restoreCandidate{step: name, change: c, item: runs.RestoreItem{Step: string(name), Target: c.Target, Result: "pending"}}
 				if err := s.verifySeal(run.RunID, run.User.ID, c); err != nil {
-					cand.item.Result, cand.item.Error = "failed", err.Error()
+					cand.item.Result, cand.item.Error = "failed", &runs.Error{Code: string(apperr.RecordTampered), Message: err.Error()}
 					s.Log.Error("restore refused an item whose record does not verify", "runId", run.RunID, "userId", run.User.ID, "target", c.Target, "err", err)
 				}
 				candidates = append(candidates, cand)
@@ -180,7 +183,7 @@ func (s *Service) restore(ctx context.Context, run *runs.Run, req RestoreRequest
 	for i, c := range candidates {
 		if c.item.Result == "failed" {
 			if firstErr == nil {
-				firstErr = &runs.Error{Code: "seal_mismatch", Message: c.item.Target + ": " + c.item.Error}
+				firstErr = &runs.Error{Code: c.item.Error.Code, Message: c.item.Target + ": " + c.item.Error.Message}
 			}
 			continue
 		}
@@ -192,7 +195,7 @@ func (s *Service) restore(ctx context.Context, run *runs.Run, req RestoreRequest
 		switch {
 		case err != nil:
 			e := steps.Explain("restore "+c.item.Target, err)
-			item.Result, item.Error = "failed", e.Message
+			item.Result, item.Error = "failed", e
 			if firstErr == nil {
 				firstErr = e
 			}
@@ -201,7 +204,7 @@ func (s *Service) restore(ctx context.Context, run *runs.Run, req RestoreRequest
 		case len(changes) == 1:
 			item.Result = "restored"
 		default:
-			item.Result, item.Error = "failed", "the recorded change is not one restore knows how to undo"
+			item.Result, item.Error = "failed", &runs.Error{Code: "restore_failed", Message: "the recorded change is not one restore knows how to undo"}
 		}
 		s.Log.Info("restore item", "runId", run.RunID, "userId", run.User.ID, "step", c.step, "target", c.item.Target, "result", item.Result, "requestedBy", req.RequestedBy)
 	}
@@ -228,7 +231,8 @@ func (s *Service) securedSince(ctx context.Context, run *runs.Run) (bool, error)
 		return false, apperr.Wrap(apperr.Unavailable, err, "the run-record store is unreachable")
 	}
 	for _, other := range list {
-		if !other.CreatedAt.Before(run.CreatedAt) && strings.EqualFold(other.User.ID, run.User.ID) && other.Secured() {
+		// A run that does not verify secured nothing: its "succeeded" steps may be forged.
+		if other.Tampered == "" && !other.CreatedAt.Before(run.CreatedAt) && strings.EqualFold(other.User.ID, run.User.ID) && other.Secured() {
 			return true, nil
 		}
 	}
@@ -266,4 +270,27 @@ func newRestorationID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// refuseTamperedRestore answers a restore of a run whose record does not verify: every item
+// it names failed with record_tampered, nothing granted. The answer is not recorded in the
+// run (the store writes over no record that does not verify); the error log is the trace.
+// A run that names nothing to restore is refused 409 record_tampered.
+func (s *Service) refuseTamperedRestore(run *runs.Run, req RestoreRequest) (*Restored, error) {
+	refusal := s.tampered(run, "restore")
+	items := []runs.RestoreItem{}
+	for _, name := range wantedSteps(req.Steps) {
+		if st := run.Step(string(name)); st != nil {
+			for _, c := range st.Changes {
+				if c.Restore != nil {
+					items = append(items, runs.RestoreItem{Step: string(name), Target: c.Target, Result: "failed",
+						Error: &runs.Error{Code: string(apperr.RecordTampered), Message: refusal.Message}})
+				}
+			}
+		}
+	}
+	if len(items) == 0 {
+		return nil, refusal
+	}
+	return &Restored{Run: run, RunID: run.RunID, Items: items}, nil
 }

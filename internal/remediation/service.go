@@ -41,7 +41,8 @@ type Config struct {
 	SweepMaxUsers   int           // SWEEP_MAX_USERS
 	StepTimeout     time.Duration // one step's time budget
 	StepDeadline    time.Duration // STEP_DEADLINE: a throttled step is deferred until this long after its run started (default 1h)
-	RecordKey       []byte        // TOURNIQUET_RECORD_KEY: seals restorable changes (seal.go)
+	RecordKey       []byte        // TOURNIQUET_RECORD_KEY: seals run records and restorable changes (seal.go)
+	RecordKeySet    bool          // RecordKey came from TOURNIQUET_RECORD_KEY, not generated for this process
 	ApprovalMode    string        // APPROVAL_MODE: none (default), admins, all (approval.go)
 	ApprovalTimeout time.Duration // APPROVAL_TIMEOUT: an undecided run ends expired after it (default 1h)
 }

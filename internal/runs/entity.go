@@ -95,6 +95,10 @@ func headerDraft(r *Run) (*draft, error) {
 		}
 	}
 	d.setText("RequesterID", r.RequesterID)
+	d.props["IntentSeal"] = r.intentSeal
+	if r.approvalSeal != "" {
+		d.props["ApprovalSeal"] = r.approvalSeal
+	}
 	return d, nil
 }
 
@@ -113,6 +117,9 @@ func stepDraft(runID string, s *Step) (*draft, error) {
 		"ClaimedBy":      s.ClaimedBy,
 		"ClaimedDequeue": s.ClaimedDequeue,
 	}}
+	if s.seal != "" {
+		d.props["Seal"] = s.seal
+	}
 	if s.Deferrals > 0 || s.DeferredUntil != nil {
 		d.props["Deferrals"] = s.Deferrals
 		d.props["DeferredUntil"] = fmtTime(s.DeferredUntil)
@@ -148,14 +155,16 @@ func stepRowKey(name string) string { return "step-" + name }
 
 func (m entity) toRun(parts partLookup) (*Run, error) {
 	r := &Run{
-		RunID:      m.str("PartitionKey"),
-		Status:     Status(m.str("Status")),
-		User:       UserRef{ID: m.str("UserID"), UserPrincipalName: m.str("UPN"), Mail: m.str("Mail"), OnPremisesSyncEnabled: m.bool("Synced")},
-		DryRun:     m.bool("DryRun"),
-		Mode:       m.str("Mode"),
-		FinishedAt: m.time("FinishedAt"),
-		etag:       m.str("odata.etag"),
-		spills:     m.spills(),
+		RunID:        m.str("PartitionKey"),
+		Status:       Status(m.str("Status")),
+		User:         UserRef{ID: m.str("UserID"), UserPrincipalName: m.str("UPN"), Mail: m.str("Mail"), OnPremisesSyncEnabled: m.bool("Synced")},
+		DryRun:       m.bool("DryRun"),
+		Mode:         m.str("Mode"),
+		FinishedAt:   m.time("FinishedAt"),
+		etag:         m.str("odata.etag"),
+		spills:       m.spills(),
+		intentSeal:   m.str("IntentSeal"),
+		approvalSeal: m.str("ApprovalSeal"),
 	}
 	if t := m.time("CreatedAt"); t != nil {
 		r.CreatedAt = *t
@@ -213,6 +222,7 @@ func (m entity) toStep(parts partLookup) (Step, error) {
 		Changes:         []Change{},
 		etag:            m.str("odata.etag"),
 		spills:          m.spills(),
+		seal:            m.str("Seal"),
 	}
 	if t := m.time("LeaseUntil"); t != nil {
 		s.LeaseUntil = *t

@@ -3,6 +3,7 @@
 package runs
 
 import (
+	"bytes"
 	"encoding/json"
 	"time"
 )
@@ -118,6 +119,8 @@ type Step struct {
 	ClaimedDequeue  int       `json:"-"` // that delivery's DequeueCount
 	etag            string
 	spills          map[string]string // spill references of the version read (see layout.go)
+	seal            string            // the final status's seal (integrity.go)
+	tampered        bool              // read from a run that did not verify: never written over
 }
 
 // Restoration is the record of one restore call on a run. It is written with status
@@ -141,7 +144,44 @@ type RestoreItem struct {
 	Step   string `json:"step"`
 	Target string `json:"target"`
 	Result string `json:"result"` // restored | already_present | failed (pending while restoring)
-	Error  string `json:"error,omitempty"`
+	Error  *Error `json:"error,omitempty"`
+}
+
+// Problem is the item's error in one line ("" when it has none).
+func (it RestoreItem) Problem() string {
+	if it.Error == nil {
+		return ""
+	}
+	return it.Error.Code + ": " + it.Error.Message
+}
+
+// UnmarshalJSON also reads the error of an item recorded before errors carried a code (a
+// plain string then).
+func (it *RestoreItem) UnmarshalJSON(data []byte) error {
+	type plain RestoreItem
+	var v struct {
+		plain
+		Error json.RawMessage `json:"error"`
+	}
+	if err := json.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	*it = RestoreItem(v.plain)
+	it.Error = nil
+	switch raw := bytes.TrimSpace(v.Error); {
+	case len(raw) == 0 || string(raw) == "null":
+	case raw[0] == '"':
+		var msg string
+		if err := json.Unmarshal(raw, &msg); err != nil {
+			return err
+		}
+		it.Error = &Error{Code: "restore_failed", Message: msg}
+	default:
+		if err := json.Unmarshal(raw, &it.Error); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Secured reports whether this run secured the account: reset-password or block-sign-in
@@ -176,9 +216,14 @@ type Run struct {
 	// RequesterID is the caller principal's object id under easyauth: the approver must not
 	// be the same principal. Kept in the store, not shown (requestedBy names the caller).
 	RequesterID string `json:"-"`
+	// Tampered says why the record does not verify against its seals (integrity.go): it was
+	// changed outside the handler, which then acts on nothing of it (record_tampered).
+	Tampered string `json:"recordTampered,omitempty"`
 
-	etag   string
-	spills map[string]string // spill references of the header read (see layout.go)
+	etag         string
+	spills       map[string]string // spill references of the header read (see layout.go)
+	intentSeal   string            // integrity.go
+	approvalSeal string
 }
 
 // Step returns the named step of the run, or nil.
@@ -239,4 +284,8 @@ func (r *Run) Outcome() (Status, *Error) {
 
 // SetETagFrom makes s's next update conditional on other's version of the same step (and
 // lets it reuse or clean up the evidence parts that version names).
-func (s *Step) SetETagFrom(other *Step) { s.etag, s.spills = other.etag, other.spills }
+// A step of a run that did not verify stays unwritable.
+func (s *Step) SetETagFrom(other *Step) {
+	s.etag, s.spills = other.etag, other.spills
+	s.tampered = s.tampered || other.tampered
+}

@@ -39,10 +39,11 @@ type Store struct {
 	runs, index, keys, limits, sweeps *aztables.Client
 	timeout                           time.Duration
 
-	svc    *aztables.ServiceClient
-	prefix string
-	mu     sync.Mutex
-	ready  bool // the tables exist
+	svc       *aztables.ServiceClient
+	prefix    string
+	recordKey []byte // seals run records (integrity.go); nil: the process's own key
+	mu        sync.Mutex
+	ready     bool // the tables exist
 }
 
 // ErrConflict reports that an entity changed since it was read (ETag mismatch) or already
@@ -126,6 +127,15 @@ func (s *Store) Create(ctx context.Context, r *Run) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	var err error
+	// The intent is sealed once, here, and never again: a later write keeps the seal it read.
+	if r.intentSeal, err = s.intentSeal(r); err != nil {
+		return fmt.Errorf("runs.Create %s: %w", r.RunID, err)
+	}
+	s.sealDecision(r)
+	for i := range r.Steps {
+		s.sealStep(r.RunID, &r.Steps[i])
+	}
 	drafts := make([]*draft, 0, 1+len(r.Steps))
 	header, err := headerDraft(r)
 	if err != nil {
@@ -294,13 +304,34 @@ func (s *Store) get(ctx context.Context, runID string) (*Run, error) {
 			run.Steps[i] = st
 		}
 	}
+	s.verify(run)
 	return run, nil
+}
+
+// sealDecision seals the run's approval decision, if it has one.
+func (s *Store) sealDecision(r *Run) {
+	r.approvalSeal = ""
+	if r.Approval.Decision != "" {
+		r.approvalSeal = s.approvalSeal(r.RunID, r.Approval)
+	}
+}
+
+// sealStep seals the step's status once it is final.
+func (s *Store) sealStep(runID string, st *Step) {
+	st.seal = ""
+	if st.Status.Final() {
+		st.seal = s.stepSeal(runID, st)
+	}
 }
 
 // UpdateStep replaces a step entity if it is unchanged since it was read (ErrConflict
 // otherwise) and records its new ETag in st. Large evidence is written to its parts first,
 // so the step never names evidence that is not there.
 func (s *Store) UpdateStep(ctx context.Context, runID string, st *Step) error {
+	if st.tampered {
+		return fmt.Errorf("runs.UpdateStep %s/%s: %w", runID, st.Name, ErrTampered)
+	}
+	s.sealStep(runID, st)
 	d, err := stepDraft(runID, st)
 	if err != nil {
 		return err
@@ -315,6 +346,10 @@ func (s *Store) UpdateStep(ctx context.Context, runID string, st *Step) error {
 
 // UpdateRun replaces the run header if it is unchanged since it was read.
 func (s *Store) UpdateRun(ctx context.Context, r *Run) error {
+	if r.Tampered != "" {
+		return fmt.Errorf("runs.UpdateRun %s: %w", r.RunID, ErrTampered)
+	}
+	s.sealDecision(r)
 	d, err := headerDraft(r)
 	if err != nil {
 		return err

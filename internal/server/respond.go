@@ -41,21 +41,22 @@ type problem struct {
 }
 
 var statusOf = map[apperr.Code]int{
-	apperr.Invalid:       http.StatusBadRequest,
-	apperr.TooLarge:      http.StatusRequestEntityTooLarge,
-	apperr.Unauthorized:  http.StatusUnauthorized,
-	apperr.NotFound:      http.StatusNotFound,
-	apperr.Protected:     http.StatusForbidden,
-	apperr.RateLimited:   http.StatusTooManyRequests,
-	apperr.Unavailable:   http.StatusServiceUnavailable,
-	apperr.Conflict:      http.StatusConflict,
-	apperr.NotSecured:    http.StatusConflict,
-	apperr.Forbidden:     http.StatusForbidden,
-	apperr.KeyReused:     http.StatusConflict,
-	apperr.Upstream:      http.StatusBadGateway,
-	apperr.SamePrincipal: http.StatusForbidden,
-	apperr.NotAwaiting:   http.StatusConflict,
-	apperr.Internal:      http.StatusInternalServerError,
+	apperr.Invalid:        http.StatusBadRequest,
+	apperr.TooLarge:       http.StatusRequestEntityTooLarge,
+	apperr.Unauthorized:   http.StatusUnauthorized,
+	apperr.NotFound:       http.StatusNotFound,
+	apperr.Protected:      http.StatusForbidden,
+	apperr.RateLimited:    http.StatusTooManyRequests,
+	apperr.Unavailable:    http.StatusServiceUnavailable,
+	apperr.Conflict:       http.StatusConflict,
+	apperr.NotSecured:     http.StatusConflict,
+	apperr.Forbidden:      http.StatusForbidden,
+	apperr.KeyReused:      http.StatusConflict,
+	apperr.Upstream:       http.StatusBadGateway,
+	apperr.SamePrincipal:  http.StatusForbidden,
+	apperr.NotAwaiting:    http.StatusConflict,
+	apperr.RecordTampered: http.StatusConflict,
+	apperr.Internal:       http.StatusInternalServerError,
 }
 
 // writeError answers err as application/problem+json. Internal errors are logged and shown

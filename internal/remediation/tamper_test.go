@@ -1,0 +1,227 @@
+package remediation_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"github.com/tourniquet/tourniquet/internal/apperr"
+	"github.com/tourniquet/tourniquet/internal/remediation"
+	"github.com/tourniquet/tourniquet/internal/runs"
+)
+
+// The tests of this file play someone who can write the storage account but does not hold
+// TOURNIQUET_RECORD_KEY: they edit the run records in Azurite directly, as the Table REST
+// API lets them, and check that the handler acts on nothing of what they wrote (contract
+// section 6, "Records").
+
+// tamper rewrites one entity of a run's partition ("run" for the header, "step-<name>" for a
+// step) unconditionally, the way an attacker with a storage key would.
+func (e *env) tamper(runID, rowKey string, edit func(m map[string]any)) {
+	e.t.Helper()
+	ctx := context.Background()
+	table := tableSvc.NewClient(e.prefix + "Runs")
+	got, err := table.GetEntity(ctx, runID, rowKey, nil)
+	if err != nil {
+		e.t.Fatalf("tamper: read %s/%s: %v", runID, rowKey, err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(got.Value, &m); err != nil {
+		e.t.Fatal(err)
+	}
+	for k := range m {
+		if strings.HasPrefix(k, "odata.") || strings.HasPrefix(k, "Timestamp") {
+			delete(m, k) // the service's own, not the entity's
+		}
+	}
+	edit(m)
+	raw, err := json.Marshal(m)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	whatever := azcore.ETagAny
+	if _, err := table.UpdateEntity(ctx, raw, &aztables.UpdateEntityOptions{UpdateMode: aztables.UpdateModeReplace, IfMatch: &whatever}); err != nil {
+		e.t.Fatalf("tamper: write %s/%s: %v", runID, rowKey, err)
+	}
+}
+
+// tamperLogged reports whether the handler logged the record as tampered.
+func (e *env) tamperLogged() bool { return strings.Contains(e.logs.String(), "record_tampered") }
+
+// A dry run flipped into a real one in the table changes nothing in the tenant: its queued
+// steps are not claimed, and the run document says why.
+func TestAFlippedDryRunIsNeverActedOn(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{})
+	run := e.start(remediation.StartRequest{User: e.demo.UPN, DryRun: true, Steps: []string{"reset-password", "revoke-sessions", "remove-forwarding", "remove-admin-roles"}})
+	if run.Status != runs.Queued || run.Tampered != "" {
+		t.Fatalf("start: %s %q", run.Status, run.Tampered)
+	}
+	e.tamper(run.RunID, "run", func(m map[string]any) { m["DryRun"] = false })
+	e.drain(1)
+	if w := writes(e.sim); len(w) != 0 {
+		t.Fatalf("a dry run flipped in the table changed the tenant: %v", w)
+	}
+	got := e.get(run.RunID)
+	if got.Tampered == "" || !e.tamperLogged() {
+		t.Fatalf("the run does not say it was tampered with (%q); log:\n%s", got.Tampered, e.logs.String())
+	}
+	for _, st := range got.Steps {
+		if st.Status != runs.StepPending && st.Status != runs.StepRunning {
+			t.Errorf("%s ended %s", st.Name, st.Status)
+		}
+	}
+}
+
+// Every field of a run's intent is sealed: a change to any one of them is recognised.
+func TestEveryFieldOfARunsIntentIsSealed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{})
+	for name, edit := range map[string]func(m map[string]any){
+		"user id":    func(m map[string]any) { m["UserID"] = e.demo.ManagerID },
+		"upn":        func(m map[string]any) { m["UPN"] = "someone.else@contoso.example" },
+		"steps":      func(m map[string]any) { m["StepNames"] = m["StepNames"].(string) + ",remove-mfa-methods" },
+		"options":    func(m map[string]any) { m["Options"] = `{"inboxRules":{"scope":"all","action":"delete"}}` },
+		"created":    func(m map[string]any) { m["CreatedAt"] = time.Now().Add(time.Hour).UTC().Format(time.RFC3339Nano) },
+		"requester":  func(m map[string]any) { m["RequestedBy"] = "alice@contoso.example" },
+		"no seal":    func(m map[string]any) { delete(m, "IntentSeal") },
+		"other seal": func(m map[string]any) { m["IntentSeal"] = "AAAA" },
+	} {
+		t.Run(name, func(t *testing.T) {
+			run := e.start(remediation.StartRequest{User: e.demo.UPN, DryRun: true, Steps: []string{"remove-forwarding"}})
+			if e.get(run.RunID).Tampered != "" {
+				t.Fatal("a fresh run does not verify")
+			}
+			e.tamper(run.RunID, "run", edit)
+			if got := e.get(run.RunID); got.Tampered == "" {
+				t.Fatalf("a changed %s verifies", name)
+			}
+		})
+	}
+}
+
+// A run that waits for approval, flipped to queued in the table, is neither claimed by a
+// step message nor sent on by the recovery timer, and cannot be approved afterwards.
+func TestAFlippedAwaitingApprovalIsNeverActedOn(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{ApprovalMode: "all"})
+	run := e.start(remediation.StartRequest{User: e.demo.UPN, Steps: []string{"reset-password", "revoke-sessions"}})
+	if run.Status != runs.AwaitingApproval {
+		t.Fatalf("start: %s", run.Status)
+	}
+	e.tamper(run.RunID, "run", func(m map[string]any) { m["Status"] = string(runs.Queued) })
+	// The recovery timer, long after: it must not send the steps.
+	e.svc.Now = func() time.Time { return time.Now().Add(40 * time.Minute) }
+	if _, err := e.svc.Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if msgs := e.queue.take(); len(msgs) != 0 {
+		t.Fatalf("recovery sent the steps of a run nobody approved: %v", msgs)
+	}
+	e.svc.Now = nil
+	// A step message sent by hand (queue write) is not claimed either.
+	if err := e.svc.ExecuteStep(context.Background(), run.RunID, "reset-password", remediation.Delivery{Queued: true, DequeueCount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if w := writes(e.sim); len(w) != 0 {
+		t.Fatalf("the tenant changed: %v", w)
+	}
+	// Nor can it be approved now: its record is not the handler's.
+	_, err := e.svc.Decide(context.Background(), remediation.DecideRequest{RunID: run.RunID, Approve: true, By: remediation.Principal{Name: "bob@contoso.example", Checked: true}})
+	if apperr.CodeOf(err) != apperr.RecordTampered {
+		t.Fatalf("approve a tampered run: %v", err)
+	}
+	if !e.tamperLogged() {
+		t.Fatal("not logged")
+	}
+}
+
+// A rejected run flipped back to queued (its sealed decision left as it was) is not acted on.
+func TestARejectedRunFlippedToQueuedIsNeverActedOn(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{ApprovalMode: "all"})
+	run := e.start(remediation.StartRequest{User: e.demo.UPN, Steps: []string{"reset-password"}})
+	if _, err := e.svc.Decide(context.Background(), remediation.DecideRequest{RunID: run.RunID, Reason: "no", By: remediation.Principal{Name: "bob@contoso.example", Checked: true}}); err != nil {
+		t.Fatal(err)
+	}
+	e.tamper(run.RunID, "run", func(m map[string]any) { m["Status"] = string(runs.Queued); delete(m, "FinishedAt") })
+	e.tamper(run.RunID, "step-reset-password", func(m map[string]any) { m["Status"] = string(runs.StepPending) })
+	if err := e.svc.ExecuteStep(context.Background(), run.RunID, "reset-password", remediation.Delivery{Queued: true, DequeueCount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if w := writes(e.sim); len(w) != 0 {
+		t.Fatalf("the tenant changed: %v", w)
+	}
+	if e.get(run.RunID).Tampered == "" {
+		t.Fatal("verifies")
+	}
+}
+
+// Steps forged "succeeded" in a dry run (flipped to a real one) do not count as a run that
+// secured the account: a one-step unblock-sender stays skipped, and restore stays refused.
+func TestForgedSucceededStepsSecureNothing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{})
+	plan := e.start(remediation.StartRequest{User: e.demo.UPN, Mode: "sync", DryRun: true, Steps: []string{"reset-password", "revoke-sessions", "remove-admin-roles"}})
+	if plan.Status != runs.Planned {
+		t.Fatalf("dry run: %s", dump(plan))
+	}
+	e.tamper(plan.RunID, "run", func(m map[string]any) { m["DryRun"] = false; m["Status"] = string(runs.Succeeded) })
+	for _, name := range []string{"reset-password", "revoke-sessions", "remove-admin-roles"} {
+		e.tamper(plan.RunID, "step-"+name, func(m map[string]any) { m["Status"] = string(runs.StepSucceeded) })
+	}
+	if forged := e.get(plan.RunID); !forged.Secured() {
+		t.Fatalf("the forgery did not take as meant: %s", dump(forged))
+	}
+	one := e.start(remediation.StartRequest{User: e.demo.UPN, Mode: "sync", Steps: []string{"unblock-sender"}})
+	if st := one.Step("unblock-sender"); st.Status != runs.StepSkipped || !blocked(e, e.demo.UPN) {
+		t.Fatalf("a forged securing run let unblock-sender act: %+v", st)
+	}
+	if e.get(plan.RunID).Tampered == "" {
+		t.Fatal("the forged run verifies")
+	}
+	// Restore of the forged run itself: nothing granted, every item record_tampered.
+	restored, err := e.svc.Restore(context.Background(), remediation.RestoreRequest{RunID: plan.RunID})
+	if err != nil && apperr.CodeOf(err) != apperr.RecordTampered {
+		t.Fatalf("restore of a forged run: %v", err)
+	}
+	if restored != nil {
+		for _, it := range restored.Items {
+			if it.Result != "failed" || it.Error == nil || it.Error.Code != string(apperr.RecordTampered) {
+				t.Errorf("item %+v", it)
+			}
+		}
+	}
+	if w := writes(e.sim); len(w) != 0 {
+		t.Fatalf("the tenant changed: %v", w)
+	}
+}
+
+// A step whose final status was edited (failed made succeeded) makes its run unverifiable,
+// so a restore that needs the account secured by it is refused.
+func TestAnEditedFinalStepStatusIsRecognised(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{})
+	run := e.start(remediation.StartRequest{User: e.demo.UPN, Mode: "sync", Steps: []string{"remove-admin-roles"}})
+	if run.Status != runs.Succeeded {
+		t.Fatalf("run: %s", dump(run))
+	}
+	// The attacker adds the two steps that would make it "secured" by rewriting StepNames and
+	// writing step entities of their own.
+	e.tamper(run.RunID, "run", func(m map[string]any) { m["StepNames"] = "reset-password,revoke-sessions,remove-admin-roles" })
+	if got := e.get(run.RunID); got.Tampered == "" {
+		t.Fatal("added steps verify")
+	}
+	_, err := e.svc.Restore(context.Background(), remediation.RestoreRequest{RunID: run.RunID})
+	if apperr.CodeOf(err) != apperr.RecordTampered && err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	if n := len(e.sim.RoleAssignments(e.demo.UserID)); n != 0 {
+		t.Fatalf("restore of a tampered run granted %d roles", n)
+	}
+}
