@@ -51,6 +51,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	// poll at once; the tables are created in the background meanwhile. While storage is
 	// unreachable, /api/health says so and requests that need a record answer 503.
 	store := runs.New(tables, cfg.TablePrefix)
+	store.Log = log
 	// Every instance honours the tenant's shared "not before" of each service, so a 429 told
 	// to one instance holds the others back too.
 	graphGate := &throttle.Gate{Service: "graph", Shared: store}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	mathrand "math/rand/v2"
 	"net/http"
@@ -36,8 +37,14 @@ import (
 // with / \ # ? or control characters (a guest's UPN holds #EXT#), so such text is hashed.
 // Every entity is checked against the service's limits (limits.go) before it is written.
 type Store struct {
+	// Log receives the warnings about implausible stored values (bounded.go); nil means
+	// slog.Default().
+	Log *slog.Logger
+
 	runs, index, keys, limits, sweeps *aztables.Client
 	timeout                           time.Duration
+
+	implausible sync.Map // what a stored value is -> the last implausible value logged for it
 
 	svc       *aztables.ServiceClient
 	prefix    string

@@ -10,6 +10,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"github.com/tourniquet/tourniquet/internal/bounds"
 )
 
 // throttlePartition keeps each service's shared "not before" in the Limits table, beside
@@ -19,7 +21,9 @@ const throttlePartition = "throttle"
 var serviceNamePattern = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
 
 // NotBefore returns the time before which no instance should call service (the zero time
-// when none is set): the latest Retry-After any instance was given by that service.
+// when none is set): the latest Retry-After any instance was given by that service. A
+// stored time further ahead than bounds.RetryAfter (the longest Retry-After HoldUntil
+// writes) is not the handler's: it counts as none, and is logged.
 func (s *Store) NotBefore(ctx context.Context, service string) (time.Time, error) {
 	at, _, err := s.notBefore(ctx, service)
 	return at, err
@@ -45,7 +49,7 @@ func (s *Store) notBefore(ctx context.Context, service string) (time.Time, azcor
 	if err := json.Unmarshal(got.Value, &m); err != nil {
 		return time.Time{}, "", fmt.Errorf("runs.NotBefore %s: decode: %w", service, err)
 	}
-	if at := m.time("NotBefore"); at != nil {
+	if at := m.time("NotBefore"); at != nil && !s.beyond("throttle/"+service, *at, time.Now(), bounds.RetryAfter) {
 		return *at, got.ETag, nil
 	}
 	return time.Time{}, got.ETag, nil
@@ -53,8 +57,11 @@ func (s *Store) notBefore(ctx context.Context, service string) (time.Time, azcor
 
 // HoldUntil moves service's shared "not before" to at, unless it is already later; it
 // returns the value in force afterwards. Concurrent writers are ordered by ETag, so a
-// shorter wait never overwrites a longer one.
+// shorter wait never overwrites a longer one. at is capped at bounds.RetryAfter from now,
+// the furthest a "not before" is ever written (and so believed when read back); an
+// implausible value found in the row is replaced.
 func (s *Store) HoldUntil(ctx context.Context, service string, at time.Time) (time.Time, error) {
+	at = minTime(at, time.Now().Add(bounds.RetryAfter))
 	for attempt := 0; attempt < 5; attempt++ {
 		current, etag, err := s.notBefore(ctx, service)
 		if err != nil {
@@ -84,4 +91,11 @@ func (s *Store) HoldUntil(ctx context.Context, service string, at time.Time) (ti
 		}
 	}
 	return time.Time{}, fmt.Errorf("runs.HoldUntil %s: %w", service, ErrConflict)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }

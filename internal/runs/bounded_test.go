@@ -1,0 +1,146 @@
+package runs_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tourniquet/tourniquet/internal/runs"
+	"github.com/tourniquet/tourniquet/internal/throttle"
+)
+
+// The tests here tamper with the tables as someone who can write to the storage account
+// would, and check that a planted coordination value cannot hold containment back
+// (contract section 6: bounded coordination values).
+
+// plant writes an entity straight into one of the store's tables, past the store.
+func plant(t *testing.T, prefix, table string, props map[string]any) {
+	t.Helper()
+	e, err := json.Marshal(props)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tableSvc.NewClient(prefix+table).UpsertEntity(context.Background(), e, nil); err != nil {
+		t.Fatalf("plant %s %v/%v: %v", table, props["PartitionKey"], props["RowKey"], err)
+	}
+}
+
+// syncBuffer collects a store's log lines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// loggedStore is a fresh store whose log is returned.
+func loggedStore(t *testing.T) (*runs.Store, string, *syncBuffer) {
+	t.Helper()
+	s, prefix := newStoreNamed(t)
+	var buf syncBuffer
+	s.Log = slog.New(slog.NewTextHandler(&buf, nil))
+	return s, prefix, &buf
+}
+
+func TestPlantedSharedNotBeforeIsIgnored(t *testing.T) {
+	t.Parallel()
+	now := time.Now().UTC()
+	tests := []struct {
+		name    string
+		planted time.Time
+		honour  bool
+	}{
+		{"a Retry-After the handler could have written", now.Add(2 * time.Minute), true},
+		{"a day ahead", now.Add(24 * time.Hour), false},
+		{"in 2099", time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s, prefix, logs := loggedStore(t)
+			ctx := context.Background()
+			plant(t, prefix, "Limits", map[string]any{"PartitionKey": "throttle", "RowKey": "graph",
+				"NotBefore": tt.planted.Format(time.RFC3339Nano)})
+			at, err := s.NotBefore(ctx, "graph")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.honour {
+				if !at.Equal(tt.planted) {
+					t.Fatalf("not before %v, want the stored %v", at, tt.planted)
+				}
+				return
+			}
+			if !at.IsZero() {
+				t.Fatalf("a planted not before of %v holds every call back until %v", tt.planted, at)
+			}
+			if !strings.Contains(logs.String(), "throttle/graph") || !strings.Contains(logs.String(), tt.planted.Format("2006-01-02T15:04:05")) {
+				t.Errorf("the ignored value was not logged: %q", logs.String())
+			}
+			// The next real Retry-After replaces the planted row instead of deferring to it.
+			real := time.Now().Add(3 * time.Second).UTC().Truncate(time.Millisecond)
+			if inForce, err := s.HoldUntil(ctx, "graph", real); err != nil || !inForce.Equal(real) {
+				t.Fatalf("HoldUntil after the planted value: %v %v, want %v", inForce, err, real)
+			}
+			if at, err := s.NotBefore(ctx, "graph"); err != nil || !at.Equal(real) {
+				t.Fatalf("not before %v (%v) after HoldUntil, want %v", at, err, real)
+			}
+		})
+	}
+}
+
+// TestHoldUntilWritesNoFurtherThanItsBound: the store never writes a "not before" it
+// would not believe when it reads it back.
+func TestHoldUntilWritesNoFurtherThanItsBound(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	inForce, err := s.HoldUntil(ctx, "exchange", time.Now().Add(48*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if limit := time.Now().Add(5 * time.Minute); inForce.After(limit) {
+		t.Fatalf("HoldUntil wrote %v, past the 5-minute bound (%v)", inForce, limit)
+	}
+	if at, err := s.NotBefore(ctx, "exchange"); err != nil || !at.Equal(inForce) {
+		t.Fatalf("read back %v (%v), want the written %v", at, err, inForce)
+	}
+}
+
+// TestPlantedNotBeforeDoesNotHoldTheGateBack: the shared throttle over a store whose
+// "not before" row was planted in 2099 still lets calls through.
+func TestPlantedNotBeforeDoesNotHoldTheGateBack(t *testing.T) {
+	t.Parallel()
+	s, prefix, _ := loggedStore(t)
+	plant(t, prefix, "Limits", map[string]any{"PartitionKey": "throttle", "RowKey": "exchange",
+		"NotBefore": "2099-01-01T00:00:00Z"})
+	gate := &throttle.Gate{Service: "exchange", Shared: s, CacheFor: time.Millisecond}
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) { // give the background refresh time to read the row
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := gate.Wait(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("the gate holds calls back for a planted not before: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if held, _ := gate.Stats(); held != 0 {
+		t.Fatalf("%d calls held back", held)
+	}
+}
