@@ -20,6 +20,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tourniquet/tourniquet/internal/bounds"
 )
 
 // Shared is where the tenant's "not before" per service is kept (runs.Store).
@@ -170,8 +172,12 @@ func (g *Gate) Observe(resp *http.Response) {
 	g.Hold(g.now().Add(wait))
 }
 
-// Hold holds calls back until at.
+// Hold holds calls back until at, at most bounds.RetryAfter from now: the furthest a "not
+// before" is ever written to the shared store, and so believed when read back.
 func (g *Gate) Hold(at time.Time) {
+	if limit := g.now().Add(bounds.RetryAfter); at.After(limit) {
+		at = limit
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if at.After(g.notBefore) {
@@ -245,20 +251,26 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// retryAfter reads Retry-After as seconds or an HTTP date.
+// retryAfter reads Retry-After as seconds or an HTTP date, clamped to bounds.RetryAfter:
+// a longer one still says "throttled", so it holds calls back, but never longer than the
+// handler ever waits (a header of 999999999 seconds or a date in 2099 would otherwise hold
+// every instance back for good).
 func retryAfter(v string, now time.Time) (time.Duration, bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0, false
 	}
 	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if secs < 0 || secs > 86400 {
+		if secs < 0 || secs != secs { // negative, NaN
 			return 0, false
+		}
+		if secs > bounds.RetryAfter.Seconds() { // also +Inf, and more than a Duration holds
+			return bounds.RetryAfter, true
 		}
 		return time.Duration(secs * float64(time.Second)), true
 	}
 	if at, err := http.ParseTime(v); err == nil {
-		return max(at.Sub(now), 0), true
+		return bounds.ClampRetryAfter(max(at.Sub(now), 0)), true
 	}
 	return 0, false
 }

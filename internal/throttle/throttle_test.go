@@ -159,3 +159,64 @@ func TestCallsHeldTogetherAreReleasedSpreadOut(t *testing.T) {
 		t.Errorf("50 held calls released within %v of each other, want them spread over about a second", spread)
 	}
 }
+
+// TestRetryAfterIsClamped: a Retry-After (seconds or HTTP date) longer than the handler
+// ever waits still throttles, for bounds.RetryAfter (5 minutes) at most.
+func TestRetryAfterIsClamped(t *testing.T) {
+	now := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	tests := []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"", 0, false},
+		{"soon", 0, false},
+		{"-1", 0, false},
+		{"NaN", 0, false},
+		{"2", 2 * time.Second, true},
+		{"0.5", 500 * time.Millisecond, true},
+		{"300", 5 * time.Minute, true},
+		{"301", 5 * time.Minute, true},
+		{"86400", 5 * time.Minute, true},
+		{"999999999", 5 * time.Minute, true},
+		{"1e300", 5 * time.Minute, true},
+		{"+Inf", 5 * time.Minute, true},
+		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second, true},
+		{now.Add(-time.Minute).Format(http.TimeFormat), 0, true},
+		{now.Add(6 * time.Hour).Format(http.TimeFormat), 5 * time.Minute, true},
+		{"Thu, 01 Jan 2099 00:00:00 GMT", 5 * time.Minute, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			if got, ok := retryAfter(tt.in, now); got != tt.want || ok != tt.ok {
+				t.Errorf("retryAfter(%q) = %v %v, want %v %v", tt.in, got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+}
+
+// TestAHugeRetryAfterHoldsBackForTheBoundOnly: a 429 whose Retry-After is a date in 2099
+// holds this instance's calls, and the "not before" written for the others, for at most
+// bounds.RetryAfter; so does a direct Hold.
+func TestAHugeRetryAfterHoldsBackForTheBoundOnly(t *testing.T) {
+	for _, header := range []string{"999999999", "Thu, 01 Jan 2099 00:00:00 GMT"} {
+		t.Run(header, func(t *testing.T) {
+			shared := &memShared{}
+			g := &Gate{Service: "graph", Shared: shared}
+			resp := &http.Response{StatusCode: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {header}}}
+			g.Observe(resp)
+			limit := time.Now().Add(5*time.Minute + time.Second)
+			if until := g.current(); until.After(limit) {
+				t.Fatalf("held back until %v, past the 5-minute bound", until)
+			}
+			eventually(t, "the not before is shared", func() bool { at, _ := shared.NotBefore(context.Background(), "graph"); return !at.IsZero() })
+			if at, _ := shared.NotBefore(context.Background(), "graph"); at.After(limit) {
+				t.Fatalf("wrote %v to the shared store, past the 5-minute bound", at)
+			}
+			g.Hold(time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC))
+			if until := g.current(); until.After(time.Now().Add(5*time.Minute + time.Second)) {
+				t.Fatalf("Hold(2099) holds back until %v", until)
+			}
+		})
+	}
+}
