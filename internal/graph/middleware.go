@@ -14,6 +14,8 @@ import (
 	khttp "github.com/microsoft/kiota-http-go"
 	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
 	core "github.com/microsoftgraph/msgraph-sdk-go-core"
+
+	"github.com/tourniquet/tourniquet/internal/bounds"
 )
 
 // Kiota's RetryHandler never goes past this many retries, whatever its options say.
@@ -49,12 +51,15 @@ func middlewares(maxRetries int) []khttp.Middleware {
 
 // retryOptions builds the retry policy. Kiota treats MaxRetries < 1 as "use 3", so the
 // exact limit (including "never retry") is enforced in ShouldRetry, which must not be nil
-// (a nil ShouldRetry panics inside the handler).
+// (a nil ShouldRetry panics inside the handler). Kiota sleeps for whatever Retry-After
+// says, so a wait longer than bounds.RetryAfter is not retried in place: the 429 is
+// returned, with its Retry-After clamped (retryAfterOf), and the step is deferred by that.
 func retryOptions(maxRetries int) khttp.RetryHandlerOptions {
 	return khttp.RetryHandlerOptions{
 		MaxRetries: max(1, min(maxRetries, kiotaMaxRetries)),
 		ShouldRetry: func(_ time.Duration, attempt int, req *http.Request, resp *http.Response) bool {
-			return attempt < maxRetries && waitFitsDeadline(req.Context(), retryWait(resp, attempt))
+			wait := retryWait(resp, attempt)
+			return attempt < maxRetries && wait <= bounds.RetryAfter && waitFitsDeadline(req.Context(), wait)
 		},
 	}
 }
@@ -88,20 +93,26 @@ func retryWait(resp *http.Response, attempt int) time.Duration {
 }
 
 // retryAfterOf reads an answer's Retry-After (seconds or an HTTP date); 0 when absent,
-// invalid or past.
+// invalid or past. A longer one than bounds.RetryAfter is clamped to it, not dropped: the
+// answer still says "throttled", and the step it defers asks again after the bound
+// instead of after whatever the header says (a date in 2099 deferred the step past
+// STEP_DEADLINE, and it failed).
 func retryAfterOf(resp *http.Response, now time.Time) time.Duration {
 	value := strings.TrimSpace(resp.Header.Get("Retry-After"))
 	if value == "" {
 		return 0
 	}
 	if seconds, err := strconv.ParseFloat(value, 64); err == nil {
-		if seconds <= 0 || seconds > 86400 {
+		if !(seconds > 0) { // also NaN
 			return 0
+		}
+		if seconds > bounds.RetryAfter.Seconds() { // also +Inf, and more than a Duration holds
+			return bounds.RetryAfter
 		}
 		return time.Duration(seconds * float64(time.Second))
 	}
 	if at, err := http.ParseTime(value); err == nil && at.After(now) {
-		return at.Sub(now)
+		return bounds.ClampRetryAfter(at.Sub(now))
 	}
 	return 0
 }

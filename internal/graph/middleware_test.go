@@ -63,3 +63,58 @@ func TestRetryWait(t *testing.T) {
 		})
 	}
 }
+
+// TestRetryAfterOfIsClamped: a Retry-After longer than bounds.RetryAfter (5 minutes), in
+// either form, defers a step by the bound, not by what the header says.
+func TestRetryAfterOfIsClamped(t *testing.T) {
+	now := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	tests := []struct {
+		header string
+		want   time.Duration
+	}{
+		{"", 0},
+		{"soon", 0},
+		{"0", 0},
+		{"-4", 0},
+		{"NaN", 0},
+		{"7", 7 * time.Second},
+		{"300", 5 * time.Minute},
+		{"86400", 5 * time.Minute},
+		{"86401", 5 * time.Minute},
+		{"999999999", 5 * time.Minute},
+		{"+Inf", 5 * time.Minute},
+		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
+		{now.Add(-time.Minute).Format(http.TimeFormat), 0},
+		{"Thu, 01 Jan 2099 00:00:00 GMT", 5 * time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.header, func(t *testing.T) {
+			resp := &http.Response{Header: http.Header{}}
+			if tt.header != "" {
+				resp.Header.Set("Retry-After", tt.header)
+			}
+			if got := retryAfterOf(resp, now); got != tt.want {
+				t.Errorf("retryAfterOf(%q) = %v, want %v", tt.header, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestRetryPastTheBoundIsNotWaitedInPlace: Kiota would sleep for any Retry-After; one
+// longer than bounds.RetryAfter is not retried, even by a call without a deadline.
+func TestRetryPastTheBoundIsNotWaitedInPlace(t *testing.T) {
+	should := retryOptions(3).ShouldRetry
+	req, _ := http.NewRequest(http.MethodGet, "https://graph.example/v1.0/users", nil)
+	for header, want := range map[string]bool{
+		"2":                             true,
+		"300":                           true,
+		"301":                           false,
+		"999999999":                     false,
+		"Thu, 01 Jan 2099 00:00:00 GMT": false,
+	} {
+		resp := &http.Response{StatusCode: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {header}}}
+		if got := should(0, 0, req, resp); got != want {
+			t.Errorf("Retry-After %q: retry in place %v, want %v", header, got, want)
+		}
+	}
+}
