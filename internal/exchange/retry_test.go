@@ -201,7 +201,7 @@ func TestParseRetryAfter(t *testing.T) {
 		{"0", 0},
 		{"-3", 0},
 		{"soon", 0},
-		{"99999999", 24 * time.Hour},
+		{"99999999", 5 * time.Minute}, // bounds.RetryAfter
 		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
 		{now.Add(-time.Minute).Format(http.TimeFormat), 0},
 	}
@@ -254,5 +254,31 @@ func TestInterruptedWaitKeepsTheLastAnswer(t *testing.T) {
 	e := asError(t, err)
 	if e.Status != 503 || !e.Transient() || !errors.Is(err, stop) || !strings.Contains(e.Message, "busy") {
 		t.Errorf("error = %+v", e)
+	}
+}
+
+// TestParseRetryAfterIsClamped: a Retry-After longer than bounds.RetryAfter (5 minutes), in
+// either form, defers a step by the bound, not by what the header says.
+func TestParseRetryAfterIsClamped(t *testing.T) {
+	now := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	tests := []struct {
+		in   string
+		want time.Duration
+	}{
+		{"300", 5 * time.Minute},
+		{"301", 5 * time.Minute},
+		{"86400", 5 * time.Minute},
+		{"999999999", 5 * time.Minute},
+		{"99999999999999999999999", 5 * time.Minute}, // past int64
+		{"-99999999999999999999999", 0},
+		{now.Add(6 * time.Hour).Format(http.TimeFormat), 5 * time.Minute},
+		{"Thu, 01 Jan 2099 00:00:00 GMT", 5 * time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			if got := parseRetryAfter(tt.in, now); got != tt.want {
+				t.Errorf("parseRetryAfter(%q) = %v, want %v", tt.in, got, tt.want)
+			}
+		})
 	}
 }

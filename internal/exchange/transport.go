@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/tourniquet/tourniquet/internal/bounds"
 )
 
 // maxAnswerBytes bounds one page; 1000 inbox rules with full definitions stay far below.
@@ -144,23 +146,27 @@ func (c *Client) backoff(attempt int) time.Duration {
 }
 
 // parseRetryAfter reads Retry-After as seconds or an HTTP date; 0 when absent or invalid.
+// A longer one than bounds.RetryAfter is clamped to it, not dropped: the answer still says
+// "throttled", and the step it defers asks again after the bound instead of after whatever
+// the header says (a day, or a date in 2099, deferred the step past STEP_DEADLINE and it
+// failed).
 func parseRetryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
 	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs <= 0 {
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		if secs <= 0 { // ParseInt answers math.MinInt64 for a too-negative number
 			return 0
 		}
-		if secs > int64(24*time.Hour/time.Second) {
-			secs = int64(24 * time.Hour / time.Second)
+		if secs > int64(bounds.RetryAfter/time.Second) {
+			return bounds.RetryAfter
 		}
 		return time.Duration(secs) * time.Second
 	}
 	if at, err := http.ParseTime(v); err == nil {
 		if d := at.Sub(now); d > 0 {
-			return d.Round(time.Second)
+			return bounds.ClampRetryAfter(d.Round(time.Second))
 		}
 	}
 	return 0
