@@ -144,3 +144,48 @@ func TestPlantedNotBeforeDoesNotHoldTheGateBack(t *testing.T) {
 		t.Fatalf("%d calls held back", held)
 	}
 }
+
+func TestPlantedLockExpiryIsIgnored(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		expires string
+		typed   bool // written as Edm.DateTime, as Lock writes it
+		taken   bool
+	}{
+		{"a holder's ttl, not over yet", time.Now().Add(20 * time.Second).UTC().Format(time.RFC3339Nano), true, false},
+		{"a day ahead", time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339Nano), true, true},
+		{"in 2099", "2099-01-01T00:00:00Z", true, true},
+		{"in 2099, as a string", "2099-01-01T00:00:00Z", false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s, prefix, logs := loggedStore(t)
+			props := map[string]any{"PartitionKey": "lock", "RowKey": "global-administrator-removal", "Holder": "planted", "Expires": tt.expires}
+			if tt.typed {
+				props["Expires@odata.type"] = "Edm.DateTime"
+			}
+			plant(t, prefix, "Limits", props)
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			release, err := s.Lock(ctx, "global-administrator-removal", "run-a", 500*time.Millisecond)
+			if !tt.taken {
+				if err == nil {
+					t.Fatal("took a lock whose holder's ttl is not over")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("a planted expiry (%s) keeps the lock from everyone: %v", tt.expires, err)
+			}
+			release()
+			if !strings.Contains(logs.String(), "lock/global-administrator-removal") {
+				t.Errorf("the ignored expiry was not logged: %q", logs.String())
+			}
+		})
+	}
+	if _, err := newStore(t).Lock(context.Background(), "too-long", "run", runs.MaxLockTTL+time.Second); err == nil {
+		t.Error("Lock took a ttl longer than MaxLockTTL, an expiry it would not believe")
+	}
+}

@@ -19,6 +19,14 @@ var ErrLockBusy = errors.New("runs: lock held by another holder")
 
 var lockNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
+// MaxLockTTL is the longest ttl Lock takes, and so the furthest ahead it ever writes a
+// lock's expiry: a stored expiry further ahead than that (plus bounds.ClockSkew) was
+// planted, and counts as expired (the lock is taken over) instead of blocking its holders
+// for as long as it says. Five minutes is ten times the one lock the handler takes
+// (globalAdminLockTTL, 30 s), and a holder that needs longer should not hold a
+// tenant-wide lock.
+const MaxLockTTL = 5 * time.Minute
+
 // lockPartition keeps lock entities in the Limits table (tenant-wide coordination state
 // lives there), apart from the hourly counters.
 const lockPartition = "lock"
@@ -33,8 +41,8 @@ func (s *Store) Lock(ctx context.Context, name, holder string, ttl time.Duration
 	if !lockNamePattern.MatchString(name) {
 		return nil, fmt.Errorf("runs.Lock: invalid lock name %q", name)
 	}
-	if ttl <= 0 {
-		return nil, fmt.Errorf("runs.Lock: ttl must be positive")
+	if ttl <= 0 || ttl > MaxLockTTL {
+		return nil, fmt.Errorf("runs.Lock: ttl %s out of range (0, %s]", ttl, MaxLockTTL)
 	}
 	if err := s.ensure(ctx); err != nil {
 		return nil, err
@@ -88,10 +96,11 @@ func (s *Store) tryLock(ctx context.Context, name, holder string, ttl time.Durat
 	if err := json.Unmarshal(got.Value, &m); err != nil {
 		return "", false, fmt.Errorf("runs.Lock %s: decode: %w", name, err)
 	}
-	if expires := m.time("Expires"); expires != nil && now.Before(*expires) {
+	if expires := m.time("Expires"); expires != nil && now.Before(*expires) && !s.beyond("lock/"+name, *expires, now, MaxLockTTL) {
 		return "", false, nil
 	}
-	// The holder's time is up (it died, or hung): take over, unless another waiter did.
+	// The holder's time is up (it died, or hung), or its expiry is not one Lock wrote: take
+	// over, unless another waiter did.
 	old := got.ETag
 	updated, err := s.limits.UpdateEntity(ctx, e, &aztables.UpdateEntityOptions{IfMatch: &old, UpdateMode: aztables.UpdateModeReplace})
 	switch {
