@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -187,5 +188,55 @@ func TestPlantedLockExpiryIsIgnored(t *testing.T) {
 	}
 	if _, err := newStore(t).Lock(context.Background(), "too-long", "run", runs.MaxLockTTL+time.Second); err == nil {
 		t.Error("Lock took a ttl longer than MaxLockTTL, an expiry it would not believe")
+	}
+}
+
+func TestPlantedRateLimitBucketsAreIgnored(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	current := now.UnixNano() / int64(10*time.Second)
+	tests := []struct {
+		name    string
+		buckets string
+		refused bool
+	}{
+		{"slots the handler took this minute", fmt.Sprintf(`{"%d":3}`, current-3), true},
+		{"a bucket a day ahead", fmt.Sprintf(`{"%d":1000}`, current+8640), false},
+		{"a bucket in 2099", fmt.Sprintf(`{"%d":1}`, time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()/int64(10*time.Second)), false},
+		{"a negative count", fmt.Sprintf(`{"%d":-1000,"%d":3}`, current-1, current-2), true},
+		{"buckets that do not decode", `{"soon":"many"}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s, prefix, logs := loggedStore(t)
+			ctx := context.Background()
+			plant(t, prefix, "Limits", map[string]any{"PartitionKey": "window", "RowKey": string(runs.ChangeLimit), "Buckets": tt.buckets})
+			slot, retryAfter, err := s.Reserve(ctx, runs.ChangeLimit, now, 3)
+			if err != nil {
+				t.Fatalf("a planted window refuses every run: %v", err)
+			}
+			if tt.refused {
+				if slot != nil || retryAfter > time.Hour+10*time.Second {
+					t.Fatalf("reservation %v, retry after %v; want refused for at most an hour", slot, retryAfter)
+				}
+				return
+			}
+			if slot == nil {
+				t.Fatalf("a planted window (%s) refuses runs for %v", tt.buckets, retryAfter)
+			}
+			if !strings.Contains(logs.String(), "window") {
+				t.Errorf("the ignored window was not logged: %q", logs.String())
+			}
+			// The planted buckets are gone: two more slots, and the third is refused.
+			for i := 0; i < 2; i++ {
+				if slot, _, err := s.Reserve(ctx, runs.ChangeLimit, now, 3); slot == nil || err != nil {
+					t.Fatalf("slot %d: %v %v", i+2, slot, err)
+				}
+			}
+			if slot, _, err := s.Reserve(ctx, runs.ChangeLimit, now, 3); slot != nil || err != nil {
+				t.Fatalf("a fourth slot of three: %v %v", slot, err)
+			}
+		})
 	}
 }
