@@ -240,3 +240,42 @@ func TestPlantedRateLimitBucketsAreIgnored(t *testing.T) {
 		})
 	}
 }
+
+// TestPlantedRowsDoNotStarveRecovery: rows that cannot be a run's (a partition that is no
+// run id), planted to sort before every real run, do not use up the recovery listings'
+// budget: the real stalled and unfinished runs are still listed.
+func TestPlantedRowsDoNotStarveRecovery(t *testing.T) {
+	t.Parallel()
+	s, prefix := newStoreNamed(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	old := now.Add(-time.Hour)
+	const budget = 10
+	for i := 0; i < budget+2; i++ {
+		for _, pk := range []string{fmt.Sprintf("!planted-%02d", i), fmt.Sprintf("A-PLANTED-%02d", i)} {
+			plant(t, prefix, "Runs", map[string]any{"PartitionKey": pk, "RowKey": "run", "Status": "queued",
+				"CreatedAt": old.Format(time.RFC3339Nano)})
+			plant(t, prefix, "Runs", map[string]any{"PartitionKey": pk, "RowKey": "step-reset-password", "Status": "running",
+				"LeaseUntil": old.Format(time.RFC3339Nano)})
+		}
+	}
+	run := sampleRun("r-real-stalled", old)
+	run.Status = runs.Running
+	run.Steps[0].Status = runs.StepRunning
+	run.Steps[0].LeaseUntil = now.Add(-time.Minute)
+	if err := s.Create(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	for name, list := range map[string]func() ([]string, error){
+		"Stalled":    func() ([]string, error) { return s.Stalled(ctx, now, budget) },
+		"Unfinished": func() ([]string, error) { return s.Unfinished(ctx, now.Add(-20*time.Minute), budget) },
+	} {
+		ids, err := list()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(ids) != 1 || ids[0] != "r-real-stalled" {
+			t.Errorf("%s listed %v, want only the real run", name, ids)
+		}
+	}
+}

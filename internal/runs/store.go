@@ -802,7 +802,8 @@ func (s *Store) LookupKey(ctx context.Context, kind, key string) (holder KeyHold
 }
 
 // Unfinished lists the ids of runs that are still queued or running and were created before
-// cutoff: candidates for recovery after a crash.
+// cutoff: candidates for recovery after a crash. Rows that cannot be a run's header are
+// passed over without counting against limit.
 func (s *Store) Unfinished(ctx context.Context, cutoff time.Time, limit int) ([]string, error) {
 	if err := s.ensure(ctx); err != nil {
 		return nil, err
@@ -823,8 +824,12 @@ func (s *Store) Unfinished(ctx context.Context, cutoff time.Time, limit int) ([]
 			if json.Unmarshal(raw, &m) != nil {
 				continue
 			}
-			if created := m.time("CreatedAt"); created != nil && created.Before(cutoff) && len(ids) < limit {
-				ids = append(ids, m.str("PartitionKey"))
+			// A row that cannot be a run's (its partition is no run id: Get would refuse it;
+			// no readable CreatedAt) was not written by the store: it does not use the
+			// budget, so rows planted to sort first cannot starve the real ones.
+			id := m.str("PartitionKey")
+			if created := m.time("CreatedAt"); ValidRunID(id) && created != nil && created.Before(cutoff) && len(ids) < limit {
+				ids = append(ids, id)
 			}
 		}
 	}
@@ -857,8 +862,9 @@ func (s *Store) Stalled(ctx context.Context, now time.Time, limit int) ([]string
 			if json.Unmarshal(raw, &m) != nil {
 				continue
 			}
+			// As in Unfinished, a row that cannot be a run's step does not use the budget.
 			id := m.str("PartitionKey")
-			if lease := m.time("LeaseUntil"); lease != nil && lease.Before(now) && !seen[id] && len(ids) < limit {
+			if lease := m.time("LeaseUntil"); ValidRunID(id) && lease != nil && lease.Before(now) && !seen[id] && len(ids) < limit {
 				seen[id] = true
 				ids = append(ids, id)
 			}
