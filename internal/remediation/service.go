@@ -58,6 +58,7 @@ type Service struct {
 
 	keyOnce      sync.Once
 	protectedSet protectedAccounts
+	gaCache      globalAdminCache
 }
 
 // ErrRetry marks a failure that must fail the invocation, so the host delivers the message
@@ -295,9 +296,27 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 	if run.Mode == "sync" {
 		run.Status = runs.Running
 	}
+	// The lockout guard (lockout.go) holds its tenant-wide lock, when it took it, until the
+	// run is recorded: the next guard then counts this run.
+	guardWait, guardWhy, releaseGuard, err := s.lockoutGuard(ctx, user, names, req.DryRun, run.RunID)
+	if err != nil {
+		if gerr := s.Store.GiveBack(ctx, slot); gerr != nil {
+			s.Log.Error("give back a rate-limit slot", "err", gerr)
+		}
+		s.releaseKey(ctx, kind, req.IdempotencyKey)
+		return nil, err
+	}
+	defer releaseGuard()
 	// Four eyes (contract 6.1): a run that needs approval is recorded waiting and changes
 	// nothing until a second person approves it. It took its rate-limit slot above, once.
-	if wait, why := s.approvalNeeded(ctx, user, names, req.DryRun); wait {
+	wait, why := s.approvalNeeded(ctx, user, names, req.DryRun)
+	if guardWait {
+		if why != "" {
+			guardWhy += "; " + why
+		}
+		wait, why = true, guardWhy
+	}
+	if wait {
 		expires := s.now().Add(s.approvalTimeout())
 		run.Status = runs.AwaitingApproval
 		run.Mode = "async" // approved later, it goes through the queues whatever was asked
@@ -311,7 +330,9 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 			return nil, apperr.Wrap(apperr.Unavailable, err, "the run-record store is unreachable")
 		}
 	}
-	if err := s.Store.Create(ctx, run); err != nil {
+	err = s.Store.Create(ctx, run)
+	releaseGuard()
+	if err != nil {
 		// Not recorded by this request: its slot must not count against the hour.
 		if gerr := s.Store.GiveBack(ctx, slot); gerr != nil {
 			s.Log.Error("give back a rate-limit slot", "err", gerr)

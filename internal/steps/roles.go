@@ -247,6 +247,70 @@ func (r *Runner) otherGlobalAdmin(ctx context.Context, userID string) (bool, err
 	return false, nil
 }
 
+// GlobalAdmins lists the enabled user accounts that can act as Global Administrator now:
+// active holders of the role (an active assignment; PIM active schedules appear among them)
+// directly, or as enabled members of a role-assignable group that holds it. Service
+// principals, disabled users and empty groups are no one who can sign in and recover the
+// tenant, as in otherGlobalAdmin. Only object ids are filled in for members of groups.
+// The principals are resolved concurrently: the lockout guard asks this before a run that
+// resets, blocks or strips a Global Administrator is recorded.
+func (r *Runner) GlobalAdmins(ctx context.Context) ([]graph.User, error) {
+	holders, err := r.Directory.RoleAssignmentsForRole(ctx, GlobalAdministratorTemplateID)
+	if err != nil {
+		return nil, err
+	}
+	var principals []string
+	seen := map[string]bool{}
+	for _, a := range holders {
+		p := strings.ToLower(a.PrincipalID)
+		if p != "" && !seen[p] && graph.ValidID(p) {
+			seen[p] = true
+			principals = append(principals, p)
+		}
+	}
+	found := make([][]graph.User, len(principals))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i, p := range principals {
+		g.Go(func() error {
+			user, err := r.Directory.GetUser(gctx, p)
+			if err == nil {
+				if user.AccountEnabled {
+					found[i] = []graph.User{user}
+				}
+				return nil
+			}
+			if !graph.IsNotFound(err) {
+				return err
+			}
+			members, err := r.Directory.GroupUsers(gctx, p)
+			if err != nil && !graph.IsNotFound(err) {
+				return err
+			}
+			for _, m := range members {
+				if m.AccountEnabled {
+					found[i] = append(found[i], graph.User{ID: m.ID, AccountEnabled: true})
+				}
+			}
+			return nil // not a group either: a service principal, or deleted since
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var out []graph.User
+	users := map[string]bool{}
+	for _, list := range found {
+		for _, u := range list {
+			if id := strings.ToLower(u.ID); !users[id] {
+				users[id] = true
+				out = append(out, u)
+			}
+		}
+	}
+	return out, nil
+}
+
 // globalAdminLock names the tenant-wide lock around counting and removing Global
 // Administrators; globalAdminLockTTL bounds how long a dead holder blocks the others.
 const (
