@@ -99,6 +99,9 @@ func (s *Service) ExecuteStep(ctx context.Context, runID string, name steps.Name
 	// Evidence left by an earlier delivery that did not finish: changes it planned and may
 	// have made although their answers never came.
 	prior := step.Evidence
+	if !run.DryRun {
+		prior = s.verifiedEvidence(run, string(name), prior)
+	}
 	var plannedNow []runs.Change
 
 	others := map[steps.Name]runs.StepStatus{}
@@ -124,6 +127,7 @@ func (s *Service) ExecuteStep(ctx context.Context, runID string, name steps.Name
 				if err := claimed(); err != nil {
 					return err
 				}
+				s.sealEvidence(run, string(name), planned)
 				plannedNow = planned
 				step.Evidence = append(append([]runs.Change(nil), planned...), outstanding(prior, planned, step.Changes)...)
 				return s.saveStep(ctx, runID, step)
@@ -149,7 +153,7 @@ func (s *Service) ExecuteStep(ctx context.Context, runID string, name steps.Name
 	}
 	retry := out.Transient && !s.last(d)
 	now := s.now()
-	s.sealChanges(runID, run.User.ID, out.Changes)
+	s.sealChanges(run, string(name), out.Changes)
 	step.Changes = append(step.Changes, out.Changes...)
 	if !out.Transient && out.Status != runs.StepFailed {
 		// The outcome's changes are the record now. Only what an earlier delivery planned
@@ -679,7 +683,7 @@ func (s *Service) deferStep(ctx context.Context, run *runs.Run, step *runs.Step,
 	until := now.Add(wait + jitter(wait)).Truncate(time.Second).Add(time.Second)
 	deadline := run.CreatedAt.Add(s.stepDeadline())
 
-	s.sealChanges(run.RunID, run.User.ID, out.Changes)
+	s.sealChanges(run, step.Name, out.Changes)
 	step.Changes = append(step.Changes, out.Changes...)
 	step.LeaseUntil = time.Time{}
 	step.DeferredUntil, step.DeferredBy, step.DeferredDequeue = nil, "", 0

@@ -152,7 +152,7 @@ func (s *Service) restore(ctx context.Context, run *runs.Run, req RestoreRequest
 					continue
 				}
 				cand := restoreCandidate{step: name, change: c, item: runs.RestoreItem{Step: string(name), Target: c.Target, Result: "pending"}}
-				if err := s.verifySeal(run.RunID, run.User.ID, c); err != nil {
+				if err := s.verifySeal(run.RunID, run.User.ID, string(name), c); err != nil {
 					cand.item.Result, cand.item.Error = "failed", &runs.Error{Code: string(apperr.RecordTampered), Message: err.Error()}
 					s.Log.Error("restore refused an item whose record does not verify", "runId", run.RunID, "userId", run.User.ID, "target", c.Target, "err", err)
 				}

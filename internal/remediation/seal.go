@@ -35,42 +35,64 @@ func (s *Service) recordKey() []byte {
 	return s.Config.RecordKey
 }
 
-// sealChanges seals every change that a restore could undo, before it is recorded.
-func (s *Service) sealChanges(runID, userID string, changes []runs.Change) {
+// sealChanges seals every change of step that a restore could undo, before it is recorded.
+// A dry run's plans are not sealed: nothing was removed, so nothing may be granted back.
+func (s *Service) sealChanges(run *runs.Run, step string, changes []runs.Change) {
 	for i := range changes {
-		if changes[i].Restore == nil {
+		changes[i].Seal = ""
+		if changes[i].Restore == nil || run.DryRun {
 			continue
 		}
-		seal, err := s.seal(runID, userID, changes[i].Restore)
-		if err != nil {
-			s.Log.Error("seal a restorable change", "runId", runID, "target", changes[i].Target, "err", err)
-			continue // unsealed: a restore refuses it, which is the safe side
-		}
-		changes[i].Seal = seal
+		s.sealOne(run, step, &changes[i])
 	}
 }
 
-// seal is HMAC-SHA256 over a domain label, the run id, the user id and the canonical JSON of
-// the restore payload. Binding the run and the user means a sealed item cannot be copied
-// into another run or pointed at another account.
-func (s *Service) seal(runID, userID string, restore any) (string, error) {
-	canon, err := canonicalJSON(restore)
+// sealEvidence seals every item of a step's evidence, restorable or not, when it is recorded
+// (before the step acts): a later delivery carries over only items whose seal verifies, so
+// evidence planted in the run-record store is never recorded as a change that was made,
+// nor sealed as restorable with the real key.
+func (s *Service) sealEvidence(run *runs.Run, step string, evidence []runs.Change) {
+	for i := range evidence {
+		evidence[i].Seal = ""
+		if !run.DryRun {
+			s.sealOne(run, step, &evidence[i])
+		}
+	}
+}
+
+func (s *Service) sealOne(run *runs.Run, step string, c *runs.Change) {
+	seal, err := s.seal(run.RunID, run.User.ID, step, *c)
+	if err != nil {
+		s.Log.Error("seal a change", "runId", run.RunID, "step", step, "target", c.Target, "err", err)
+		return // unsealed: a restore refuses it and no later delivery carries it over
+	}
+	c.Seal = seal
+}
+
+// seal is HMAC-SHA256 over a domain label, the run id, the user id, the step, the change's
+// action and target, and the canonical JSON of its restore payload. Binding the run, the
+// user and the step means a sealed item cannot be copied into another run, pointed at
+// another account, or moved to a step whose restore grants something else.
+func (s *Service) seal(runID, userID, step string, c runs.Change) (string, error) {
+	canon, err := canonicalJSON(c.Restore)
 	if err != nil {
 		return "", err
 	}
 	mac := hmac.New(sha256.New, s.recordKey())
-	fmt.Fprintf(mac, "tourniquet-restore-v1\n%s\n%s\n", runID, strings.ToLower(userID))
+	for _, f := range []string{"tourniquet-change-v2", runID, strings.ToLower(userID), step, c.Action, c.Target} {
+		fmt.Fprintf(mac, "%d:%s\n", len(f), f)
+	}
 	mac.Write(canon)
 	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil)), nil
 }
 
-// verifySeal reports whether c's seal vouches for its restore payload in this run, for
+// verifySeal reports whether c's seal vouches for it as a change of step in this run, for
 // this user.
-func (s *Service) verifySeal(runID, userID string, c runs.Change) error {
+func (s *Service) verifySeal(runID, userID, step string, c runs.Change) error {
 	if c.Seal == "" {
-		return fmt.Errorf("the record of this change carries no seal, so it cannot be trusted to grant anything (recorded before sealing existed, or written by hand)")
+		return fmt.Errorf("the record of this change carries no seal, so it cannot be trusted to grant anything (a dry run's plan, recorded before sealing existed, or written by hand)")
 	}
-	want, err := s.seal(runID, userID, c.Restore)
+	want, err := s.seal(runID, userID, step, c)
 	if err != nil {
 		return fmt.Errorf("the record of this change cannot be read: %v", err)
 	}
@@ -78,6 +100,20 @@ func (s *Service) verifySeal(runID, userID string, c runs.Change) error {
 		return fmt.Errorf("the record of this change does not match its seal: it was altered in the run-record store, or sealed under another TOURNIQUET_RECORD_KEY; nothing was granted")
 	}
 	return nil
+}
+
+// verifiedEvidence keeps the items of an earlier delivery's evidence whose seal verifies;
+// the others were not written by the handler and are dropped, with an error logged.
+func (s *Service) verifiedEvidence(run *runs.Run, step string, evidence []runs.Change) []runs.Change {
+	var out []runs.Change
+	for _, c := range evidence {
+		if err := s.verifySeal(run.RunID, run.User.ID, step, c); err != nil {
+			s.Log.Error("record_tampered: evidence the handler did not write is ignored", "runId", run.RunID, "step", step, "action", c.Action, "target", c.Target, "err", err)
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // canonicalJSON renders v with object keys sorted and numbers as written, so a payload

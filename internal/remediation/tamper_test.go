@@ -13,6 +13,7 @@ import (
 	"github.com/tourniquet/tourniquet/internal/apperr"
 	"github.com/tourniquet/tourniquet/internal/remediation"
 	"github.com/tourniquet/tourniquet/internal/runs"
+	"github.com/tourniquet/tourniquet/internal/steps"
 )
 
 // The tests of this file play someone who can write the storage account but does not hold
@@ -223,5 +224,81 @@ func TestAnEditedFinalStepStatusIsRecognised(t *testing.T) {
 	}
 	if n := len(e.sim.RoleAssignments(e.demo.UserID)); n != 0 {
 		t.Fatalf("restore of a tampered run granted %d roles", n)
+	}
+}
+
+// Evidence planted on a step that has not run yet (an item "removed" that names Global
+// Administrator) is not carried over as a change an earlier delivery made: carried over, it
+// would be sealed with the real key, and a restore would grant it.
+func TestPlantedEvidenceIsNotCarriedOverIntoARestorableChange(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{})
+	run := e.start(remediation.StartRequest{User: e.demo.UPN, Steps: []string{"remove-admin-roles"}})
+	planted := []runs.Change{{Action: "role_assignment_removed", Target: "Global Administrator (planted)", Restore: map[string]any{
+		"kind": steps.GrantDirect, "principalId": e.demo.UserID, "roleDefinitionId": steps.GlobalAdministratorTemplateID, "directoryScopeId": "/"}}}
+	raw, _ := json.Marshal(planted)
+	e.tamper(run.RunID, "step-remove-admin-roles", func(m map[string]any) { m["Evidence"] = string(raw) })
+	e.drain(1)
+	done := e.get(run.RunID)
+	if done.Status != runs.Succeeded || done.Tampered != "" {
+		t.Fatalf("run: %s", dump(done))
+	}
+	for _, c := range done.Step("remove-admin-roles").Changes {
+		if strings.Contains(c.Target, "planted") {
+			t.Fatalf("planted evidence was recorded as a change: %+v", c)
+		}
+	}
+	if _, err := e.svc.Restore(context.Background(), remediation.RestoreRequest{RunID: run.RunID, Force: true, Reason: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range e.sim.RoleAssignments(e.demo.UserID) {
+		if strings.EqualFold(a.RoleDefinitionID, steps.GlobalAdministratorTemplateID) {
+			t.Fatal("planted evidence granted Global Administrator")
+		}
+	}
+	if !e.tamperLogged() {
+		t.Error("the planted evidence was not logged")
+	}
+}
+
+// A dry run's plan is not sealed: nothing was removed, so nothing of it can be granted.
+func TestADryRunsPlanIsNotSealed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{})
+	run := e.start(remediation.StartRequest{User: e.demo.UPN, Mode: "sync", DryRun: true, Steps: []string{"remove-admin-roles", "disable-mail-protocols"}})
+	n := 0
+	for _, st := range run.Steps {
+		for _, c := range st.Changes {
+			n++
+			if c.Seal != "" {
+				t.Errorf("%s: planned change %s is sealed", st.Name, c.Target)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatalf("the dry run planned nothing: %s", dump(run))
+	}
+}
+
+// A sealed change moved to another step of the same run (whose restore grants something
+// else) does not verify: the seal binds the step.
+func TestASealedChangeMovedToAnotherStepDoesNotVerify(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{})
+	run := e.start(remediation.StartRequest{User: e.demo.UPN, Mode: "sync", Steps: []string{"reset-password", "revoke-sessions", "remove-admin-roles", "block-sign-in"}})
+	if run.Status != runs.Succeeded {
+		t.Fatalf("run: %s", dump(run))
+	}
+	moved := run.Step("remove-admin-roles").Changes[0]
+	raw, _ := json.Marshal(append(run.Step("block-sign-in").Changes, moved))
+	e.tamper(run.RunID, "step-block-sign-in", func(m map[string]any) { m["Changes"] = string(raw) })
+	restored, err := e.svc.Restore(context.Background(), remediation.RestoreRequest{RunID: run.RunID, Steps: []string{"block-sign-in"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range restored.Items {
+		if it.Target == moved.Target && (it.Result != "failed" || it.Error == nil || it.Error.Code != string(apperr.RecordTampered)) {
+			t.Fatalf("a change moved to another step: %+v", it)
+		}
 	}
 }

@@ -503,7 +503,13 @@ func (r *Runner) restoreExchangeAccess(ctx context.Context, step Name, user runs
 	case GrantProtocol:
 		err = r.Mailboxes.SetMailProtocols(ctx, g.Mailbox, map[string]any{g.Protocol: protocolValue(g.Value)})
 	case GrantRoleGroup:
-		err = r.Mailboxes.AddRoleGroupMember(ctx, g.Group, g.Member)
+		// Only the run's own user goes back into the group, whatever member the record names:
+		// resolved now by its object id, so neither an edited record nor a renamed account or
+		// a recycled address can send the role group to another object.
+		var member string
+		if member, err = r.runUserNow(ctx, user); err == nil {
+			err = r.Mailboxes.AddRoleGroupMember(ctx, g.Group, member)
+		}
 		if isAlreadyMember(err) {
 			out.Action = "already_present"
 			err = nil
@@ -582,4 +588,17 @@ func (r *Runner) grantPresent(ctx context.Context, g ExchangeGrant, target Targe
 		return grantListed(g, mb, nil, perms), nil
 	}
 	return grantListed(g, mb, nil, nil), nil
+}
+
+// runUserNow reads the run's user from the directory by object id and answers its current
+// UPN, the name Exchange is sent: a restore grants to that object and no other.
+func (r *Runner) runUserNow(ctx context.Context, user runs.UserRef) (string, error) {
+	u, err := r.Directory.GetUser(ctx, user.ID)
+	if err != nil {
+		return "", fmt.Errorf("read the run's user %s by object id: %w", user.ID, err)
+	}
+	if !strings.EqualFold(u.ID, user.ID) || u.UserPrincipalName == "" {
+		return "", fmt.Errorf("the directory answered another object (%s) for the run's user %s", u.ID, user.ID)
+	}
+	return u.UserPrincipalName, nil
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/tourniquet/tourniquet/internal/exchange"
+	"github.com/tourniquet/tourniquet/internal/graph"
 	"github.com/tourniquet/tourniquet/internal/runs"
 )
 
@@ -361,11 +362,15 @@ func TestRestoreExchangeAccess(t *testing.T) {
 		{name: "protocol on a mailbox now someone else's", step: DisableMailProtocols, grant: ExchangeGrant{Kind: GrantProtocol, Mailbox: accessUPN, Protocol: "OWAEnabled", Value: &tru},
 			f: &fakeAccess{mb: exchange.Mailbox{ExternalDirectoryObjectID: "99999999-9999-4999-8999-999999999999"}}, err: "not the user"},
 		{name: "role group", step: RemoveExchangeRoleGroups, grant: ExchangeGrant{Kind: GrantRoleGroup, Group: "g1", GroupName: "Organization Management", Member: "bbbbbbbb-0000-4000-8000-000000000001"},
-			f: &fakeAccess{}, result: "restored", calls: []string{"Add-RoleGroupMember g1 bbbbbbbb-0000-4000-8000-000000000001"}},
+			f: &fakeAccess{}, result: "restored", calls: []string{"Add-RoleGroupMember g1 " + accessUPN}},
+		// A record whose member was edited (or that named an object since renamed) still puts
+		// back only the run's own user, resolved by object id.
+		{name: "role group naming another member", step: RemoveExchangeRoleGroups, grant: ExchangeGrant{Kind: GrantRoleGroup, Group: "g1", GroupName: "Organization Management", Member: "attacker@evil.example"},
+			f: &fakeAccess{}, result: "restored", calls: []string{"Add-RoleGroupMember g1 " + accessUPN}},
 		{name: "role group already", step: RemoveExchangeRoleGroups, grant: ExchangeGrant{Kind: GrantRoleGroup, Group: "g1", Member: "x@contoso.example"},
 			f: &fakeAccess{members: map[string][]exchange.RoleGroupMember{"g1": {{ExternalDirectoryObjectID: accessUserID}}}}, result: "already_present"},
 		{name: "role group added meanwhile", step: RemoveExchangeRoleGroups, grant: ExchangeGrant{Kind: GrantRoleGroup, Group: "g1", Member: "x@contoso.example"},
-			f: &fakeAccess{changeErr: &exchange.Error{Status: 400, Type: "Microsoft.Exchange.Management.Tasks.MemberAlreadyExistsException", Message: "is already a member"}}, result: "already_present", calls: []string{"Add-RoleGroupMember g1 x@contoso.example"}},
+			f: &fakeAccess{changeErr: &exchange.Error{Status: 400, Type: "Microsoft.Exchange.Management.Tasks.MemberAlreadyExistsException", Message: "is already a member"}}, result: "already_present", calls: []string{"Add-RoleGroupMember g1 " + accessUPN}},
 		{name: "full access", step: RemoveMailboxDelegates, grant: ExchangeGrant{Kind: GrantFullAccess, Mailbox: accessUPN, Trustee: "lee@contoso.example", InheritanceType: "All"},
 			f: &fakeAccess{mb: ownMailboxOfUser, full: []exchange.MailboxPermission{{User: "lee@contoso.example", AccessRights: []string{"FullAccess"}, IsInherited: true}}}, result: "restored", calls: []string{"Add-MailboxPermission lee@contoso.example All"}},
 		{name: "send as already", step: RemoveMailboxDelegates, grant: ExchangeGrant{Kind: GrantSendAs, Mailbox: accessUPN, Trustee: "lee@contoso.example"},
@@ -377,7 +382,7 @@ func TestRestoreExchangeAccess(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := &Runner{Directory: noDirectory{}, Mailboxes: tt.f}
+			r := &Runner{Directory: oneUser{u: graph.User{ID: accessUserID, UserPrincipalName: accessUPN, AccountEnabled: true}}, Mailboxes: tt.f}
 			got, err := r.Restore(context.Background(), tt.step, user, runs.Change{Action: "x", Target: "t", Restore: tt.grant}, "run r1")
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) || len(tt.f.changes) != 0 {
@@ -458,4 +463,17 @@ func TestExchangeContainmentRecordsBeforeActing(t *testing.T) {
 			}
 		})
 	}
+}
+
+// oneUser is a directory that knows one user, by object id.
+type oneUser struct {
+	Directory
+	u graph.User
+}
+
+func (d oneUser) GetUser(_ context.Context, id string) (graph.User, error) {
+	if strings.EqualFold(id, d.u.ID) {
+		return d.u, nil
+	}
+	return graph.User{}, &graph.Error{Status: 404, Code: "Request_ResourceNotFound", Message: "not found"}
 }
