@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -20,6 +21,7 @@ import (
 	"github.com/tourniquet/tourniquet/internal/exchange"
 	"github.com/tourniquet/tourniquet/internal/graph"
 	"github.com/tourniquet/tourniquet/internal/identity"
+	"github.com/tourniquet/tourniquet/internal/preflight"
 	"github.com/tourniquet/tourniquet/internal/queues"
 	"github.com/tourniquet/tourniquet/internal/remediation"
 	"github.com/tourniquet/tourniquet/internal/runs"
@@ -102,7 +104,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			log.Info("protected accounts resolved", "resolved", st.Resolved, "unresolved", st.Unresolved)
 		}()
 	}
-	handler := server.New(service, store, cfg.AuthMode, log)
+	checker := &preflight.Checker{
+		Credential: cred, Directory: directory, Mailboxes: mailboxes,
+		GraphScope: graph.Scope, ExchangeScope: exchange.Scope,
+		Settings: preflight.Settings{
+			RecordKeySet: recordKeySet, AuthMode: cfg.AuthMode, WebsiteAuthEnabled: strings.EqualFold(getenv("WEBSITE_AUTH_ENABLED"), "true"),
+			ApprovalMode: cfg.ApprovalMode, SweepMode: cfg.SweepMode, Protected: service.ProtectedGlobalAdmins,
+		},
+	}
+	handler := server.New(service, store, cfg.AuthMode, log, server.WithPreflight(checker))
 
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", cfg.Port))
 	if err != nil {

@@ -74,6 +74,8 @@ func Registry() []Function {
 		// only sees names that are not steps and answers 400 as the contract says.
 		{Name: "http-steps", Trigger: HTTP, Methods: []string{"post"}, Route: "steps/{step}", AuthLevel: "function"},
 		{Name: "http-sweeps", Trigger: HTTP, Methods: []string{"get"}, Route: "sweeps", AuthLevel: "function"},
+		// The preflight is its own function, so it has its own keys (contract section 2).
+		{Name: "http-preflight", Trigger: HTTP, Methods: []string{"get"}, Route: "preflight", AuthLevel: "function"},
 		{Name: "http-health", Trigger: HTTP, Methods: []string{"get"}, Route: "health", AuthLevel: "anonymous"},
 		{Name: "http-openapi", Trigger: HTTP, Methods: []string{"get"}, Route: "openapi.json", AuthLevel: "anonymous"},
 		{Name: "queue-remediations", Trigger: Queue, Queue: RemediationsQueue},

@@ -134,3 +134,27 @@ func (s *Service) protected(ctx context.Context, u graph.User) bool {
 	}
 	return false
 }
+
+// ProtectedGlobalAdmins counts PROTECTED_ACCOUNTS for the preflight: how many are named, how
+// many resolved to an object id, and how many of those hold Global Administrator (a
+// break-glass account). It resolves the entries when they never were.
+func (s *Service) ProtectedGlobalAdmins(ctx context.Context) (configured, resolved, admins int, err error) {
+	configured = len(s.Config.Protected)
+	if configured == 0 {
+		return 0, 0, 0, nil
+	}
+	st := s.Protected()
+	if st.ResolvedAt == "" {
+		st = s.ResolveProtected(ctx)
+	}
+	list, err := s.globalAdmins(ctx, true)
+	if err != nil {
+		return configured, st.Resolved, 0, err
+	}
+	for _, a := range list {
+		if s.protected(ctx, a) {
+			admins++
+		}
+	}
+	return configured, st.Resolved, admins, nil
+}

@@ -238,6 +238,16 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, health)
 }
 
+// handlePreflight answers what will work in this tenant and how to fix what will not. It
+// only reads, is cached for minutes and bounded in time (package preflight).
+func (s *Server) handlePreflight(w http.ResponseWriter, r *http.Request) {
+	if s.preflight == nil {
+		s.writeError(w, r, apperr.New(apperr.Unavailable, "the preflight is not configured in this handler"))
+		return
+	}
+	writeJSON(w, http.StatusOK, s.preflight.Run(r.Context()))
+}
+
 func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(openAPIJSON)

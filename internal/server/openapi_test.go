@@ -16,6 +16,7 @@ import (
 
 	"github.com/tourniquet/tourniquet/internal/catalog"
 	"github.com/tourniquet/tourniquet/internal/functions"
+	"github.com/tourniquet/tourniquet/internal/preflight"
 	"github.com/tourniquet/tourniquet/internal/remediation"
 	"github.com/tourniquet/tourniquet/internal/runs"
 	"github.com/tourniquet/tourniquet/internal/steps"
@@ -136,6 +137,7 @@ var wantStatuses = map[string][]string{
 	"GET /api/steps":                                     {"200", "401", "403"},
 	"POST /api/steps/{step}":                             {"200", "202", "400", "401", "403", "404", "413", "429", "502", "503"},
 	"GET /api/sweeps":                                    {"200", "401", "403", "503"},
+	"GET /api/preflight":                                 {"200", "401", "403", "503"},
 	"GET /api/health":                                    {"200", "503"},
 	"GET /api/openapi.json":                              {"200"},
 }
@@ -316,6 +318,9 @@ func TestOpenAPISchemasMatchTheGoTypes(t *testing.T) {
 		{"Unavailable", runs.Unavailable{}},
 		{"MFAMethodOptions", steps.MFAMethodOptions{}},
 		{"SweepRecord", runs.SweepRecord{}},
+		{"Preflight", preflight.Report{}},
+		{"PreflightCheck", preflight.Check{}},
+		{"PreflightStep", preflight.StepReport{}},
 		{"StartRequest", startBody{}},
 		{"StepRequest", stepBody{}},
 		{"Problem", problem{}},

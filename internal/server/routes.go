@@ -23,6 +23,7 @@ func (s *Server) apiRoutes() []apiRoute {
 		{"GET /api/steps", RoleRead, s.handleSteps},
 		{"POST /api/steps/{step}", RoleRemediate, s.handleStep},
 		{"GET /api/sweeps", RoleRead, s.handleSweeps},
+		{"GET /api/preflight", RoleRead, s.handlePreflight},
 		{"GET /api/health", "", s.handleHealth},
 		{"GET /api/openapi.json", "", s.handleOpenAPI},
 	}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tourniquet/tourniquet/internal/preflight"
 	"github.com/tourniquet/tourniquet/internal/remediation"
 	"github.com/tourniquet/tourniquet/internal/runs"
 )
@@ -27,7 +28,21 @@ type Server struct {
 	api      http.Handler // the /api routes, also served inside HTTP-trigger invocations
 	health   healthCache
 	syncRuns syncLimiter
+	// preflight answers GET /api/preflight; nil: the route answers 503 (tests that do not
+	// need it).
+	preflight Preflighter
 }
+
+// Preflighter runs the read-only preflight of GET /api/preflight (package preflight).
+type Preflighter interface {
+	Run(ctx context.Context) preflight.Report
+}
+
+// Option sets an optional dependency of the server.
+type Option func(*Server)
+
+// WithPreflight serves GET /api/preflight from p.
+func WithPreflight(p Preflighter) Option { return func(s *Server) { s.preflight = p } }
 
 // maxSyncRuns caps the sync runs one handler instance carries out at once (each holds a
 // request open and calls Graph and Exchange in process); past it a caller gets 429 and
@@ -84,8 +99,11 @@ func (h *healthCache) check(ctx context.Context, store Pinger) error {
 }
 
 // New returns the handler's whole HTTP surface.
-func New(service *remediation.Service, store Pinger, authMode string, log *slog.Logger) http.Handler {
+func New(service *remediation.Service, store Pinger, authMode string, log *slog.Logger, opts ...Option) http.Handler {
 	s := &Server{service: service, store: store, authMode: authMode, log: log}
+	for _, o := range opts {
+		o(s)
+	}
 	return s.routes()
 }
 

@@ -149,4 +149,9 @@ func seedDemoRoles(s *Sim, d *Demo) {
 
 	s.AssignRole(d.GlobalAdminID, RoleGlobalAdministrator, "/")
 	s.AssignRole(d.BreakGlassID, RoleGlobalAdministrator, "/")
+
+	// The managed identity's own directory roles, as infra/assign-directory-roles.sh assigns
+	// them: the preflight reads them.
+	s.AssignRole(IdentityObjectID, RolePrivilegedAuthenticationAdministrator, "/")
+	s.AssignRole(IdentityObjectID, RoleExchangeAdministrator, "/")
 }

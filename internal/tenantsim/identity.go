@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -33,28 +34,82 @@ var tokenKey = func() []byte {
 	return k
 }()
 
-// issueToken returns a random opaque token bound to resource.
-func issueToken(resource string) string {
-	nonce := make([]byte, 24)
-	_, _ = rand.Read(nonce)
-	n := base64.RawURLEncoding.EncodeToString(nonce)
-	return n + "." + tokenMAC(n, resource)
+// IdentityObjectID is the object id of the simulated managed identity (its service
+// principal): the oid claim of every token the simulator issues.
+const IdentityObjectID = "a11d0000-0000-4000-8000-00000000001d"
+
+// DefaultGraphRoles are the Microsoft Graph app roles a fully configured deployment grants
+// (docs/permissions.md); DefaultExchangeRoles the Exchange Online one.
+var (
+	DefaultGraphRoles = []string{
+		"User.Read.All", "User-PasswordProfile.ReadWrite.All", "User.RevokeSessions.All", "AuditLog.Read.All",
+		"Directory.Read.All", "RoleManagement.ReadWrite.Directory", "PrivilegedEligibilitySchedule.ReadWrite.AzureADGroup",
+		"GroupMember.ReadWrite.All", "User.EnableDisableAccount.All", "UserAuthenticationMethod.ReadWrite.All",
+		"DelegatedPermissionGrant.ReadWrite.All", "Application.Read.All", "Domain.Read.All",
+	}
+	DefaultExchangeRoles = []string{"Exchange.ManageAsApp"}
+)
+
+// SetIdentityRoles sets the app roles the tokens for service ("graph" or "exchange") carry
+// in their roles claim, as a deployment that granted only those would get. Tokens already
+// issued (MSAL caches them process-wide) keep theirs: a test of missing roles runs the
+// handler in a process of its own.
+func (s *Sim) SetIdentityRoles(service string, roles []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.roles == nil {
+		s.roles = map[string][]string{}
+	}
+	s.roles[service] = append([]string{}, roles...)
 }
 
-func tokenMAC(nonce, resource string) string {
+func (s *Sim) identityRoles(resource string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	service, defaults := "graph", DefaultGraphRoles
+	if resource == exchangeResource {
+		service, defaults = "exchange", DefaultExchangeRoles
+	}
+	if roles, ok := s.roles[service]; ok {
+		return roles
+	}
+	return defaults
+}
+
+// issueToken returns an access token for resource shaped as Entra ID issues one to a managed
+// identity: a JWT whose payload carries aud, tid, oid, idtyp "app" and the roles claim.
+// It is signed with HMAC-SHA256 under the process's tokenKey (Entra ID signs with RS256;
+// nobody but a simulator checks these), so any simulator of the process recognises it and
+// the resource it was issued for.
+func (s *Sim) issueToken(resource string) string {
+	nonce := make([]byte, 16)
+	_, _ = rand.Read(nonce)
+	now := time.Now()
+	claims, _ := json.Marshal(map[string]any{
+		"aud": resource, "iss": "https://sts.windows.net/" + s.TenantID() + "/", "tid": s.TenantID(),
+		"oid": IdentityObjectID, "sub": IdentityObjectID, "idtyp": "app", "roles": s.identityRoles(resource),
+		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(tokenLifetime).Unix(),
+		"uti": base64.RawURLEncoding.EncodeToString(nonce),
+	})
+	signed := base64.RawURLEncoding.EncodeToString([]byte(`{"typ":"JWT","alg":"HS256"}`)) + "." + base64.RawURLEncoding.EncodeToString(claims)
+	return signed + "." + tokenMAC(signed, resource)
+}
+
+func tokenMAC(signed, resource string) string {
 	m := hmac.New(sha256.New, tokenKey)
-	m.Write([]byte(nonce + "\n" + resource))
+	m.Write([]byte(signed + "\n" + resource))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
 // tokenResource returns the resource a token was issued for, or "" for an unknown token.
 func tokenResource(token string) string {
-	nonce, mac, ok := strings.Cut(token, ".")
-	if !ok {
+	i := strings.LastIndexByte(token, '.')
+	if i < 0 || strings.Count(token, ".") != 2 {
 		return ""
 	}
+	signed, mac := token[:i], token[i+1:]
 	for _, res := range []string{graphResource, exchangeResource} {
-		if hmac.Equal([]byte(mac), []byte(tokenMAC(nonce, res))) {
+		if hmac.Equal([]byte(mac), []byte(tokenMAC(signed, res))) {
 			return res
 		}
 	}
@@ -95,7 +150,7 @@ func (s *Sim) serveIdentity(w http.ResponseWriter, r *http.Request) {
 		identityError(sw, http.StatusBadRequest, "invalid_resource", "Unknown resource '"+q.Get("resource")+"'.")
 	default:
 		writeJSON(sw, http.StatusOK, map[string]string{
-			"access_token": issueToken(resource),
+			"access_token": s.issueToken(resource),
 			"expires_on":   strconv.FormatInt(time.Now().Add(tokenLifetime).Unix(), 10),
 			"resource":     resource,
 			"token_type":   "Bearer",

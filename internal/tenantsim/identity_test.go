@@ -1,9 +1,13 @@
 package tenantsim
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -53,8 +57,36 @@ func TestIdentityEndpoint(t *testing.T) {
 	}
 }
 
+// Tokens are JWTs whose payload carries what a managed identity's token carries: the
+// audience, the tenant, the identity's object id and the app roles granted, which the
+// preflight reads.
+func TestTokensCarryTheIdentitysRoles(t *testing.T) {
+	t.Parallel()
+	sim := New(Options{})
+	sim.SetIdentityRoles("graph", []string{"User.Read.All"})
+	for resource, want := range map[string][]any{graphResource: {"User.Read.All"}, exchangeResource: {"Exchange.ManageAsApp"}} {
+		parts := strings.Split(sim.issueToken(resource), ".")
+		if len(parts) != 3 {
+			t.Fatalf("not a JWT: %d parts", len(parts))
+		}
+		raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var claims map[string]any
+		if err := json.Unmarshal(raw, &claims); err != nil {
+			t.Fatal(err)
+		}
+		if claims["aud"] != resource || claims["oid"] != IdentityObjectID || claims["tid"] != sim.TenantID() || !reflect.DeepEqual(claims["roles"], want) {
+			t.Errorf("claims of a %s token: %v", resource, claims)
+		}
+	}
+}
+
 func TestTokensAreBoundToResourceAndRandom(t *testing.T) {
 	t.Parallel()
+	sim := New(Options{})
+	issueToken := sim.issueToken
 	a, b := issueToken(graphResource), issueToken(graphResource)
 	if a == b {
 		t.Error("two tokens are equal")

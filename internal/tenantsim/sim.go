@@ -47,8 +47,9 @@ type Sim struct {
 	opts           Options
 	identityHeader string
 
-	mu     sync.Mutex // guards tenant
+	mu     sync.Mutex // guards tenant and roles
 	tenant *tenant
+	roles  map[string][]string // app roles of the identity's tokens, by service; nil: the defaults
 
 	faults *faultInjector
 	log    requestLog

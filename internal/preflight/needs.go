@@ -1,0 +1,94 @@
+package preflight
+
+import "github.com/tourniquet/tourniquet/internal/catalog"
+
+// Need is what one step needs of the tenant and the identity, in one place: the preflight
+// reads it, and docs/permissions.md says the same (TestPermissionsDocNamesEveryNeed).
+type Need struct {
+	// Graph lists the Microsoft Graph application permissions (app roles in the token's
+	// roles claim) without which the step cannot act: missing one blocks it.
+	Graph []string
+	// GraphOptional lists permissions the step works without, with less: missing one
+	// degrades it, with the reason given.
+	GraphOptional map[string]string
+	// Exchange: the step runs Exchange Online cmdlets (Exchange.ManageAsApp and an Exchange
+	// role).
+	Exchange bool
+	// AdminReset: the step changes accounts that may hold admin roles, which Graph allows an
+	// application only with the Privileged Authentication Administrator directory role.
+	AdminReset bool
+}
+
+// everyStep is what every run needs: the user is read first (resolve, synced, protected).
+var everyStep = []string{"User.Read.All"}
+
+// Needs maps each catalog step to its Need (least privilege, per Microsoft's permission
+// pages of the calls in internal/graph; docs/permissions.md gives the calls).
+var Needs = map[catalog.Name]Need{
+	catalog.ResetPassword: {Graph: []string{"User-PasswordProfile.ReadWrite.All"}, AdminReset: true},
+	catalog.BlockSignIn: {Graph: []string{"User.EnableDisableAccount.All", "RoleManagement.Read.Directory", "GroupMember.Read.All"},
+		AdminReset: true},
+	catalog.RevokeSessions:   {Graph: []string{"User.RevokeSessions.All"}},
+	catalog.RemoveForwarding: {Exchange: true},
+	catalog.RemoveInboxRules: {Exchange: true, GraphOptional: map[string]string{
+		"Domain.Read.All": "without it, when Exchange refuses Get-AcceptedDomain the rules are classified against the user's own domain only"}},
+	catalog.RemoveAdminRoles: {Graph: []string{"RoleManagement.ReadWrite.Directory", "GroupMember.ReadWrite.All"},
+		GraphOptional: map[string]string{
+			"PrivilegedEligibilitySchedule.ReadWrite.AzureADGroup": "without it eligible memberships of role-assignable groups (PIM for Groups) are neither listed nor removed",
+		}},
+	catalog.RemoveExchangeRoleGroups: {Exchange: true},
+	catalog.DisableMailProtocols:     {Exchange: true},
+	catalog.RemoveMailboxDelegates:   {Exchange: true},
+	catalog.RemoveMFAMethods: {Graph: []string{"UserAuthenticationMethod.ReadWrite.All"}, AdminReset: true,
+		GraphOptional: map[string]string{
+			"AuditLog.Read.All": "without it methods the directory gives no creation time for cannot be dated from the audit log (with options.mfaMethods.registeredSince they are kept and the step ends action_required)",
+		}},
+	catalog.RevokeAppConsents: {Graph: []string{"DelegatedPermissionGrant.ReadWrite.All"},
+		GraphOptional: map[string]string{
+			"Application.Read.All": "without it the record names revoked grants by object id, not by application",
+		}},
+	catalog.Investigate: {Exchange: true, GraphOptional: map[string]string{
+		"AuditLog.Read.All":  "without it the user's sign-ins and directory audit events are not read",
+		"Directory.Read.All": "Microsoft's pages for the sign-in and directory-audit listings name it beside AuditLog.Read.All; a tenant may refuse the listings without it",
+	}},
+	catalog.UnblockSender: {Exchange: true},
+}
+
+// covers lists broader permissions that include a narrower one, as Microsoft's permission
+// reference describes them: an identity granted the broader one is not missing the
+// narrower.
+var covers = map[string][]string{
+	"User.Read.All":                          {"User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"},
+	"User.EnableDisableAccount.All":          {"User.ReadWrite.All", "Directory.ReadWrite.All"},
+	"User.RevokeSessions.All":                {"User.ReadWrite.All", "Directory.ReadWrite.All"},
+	"RoleManagement.Read.Directory":          {"RoleManagement.ReadWrite.Directory", "Directory.Read.All", "Directory.ReadWrite.All"},
+	"GroupMember.Read.All":                   {"GroupMember.ReadWrite.All", "Group.Read.All", "Group.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"},
+	"GroupMember.ReadWrite.All":              {"Group.ReadWrite.All", "Directory.ReadWrite.All"},
+	"Domain.Read.All":                        {"Domain.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"},
+	"Application.Read.All":                   {"Application.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"},
+	"Directory.Read.All":                     {"Directory.ReadWrite.All"},
+	"DelegatedPermissionGrant.ReadWrite.All": {"Directory.ReadWrite.All"},
+}
+
+// granted reports whether roles include perm or a permission that covers it.
+func granted(roles map[string]bool, perm string) bool {
+	if roles[perm] {
+		return true
+	}
+	for _, broader := range covers[perm] {
+		if roles[broader] {
+			return true
+		}
+	}
+	return false
+}
+
+// Well-known ids the checks and their fixes name.
+const (
+	graphAppID    = "00000003-0000-0000-c000-000000000000"
+	exchangeAppID = "00000002-0000-0ff1-ce00-000000000000"
+
+	roleGlobalAdministrator           = "62e90394-69f5-4237-9190-012177145e10"
+	rolePrivilegedAuthenticationAdmin = "7be44c8a-adaf-4e2a-84d6-ab2649e08a13"
+	roleExchangeAdministrator         = "29232cdf-9323-42fd-ade2-1d097af3e4de"
+)
