@@ -291,6 +291,37 @@ func TestOneStepUnblockSenderNeedsARecentRunThatSecuredTheAccount(t *testing.T) 
 	}
 }
 
+// A run that resets the password but leaves the attacker's sessions alive does not secure
+// the account: its unblock-sender follows the one-step rule, and with no earlier securing
+// run it does not act. With revoke-sessions in the run it acts (planned in a dry run).
+func TestUnblockSenderAfterResetPasswordWithoutRevokeSessionsDoesNotAct(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{})
+	for _, list := range [][]string{{"reset-password", "unblock-sender"}, {"block-sign-in", "unblock-sender"}, {"revoke-sessions", "unblock-sender"}} {
+		run := e.start(remediation.StartRequest{User: e.demo.UPN, Mode: "sync", Steps: list})
+		if st := run.Step("unblock-sender"); st.Status != runs.StepSkipped || !strings.Contains(st.Message, "no run has secured the account") || !blocked(e, e.demo.UPN) {
+			t.Fatalf("%v: unblock-sender %+v, blocked %v", list, st, blocked(e, e.demo.UPN))
+		}
+	}
+	// Forced with a reason, it acts as a one-step unblock would.
+	forced := e.start(remediation.StartRequest{User: e.demo.UPN, Mode: "sync", Steps: []string{"reset-password", "unblock-sender"},
+		Options: []byte(`{"unblockSender":{"force":true,"reason":"INC-9: sessions revoked by hand"}}`)})
+	if st := forced.Step("unblock-sender"); st.Status != runs.StepSucceeded || !strings.Contains(st.Message, "INC-9") || blocked(e, e.demo.UPN) {
+		t.Fatalf("forced: %+v", st)
+	}
+	e.sim.BlockSender(e.demo.UPN, time.Now().Add(-time.Minute))
+	// A dry run that secures the account plans the unblock.
+	dry := e.start(remediation.StartRequest{User: e.demo.UPN, Mode: "sync", DryRun: true, Steps: []string{"reset-password", "revoke-sessions", "unblock-sender"}})
+	if st := dry.Step("unblock-sender"); st.Status != runs.StepPlanned || !blocked(e, e.demo.UPN) {
+		t.Fatalf("dry run: %+v\n%s", st, dump(dry))
+	}
+	// The run secures the account itself: it acts.
+	run := e.start(remediation.StartRequest{User: e.demo.UPN, Mode: "sync", Steps: []string{"block-sign-in", "revoke-sessions", "unblock-sender"}})
+	if st := run.Step("unblock-sender"); st.Status != runs.StepSucceeded || blocked(e, e.demo.UPN) {
+		t.Fatalf("securing run: %+v\n%s", st, dump(run))
+	}
+}
+
 func TestOneStepUnblockSenderFromTheQueueFollowsTheSameRule(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, remediation.Config{})

@@ -25,14 +25,25 @@ func (s *Service) gate(ctx context.Context, run *runs.Run, name steps.Name, opts
 		s.Log.Warn("step refused: protected account", "runId", run.RunID, "step", name, "userId", run.User.ID)
 		return steps.Outcome{Status: runs.StepFailed, Changes: []runs.Change{}, Error: &runs.Error{Code: "protected_account", Message: msg}}, true, ""
 	}
-	if name == steps.UnblockSender && run.Step(string(steps.ResetPassword)) == nil && run.Step("block-sign-in") == nil {
+	if name == steps.UnblockSender && !securesItself(run) {
 		return s.unblockAlone(ctx, run, opts, others)
 	}
 	return steps.Outcome{}, false, ""
 }
 
+// securesItself says whether the run has the steps that secure the account: reset-password
+// or block-sign-in, and revoke-sessions. Only then does unblock-sender follow the run's own
+// rule (every other step ended succeeded or no_change, planned in a dry run); a run with
+// reset-password but not revoke-sessions leaves the attacker's sessions alive, so its
+// unblock-sender follows the one-step rule.
+func securesItself(run *runs.Run) bool {
+	has := func(n steps.Name) bool { return run.Step(string(n)) != nil }
+	return (has(steps.ResetPassword) || has(steps.BlockSignIn)) && has(steps.RevokeSessions)
+}
+
 // unblockAlone decides unblock-sender in a run that does not secure the account itself (a
-// one-step run): it acts only when the user's latest run that secured the account finished
+// one-step run, or one without revoke-sessions or without both reset-password and
+// block-sign-in): it acts only when the user's latest run that secured the account finished
 // within the last 7 days, or when the request forces it with a reason.
 func (s *Service) unblockAlone(ctx context.Context, run *runs.Run, opts steps.Options, others map[steps.Name]runs.StepStatus) (steps.Outcome, bool, string) {
 	list, err := s.Store.ListByUser(ctx, run.User.ID, 100)
