@@ -47,7 +47,7 @@ func (s *Service) approvalNeeded(ctx context.Context, user graph.User, names []s
 	}
 	ctx, cancel := context.WithTimeout(ctx, approvalReadTimeout)
 	defer cancel()
-	roles, err := s.Runner.DirectoryRoles(ctx, user.ID)
+	roles, unread, err := s.Runner.DirectoryRoles(ctx, user.ID)
 	if err != nil {
 		s.Log.Warn("approval: could not read the user's directory roles; the run waits", "userId", user.ID, "err", err)
 		return true, "APPROVAL_MODE=admins: the user's directory roles could not be read (" + steps.Explain("read directory roles", err).Message + "), so the run waits to be safe"
@@ -55,6 +55,11 @@ func (s *Service) approvalNeeded(ctx context.Context, user graph.User, names []s
 	var why []string
 	if len(roles) > 0 {
 		why = append(why, "Entra directory roles: "+strings.Join(roles, "; "))
+	}
+	if unread != "" {
+		// A role held through an eligible group membership would go unseen: fail closed.
+		s.Log.Warn("approval: could not read the user's eligible group memberships (PIM for Groups); the run waits", "userId", user.ID, "why", unread)
+		why = append(why, unread+": a role held through one would go unseen, so the run waits to be safe")
 	}
 	// Exchange role groups hold users, not mailboxes: asked of every user, matched by the
 	// object id Exchange shows for the member.

@@ -186,6 +186,26 @@ func TestApprovalAdminsWaitsForUsersHoldingRoles(t *testing.T) {
 	}
 }
 
+// A user whose directory roles read empty but whose eligible group memberships (PIM for
+// Groups) cannot be read may hold a role through one: under APPROVAL_MODE=admins the run
+// waits (fail closed), and approval.why says what could not be read.
+func TestApprovalAdminsWaitsWhenPIMForGroupsCannotBeRead(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{ApprovalMode: remediation.ApprovalAdmins})
+	before := tenantState(t, e.sim, e.demo)
+	e.sim.FailNext(1, "privilegedAccess/group/eligibilitySchedules", 403)
+	run := e.start(remediation.StartRequest{User: e.demo.AssistantUPN, Mode: "sync", RequestedBy: "alice"})
+	if run.Status != runs.AwaitingApproval || !run.Approval.Required || !strings.Contains(run.Approval.Why, "PIM for Groups") || !strings.Contains(run.Approval.Why, "could not be read") {
+		t.Fatalf("PIM for Groups unreadable: %s %+v, want awaiting_approval saying so", run.Status, run.Approval)
+	}
+	e.assertWaiting(run, before)
+	// Readable again: the same user's run goes at once.
+	plain := e.start(remediation.StartRequest{User: e.demo.AssistantUPN, Mode: "sync", RequestedBy: "alice", Steps: []string{"revoke-sessions"}})
+	if plain.Status != runs.Succeeded || plain.Approval.Required {
+		t.Fatalf("run once PIM for Groups reads: %s %+v", plain.Status, plain.Approval)
+	}
+}
+
 func TestApprovalRejectEndsTheRunRejectedWithNothingChanged(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, remediation.Config{ApprovalMode: remediation.ApprovalAll})

@@ -10,10 +10,17 @@ import (
 // eligible, directly or through a role-assignable group (also an eligible membership of
 // one). It reads exactly what remove-admin-roles reads and changes nothing; four-eyes
 // approval (APPROVAL_MODE=admins) asks it whether a run strips an administrator.
-func (r *Runner) DirectoryRoles(ctx context.Context, userID string) ([]string, error) {
+//
+// unread says what could not be read although the rest was: eligible group memberships
+// (PIM for Groups) refused (a permission of its own, not in every cloud). remove-admin-roles
+// carries on without them; approval must not take their absence for "no role".
+func (r *Runner) DirectoryRoles(ctx context.Context, userID string) (roles []string, unread string, err error) {
 	h, err := r.readRoles(ctx, userID)
 	if err != nil {
-		return nil, err
+		return nil, "", err
+	}
+	if h.groupPIMUnreadable != "" {
+		unread = "eligible group memberships (PIM for Groups) could not be read (" + h.groupPIMUnreadable + ")"
 	}
 	var out []string
 	for _, a := range h.direct {
@@ -34,7 +41,7 @@ func (r *Runner) DirectoryRoles(ctx context.Context, userID string) ([]string, e
 	if len(out) == 0 && h.inherited > 0 {
 		out = append(out, fmt.Sprintf("%d PIM role schedule(s) through a group", h.inherited))
 	}
-	return dedupe(out), nil
+	return dedupe(out), unread, nil
 }
 
 func groupLabel(name, id string) string {
