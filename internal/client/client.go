@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -65,8 +66,33 @@ func New(baseURL, key string, timeout time.Duration) (*Client, error) {
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
-	return &Client{base: u, key: key, http: &http.Client{}, timeout: timeout,
+	return &Client{base: u, key: key, http: &http.Client{CheckRedirect: keepKeyOnOrigin}, timeout: timeout,
 		Retries: 3, MaxRetryWait: 60 * time.Second, sleep: sleepCtx}, nil
+}
+
+// keepKeyOnOrigin is the client's redirect policy: a redirect to another origin (scheme,
+// host or port) carries neither the function key nor any Authorization. net/http drops
+// Authorization on a change of host but forwards custom headers such as KeyHeader, and keeps
+// both on an https-to-http redirect to the same host. At most 10 redirects, as by default.
+func keepKeyOnOrigin(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	first := via[0].URL
+	if !strings.EqualFold(req.URL.Scheme, first.Scheme) || !strings.EqualFold(canonicalHost(req.URL), canonicalHost(first)) {
+		req.Header.Del(KeyHeader)
+		req.Header.Del("Authorization")
+	}
+	return nil
+}
+
+// canonicalHost is u's host with its port, the scheme's default port filled in.
+func canonicalHost(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[strings.ToLower(u.Scheme)]
+	}
+	return net.JoinHostPort(u.Hostname(), port)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

@@ -222,3 +222,53 @@ func TestTimeoutPerRequest(t *testing.T) {
 		t.Errorf("took %s", took)
 	}
 }
+
+// A redirect to another origin carries neither the function key nor Authorization; one to the
+// same origin keeps the key (the Functions host checks it on every request).
+func TestRedirectToAnotherOriginDropsTheKey(t *testing.T) {
+	t.Parallel()
+	type seen struct{ key, auth string }
+	got := make(chan seen, 4)
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- seen{r.Header.Get(KeyHeader), r.Header.Get("Authorization")}
+		answer(200, map[string]string{"Content-Type": "application/json"}, `{"runId":"r1","status":"succeeded"}`)(w)
+	}))
+	t.Cleanup(other.Close)
+	var origin *httptest.Server
+	origin = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/api/remediations/away":
+			http.Redirect(w, r, other.URL+"/api/remediations/r1", http.StatusTemporaryRedirect)
+		case "/api/remediations/here":
+			http.Redirect(w, r, origin.URL+"/api/remediations/r1", http.StatusFound)
+		default:
+			got <- seen{r.Header.Get(KeyHeader), r.Header.Get("Authorization")}
+			answer(200, map[string]string{"Content-Type": "application/json"}, `{"runId":"r1","status":"succeeded"}`)(w)
+		}
+	}))
+	t.Cleanup(origin.Close)
+	c, err := New(origin.URL, "k3y", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bearer := http.Header{"Authorization": {"Bearer t0ken"}}
+	if _, _, _, err := c.call(context.Background(), http.MethodGet, "/api/remediations/away", nil, nil, bearer); err != nil {
+		t.Fatal(err)
+	}
+	if s := <-got; s.key != "" || s.auth != "" {
+		t.Fatalf("the other origin received key %q, Authorization %q", s.key, s.auth)
+	}
+	if _, err := c.Get(context.Background(), "here"); err != nil {
+		t.Fatal(err)
+	}
+	if s := <-got; s.key != "k3y" {
+		t.Fatalf("a same-origin redirect lost the key: %q", s.key)
+	}
+	// Same host, another scheme: the key stays behind too.
+	req, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1:8080/x", nil)
+	req.Header.Set(KeyHeader, "k3y")
+	via, _ := http.NewRequest(http.MethodGet, "https://127.0.0.1:8080/api/x", nil)
+	if err := keepKeyOnOrigin(req, []*http.Request{via}); err != nil || req.Header.Get(KeyHeader) != "" {
+		t.Fatalf("https to http kept the key: %v %q", err, req.Header.Get(KeyHeader))
+	}
+}
