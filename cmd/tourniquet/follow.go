@@ -78,7 +78,7 @@ func (c *cli) follow(ctx context.Context, doc client.Document[client.Run], throu
 			if c.opts.json {
 				c.printRaw(doc.Raw)
 			}
-			fmt.Fprintf(c.stderr, "tourniquet: run %s is still %s after %s; it goes on: tourniquet watch %s\n", id, r.Status, c.opts.wait, id)
+			fmt.Fprintf(c.stderr, "tourniquet: run %s is still %s after %s; it goes on: tourniquet watch %s\n", clean(id), clean(r.Status), c.opts.wait, clean(id))
 			return exitError{exitUnfinished}
 		}
 		t := time.NewTimer(interval)
@@ -86,7 +86,7 @@ func (c *cli) follow(ctx context.Context, doc client.Document[client.Run], throu
 		case <-ctx.Done():
 			t.Stop()
 			v.finish(r)
-			fmt.Fprintf(c.stderr, "tourniquet: stopped following; run %s goes on: tourniquet watch %s\n", id, id)
+			fmt.Fprintf(c.stderr, "tourniquet: stopped following; run %s goes on: tourniquet watch %s\n", clean(id), clean(id))
 			return ctx.Err()
 		case <-t.C:
 		}
@@ -142,7 +142,7 @@ func (v *view) show(r *client.Run) {
 	} else if r.Status != v.status {
 		v.status = r.Status
 		if !runFinal(r) {
-			fmt.Fprintf(v.w, "run %s: %s\n", r.RunID, r.Status)
+			fmt.Fprintf(v.w, "run %s: %s\n", clean(r.RunID), clean(r.Status))
 		}
 	}
 	for i := range r.Steps {

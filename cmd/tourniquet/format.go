@@ -13,16 +13,52 @@ import (
 // clean makes a value fit to print on a terminal: inbox rule names, messages and reasons come
 // from the tenant (an attacker names the rules), and a control character or an escape
 // sequence in one must not move the cursor, retitle the window or hide a line.
+//
+// Every string the command line prints that came from the API goes through unsafe: clean for a
+// line, cleanText for a page (report -o -), cleanJSON for a document printed as sent (--json).
 func clean(s string) string {
 	return strings.Map(func(r rune) rune {
 		switch {
 		case r == '\t':
 			return ' '
-		case unicode.IsControl(r), r == '\u2028', r == '\u2029', unicode.Is(unicode.Bidi_Control, r):
+		case r == '\n', unsafe(r):
 			return '�'
 		}
 		return r
 	}, s)
+}
+
+// unsafe reports whether r may drive a terminal or reorder what it shows: C0 controls (ESC
+// starts every escape sequence; newline and tab are decided by the caller), DEL, C1 controls
+// (U+009B is a one-character CSI on some terminals), the line and paragraph separators, and
+// the bidirectional controls (U+202A-U+202E, U+2066-U+2069, the marks).
+func unsafe(r rune) bool {
+	return (unicode.IsControl(r) && r != '\n' && r != '\t') || r == '\u2028' || r == '\u2029' || unicode.Is(unicode.Bidi_Control, r)
+}
+
+// cleanText is clean for text of many lines: newlines and tabs stay.
+func cleanText(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unsafe(r) {
+			return '�'
+		}
+		return r
+	}, s)
+}
+
+// cleanJSON writes each unsafe character of a JSON document as its \uXXXX escape: inside a
+// string that is the same value, so the document still reads as sent; an unsafe character
+// outside a string made the document invalid already.
+func cleanJSON(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if unsafe(r) {
+			fmt.Fprintf(&b, "\\u%04x", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 func runHeader(r *client.Run) string {
@@ -146,13 +182,14 @@ func quoteIf(s string) string {
 // hints say what a person can do next with this run, as the command to type.
 func (c *cli) hints(r *client.Run) {
 	w := c.stdout
+	id := clean(r.RunID)
 	switch r.Status {
 	case "awaiting_approval":
-		fmt.Fprintf(w, "waits for a second person: tourniquet approve %s [--reason ...] or tourniquet reject %s --reason ...\n", r.RunID, r.RunID)
-		fmt.Fprintf(w, "follow it: tourniquet watch %s\n", r.RunID)
+		fmt.Fprintf(w, "waits for a second person: tourniquet approve %s [--reason ...] or tourniquet reject %s --reason ...\n", id, id)
+		fmt.Fprintf(w, "follow it: tourniquet watch %s\n", id)
 		return
 	case "queued", "running":
-		fmt.Fprintf(w, "follow it: tourniquet watch %s\n", r.RunID)
+		fmt.Fprintf(w, "follow it: tourniquet watch %s\n", id)
 		return
 	case "action_required":
 		fmt.Fprintln(w, "a person must still act: see the step messages above")
@@ -164,10 +201,10 @@ func (c *cli) hints(r *client.Run) {
 		}
 	}
 	if reversible {
-		fmt.Fprintf(w, "undo the reversible changes: tourniquet restore %s\n", r.RunID)
+		fmt.Fprintf(w, "undo the reversible changes: tourniquet restore %s\n", id)
 	}
 	if runFinal(r) {
-		fmt.Fprintf(w, "report page: tourniquet report %s\n", r.RunID)
+		fmt.Fprintf(w, "report page: tourniquet report %s\n", id)
 	}
 }
 

@@ -146,7 +146,7 @@ func (c *cli) exitCode(ctx context.Context, err error) int {
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK
 	case errors.As(err, &usageErr):
-		fmt.Fprintf(c.stderr, "tourniquet: %s\nRun 'tourniquet help' for the commands and flags.\n", usageErr.msg)
+		fmt.Fprintf(c.stderr, "tourniquet: %s\nRun 'tourniquet help' for the commands and flags.\n", clean(usageErr.msg))
 		return exitUsage
 	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
 		fmt.Fprintln(c.stderr, "tourniquet: interrupted")
@@ -162,7 +162,7 @@ func (c *cli) exitCode(ctx context.Context, err error) int {
 		}
 		return exitAPI
 	default:
-		fmt.Fprintln(c.stderr, "tourniquet:", err)
+		fmt.Fprintln(c.stderr, "tourniquet:", clean(err.Error()))
 		return exitAPI
 	}
 }
@@ -174,16 +174,16 @@ func (c *cli) showProblem(p *client.Problem) {
 	if title == "" {
 		title = fmt.Sprintf("HTTP %d", p.Status)
 	}
-	fmt.Fprintf(c.stderr, "tourniquet: %s (HTTP %d", title, p.Status)
+	fmt.Fprintf(c.stderr, "tourniquet: %s (HTTP %d", clean(title), p.Status)
 	if p.Code != "" {
-		fmt.Fprintf(c.stderr, ", %s", p.Code)
+		fmt.Fprintf(c.stderr, ", %s", clean(p.Code))
 	}
-	fmt.Fprintf(c.stderr, ") from %s %s\n", p.Method, p.Path)
+	fmt.Fprintf(c.stderr, ") from %s %s\n", clean(p.Method), clean(p.Path))
 	if p.Detail != "" {
-		fmt.Fprintf(c.stderr, "  %s\n", p.Detail)
+		fmt.Fprintf(c.stderr, "  %s\n", clean(p.Detail))
 	}
 	if p.RunID != "" {
-		fmt.Fprintf(c.stderr, "  run %s\n", p.RunID)
+		fmt.Fprintf(c.stderr, "  run %s\n", clean(p.RunID))
 	}
 	switch {
 	case p.Code == "account_not_secured":
@@ -507,7 +507,7 @@ func (c *cli) reject(ctx context.Context, args []string) error {
 		fmt.Fprintf(c.stdout, "rejected run %s\n", pos[0])
 		return nil
 	}
-	fmt.Fprintf(c.stdout, "rejected run %s: status %s\n", pos[0], doc.Value.Status)
+	fmt.Fprintf(c.stdout, "rejected run %s: status %s\n", pos[0], clean(doc.Value.Status))
 	return nil
 }
 
@@ -562,7 +562,8 @@ func (c *cli) report(ctx context.Context, args []string) error {
 		return err
 	}
 	if out == "-" {
-		_, err := c.stdout.Write(page)
+		// The page is HTML for a browser; on a terminal its tenant text must not drive it.
+		_, err := io.WriteString(c.stdout, cleanText(string(page)))
 		return err
 	}
 	if out == "" {
@@ -584,5 +585,5 @@ func (c *cli) report(ctx context.Context, args []string) error {
 
 // printRaw prints a document as the API sent it, one per line.
 func (c *cli) printRaw(data []byte) {
-	fmt.Fprintf(c.stdout, "%s\n", strings.TrimSpace(string(data)))
+	fmt.Fprintf(c.stdout, "%s\n", cleanJSON(strings.TrimSpace(string(data))))
 }

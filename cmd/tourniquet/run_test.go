@@ -573,3 +573,78 @@ func TestInterruptStopsFollowingNotTheRun(t *testing.T) {
 		t.Errorf("an interrupt decided or changed the run: %v %s", api.decisions, api.status)
 	}
 }
+
+// hostileAPI answers every route with tenant text that tries to drive the terminal: an inbox
+// rule named to clear the screen and retitle the window, C1 and bidirectional controls.
+type hostileAPI struct{}
+
+const evilRule = "\x1b[2J\x1b]0;pwned\x07evil"
+
+var evilText = evilRule + " \u009b31m \u202eexe.txt \u2066x\u2069 del\x7f cr\rlf"
+
+func (hostileAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	run := map[string]any{"runId": "r-" + evilText, "status": "failed" + evilText, "dryRun": false, "reason": evilText,
+		"requestedBy": evilText, "createdAt": "2026-11-30T06:00:00Z", "finishedAt": "2026-11-30T06:01:00Z",
+		"user":     map[string]any{"id": evilText, "userPrincipalName": evilText},
+		"error":    map[string]any{"code": evilText, "message": evilText},
+		"approval": map[string]any{"required": true, "decision": "rejected", "decidedBy": evilText, "reason": evilText},
+		"steps": []any{map[string]any{"name": "remove-inbox-rules", "status": "succeeded", "attempts": 2, "message": evilText,
+			"startedAt": "2026-11-30T06:00:00Z", "finishedAt": "2026-11-30T06:00:30Z",
+			"error":   map[string]any{"code": evilText, "message": evilText},
+			"changes": []any{map[string]any{"action": "inbox_rule_removed", "target": evilRule, "reasons": []string{evilText}, "restore": map[string]any{"x": 1}}}}}}
+	switch {
+	case strings.HasSuffix(r.URL.Path, "/report"):
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, "<!doctype html>\n<p>rule "+evilText+"</p>\n")
+	case strings.HasSuffix(r.URL.Path, "/restore"):
+		writeDoc(w, 200, map[string]any{"runId": evilText, "items": []any{map[string]any{"step": evilText, "target": evilRule, "result": "failed", "error": map[string]any{"code": evilText, "message": evilText}}}})
+	case r.URL.Path == "/api/steps":
+		writeDoc(w, 200, []any{map[string]any{"name": evilText, "description": evilText, "impact": evilText}})
+	case r.URL.Path == "/api/remediations" && r.Method == http.MethodGet:
+		writeDoc(w, 200, []any{run})
+	case strings.Contains(r.URL.Path, "20261130t060000-0000000000000404"):
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(409)
+		_ = json.NewEncoder(w).Encode(map[string]any{"title": evilText, "status": 409, "code": evilText, "detail": evilText, "runId": evilText})
+	default:
+		writeDoc(w, 200, run)
+	}
+}
+
+// Every string the command line prints from the API, on any path (a run, a list, the catalog, a
+// restore, a problem, --json, report -o -), reaches the terminal without a control character.
+func TestTenantTextNeverReachesTheTerminalWithControlCharacters(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(hostileAPI{})
+	t.Cleanup(srv.Close)
+	env := map[string]string{"TOURNIQUET_URL": srv.URL, "TOURNIQUET_KEY": "k"}
+	id := "20261130t060000-a1b2c3d4e5f60718"
+	for _, args := range [][]string{
+		{"status", id}, {"status", id, "--json"}, {"watch", id, "--wait", "5s"}, {"runs", "adele@contoso.example"},
+		{"runs", "adele@contoso.example", "--json"}, {"steps"}, {"steps", "--json"}, {"report", id, "-o", "-"},
+		{"restore", id}, {"restore", id, "--json"}, {"reject", id, "--reason", "x"}, {"approve", id, "--no-wait", "--json"}, {"approve", id, "--wait", "5s"},
+		{"remediate", "adele@contoso.example", "--no-wait"}, {"remediate", "adele@contoso.example", "--wait", "5s"},
+		{"status", "20261130t060000-0000000000000404"}, {"status", "20261130t060000-0000000000000404", "--json"},
+	} {
+		res := cmdline(t, env, args...)
+		for name, out := range map[string]string{"stdout": res.stdout, "stderr": res.stderr} {
+			for _, r := range out {
+				if r != '\n' && r != '\t' && unsafe(r) {
+					t.Errorf("%v: %s carries %U: %q", args, name, r, out)
+					break
+				}
+			}
+		}
+		if !strings.Contains(res.stdout+res.stderr, "evil") {
+			t.Errorf("%v: the tenant text is not shown at all: %q %q", args, res.stdout, res.stderr)
+		}
+	}
+	// --json still prints a document that decodes to what was sent.
+	res := cmdline(t, env, "status", id, "--json")
+	var doc struct {
+		Reason string `json:"reason"`
+	}
+	if err := json.Unmarshal([]byte(res.stdout), &doc); err != nil || doc.Reason != evilText {
+		t.Fatalf("--json: %v, reason %q", err, doc.Reason)
+	}
+}
