@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
@@ -110,3 +111,50 @@ func (c *Client) RevokeSessions(ctx context.Context, userID string) error {
 }
 
 func derefBool(b *bool) bool { return b != nil && *b }
+
+// UserByProxyAddress finds the user who has address among its proxy addresses (GET /users
+// with $filter=proxyAddresses/any(x:x eq 'smtp:<address>')). A mail address need not be the
+// user's UPN: Exchange names a restricted sender by its SMTP address. An equality match inside
+// any() is a default query (no ConsistencyLevel: eventual and $count, which the advanced
+// operators need); Entra compares directory strings without regard to case, so "smtp:" matches
+// the primary "SMTP:" address too. The address must look like one (the UPN shape) before it
+// reaches the filter, and a quote in it is doubled as OData requires. No user: an error
+// IsNotFound recognises; two users (impossible in a consistent directory): an error.
+func (c *Client) UserByProxyAddress(ctx context.Context, address string) (User, error) {
+	const op = "UserByProxyAddress"
+	if !ValidUPN(address) {
+		return User{}, invalid(op, "SMTP address", address)
+	}
+	filter := "proxyAddresses/any(x:x eq 'smtp:" + strings.ReplaceAll(address, "'", "''") + "')"
+	top := int32(2)
+	var got models.UserCollectionResponseable
+	err := c.call(ctx, op, func(ctx context.Context) error {
+		var err error
+		got, err = c.sdk.Users().Get(ctx, &users.UsersRequestBuilderGetRequestConfiguration{
+			QueryParameters: &users.UsersRequestBuilderGetQueryParameters{Filter: &filter, Select: userFields, Top: &top},
+		})
+		return err
+	})
+	if err != nil {
+		return User{}, err
+	}
+	if got == nil {
+		return User{}, &Error{Op: op, Message: "empty answer"}
+	}
+	switch list := got.GetValue(); len(list) {
+	case 0:
+		return User{}, &Error{Op: op, Status: http.StatusNotFound, Code: "Request_ResourceNotFound", Message: "no user has the proxy address smtp:" + address}
+	case 1:
+		u := list[0]
+		return User{
+			ID:                    deref(u.GetId()),
+			UserPrincipalName:     deref(u.GetUserPrincipalName()),
+			DisplayName:           deref(u.GetDisplayName()),
+			Mail:                  deref(u.GetMail()),
+			OnPremisesSyncEnabled: derefBool(u.GetOnPremisesSyncEnabled()),
+			AccountEnabled:        derefBool(u.GetAccountEnabled()),
+		}, nil
+	default:
+		return User{}, &Error{Op: op, Message: "more than one user has the proxy address smtp:" + address}
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/tourniquet/tourniquet/internal/tenantsim"
 )
 
 func TestGetUser(t *testing.T) {
@@ -141,5 +143,33 @@ func TestRevokeSessions(t *testing.T) {
 				t.Errorf("fake saw %d requests, want 1", n)
 			}
 		})
+	}
+}
+
+// A user is found by any of its proxy addresses (case aside), not by its UPN; an address that
+// is not one never reaches the filter; a quote in one is doubled.
+func TestUserByProxyAddressAgainstTheSimulator(t *testing.T) {
+	c, sim, _ := simClient(t, 1)
+	ctx := context.Background()
+	sim.AddUser(tenantsim.User{ID: "5e1d0000-0000-4000-8000-00000000f00d", UserPrincipalName: "qzhou@contoso.onmicrosoft.com", Mail: "Quinn.Zhou@contoso.example", AccountEnabled: true})
+	sim.AddUser(tenantsim.User{ID: "5e1d0000-0000-4000-8000-00000000f00e", UserPrincipalName: "ohara@contoso.onmicrosoft.com", Mail: "o'hara@contoso.example", AccountEnabled: true})
+	u, err := c.UserByProxyAddress(ctx, "quinn.zhou@CONTOSO.example")
+	if err != nil || u.ID != "5e1d0000-0000-4000-8000-00000000f00d" || u.UserPrincipalName != "qzhou@contoso.onmicrosoft.com" {
+		t.Fatalf("by address: %+v %v", u, err)
+	}
+	if u, err := c.UserByProxyAddress(ctx, "o'hara@contoso.example"); err != nil || u.UserPrincipalName != "ohara@contoso.onmicrosoft.com" {
+		t.Fatalf("address with a quote: %+v %v", u, err)
+	}
+	if _, err := c.UserByProxyAddress(ctx, "qzhou@contoso.onmicrosoft.com"); !IsNotFound(err) {
+		t.Fatalf("a UPN that is no address: %v, want not found", err)
+	}
+	sim.ResetRequests()
+	for _, bad := range []string{"x') or true or ('", "a@b", "", "x@contoso.example'"} {
+		if _, err := c.UserByProxyAddress(ctx, bad); !errors.Is(err, ErrInvalidID) {
+			t.Errorf("%q: %v, want ErrInvalidID", bad, err)
+		}
+	}
+	if n := len(sim.Requests()); n != 0 {
+		t.Fatalf("invalid addresses reached Graph: %d requests", n)
 	}
 }

@@ -381,6 +381,38 @@ func TestSweepReportsNewlyRestrictedUsersOnce(t *testing.T) {
 	}
 }
 
+// Exchange names a restricted sender by its SMTP address, which need not be the UPN: the
+// sweep finds the user by proxy address. A sender no user has is left alone.
+func TestSweepFindsARestrictedUserWhoseAddressIsNotItsUPN(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{SweepMode: "report", SweepMaxUsers: 10})
+	const id = "5e1d0000-0000-4000-8000-00000000f00d"
+	e.sim.AddUser(tenantsim.User{ID: id, UserPrincipalName: "qzhou@contoso.onmicrosoft.com", Mail: "Quinn.Zhou@contoso.example", AccountEnabled: true})
+	e.sim.BlockSender("quinn.zhou@contoso.example", time.Now().Add(-time.Minute))
+	e.sim.BlockSender("nobody@contoso.example", time.Now().Add(-time.Minute))
+	e.sim.BlockSender("o'hara@contoso.example", time.Now().Add(-time.Minute))
+	rec, err := e.svc.Sweep(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found *runs.Run
+	for _, runID := range rec.Started {
+		if r := e.get(runID); r.User.ID == id {
+			found = r
+		}
+	}
+	if rec.Outcome != "ok" || found == nil || len(rec.Started) != 2 {
+		t.Fatalf("sweep %+v: no run for the user whose address is not its UPN\n%s", rec, e.logs.String())
+	}
+	if found.User.UserPrincipalName != "qzhou@contoso.onmicrosoft.com" || found.Status != runs.Planned || found.RequestedBy != "sweep" {
+		t.Fatalf("run %s for %+v by %s", found.Status, found.User, found.RequestedBy)
+	}
+	again, err := e.svc.Sweep(context.Background())
+	if err != nil || len(again.Started) != 0 {
+		t.Fatalf("second sweep started %v (%v), want none", again.Started, err)
+	}
+}
+
 func TestSweepOverTheLimitRemediatesNone(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, remediation.Config{SweepMode: "remediate", SweepMaxUsers: 1})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tourniquet/tourniquet/internal/apperr"
+	"github.com/tourniquet/tourniquet/internal/graph"
 	"github.com/tourniquet/tourniquet/internal/runs"
 	"github.com/tourniquet/tourniquet/internal/steps"
 )
@@ -42,7 +43,10 @@ func (s *Service) Sweep(ctx context.Context) (runs.SweepRecord, error) {
 	}
 	var fresh []candidate
 	for _, b := range blocked {
-		if !ValidUser(b.SenderAddress) {
+		// Exchange names the sender by an SMTP address; one that does not look like one
+		// never reaches the directory's filter.
+		if !graph.ValidUPN(b.SenderAddress) {
+			s.Log.Warn("restricted sender address is not a well-formed address; left alone", "sender", b.SenderAddress)
 			continue
 		}
 		_, found, err := s.Store.LookupKey(ctx, "sweep", SweepKey(b.SenderAddress, b.CreatedDatetime))
@@ -66,12 +70,25 @@ func (s *Service) Sweep(ctx context.Context) (runs.SweepRecord, error) {
 
 	rec.Outcome = "ok"
 	for _, c := range fresh {
+		// The address is a proxy address of the user, not necessarily its UPN: resolve it
+		// to the user's object id, which the run is started for.
+		user, err := s.Runner.Directory.UserByProxyAddress(ctx, c.sender)
+		switch {
+		case graph.IsNotFound(err):
+			s.Log.Warn("restricted sender is not a user of the directory; left alone", "sender", c.sender)
+			continue
+		case err != nil:
+			s.Log.Error("sweep could not resolve a restricted sender", "sender", c.sender, "err", err)
+			rec.Outcome = "partial"
+			rec.Message = "some restricted users could not be handled; see the logs"
+			continue
+		}
 		reason := fmt.Sprintf("restricted by Exchange Online at %s", c.created.UTC().Format(time.RFC3339))
 		if c.reason != "" {
 			reason += " (" + c.reason + ")"
 		}
 		req := StartRequest{
-			User: c.sender, DryRun: rec.Mode != "remediate", Reason: reason, RequestedBy: "sweep",
+			User: user.ID, DryRun: rec.Mode != "remediate", Reason: reason, RequestedBy: "sweep",
 			IdempotencyKey: SweepKey(c.sender, c.created), KeyKind: "sweep",
 		}
 		if req.DryRun {
@@ -93,7 +110,7 @@ func (s *Service) Sweep(ctx context.Context) (runs.SweepRecord, error) {
 			if errors.As(err, &refused) {
 				rec.Started = append(rec.Started, refused.Run.RunID)
 			}
-			s.markSwept(ctx, c.sender, c.created, refused)
+			s.markSwept(ctx, c.sender, user.ID, c.created, refused)
 		case code == apperr.NotFound:
 			s.Log.Warn("restricted sender is not a user of the directory; left alone", "sender", c.sender)
 		default:
@@ -107,7 +124,7 @@ func (s *Service) Sweep(ctx context.Context) (runs.SweepRecord, error) {
 
 // markSwept claims the sweep key of a refused (protected) user so each sweep does not record
 // another refusal.
-func (s *Service) markSwept(ctx context.Context, sender string, created time.Time, refused *RefusedRun) {
+func (s *Service) markSwept(ctx context.Context, sender, userID string, created time.Time, refused *RefusedRun) {
 	if refused == nil {
 		return
 	}
@@ -117,7 +134,7 @@ func (s *Service) markSwept(ctx context.Context, sender string, created time.Tim
 		names[i] = steps.Name(st.Name)
 	}
 	canonical, _ := json.Marshal(steps.Options{})
-	userKey, _ := userKeyOf(run.User, sender)
+	userKey, _ := userKeyOf(run.User, userID)
 	claim := runs.KeyHolder{RunID: run.RunID, Fingerprint: fingerprint(userKey, names, run.DryRun, canonical)}
 	if _, _, err := s.Store.ClaimKey(ctx, "sweep", SweepKey(sender, created), claim); err != nil {
 		s.Log.Error("mark protected sender swept", "err", err)

@@ -16,6 +16,7 @@ import (
 // Directory is what the steps need from Microsoft Graph.
 type Directory interface {
 	GetUser(ctx context.Context, idOrUPN string) (graph.User, error)
+	UserByProxyAddress(ctx context.Context, address string) (graph.User, error)
 	SetPassword(ctx context.Context, userID, password string) error
 	RevokeSessions(ctx context.Context, userID string) error
 	RoleAssignments(ctx context.Context, principalID string) ([]graph.RoleAssignment, error)

@@ -35,6 +35,7 @@ func (s *Sim) graphRoutes() []graphRoute {
 	}
 	const rm = "roleManagement/directory/"
 	routes := []graphRoute{
+		r(http.MethodGet, "users", s.listUsers),
 		r(http.MethodGet, "users/*", s.getUser),
 		r(http.MethodPatch, "users/*", s.patchUser),
 		r(http.MethodPost, "users/*/revokeSignInSessions", s.revokeSessions),

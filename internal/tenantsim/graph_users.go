@@ -5,6 +5,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -18,7 +21,62 @@ var userDefaultFields = []string{
 
 var userSpec = querySpec{
 	entity:     "microsoft.graph.user",
-	selectable: append(append([]string{}, userDefaultFields...), "onPremisesSyncEnabled", "accountEnabled", "userType", "mailNickname"),
+	selectable: append(append([]string{}, userDefaultFields...), "onPremisesSyncEnabled", "accountEnabled", "userType", "mailNickname", "proxyAddresses"),
+}
+
+// userListSpec is GET /users: paged, with the one $filter listUsers takes off first.
+var userListSpec = querySpec{entity: userSpec.entity, selectable: userSpec.selectable, paged: true}
+
+// proxyAddressFilter is the one $filter GET /users answers: an equality inside any() on
+// proxyAddresses, "proxyAddresses/any(x:x eq 'smtp:addr')" (a default query in Graph: no
+// ConsistencyLevel needed). Go's regexp has no back-references: the two range variables are
+// compared in listUsers.
+var proxyAddressFilter = regexp.MustCompile(`^\s*proxyAddresses/any\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s*([A-Za-z_][A-Za-z0-9_]*)\s+eq\s+'((?:[^']|'')*)'\s*\)\s*$`)
+
+// proxyAddresses is what Graph shows for a user with a mailbox: its primary SMTP address as
+// "SMTP:<address>" (the simulator models no secondary addresses); none without a mailbox.
+func (t *tenant) proxyAddresses(u *User) []string {
+	if mb := t.mailboxes[u.ID]; mb != nil && mb.PrimarySmtpAddress != "" {
+		return []string{"SMTP:" + mb.PrimarySmtpAddress}
+	}
+	return []string{}
+}
+
+// listUsers is GET /users, optionally filtered by proxy address. The directory compares the
+// address without regard to case, so "smtp:" finds the primary "SMTP:" address too. Any other
+// $filter answers 400 as Graph does for an unsupported clause.
+func (s *Sim) listUsers(c *graphCall, _ []string) graphResult {
+	query := url.Values{}
+	var want string
+	filtered := false
+	for key, values := range c.query {
+		if strings.EqualFold(strings.TrimPrefix(key, "$"), "filter") {
+			m := proxyAddressFilter.FindStringSubmatch(values[0])
+			if m == nil || m[1] != m[2] {
+				return graphErr(400, "Request_UnsupportedQuery", "Unsupported or invalid query filter clause specified for property 'proxyAddresses' of resource 'User'.")
+			}
+			want, filtered = strings.ReplaceAll(m[3], "''", "'"), true
+			continue
+		}
+		query[key] = values
+	}
+	opts, bad := parseQuery(query, userListSpec)
+	if bad != nil {
+		return *bad
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	items := []map[string]any{}
+	for _, u := range s.tenant.users {
+		proxies := s.tenant.proxyAddresses(u)
+		if filtered && !slices.ContainsFunc(proxies, func(p string) bool { return strings.EqualFold(p, want) }) {
+			continue
+		}
+		entity := userEntity(u)
+		entity["proxyAddresses"] = proxies
+		items = append(items, project(entity, opts.selectFields, userDefaultFields))
+	}
+	return s.pageItems(c, opts, "users"+selectSuffix(opts.selectFields), items)
 }
 
 var groupDefaultFields = []string{
@@ -76,7 +134,9 @@ func (s *Sim) getUser(c *graphCall, p []string) graphResult {
 	if u == nil {
 		return graphNotFound(p[0])
 	}
-	body := project(userEntity(u), opts.selectFields, userDefaultFields)
+	entity := userEntity(u)
+	entity["proxyAddresses"] = s.tenant.proxyAddresses(u)
+	body := project(entity, opts.selectFields, userDefaultFields)
 	body["@odata.context"] = c.metadataURL("users" + selectSuffix(opts.selectFields) + "/$entity")
 	return graphOK(body)
 }
