@@ -103,12 +103,14 @@ func TestDryRunsHaveABudgetOfTheirOwn(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, remediation.Config{MaxPerHour: 1, MaxRequests: 3})
 	ctx := context.Background()
-	for i := 0; i < 2; i++ {
-		e.start(remediation.StartRequest{User: e.demo.UPN, Mode: "sync", DryRun: true, Steps: []string{"remove-forwarding"}})
+	// Four callers, so each stays within its share (half the budget) and the budget itself is
+	// what refuses.
+	for _, by := range []string{"alice", "bob"} {
+		e.start(remediation.StartRequest{User: e.demo.UPN, Mode: "sync", DryRun: true, Steps: []string{"remove-forwarding"}, RequestedBy: by})
 	}
-	e.start(remediation.StartRequest{User: e.demo.UPN, Mode: "sync", Steps: []string{"revoke-sessions"}}) // the hour's real run
+	e.start(remediation.StartRequest{User: e.demo.UPN, Mode: "sync", Steps: []string{"revoke-sessions"}, RequestedBy: "carol"}) // the hour's real run
 	e.sim.ResetRequests()
-	_, err := e.svc.Start(ctx, remediation.StartRequest{User: e.demo.UPN, Mode: "sync", DryRun: true, Steps: []string{"remove-forwarding"}})
+	_, err := e.svc.Start(ctx, remediation.StartRequest{User: e.demo.UPN, Mode: "sync", DryRun: true, Steps: []string{"remove-forwarding"}, RequestedBy: "dave"})
 	ae, _ := apperr.As(err)
 	if ae == nil || ae.Code != apperr.RateLimited || ae.RetryAfter <= 0 {
 		t.Fatalf("err %v, want rate limited with Retry-After", err)
@@ -122,6 +124,44 @@ func TestDryRunsHaveABudgetOfTheirOwn(t *testing.T) {
 	}
 	if list, _ := e.svc.List(ctx, e.demo.UPN); len(list) != 3 {
 		t.Fatalf("%d runs recorded, want 3", len(list))
+	}
+}
+
+// Each caller has its own share of the request budget (half of it): caller A exhausting its
+// share is refused, and caller B still gets through; A's refusals take nothing from the
+// budget. The share's key is a hash, so any requestedBy makes a valid Table key.
+func TestOneCallerCannotExhaustTheRequestBudgetOfOthers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{MaxPerHour: 1, MaxRequests: 4})
+	ctx := context.Background()
+	dry := func(by string) error {
+		_, err := e.svc.Start(ctx, remediation.StartRequest{User: e.demo.UPN, Mode: "sync", DryRun: true, Steps: []string{"remove-forwarding"}, RequestedBy: by})
+		return err
+	}
+	const a = "functionkey:0123456789ab"
+	b := "Playbook/Contoso #1? \\x\x01" // characters no Table key may hold
+	for i := 0; i < 2; i++ {
+		if err := dry(a); err != nil {
+			t.Fatalf("caller A, request %d: %v", i+1, err)
+		}
+	}
+	for i := 0; i < 3; i++ {
+		err := dry(a)
+		if ae, _ := apperr.As(err); ae == nil || ae.Code != apperr.RateLimited || ae.RetryAfter <= 0 || !strings.Contains(ae.Error(), "from this caller") {
+			t.Fatalf("caller A past its share: %v, want rate limited for this caller", err)
+		}
+	}
+	for i := 0; i < 2; i++ {
+		if err := dry(b); err != nil {
+			t.Fatalf("caller B, request %d, after A used up its share: %v", i+1, err)
+		}
+	}
+	// The budget itself is used up now (2 + 2): a third caller is refused by it.
+	if err := dry("sweep"); apperr.CodeOf(err) != apperr.RateLimited || strings.Contains(err.Error(), "from this caller") {
+		t.Fatalf("a third caller once the budget is used up: %v", err)
+	}
+	if list, _ := e.svc.List(ctx, e.demo.UPN); len(list) != 4 {
+		t.Fatalf("%d runs recorded, want 4", len(list))
 	}
 }
 

@@ -200,9 +200,24 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 	// a slot of the request budget first, so a misfiring caller is held back before it can
 	// throttle the identity or fill the tables. This is also the check that the store
 	// answers: no change to the tenant without a record of it.
+	// Each caller (requestedBy) has a share of it first, so one misfiring caller uses up its
+	// own share and not the budget of the others.
+	share, retryAfter, err := s.Store.Reserve(ctx, runs.CallerLimit(req.RequestedBy), s.now(), s.callerBudget())
+	if err != nil {
+		return nil, apperr.Wrap(apperr.Unavailable, err, "the run-record store is unreachable")
+	} else if share == nil {
+		e := apperr.New(apperr.RateLimited, "more than %d start requests from this caller (%s) in the last hour (dry runs and refusals included): refused so one misfiring caller cannot use up the budget of the others", s.callerBudget(), req.RequestedBy)
+		e.RetryAfter = retryAfter
+		s.Log.Warn("start request refused: the caller's share of the request budget is used up", "requestedBy", req.RequestedBy, "share", s.callerBudget(), "retryAfter", retryAfter)
+		return nil, e
+	}
 	if slot, retryAfter, err := s.Store.Reserve(ctx, runs.RequestLimit, s.now(), s.requestBudget()); err != nil {
 		return nil, apperr.Wrap(apperr.Unavailable, err, "the run-record store is unreachable")
 	} else if slot == nil {
+		// Not counted against the caller either: nothing was read or recorded.
+		if err := s.Store.GiveBack(ctx, share); err != nil {
+			s.Log.Warn("could not give back the caller's share of the request budget", "requestedBy", req.RequestedBy, "err", err)
+		}
 		e := apperr.New(apperr.RateLimited, "more than %d start requests in the last hour (dry runs and refusals included): refused so a misfiring caller cannot throttle the tenant's identity", s.requestBudget())
 		e.RetryAfter = retryAfter
 		s.Log.Warn("start request refused: request budget used up", "budget", s.requestBudget(), "retryAfter", retryAfter)
@@ -408,6 +423,16 @@ func (s *Service) requestBudget() int {
 		return s.Config.MaxRequests
 	}
 	return max(10*s.Config.MaxPerHour, 100)
+}
+
+// callerBudget is one caller's share of requestBudget: half of it. With a second caller in
+// the tenant, one that misfires leaves at least half the hour's requests to the others, and
+// a caller that works as meant stays far below it (by default 100 an hour against
+// MAX_REMEDIATIONS_PER_HOUR's 20 changes; the sweep starts at most SWEEP_MAX_USERS, 10,
+// every 15 minutes). A smaller share would starve a single busy playbook, which is often the
+// only caller.
+func (s *Service) callerBudget() int {
+	return max(s.requestBudget()/2, 1)
 }
 
 // fingerprint binds an idempotency key to the request that claimed it: the user (its object

@@ -2,6 +2,8 @@ package runs
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -510,6 +512,16 @@ const (
 	// throttles the identity or fills the tables.
 	RequestLimit Limit = "requests"
 )
+
+// CallerLimit is one caller's share of RequestLimit, named by the caller's requestedBy
+// ("functionkey:<fp>", a principal name, "queue:<name>", "sweep"). The name is hashed: a
+// principal name may hold characters a Table key must not (/ \ # ? and controls) and any
+// length, while a hash is 32 hex digits whatever it was. Case is ignored, as principal names
+// compare.
+func CallerLimit(requestedBy string) Limit {
+	sum := sha256.Sum256([]byte(strings.ToLower(requestedBy)))
+	return Limit("requests-by-" + hex.EncodeToString(sum[:16]))
+}
 
 // window is the length of the sliding window, and bucket the resolution it is kept at: a
 // reservation is counted from the start of its 10-second bucket until window after the
