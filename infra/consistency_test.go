@@ -352,7 +352,7 @@ func TestPlaybookCallsRoutesTheHandlerServes(t *testing.T) {
 	}
 	// A run that waits for approval is commented with how to approve it, and the wait for
 	// the run's end goes on through the approval.
-	if !slices.Contains(patterns, "POST /api/remediations/{runId}/approve") || !strings.Contains(raw, "/api/remediations/@{body('Start_remediation')?['runId']}/approve") {
+	if !slices.Contains(patterns, "POST /api/remediations/{runId}/approve") || !strings.Contains(raw, "/api/remediations/@{"+htmlEscapeOpen+"body('Start_remediation')?['runId']"+strings.ReplaceAll(htmlEscapeClose, `"`, `\"`)+"}/approve") {
 		t.Error("the playbook's approval comment does not name the approve route the handler serves")
 	}
 	if strings.Count(raw, "'awaiting_approval'") < 1 || !strings.Contains(raw, `"awaiting_approval"`) {
