@@ -114,6 +114,14 @@ func startStack(t *testing.T, env ...string) *stack {
 // startStackIn is startStack with the app root root.
 func startStackIn(t *testing.T, root string, env ...string) *stack {
 	t.Helper()
+	return startStackConfigured(t, root, nil, env...)
+}
+
+// startStackConfigured is startStackIn with configure run on the seeded simulator before
+// the handler starts (a tenant or deployment played as misconfigured from the first token
+// the handler asks for).
+func startStackConfigured(t *testing.T, root string, configure func(*tenantsim.Sim), env ...string) *stack {
+	t.Helper()
 	ctx := context.Background()
 	storage, err := azurite.Start(ctx)
 	if err != nil {
@@ -126,6 +134,9 @@ func startStackIn(t *testing.T, root string, env ...string) *stack {
 	}
 	t.Cleanup(sim.Close)
 	s := &stack{t: t, root: root, storage: storage, sim: sim, demo: tenantsim.SeedDemo(sim), output: &bytes.Buffer{}}
+	if configure != nil {
+		configure(sim)
+	}
 	s.host = s.startHost(env...)
 	return s
 }

@@ -369,3 +369,13 @@ func TestCLIOnATerminal(t *testing.T) {
 		t.Errorf("the long remove-forwarding line should be cut to fit: %q", lines[2])
 	}
 }
+
+// tourniquet doctor against the real handler and the simulated tenant: the preflight of a
+// configured deployment reads ready, and the command exits 0.
+func TestDoctorAgainstTheHandler(t *testing.T) {
+	s := service(t)
+	res := tq(t, s, "doctor")
+	if res.code != exitOK || !strings.Contains(res.stdout, "preflight ready") || !strings.Contains(res.stdout, "remove-admin-roles") {
+		t.Fatalf("exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+}

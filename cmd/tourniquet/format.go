@@ -259,3 +259,38 @@ func printCatalog(w io.Writer, steps []client.CatalogStep) {
 		fmt.Fprintln(w, clean(fmt.Sprintf("%-28s %-9s %-8s %-11s %s", s.Name, s.Impact, yes(s.Default), yes(s.Reversible), desc)))
 	}
 }
+
+// printPreflight prints the preflight as a person reads it: the verdict, one line per step,
+// then every check that is not ok with what it found and the fix to paste. On a terminal
+// the statuses are coloured; piped, the text is the same without colour.
+func printPreflight(w io.Writer, p *client.Preflight, colour bool) {
+	paint := func(status string) string {
+		code := map[string]string{"ready": "32", "ok": "32", "degraded": "33", "warn": "33", "blocked": "31", "fail": "31"}[status]
+		if !colour || code == "" {
+			return status
+		}
+		return "\x1b[" + code + "m" + status + "\x1b[0m"
+	}
+	pad := func(status string, width int) string {
+		return paint(status) + strings.Repeat(" ", max(0, width-len(status)))
+	}
+	fmt.Fprintf(w, "preflight %s (checked %s)\n\n", paint(clean(p.Status)), p.CheckedAt.UTC().Format(time.RFC3339))
+	fmt.Fprintln(w, "STEP                          STATUS    WHY")
+	for _, st := range p.Steps {
+		why := strings.Join(st.Reasons, "; ")
+		fmt.Fprintf(w, "%-29s %s %s\n", clean(st.Name), pad(clean(st.Status), 9), clean(why))
+	}
+	var open []client.PreflightCheck
+	for _, ch := range p.Checks {
+		if ch.Status != "ok" {
+			open = append(open, ch)
+		}
+	}
+	fmt.Fprintf(w, "\n%d checks, %d to look at\n", len(p.Checks), len(open))
+	for _, ch := range open {
+		fmt.Fprintf(w, "\n%s %s\n  %s\n", pad(clean(ch.Status), 4), clean(ch.Name), clean(ch.Detail))
+		if ch.Fix != "" {
+			fmt.Fprintf(w, "  fix: %s\n", clean(ch.Fix))
+		}
+	}
+}

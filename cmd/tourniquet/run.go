@@ -57,6 +57,8 @@ Commands:
   reject <runId> --reason TEXT   reject a run that waits for approval
   runs <user>        a user's runs, newest first
   steps              the step catalog: name, impact, default, reversible, what it does
+  doctor             what will work in this tenant, and how to fix what will not (the
+                     preflight: read-only); exit 0 ready, 3 degraded, 1 blocked
   report <runId>     save the run's report page (HTML)
       -o FILE              where (default report-<runId>.html; '-' writes to stdout)
   help               this text
@@ -233,6 +235,8 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		return c.steps(ctx, rest)
 	case "report":
 		return c.report(ctx, rest)
+	case "doctor":
+		return c.doctor(ctx, rest)
 	}
 	return usagef("unknown command %q", name)
 }
@@ -581,6 +585,31 @@ func (c *cli) report(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintln(c.stdout, abs)
 	return nil
+}
+
+// doctor prints the preflight: a table of the steps, then the checks that need a person,
+// each with its fix. The exit code says the worst of the default steps.
+func (c *cli) doctor(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
+	if _, err := c.parse(fs, args, 0, "no argument"); err != nil {
+		return err
+	}
+	doc, err := c.api.Preflight(ctx)
+	if err != nil {
+		return err
+	}
+	if c.opts.json {
+		c.printRaw(doc.Raw)
+	} else {
+		printPreflight(c.stdout, &doc.Value, c.tty)
+	}
+	switch doc.Value.Status {
+	case "ready":
+		return nil
+	case "degraded":
+		return exitError{exitActionRequired}
+	}
+	return exitError{exitFailed}
 }
 
 // printRaw prints a document as the API sent it, one per line.

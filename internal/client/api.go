@@ -79,6 +79,29 @@ type CatalogStep struct {
 	DependsOn   []string `json:"dependsOn"`
 }
 
+// Preflight is the answer of GET /api/preflight: what will work in the tenant.
+type Preflight struct {
+	Status    string           `json:"status"` // ready | degraded | blocked
+	CheckedAt time.Time        `json:"checkedAt"`
+	Checks    []PreflightCheck `json:"checks"`
+	Steps     []PreflightStep  `json:"steps"`
+}
+
+// PreflightCheck is one thing the preflight looked at.
+type PreflightCheck struct {
+	Name   string `json:"name"`
+	Status string `json:"status"` // ok | warn | fail
+	Detail string `json:"detail"`
+	Fix    string `json:"fix"`
+}
+
+// PreflightStep says whether one step will work.
+type PreflightStep struct {
+	Name    string   `json:"name"`
+	Status  string   `json:"status"` // ready | degraded | blocked
+	Reasons []string `json:"reasons"`
+}
+
 // Restored is the answer of POST .../restore.
 type Restored struct {
 	RunID string        `json:"runId"`
@@ -140,6 +163,11 @@ func (c *Client) List(ctx context.Context, user string) (Document[[]Run], error)
 // Steps returns the step catalog, in run-document order.
 func (c *Client) Steps(ctx context.Context) (Document[[]CatalogStep], error) {
 	return send[[]CatalogStep](ctx, c, http.MethodGet, "/api/steps", nil, nil, nil)
+}
+
+// Preflight answers what will work in the tenant and how to fix what will not.
+func (c *Client) Preflight(ctx context.Context) (Document[Preflight], error) {
+	return send[Preflight](ctx, c, http.MethodGet, "/api/preflight", nil, nil, nil)
 }
 
 // Restore undoes the run's reversible changes (or those of req.Steps).

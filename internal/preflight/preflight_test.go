@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -284,5 +286,25 @@ func TestEveryCatalogStepHasItsNeeds(t *testing.T) {
 		if _, ok := Needs[s.Name]; !ok {
 			t.Errorf("%s has no entry in Needs", s.Name)
 		}
+	}
+}
+
+// docs/permissions.md and Needs say the same: every Graph permission a step needs or works
+// better with is in the document.
+func TestPermissionsDocNamesEveryNeed(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "permissions.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, n := range Needs {
+		for _, p := range append(append(slices.Clone(n.Graph), everyStep...), sortedKeys(n.GraphOptional)...) {
+			if !strings.Contains(string(doc), "`"+p+"`") {
+				t.Errorf("%s needs %s, which docs/permissions.md does not name", name, p)
+			}
+		}
+	}
+	if !strings.Contains(string(doc), "internal/preflight") {
+		t.Error("docs/permissions.md does not say the preflight reads the same table")
 	}
 }
