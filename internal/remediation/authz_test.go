@@ -379,3 +379,35 @@ func TestProtectedAccountsAreNeverMatchedByMail(t *testing.T) {
 		t.Fatalf("a mail entry resolved: %+v", st)
 	}
 }
+
+// A PROTECTED_ACCOUNTS entry that resolved once and does not resolve again (Graph failing,
+// or the account renamed so its old UPN names nobody) keeps the object id it had: the
+// break-glass account stays protected.
+func TestProtectedAccountKeepsItsLastGoodObjectID(t *testing.T) {
+	t.Parallel()
+	for name, breakResolution := range map[string]func(e *env){
+		"graph fails": func(e *env) { e.sim.FailNext(10, "/users/"+e.demo.BreakGlassUPN, 503) },
+		"renamed": func(e *env) {
+			u, _ := e.sim.User(e.demo.BreakGlassID)
+			u.UserPrincipalName = "breakglass-renamed@contoso.example"
+			e.sim.AddUser(u)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, remediation.Config{})
+			e.svc.Config.Protected = []string{e.demo.BreakGlassUPN}
+			if st := e.svc.ResolveProtected(context.Background()); st.Resolved != 1 {
+				t.Fatalf("first resolution: %+v", st)
+			}
+			breakResolution(e)
+			if st := e.svc.ResolveProtected(context.Background()); st.Resolved != 1 {
+				t.Fatalf("second resolution forgot the object id: %+v", st)
+			}
+			_, err := e.svc.Start(context.Background(), remediation.StartRequest{User: e.demo.BreakGlassID, Mode: "sync", Steps: []string{"revoke-sessions"}})
+			if apperr.CodeOf(err) != apperr.Protected {
+				t.Fatalf("a run for the break-glass account after a failed resolution: %v", err)
+			}
+		})
+	}
+}

@@ -36,7 +36,18 @@ type ProtectedStatus struct {
 // ResolveProtected resolves every PROTECTED_ACCOUNTS entry in the directory now and logs
 // each one that does not resolve. The handler calls it at start; checks call it again when
 // the last resolution is older than protectedRefresh.
+//
+// An entry that resolved before and does not now (Graph throttled or failed, the account
+// was renamed or deleted) keeps its last good object id: a passing failure must not leave a
+// break-glass account unprotected until the next resolution. Keeping an id is always the
+// safe side; an object id is never given to another object.
 func (s *Service) ResolveProtected(ctx context.Context) ProtectedStatus {
+	lastGood := map[string]string{} // entry -> object id it resolved to last time
+	s.protectedSet.mu.Lock()
+	for id, entry := range s.protectedSet.ids {
+		lastGood[entry] = id
+	}
+	s.protectedSet.mu.Unlock()
 	ids := map[string]string{}
 	var unresolved []string
 	for _, entry := range s.Config.Protected {
@@ -49,6 +60,11 @@ func (s *Service) ResolveProtected(ctx context.Context) ProtectedStatus {
 		u, err := s.Runner.Directory.GetUser(rctx, entry)
 		cancel()
 		if err != nil || u.ID == "" {
+			if id, ok := lastGood[entry]; ok {
+				ids[id] = entry
+				s.Log.Warn("PROTECTED_ACCOUNTS entry did not resolve this time; it keeps the object id it resolved to before", "entry", entry, "err", err)
+				continue
+			}
 			unresolved = append(unresolved, entry)
 			s.Log.Error("PROTECTED_ACCOUNTS entry did not resolve to a user in the directory; it is still matched by its literal id or UPN", "entry", entry, "err", err)
 			continue
