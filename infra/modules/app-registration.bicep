@@ -55,7 +55,13 @@ resource app 'Microsoft.Graph/applications@v1.0' = {
 // app role assignments are made to it.
 resource sp 'Microsoft.Graph/servicePrincipals@v1.0' = {
   appId: app.appId
-  appRoleAssignmentRequired: true // only principals holding a role get a token at all
+  // Entra ID issues a token for this app only to users, groups' members and service
+  // principals that hold an app role assignment to it (any of the four roles); without it,
+  // anyone in the tenant could get one. It does not say which route a role opens: the
+  // handler checks the role each route needs (Tourniquet.Read, .Remediate, .Restore,
+  // .Approve) from the token's claims, so a holder of Tourniquet.Read alone is still refused
+  // 403 on the others.
+  appRoleAssignmentRequired: true
 }
 
 output appId string = app.appId
