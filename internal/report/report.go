@@ -5,15 +5,14 @@
 // The page loads nothing (no scripts, no images, no fonts, no external style sheets) so that
 // it can be served under the contract's Content-Security-Policy, saved, mailed or printed as
 // it is. Everything in a run that came from the tenant (rule names, targets, evidence) is
-// attacker-controlled text; html/template escapes it in every context.
+// attacker-controlled text; page.go escapes every value it writes, and writes the page with
+// plain Go code so that no template engine's reflection weighs on the handler's link.
 package report
 
 import (
 	"bytes"
-	"embed"
 	"encoding/json"
 	"fmt"
-	"html/template"
 	"io"
 	"slices"
 	"sort"
@@ -39,13 +38,6 @@ type Options struct {
 	BaseURL string
 }
 
-//go:embed page.html.tmpl
-var templates embed.FS
-
-var page = template.Must(template.New("page.html.tmpl").Funcs(template.FuncMap{
-	"when": formatTime,
-}).ParseFS(templates, "page.html.tmpl"))
-
 // awaitingApproval is the status of a run waiting for a second person (contract section
 // 6.1).
 const awaitingApproval = runs.AwaitingApproval
@@ -59,12 +51,9 @@ func Render(w io.Writer, run *runs.Run, opts Options) error {
 	if err != nil {
 		return err
 	}
-	// Rendered into a buffer first so that a template error never leaves half a page.
-	var buf bytes.Buffer
-	if err := page.Execute(&buf, v); err != nil {
-		return fmt.Errorf("report: %w", err)
-	}
-	_, err = w.Write(buf.Bytes())
+	var page writer
+	writePage(&page, v)
+	_, err = io.WriteString(w, page.String())
 	return err
 }
 
@@ -414,20 +403,20 @@ func toValue(v any) *value {
 	return &value{Scalar: fmt.Sprint(v)}
 }
 
-func formatTime(t any) string {
-	switch v := t.(type) {
-	case time.Time:
-		if v.IsZero() {
-			return "not recorded"
-		}
-		return v.UTC().Format("2006-01-02 15:04:05 UTC")
-	case *time.Time:
-		if v == nil {
-			return "not yet"
-		}
-		return formatTime(*v)
+// formatTime writes a time in UTC to the second, "not recorded" for the zero time.
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return "not recorded"
 	}
-	return ""
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
+// formatTimeOrNotYet is formatTime of *t, "not yet" when there is no time.
+func formatTimeOrNotYet(t *time.Time) string {
+	if t == nil {
+		return "not yet"
+	}
+	return formatTime(*t)
 }
 
 func orDefault(s, def string) string {
