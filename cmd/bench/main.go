@@ -1,6 +1,7 @@
 // Command bench measures Tourniquet and prints one table: remediation latency against the
 // critical path, throughput through the queues under a throttling tenant, cold start and
-// memory of the handler binary, and the per-invocation overhead of the host protocol path.
+// memory of the handler binary with its size and the deployment zip's, and the per-invocation
+// overhead of the host protocol path.
 // `make bench` runs it from the repository root after `make build`; docs/performance.md
 // holds the figures and how to read them.
 //
