@@ -169,7 +169,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	for _, item := range restored.Items {
 		out.line("HTTP %d  %-28s %-16s %s %s", status, item.Step, item.Result, item.Target, item.Problem())
 	}
-	out.line("not restored: the attacker's delegates and app consent (not named; POST .../restore without steps would restore every reversible change),")
+	out.line("not restored: the attacker's delegates and app consent (not named; POST .../restore without steps does not restore them either),")
 	out.line("and, by design, the password, the sessions, forwarding, inbox rules and MFA methods (the user registers again)")
 	out.title("After the restore: " + demo.UPN)
 	out.tenantState(sim, demo.UPN, demo.UserID)

@@ -48,8 +48,9 @@ Commands:
       --no-wait            print the run as accepted and return
   status <runId>     show a run
   watch <runId>      follow a run until it ends (waits through awaiting_approval)
-  restore <runId>    undo the run's reversible changes
-      --steps a,b          only these steps' changes
+  restore <runId>    give back the user's own access the run removed (roles, sign-in,
+                     mail protocols, role groups; delegates and consents only with --steps)
+      --steps a,b          exactly these steps' changes
       --force --reason T   restore before the account was secured (the reason is recorded)
   approve <runId>    approve a run that waits for approval, then follow it
       --reason TEXT        recorded with the decision

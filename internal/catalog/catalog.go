@@ -52,6 +52,11 @@ type Step struct {
 	// Reversible steps are undone by POST /api/remediations/{runId}/restore.
 	Reversible bool   `json:"reversible"`
 	Impact     Impact `json:"impact"`
+	// RestoreWhenNamed marks a reversible step that undid what the attacker may have added
+	// (a mailbox delegate, an app consent): restore gives it back only when the request
+	// names it, never by default, so a restore without steps gives back the victim's own
+	// access only.
+	RestoreWhenNamed bool `json:"-"`
 	// After names the steps that must have finished before this one starts, when the run
 	// has them. waitsForAll marks a step that waits for every other step of the run except
 	// those that nothing waits for (notAwaited).
@@ -78,11 +83,11 @@ var Steps = []Step{
 		Description: "Removes the user from every Exchange Online admin role group (Organization Management, Recipient Management, ...) and records each group."},
 	{Name: DisableMailProtocols, Title: "Turn off the mailbox's mail protocols (OWA, MAPI, EWS, ActiveSync, POP, IMAP)", Impact: ImpactHigh, Reversible: true,
 		Description: "Turns off OWA, MAPI, EWS, ActiveSync, POP and IMAP for the mailbox, recording each protocol's previous value."},
-	{Name: RemoveMailboxDelegates, Title: "Remove delegates of the mailbox (FullAccess, SendAs, SendOnBehalf)", Impact: ImpactMedium, Reversible: true,
+	{Name: RemoveMailboxDelegates, Title: "Remove delegates of the mailbox (FullAccess, SendAs, SendOnBehalf)", Impact: ImpactMedium, Reversible: true, RestoreWhenNamed: true,
 		Description: "Removes explicit FullAccess, SendAs and SendOnBehalf delegates on the user's mailbox and records each grant."},
 	{Name: RemoveMFAMethods, Title: "Remove the attacker's sign-in (MFA) methods", Impact: ImpactHigh,
 		Description: "Deletes every authentication method but the password (or, with options.mfaMethods.registeredSince, those registered since), the default method last, recording each method's type, id and non-secret details; the user registers again."},
-	{Name: RevokeAppConsents, Title: "Revoke the apps the user consented to", Impact: ImpactMedium, Reversible: true,
+	{Name: RevokeAppConsents, Title: "Revoke the apps the user consented to", Impact: ImpactMedium, Reversible: true, RestoreWhenNamed: true,
 		Description: "Deletes the delegated permission grants the user consented to for themselves (consentType Principal) and records each grant (client, resource, scope), so restore creates them again."},
 	{Name: Investigate, Title: "Investigate what the attacker did (sign-ins, audit log, mail sent)", Impact: ImpactNone, notAwaited: true,
 		Description: "Reads what the attacker did (sign-ins, directory audit events, mailbox changes, mail sent) into a timeline; changes nothing and holds up no other step."},

@@ -170,7 +170,7 @@ func (c *Client) Preflight(ctx context.Context) (Document[Preflight], error) {
 	return send[Preflight](ctx, c, http.MethodGet, "/api/preflight", nil, nil, nil)
 }
 
-// Restore undoes the run's reversible changes (or those of req.Steps).
+// Restore gives back the user's own access the run removed (or exactly req.Steps' changes).
 func (c *Client) Restore(ctx context.Context, runID string, req RestoreRequest) (Document[Restored], error) {
 	if !ValidRunID(runID) {
 		return Document[Restored]{}, errRunID

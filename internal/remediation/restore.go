@@ -19,7 +19,7 @@ import (
 // person forces it and says why.
 type RestoreRequest struct {
 	RunID       string
-	Steps       []string // only these steps' changes; every reversible step when empty
+	Steps       []string // exactly these steps' changes; when empty, the reversible steps that gave the victim's own access back (not delegates or consents)
 	Force       bool     // restore before the account is secured
 	Reason      string   // required with Force, recorded in the run
 	RequestedBy string
@@ -69,7 +69,8 @@ func (s *Service) RestoreAdminRoles(ctx context.Context, req RestoreRequest) (*R
 	return s.restore(ctx, run, req)
 }
 
-// Restore undoes every reversible change of a run (or of req.Steps). Idempotent.
+// Restore undoes the reversible changes of a run that took the victim's own access away
+// (or exactly those of req.Steps, delegates and consents included when named). Idempotent.
 func (s *Service) Restore(ctx context.Context, req RestoreRequest) (*Restored, error) {
 	if err := checkRestoreRequest(&req); err != nil {
 		return nil, err
@@ -102,12 +103,17 @@ func checkRestoreRequest(req *RestoreRequest) error {
 	return nil
 }
 
-// wantedSteps returns the reversible steps among names (all reversible ones when empty).
+// wantedSteps returns the reversible steps among names. When names is empty it returns
+// those that gave the victim's own access back (roles, sign-in, protocols, role groups):
+// a delegate or an app consent may be the attacker's, so it comes back only when named
+// (contract section 2).
 func wantedSteps(names []string) []steps.Name {
 	var out []steps.Name
 	for _, r := range reversible {
 		if len(names) == 0 {
-			out = append(out, r)
+			if entry, _ := catalog.Lookup(r); !entry.RestoreWhenNamed {
+				out = append(out, r)
+			}
 			continue
 		}
 		for _, n := range names {
