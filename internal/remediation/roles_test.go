@@ -301,8 +301,12 @@ func TestConcurrentRunsNeverRemoveTheLastTwoGlobalAdministrators(t *testing.T) {
 }
 
 func concurrentLastTwo(t *testing.T, wrap func(steps.Directory) steps.Directory) {
+	concurrentLastTwoWith(t, 5, func(r *steps.Runner) { r.Directory = wrap(r.Directory) })
+}
+
+func concurrentLastTwoWith(t *testing.T, iterations int, setup func(*steps.Runner)) {
 	admins := []string{"e5e5e5e5-0000-4000-8000-0000000000e1", "e5e5e5e5-0000-4000-8000-0000000000e2"}
-	for i := 0; i < 5; i++ {
+	for i := 0; i < iterations; i++ {
 		e := newEnvSeeded(t, remediation.Config{}, func(sim *tenantsim.Sim) tenantsim.Demo {
 			sim.AddAcceptedDomain("litware.example")
 			for n, id := range admins {
@@ -311,7 +315,7 @@ func concurrentLastTwo(t *testing.T, wrap func(steps.Directory) steps.Directory)
 			}
 			return tenantsim.Demo{}
 		})
-		e.svc.Runner.Directory = wrap(e.svc.Runner.Directory)
+		setup(e.svc.Runner)
 		statuses := make([]runs.StepStatus, len(admins))
 		var wg sync.WaitGroup
 		for n, id := range admins {
@@ -376,5 +380,85 @@ func TestEligibleGroupMembershipIsRemovedAndRestored(t *testing.T) {
 	again, err := e.svc.RestoreAdminRoles(context.Background(), remediation.RestoreRequest{RunID: run.RunID, RequestedBy: "admin@northwind.example", Force: true, Reason: "one-step run: the account was secured by hand"})
 	if err != nil || again.Run.Restorations[len(again.Run.Restorations)-1].Changes[0].Action != "already_present" {
 		t.Fatalf("second restore: %v %+v", err, again.Run.Restorations)
+	}
+}
+
+// TestConcurrentRunsNeverRemoveTheLastTwoGlobalAdministratorsWhenARemovalOutlastsTheLock:
+// a removal slower than the Global Administrator lock's ttl must not let a second run take
+// the lock, count the first run's target as another Global Administrator and remove its
+// own: the lock is renewed while its work runs.
+func TestConcurrentRunsNeverRemoveTheLastTwoGlobalAdministratorsWhenARemovalOutlastsTheLock(t *testing.T) {
+	t.Parallel()
+	concurrentLastTwoWith(t, 2, func(r *steps.Runner) {
+		r.GlobalAdminLockTTL = 600 * time.Millisecond
+		r.Directory = slowDeletes{Directory: r.Directory, delay: 1500 * time.Millisecond}
+	})
+}
+
+// outOfBand makes a change outside Tourniquet at the moment a step acts: while the
+// target's Global Administrator assignment is removed (or its sign-in blocked), another
+// admin disables the only other Global Administrator, a race no lock of Tourniquet's can
+// catch.
+type outOfBand struct {
+	steps.Directory
+	sim    *tenantsim.Sim
+	target string
+	other  string
+}
+
+func (d outOfBand) disableOther() {
+	u, _ := d.sim.User(d.other)
+	u.AccountEnabled = false
+	d.sim.AddUser(u)
+}
+
+func (d outOfBand) DeleteRoleAssignment(ctx context.Context, id string) error {
+	d.disableOther()
+	return d.Directory.DeleteRoleAssignment(ctx, id)
+}
+
+func (d outOfBand) SetAccountEnabled(ctx context.Context, userID string, enabled bool) error {
+	if strings.EqualFold(userID, d.target) && !enabled {
+		d.disableOther()
+	}
+	return d.Directory.SetAccountEnabled(ctx, userID, enabled)
+}
+
+// TestGlobalAdministratorIsGrantedBackWhenNoOtherRemainsAfterTheRemoval: the steps count the
+// Global Administrators again after removing the role (or blocking the sign-in); when none
+// other is left, what was just done is undone at once and the step ends action_required.
+func TestGlobalAdministratorIsGrantedBackWhenNoOtherRemainsAfterTheRemoval(t *testing.T) {
+	t.Parallel()
+	const (
+		target = "f6f6f6f6-0000-4000-8000-0000000000f1"
+		other  = "f6f6f6f6-0000-4000-8000-0000000000f2"
+	)
+	for _, step := range []string{"remove-admin-roles", "block-sign-in"} {
+		t.Run(step, func(t *testing.T) {
+			t.Parallel()
+			e := newEnvSeeded(t, remediation.Config{}, func(sim *tenantsim.Sim) tenantsim.Demo {
+				sim.AddAcceptedDomain("tailspin.example")
+				for n, id := range []string{target, other} {
+					sim.AddUser(tenantsim.User{ID: id, UserPrincipalName: fmt.Sprintf("admin%d@tailspin.example", n), DisplayName: id, AccountEnabled: true})
+					sim.AssignRole(id, steps.GlobalAdministratorTemplateID, "/")
+				}
+				return tenantsim.Demo{UserID: target, UPN: "admin0@tailspin.example"}
+			})
+			e.svc.Runner.Directory = outOfBand{Directory: e.svc.Runner.Directory, sim: e.sim, target: target, other: other}
+			run := e.start(remediation.StartRequest{User: target, Mode: "sync", Steps: []string{step}, Reason: "INC-20 race"})
+			st := run.Step(step)
+			u, _ := e.sim.User(target)
+			if st.Status != runs.StepActionRequired || !strings.Contains(st.Message, "no other enabled Global Administrator") {
+				t.Fatalf("step %s %q, want action_required naming the race\n%s", st.Status, st.Message, dump(run))
+			}
+			if len(e.sim.RoleAssignments(target)) != 1 || !u.AccountEnabled {
+				t.Fatalf("the tenant's last Global Administrator was left without the role (%d assignments) or blocked (enabled %v)", len(e.sim.RoleAssignments(target)), u.AccountEnabled)
+			}
+			for _, c := range st.Changes {
+				if c.Restore != nil {
+					t.Errorf("a change undone at once is still recorded as restorable: %+v", c)
+				}
+			}
+		})
 	}
 }

@@ -96,3 +96,65 @@ func TestLockGivesUpWhileHeldAndReleaseAfterTakeoverIsHarmless(t *testing.T) {
 		t.Fatalf("invalid name: %v", err)
 	}
 }
+
+// TestHeldLockIsRenewedWhileItsWorkRuns: a lease (Hold) outlives its ttl while its holder
+// works; nobody else takes the lock meanwhile, and Release frees it at once.
+func TestHeldLockIsRenewedWhileItsWorkRuns(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	lease, err := s.Hold(ctx, "slow-work", "slow-run", 300*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Four ttls of work: a plain lock would have expired three times over.
+	time.Sleep(1200 * time.Millisecond)
+	if err := lease.Held(); err != nil {
+		t.Fatalf("a renewed lease: %v", err)
+	}
+	short, cancel := context.WithTimeout(ctx, 700*time.Millisecond)
+	defer cancel()
+	if _, err := s.Lock(short, "slow-work", "next-run", time.Second); err == nil {
+		t.Fatal("another holder took a lock that was renewed while its work ran")
+	}
+	lease.Release()
+	lease.Release() // harmless
+	start := time.Now()
+	release, err := s.Lock(ctx, "slow-work", "next-run", time.Second)
+	if err != nil || time.Since(start) > 400*time.Millisecond {
+		t.Fatalf("after release: %v after %v", err, time.Since(start))
+	}
+	release()
+}
+
+// TestLeaseTakenOverSaysSo: when the lock entity is no longer the one the holder wrote (it
+// was taken over, or deleted), the next renewal finds out and Held answers ErrLockLost.
+func TestLeaseTakenOverSaysSo(t *testing.T) {
+	t.Parallel()
+	s, prefix := newStoreNamed(t)
+	ctx := context.Background()
+	lease, err := s.Hold(ctx, "taken", "slow-run", 300*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lease.Release()
+	// Someone writes over the lock (a takeover after an expiry this holder did not see).
+	e := []byte(`{"PartitionKey":"lock","RowKey":"taken","Holder":"other-run","Expires":"` + time.Now().UTC().Add(time.Minute).Format(time.RFC3339Nano) + `","Expires@odata.type":"Edm.DateTime"}`)
+	if _, err := tableSvc.NewClient(prefix+"Limits").UpsertEntity(ctx, e, nil); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for lease.Held() == nil && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := lease.Held(); !errors.Is(err, runs.ErrLockLost) {
+		t.Fatalf("Held after a takeover: %v", err)
+	}
+	lease.Release()
+	// The release of a lost lease leaves the new holder's lock alone.
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if _, err := s.Lock(short, "taken", "third-run", time.Second); err == nil {
+		t.Fatal("the release of a lost lease freed the new holder's lock")
+	}
+}

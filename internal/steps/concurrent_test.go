@@ -198,7 +198,7 @@ func TestRoleRemovalsRunConcurrentlyAndRecordInAFixedOrder(t *testing.T) {
 // refusingLocker never grants the lock (storage unreachable, or held by a hung run).
 type refusingLocker struct{}
 
-func (refusingLocker) Lock(context.Context, string, string, time.Duration) (func(), error) {
+func (refusingLocker) Hold(context.Context, string, string, time.Duration) (runs.Lease, error) {
 	return nil, runs.ErrUnavailable
 }
 

@@ -394,9 +394,49 @@ func TestRevokeAppConsentsWithoutApplicationNames(t *testing.T) {
 // mutexLocker is one process's tenant-wide lock, for two runs in one test.
 type mutexLocker struct{ mu sync.Mutex }
 
-func (l *mutexLocker) Lock(context.Context, string, string, time.Duration) (func(), error) {
+func (l *mutexLocker) Hold(context.Context, string, string, time.Duration) (runs.Lease, error) {
 	l.mu.Lock()
-	return l.mu.Unlock, nil
+	return &mutexLease{release: l.mu.Unlock}, nil
+}
+
+type mutexLease struct {
+	once    sync.Once
+	release func()
+}
+
+func (*mutexLease) Held() error { return nil }
+func (l *mutexLease) Release()  { l.once.Do(l.release) }
+
+// losingLocker grants the lock, which is then lost before the step acts (not renewed in
+// time, or taken over after it expired).
+type losingLocker struct{}
+
+func (losingLocker) Hold(context.Context, string, string, time.Duration) (runs.Lease, error) {
+	return lostLease{}, nil
+}
+
+type lostLease struct{}
+
+func (lostLease) Held() error { return fmt.Errorf("test: %w", runs.ErrLockLost) }
+func (lostLease) Release()    {}
+
+// TestGlobalAdministratorStepsChangeNothingOnceTheLockIsLost: remove-admin-roles and
+// block-sign-in ask the lease before each change; a lost lock removes and blocks nothing,
+// and the step is tried again.
+func TestGlobalAdministratorStepsChangeNothingOnceTheLockIsLost(t *testing.T) {
+	ctx := context.Background()
+	r, sim, demo := simRunner(t)
+	r.Locker = losingLocker{}
+	megan := Target{ID: demo.GlobalAdminID, UPN: demo.GlobalAdminUPN}
+	for _, step := range []Name{RemoveAdminRoles, BlockSignIn} {
+		out := r.Run(ctx, step, Input{Target: megan, RunID: "r1"})
+		if out.Status != runs.StepFailed || !out.Transient || out.Error == nil || out.Error.Code != "lock_lost" || len(out.Changes) != 0 {
+			t.Fatalf("%s with a lost lock: %+v", step, out)
+		}
+	}
+	if n := tenantWrites(sim); n != 0 {
+		t.Fatalf("%d tenant writes after the lock was lost", n)
+	}
 }
 
 // Blocking a Global Administrator's sign-in takes the tenant-wide lock: without it nothing

@@ -3,7 +3,9 @@ package steps
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -361,12 +363,53 @@ func (r *Runner) globalAdminGone(ctx context.Context, userID string, groups []st
 	return true
 }
 
-// lockGlobalAdmins takes the Global Administrator lock when the runner has a Locker.
-func (r *Runner) lockGlobalAdmins(ctx context.Context, holder string) (func(), error) {
+// lockGlobalAdmins takes the Global Administrator lock when the runner has a Locker. The
+// lease is renewed while held; the step asks it before each change.
+func (r *Runner) lockGlobalAdmins(ctx context.Context, holder string) (runs.Lease, error) {
 	if r.Locker == nil {
-		return func() {}, nil
+		return noLease{}, nil
 	}
-	return r.Locker.Lock(ctx, globalAdminLock, holder, globalAdminLockTTL)
+	ttl := r.GlobalAdminLockTTL
+	if ttl <= 0 {
+		ttl = globalAdminLockTTL
+	}
+	return r.Locker.Hold(ctx, globalAdminLock, holder, ttl)
+}
+
+// noLease stands for the lock of a runner without a Locker (tests of a single run).
+type noLease struct{}
+
+func (noLease) Held() error { return nil }
+func (noLease) Release()    {}
+
+// lockLost is the outcome of a step whose Global Administrator lock was lost before it
+// acted (or finished acting): what it did not do yet is not done, and it is tried again.
+func lockLost(step string, err error, changes []runs.Change) Outcome {
+	return Outcome{Status: runs.StepFailed, Transient: true, Changes: changes, Error: &runs.Error{Code: "lock_lost",
+		Message: step + ": the tenant-wide Global Administrator lock was no longer certainly held (" + err.Error() + "), so the changes it guards were not made; the step will be retried"}}
+}
+
+// recountTries bounds how often a step asks again who else holds Global Administrator
+// after its own change, when the directory does not answer.
+const recountTries = 3
+
+// otherGlobalAdminAfter counts again, after a change, whether another enabled Global
+// Administrator remains. A read that fails is tried again a few times: the answer decides
+// whether the change is undone at once.
+func (r *Runner) otherGlobalAdminAfter(ctx context.Context, userID string) (bool, error) {
+	var err error
+	for try := 0; try < recountTries; try++ {
+		var other bool
+		if other, err = r.otherGlobalAdmin(ctx, userID); err == nil {
+			return other, nil
+		}
+		select {
+		case <-ctx.Done():
+			return false, err
+		case <-time.After(time.Duration(try+1) * 300 * time.Millisecond):
+		}
+	}
+	return false, err
 }
 
 func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
@@ -404,17 +447,19 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 	// count is made under the lock: two runs on the last two Global Administrators then
 	// see each other's removal, and the second keeps its role. The lock is held until the
 	// removals below are done.
+	var lease runs.Lease = noLease{}
 	if holdsGlobalAdmin && !in.DryRun {
 		holder := in.RunID
 		if holder == "" {
 			holder = "user " + userID
 		}
-		release, err := r.lockGlobalAdmins(ctx, holder)
+		held, err := r.lockGlobalAdmins(ctx, holder)
 		if err != nil {
 			return Outcome{Status: runs.StepFailed, Transient: true, Error: &runs.Error{Code: "lock_busy",
 				Message: "remove-admin-roles: could not take the tenant-wide Global Administrator lock (" + err.Error() + "); nothing was removed, the step will be retried"}}
 		}
-		defer release()
+		defer held.Release()
+		lease = held
 	}
 
 	var (
@@ -447,9 +492,10 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 	// Decide first (the Global Administrator check is the only read), then remove every
 	// grant concurrently: each removal is its own call on its own object.
 	type removal struct {
-		change runs.Change
-		what   string // for the error message
-		do     func() error
+		change      runs.Change
+		what        string // for the error message
+		do          func() error
+		globalAdmin bool // gives Global Administrator up
 	}
 	var plan []removal
 	// What of Global Administrator this run removes: checked before the lock is released.
@@ -476,7 +522,7 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 			Reasons: []string{"active directory role assignment of a compromised account"},
 			Restore: RoleGrant{Kind: GrantDirect, PrincipalID: userID, RoleDefinitionID: a.RoleDefinitionID, RoleName: a.RoleName, DirectoryScopeID: a.DirectoryScopeID},
 		}
-		plan = append(plan, removal{c, "remove " + a.RoleName, func() error { return r.Directory.DeleteRoleAssignment(ctx, a.ID) }})
+		plan = append(plan, removal{c, "remove " + a.RoleName, func() error { return r.Directory.DeleteRoleAssignment(ctx, a.ID) }, isGlobalAdmin(a.RoleDefinitionID, a.TemplateID)})
 	}
 	for _, s := range h.active {
 		if isGlobalAdmin(s.RoleDefinitionID, "") {
@@ -491,11 +537,11 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 			removesGlobalAdmin = true
 		}
 		c := scheduleChange("active_assignment_removed", GrantActive, userID, s)
-		plan = append(plan, removal{c, "remove active PIM assignment " + s.RoleName, func() error { return r.Directory.RemoveActive(ctx, s, justification) }})
+		plan = append(plan, removal{c, "remove active PIM assignment " + s.RoleName, func() error { return r.Directory.RemoveActive(ctx, s, justification) }, isGlobalAdmin(s.RoleDefinitionID, "")})
 	}
 	for _, s := range h.eligible {
 		c := scheduleChange("eligible_assignment_removed", GrantEligible, userID, s)
-		plan = append(plan, removal{c, "remove eligible PIM assignment " + s.RoleName, func() error { return r.Directory.RemoveEligible(ctx, s, justification) }})
+		plan = append(plan, removal{c, "remove eligible PIM assignment " + s.RoleName, func() error { return r.Directory.RemoveEligible(ctx, s, justification) }, false})
 	}
 	for _, gr := range h.groups {
 		// Leaving a group that holds Global Administrator gives the role up as surely as
@@ -518,7 +564,7 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 			Reasons: []string{"member of a role-assignable group that holds: " + strings.Join(gr.roles, ", ")},
 			Restore: RoleGrant{Kind: GrantGroup, PrincipalID: userID, GroupID: gr.group.ID, GroupName: gr.group.DisplayName},
 		}
-		plan = append(plan, removal{c, "remove from group " + gr.group.DisplayName, func() error { return r.Directory.RemoveGroupMember(ctx, gr.group.ID, userID) }})
+		plan = append(plan, removal{c, "remove from group " + gr.group.DisplayName, func() error { return r.Directory.RemoveGroupMember(ctx, gr.group.ID, userID) }, gr.globalAdmin})
 	}
 
 	for _, ge := range h.groupEligible {
@@ -530,7 +576,7 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 			Reasons: []string{"eligible (PIM for Groups) for membership of a role-assignable group that holds: " + strings.Join(ge.roles, ", ")},
 			Restore: RoleGrant{Kind: GrantGroupEligible, PrincipalID: userID, GroupID: e.GroupID, End: e.End, NoExpiration: e.NoExpiration},
 		}
-		plan = append(plan, removal{c, "remove eligible membership of group " + e.GroupID, func() error { return r.Directory.RemoveGroupEligibility(ctx, e, justification) }})
+		plan = append(plan, removal{c, "remove eligible membership of group " + e.GroupID, func() error { return r.Directory.RemoveGroupEligibility(ctx, e, justification) }, false})
 	}
 
 	errs := make([]error, len(plan))
@@ -538,26 +584,52 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 		if stop := recordBeforeActing(ctx, "remove-admin-roles", in, changesOf(plan, func(p removal) runs.Change { return p.change })); stop != nil {
 			return *stop
 		}
-		errs = callEach(len(plan), func(i int) error { return plan[i].do() })
+		// Each removal asks the lease first: one that would run after the lock was lost (not
+		// renewed in time, taken over) is not made.
+		errs = callEach(len(plan), func(i int) error {
+			if err := lease.Held(); err != nil {
+				return err
+			}
+			return plan[i].do()
+		})
 	}
 	// Record every removal that happened (a grant already gone counts: the goal holds), in
 	// the order above, even when another failed: a retry then finds them done.
-	var firstErr error
+	var firstErr, lostErr error
 	var failedWhat string
+	var globalAdminDone []runs.Change
 	for i, p := range plan {
 		if err := errs[i]; err != nil && !graph.IsNotFound(err) {
-			if firstErr == nil {
+			if errors.Is(err, runs.ErrLockLost) {
+				lostErr = err
+			} else if firstErr == nil {
 				firstErr, failedWhat = err, p.what
 			}
 			continue
 		}
 		changes = append(changes, p.change)
+		if p.globalAdmin && !in.DryRun {
+			globalAdminDone = append(globalAdminDone, p.change)
+		}
 	}
-	if removesGlobalAdmin && !in.DryRun && firstErr == nil {
+	if removesGlobalAdmin && !in.DryRun && firstErr == nil && lostErr == nil {
 		r.awaitGlobalAdminGone(ctx, userID, globalAdminGroups)
 	}
-	if firstErr != nil {
+	// Count again: a change the lock could not catch (another admin disabled or demoted the
+	// other Global Administrator meanwhile) may have left the tenant without one. Then what
+	// this run just removed is granted back at once.
+	var grantedBack *Outcome
+	if len(globalAdminDone) > 0 {
+		grantedBack = r.grantBackIfLast(ctx, userID, in, globalAdminDone, &changes)
+	}
+	switch {
+	case grantedBack != nil:
+		grantedBack.Message = joinNotes(grantedBack.Message, holdingsNotes(h)...)
+		return *grantedBack
+	case firstErr != nil:
 		return fail("remove-admin-roles: "+failedWhat, firstErr, changes)
+	case lostErr != nil:
+		return lockLost("remove-admin-roles", lostErr, changes)
 	}
 
 	out := Outcome{Status: runs.StepSucceeded, Changes: changes}
@@ -577,6 +649,82 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 	out.Message = joinNotes(out.Message, holdingsNotes(h)...)
 	return out
 }
+
+// grantBackIfLast counts the Global Administrators again after remove-admin-roles removed
+// the role (done) and, when no other enabled one remains, grants done back at once and
+// drops it from changes (it is no longer removed, so there is nothing to restore). It
+// answers the step's outcome then (action_required), or nil when another Global
+// Administrator remains.
+func (r *Runner) grantBackIfLast(ctx context.Context, userID string, in Input, done []runs.Change, changes *[]runs.Change) *Outcome {
+	var targets []string
+	for _, c := range done {
+		targets = append(targets, c.Target)
+	}
+	what := strings.Join(targets, ", ")
+	other, err := r.otherGlobalAdminAfter(ctx, userID)
+	if err != nil {
+		return &Outcome{Status: runs.StepActionRequired, Changes: *changes, Message: "removed " + what + ", but could not count the Global Administrators again afterwards (" +
+			explain("count Global Administrators", err).Message + "). Check now that another enabled account holds Global Administrator; if none does, restore this run's remove-admin-roles."}
+	}
+	if other {
+		return nil
+	}
+	var failed []string
+	for _, c := range done {
+		if err := r.grantBack(ctx, userID, c, in.RunID); err != nil {
+			failed = append(failed, c.Target+" ("+explain("grant back", err).Message+")")
+		}
+	}
+	if len(failed) > 0 {
+		return &Outcome{Status: runs.StepActionRequired, Changes: *changes, Error: &runs.Error{Code: "last_global_admin_removed",
+			Message: "removed " + what + " and then found no other enabled Global Administrator in the tenant; granting it back failed for " + strings.Join(failed, "; ") + ". Grant Global Administrator to an account you control now (restore this run's remove-admin-roles, or a break-glass account)."},
+			Message: "the tenant may have no enabled Global Administrator: grant the role back now."}
+	}
+	kept := (*changes)[:0:0]
+	for _, c := range *changes {
+		if !slices.ContainsFunc(done, func(d runs.Change) bool { return d.Target == c.Target && d.Action == c.Action }) {
+			kept = append(kept, c)
+		}
+	}
+	for _, c := range done {
+		kept = append(kept, runs.Change{Action: "granted_back", Target: c.Target, Before: c.Before, After: c.Restore,
+			Reasons: []string{"no other enabled Global Administrator remained once it was removed; granted back at once so the tenant is not locked out"}})
+	}
+	*changes = kept
+	return &Outcome{Status: runs.StepActionRequired, Changes: kept, Message: "removed " + what + ", then counted again and found no other enabled Global Administrator (one was disabled or lost the role meanwhile, outside this run), so it was granted back at once: the account still holds Global Administrator. Assign Global Administrator to another (break-glass) account, then run remove-admin-roles again."}
+}
+
+// grantBack re-creates one removal of remove-admin-roles at once, without reading first
+// (the directory may still list it as present for a while).
+func (r *Runner) grantBack(ctx context.Context, userID string, c runs.Change, runID string) error {
+	var grant RoleGrant
+	raw, _ := json.Marshal(c.Restore)
+	if err := json.Unmarshal(raw, &grant); err != nil || grant.Kind == "" {
+		return fmt.Errorf("the change records no grant to give back")
+	}
+	return r.applyGrant(ctx, userID, grant, "Tourniquet: the tenant's last Global Administrator, granted back (run "+runID+")")
+}
+
+// applyGrant makes one grant of remove-admin-roles' record for userID.
+func (r *Runner) applyGrant(ctx context.Context, userID string, grant RoleGrant, justification string) error {
+	sched := graph.RoleSchedule{PrincipalID: userID, RoleDefinitionID: grant.RoleDefinitionID, RoleName: grant.RoleName, DirectoryScopeID: grant.DirectoryScopeID, End: grant.End, NoExpiration: grant.NoExpiration}
+	switch grant.Kind {
+	case GrantDirect:
+		_, err := r.Directory.CreateRoleAssignment(ctx, userID, grant.RoleDefinitionID, grant.DirectoryScopeID)
+		return err
+	case GrantActive:
+		return r.Directory.GrantActive(ctx, sched, justification)
+	case GrantEligible:
+		return r.Directory.GrantEligible(ctx, sched, justification)
+	case GrantGroup:
+		return r.Directory.AddGroupMember(ctx, grant.GroupID, userID)
+	case GrantGroupEligible:
+		return r.Directory.GrantGroupEligibility(ctx, graph.GroupEligibility{PrincipalID: userID, GroupID: grant.GroupID, End: grant.End, NoExpiration: grant.NoExpiration}, justification)
+	}
+	return errUnknownGrant
+}
+
+var errUnknownGrant = errors.New("unknown kind of grant")
 
 // holdingsNotes tells the analyst what the step could not see or deliberately left.
 func holdingsNotes(h roleHoldings) []string {
@@ -678,19 +826,8 @@ func (r *Runner) RestoreAdminRoles(ctx context.Context, userID string, removed [
 			changes = append(changes, change)
 			continue
 		}
-		sched := graph.RoleSchedule{PrincipalID: userID, RoleDefinitionID: grant.RoleDefinitionID, RoleName: grant.RoleName, DirectoryScopeID: grant.DirectoryScopeID, End: grant.End, NoExpiration: grant.NoExpiration}
-		switch grant.Kind {
-		case GrantDirect:
-			_, err = r.Directory.CreateRoleAssignment(ctx, userID, grant.RoleDefinitionID, grant.DirectoryScopeID)
-		case GrantActive:
-			err = r.Directory.GrantActive(ctx, sched, justification)
-		case GrantEligible:
-			err = r.Directory.GrantEligible(ctx, sched, justification)
-		case GrantGroup:
-			err = r.Directory.AddGroupMember(ctx, grant.GroupID, userID)
-		case GrantGroupEligible:
-			err = r.Directory.GrantGroupEligibility(ctx, graph.GroupEligibility{PrincipalID: userID, GroupID: grant.GroupID, End: grant.End, NoExpiration: grant.NoExpiration}, justification)
-		default:
+		err = r.applyGrant(ctx, userID, grant, justification)
+		if errors.Is(err, errUnknownGrant) {
 			continue
 		}
 		if err != nil {

@@ -63,10 +63,12 @@ type ConsentGrants interface {
 	GetServicePrincipal(ctx context.Context, id string) (graph.ServicePrincipal, error)
 }
 
-// Locker serialises work across every handler instance of the tenant (runs.Store.Lock):
-// remove-admin-roles takes it around counting and removing Global Administrators.
+// Locker serialises work across every handler instance of the tenant (runs.Store.Hold):
+// remove-admin-roles and block-sign-in take it around counting and removing Global
+// Administrators. The lease stays held while the work runs (it is renewed), and the work
+// asks it before each change.
 type Locker interface {
-	Lock(ctx context.Context, name, holder string, ttl time.Duration) (release func(), err error)
+	Hold(ctx context.Context, name, holder string, ttl time.Duration) (runs.Lease, error)
 }
 
 // Mailboxes is what the steps need from Exchange Online.
@@ -244,6 +246,9 @@ type Runner struct {
 	// concurrent runs cannot remove the last two between them. Without it (tests of a
 	// single run) they are not serialised.
 	Locker Locker
+	// GlobalAdminLockTTL is the ttl of the Global Administrator lock (globalAdminLockTTL
+	// when zero); tests shorten it to make a slow removal outlast it.
+	GlobalAdminLockTTL time.Duration
 	// AuditLogs and MailLogs are the sources investigate reads (sign-ins and directory
 	// audit records; unified audit log and message trace). Without them those sources are
 	// named unavailable.

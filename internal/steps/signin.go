@@ -52,18 +52,20 @@ func (r *Runner) blockSignIn(ctx context.Context, in Input) Outcome {
 	if roleErr != nil {
 		return fail("block-sign-in: read the account's Global Administrator role", roleErr, nil)
 	}
+	var lease runs.Lease = noLease{}
 	if holds {
 		if !in.DryRun {
 			holder := in.RunID
 			if holder == "" {
 				holder = "user " + userID
 			}
-			release, err := r.lockGlobalAdmins(ctx, holder)
+			held, err := r.lockGlobalAdmins(ctx, holder)
 			if err != nil {
 				return Outcome{Status: runs.StepFailed, Transient: true, Error: &runs.Error{Code: "lock_busy",
 					Message: "block-sign-in: could not take the tenant-wide Global Administrator lock (" + err.Error() + "); sign-in was not blocked, the step will be retried"}}
 			}
-			defer release()
+			defer held.Release()
+			lease = held
 		}
 		other, err := r.otherGlobalAdmin(ctx, userID)
 		if err != nil && isTransient(err) {
@@ -88,6 +90,10 @@ func (r *Runner) blockSignIn(ctx context.Context, in Input) Outcome {
 	if stop := recordBeforeActing(ctx, "block-sign-in", in, []runs.Change{change}); stop != nil {
 		return *stop
 	}
+	// The count above holds only while the lock does: a lock lost meanwhile blocks nothing.
+	if err := lease.Held(); err != nil {
+		return lockLost("block-sign-in", err, nil)
+	}
 	err := r.Directory.SetAccountEnabled(ctx, userID, false)
 	var ge *graph.Error
 	switch {
@@ -96,6 +102,9 @@ func (r *Runner) blockSignIn(ctx context.Context, in Input) Outcome {
 			// Keep the lock until the directory shows the account disabled, so a run that
 			// counts right after this one does not take it for another Global Administrator.
 			r.awaitDisabled(ctx, userID)
+			if out := r.enableIfLast(ctx, userID, in, change); out != nil {
+				return *out
+			}
 		}
 		return Outcome{Status: runs.StepSucceeded, Changes: []runs.Change{change}}
 	case errors.As(err, &ge) && ge.Status == http.StatusBadRequest && strings.Contains(strings.ToLower(ge.Message), "on-premises"):
@@ -106,6 +115,29 @@ func (r *Runner) blockSignIn(ctx context.Context, in Input) Outcome {
 			Message: "block-sign-in: Microsoft Graph refused to block sign-in (" + ge.Message + "). An account that holds an admin role can only be disabled by an identity with the Privileged Authentication Administrator directory role (and User.EnableDisableAccount.All). Block sign-in by hand now, then grant the role."}}
 	}
 	return fail("block-sign-in", err, nil)
+}
+
+// enableIfLast counts the Global Administrators again after block-sign-in disabled one:
+// when no other enabled one remains (another admin disabled or demoted it meanwhile, a race
+// the lock cannot catch), it enables the account again at once and answers the step's
+// outcome (action_required); nil when another remains.
+func (r *Runner) enableIfLast(ctx context.Context, userID string, in Input, blocked runs.Change) *Outcome {
+	other, err := r.otherGlobalAdminAfter(ctx, userID)
+	if err != nil {
+		return &Outcome{Status: runs.StepActionRequired, Changes: []runs.Change{blocked}, Message: "sign-in of " + in.Target.UPN + " was blocked, but the Global Administrators could not be counted again afterwards (" +
+			explain("count Global Administrators", err).Message + "). Check now that another enabled account holds Global Administrator; if none does, restore this run's block-sign-in."}
+	}
+	if other {
+		return nil
+	}
+	if err := r.Directory.SetAccountEnabled(ctx, userID, true); err != nil {
+		return &Outcome{Status: runs.StepActionRequired, Changes: []runs.Change{blocked}, Error: &runs.Error{Code: "last_global_admin_blocked",
+			Message: "blocked the sign-in of " + in.Target.UPN + " and then found no other enabled Global Administrator; enabling it again failed (" + explain("enable the account", err).Message + "). Enable an account that holds Global Administrator now (restore this run's block-sign-in, or a break-glass account)."},
+			Message: "the tenant may have no enabled Global Administrator: enable one now."}
+	}
+	return &Outcome{Status: runs.StepActionRequired, Changes: []runs.Change{{Action: "sign_in_allowed_again", Target: blocked.Target, Before: blocked.After, After: blocked.Before,
+		Reasons: []string{"no other enabled Global Administrator remained once sign-in was blocked; allowed again at once so the tenant is not locked out"}}},
+		Message: "sign-in of " + in.Target.UPN + " was blocked, then the Global Administrators were counted again and no other enabled Global Administrator remained (one was disabled or lost the role meanwhile, outside this run), so sign-in was allowed again at once. Give Global Administrator to another (break-glass) account, then run block-sign-in again; revoke-sessions and the password reset still apply."}
 }
 
 // awaitDisabled waits, at most globalAdminSettle, until a read shows the account disabled.
