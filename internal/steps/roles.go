@@ -624,6 +624,9 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 	}
 	switch {
 	case grantedBack != nil:
+		if firstErr != nil {
+			grantedBack.Message = joinNotes(grantedBack.Message, "Also, "+explain("remove-admin-roles: "+failedWhat, firstErr).Message+"; run remove-admin-roles again once another Global Administrator exists.")
+		}
 		grantedBack.Message = joinNotes(grantedBack.Message, holdingsNotes(h)...)
 		return *grantedBack
 	case firstErr != nil:
