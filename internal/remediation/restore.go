@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/tourniquet/tourniquet/internal/apperr"
@@ -167,6 +168,13 @@ func (s *Service) restore(ctx context.Context, run *runs.Run, req RestoreRequest
 		}
 	}
 
+	// A restore that may grant takes a slot of the hourly restore budget first; past it,
+	// nothing is granted (429 with Retry-After).
+	slot, err := s.reserveRestore(ctx, run, req, candidates)
+	if err != nil {
+		return nil, err
+	}
+
 	// Grants are about to change: finish and record them even if the caller hangs up.
 	ctx = context.WithoutCancel(ctx)
 	restoration := runs.Restoration{
@@ -179,6 +187,7 @@ func (s *Service) restore(ctx context.Context, run *runs.Run, req RestoreRequest
 	// The intent is on record before the first grant: a grant that could not be recorded
 	// would be privilege handed out with no trace of who asked for it.
 	if _, err := s.saveRestoration(ctx, run.RunID, restoration); err != nil {
+		s.giveBackRestore(ctx, slot)
 		return nil, apperr.Wrap(apperr.Unavailable, err, "the run-record store is unreachable: the restore was not recorded, so nothing was granted")
 	}
 	if req.Force {
@@ -214,6 +223,11 @@ func (s *Service) restore(ctx context.Context, run *runs.Run, req RestoreRequest
 		}
 		s.Log.Info("restore item", "runId", run.RunID, "userId", run.User.ID, "step", c.step, "target", c.item.Target, "result", item.Result, "requestedBy", req.RequestedBy)
 	}
+	// A restore that granted nothing (every item already present, or failed) does not count
+	// against the hour: repeating an idempotent restore does not use the budget up.
+	if !slices.ContainsFunc(restoration.Items, func(it runs.RestoreItem) bool { return it.Result == "restored" }) {
+		s.giveBackRestore(ctx, slot)
+	}
 	restoration.Status = "succeeded"
 	if firstErr != nil {
 		restoration.Status, restoration.Error = "failed", firstErr
@@ -224,6 +238,35 @@ func (s *Service) restore(ctx context.Context, run *runs.Run, req RestoreRequest
 		return nil, apperr.Wrap(apperr.Internal, err, "the restore ran but its results could not be recorded (the run shows it as restoring); check the logs for restoration %s", restoration.ID)
 	}
 	return &Restored{Run: saved, RunID: run.RunID, Items: restoration.Items}, nil
+}
+
+// reserveRestore takes a slot of the tenant-wide hourly restore budget (MaxPerHour, the
+// same number as MAX_REMEDIATIONS_PER_HOUR: a restore gives back what at most one run took,
+// so legitimate restores never outnumber the runs they undo) for a restore that has an
+// item it may grant. It answers 429 with Retry-After past the budget, and no slot (nil,
+// nil) when nothing can be granted.
+func (s *Service) reserveRestore(ctx context.Context, run *runs.Run, req RestoreRequest, candidates []restoreCandidate) (*runs.Reservation, error) {
+	if !slices.ContainsFunc(candidates, func(c restoreCandidate) bool { return c.item.Result != "failed" }) {
+		return nil, nil
+	}
+	slot, retryAfter, err := s.Store.Reserve(ctx, runs.RestoreLimit, s.now(), s.Config.MaxPerHour)
+	if err != nil {
+		return nil, apperr.Wrap(apperr.Unavailable, err, "the run-record store is unreachable: nothing was granted")
+	}
+	if slot == nil {
+		s.Log.Warn("restore refused: hourly restore budget used up", "runId", run.RunID, "userId", run.User.ID, "requestedBy", req.RequestedBy, "budget", s.Config.MaxPerHour, "retryAfter", retryAfter)
+		e := apperr.New(apperr.RateLimited, "more than %d restores that granted something in the last hour (MAX_REMEDIATIONS_PER_HOUR): refused, nothing was granted, so a misfiring script or a stolen restore key cannot hand privilege back across the tenant", s.Config.MaxPerHour)
+		e.RetryAfter = retryAfter
+		return nil, e
+	}
+	return slot, nil
+}
+
+// giveBackRestore returns a restore's slot when it granted nothing.
+func (s *Service) giveBackRestore(ctx context.Context, slot *runs.Reservation) {
+	if err := s.Store.GiveBack(ctx, slot); err != nil {
+		s.Log.Error("give back a restore slot", "err", err)
+	}
 }
 
 // securedSince reports whether the account of run was secured in that run or a later one

@@ -2,9 +2,11 @@ package remediation_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 
+	"github.com/tourniquet/tourniquet/internal/apperr"
 	"github.com/tourniquet/tourniquet/internal/remediation"
 	"github.com/tourniquet/tourniquet/internal/runs"
 )
@@ -92,5 +94,51 @@ func TestRestoreWithoutStepsGivesBackTheVictimsOwnAccessOnly(t *testing.T) {
 	}
 	if n := len(e.sim.PermissionGrants(d.UserID)); n != grants+1 {
 		t.Errorf("grants %d after naming the consents, want %d", n, grants+1)
+	}
+}
+
+// TestRestoresCountAgainstAnHourlyLimit: restores that grant something count against the
+// tenant-wide hourly budget (MAX_REMEDIATIONS_PER_HOUR); past it a restore answers 429 with
+// Retry-After and grants nothing. A repeat that finds everything present grants nothing and
+// does not use the budget up.
+func TestRestoresCountAgainstAnHourlyLimit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{MaxPerHour: 2})
+	ctx := context.Background()
+	d := e.demo
+	run := e.start(remediation.StartRequest{User: d.UPN, Steps: []string{"block-sign-in"}, Mode: "sync", Reason: "INC-20 restore budget"})
+	if st := run.Step("block-sign-in"); st.Status != runs.StepSucceeded {
+		t.Fatalf("block-sign-in: %+v", st)
+	}
+	disable := func() {
+		u, _ := e.sim.User(d.UserID)
+		u.AccountEnabled = false
+		e.sim.AddUser(u)
+	}
+	restore := func() (*remediation.Restored, error) {
+		return e.svc.Restore(ctx, remediation.RestoreRequest{RunID: run.RunID, Force: true, Reason: "INC-20 test", RequestedBy: "soc"})
+	}
+	want := []string{"restored", "already_present", "already_present", "restored"}
+	for i, result := range want {
+		if i == 3 {
+			disable() // blocked again outside this run: the next restore grants again
+		}
+		got, err := restore()
+		if err != nil || len(got.Items) != 1 || got.Items[0].Result != result {
+			t.Fatalf("restore %d: %+v %v, want %s", i, got, err, result)
+		}
+	}
+	// Two restores granted: the budget of two is used up.
+	disable()
+	got, err := restore()
+	var ae *apperr.Error
+	if !errors.As(err, &ae) || ae.Code != apperr.RateLimited || ae.RetryAfter <= 0 {
+		t.Fatalf("a restore past the hourly budget: %+v %v, want rate_limited with Retry-After", got, err)
+	}
+	if u, _ := e.sim.User(d.UserID); u.AccountEnabled {
+		t.Fatal("a restore past the hourly budget enabled the account")
+	}
+	if n := len(e.get(run.RunID).Restorations); n != 4 {
+		t.Errorf("%d restorations recorded, want 4 (the refused one records nothing)", n)
 	}
 }

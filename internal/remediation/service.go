@@ -33,7 +33,7 @@ type Queue interface {
 // Config holds the safety rails and delivery settings.
 type Config struct {
 	Protected       []string      // PROTECTED_ACCOUNTS: UPNs or object ids, compared case-insensitively
-	MaxPerHour      int           // MAX_REMEDIATIONS_PER_HOUR, tenant-wide
+	MaxPerHour      int           // MAX_REMEDIATIONS_PER_HOUR, tenant-wide; also the hourly budget of restores that grant (restore.go)
 	MaxRequests     int           // new start requests per hour, dry runs and refusals included; 0: max(10×MaxPerHour, 100)
 	MaxDequeueCount int           // host.json queues.maxDequeueCount: the last delivery of a message
 	RedeliveryDelay time.Duration // host.json queues.visibilityTimeout: a failed delivery comes back after it

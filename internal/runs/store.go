@@ -511,6 +511,10 @@ const (
 	// the directory and may leave a record, so a misfiring caller is held back before it
 	// throttles the identity or fills the tables.
 	RequestLimit Limit = "requests"
+	// RestoreLimit counts restores that granted something back (the one action that grants
+	// privilege), tenant-wide, so a misfiring script or a stolen restore key cannot re-grant
+	// roles across the tenant faster than remediations took them.
+	RestoreLimit Limit = "restores"
 )
 
 // CallerLimit is one caller's share of RequestLimit, named by the caller's requestedBy
