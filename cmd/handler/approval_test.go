@@ -183,3 +183,57 @@ func TestApprovalTimerExpiresUndecidedRuns(t *testing.T) {
 		t.Fatal("an expired run changed the tenant")
 	}
 }
+
+// TestRestoreThatGrantsRolesWaitsForAnotherKey: under APPROVAL_MODE admins a restore that
+// would grant directory roles answers 202 awaiting_approval with nothing granted; the key
+// that asked for it cannot approve it (same_principal); another key's approval with the
+// restorationId carries it out and answers 200 with the items.
+func TestRestoreThatGrantsRolesWaitsForAnotherKey(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, "APPROVAL_MODE=admins")
+	h := s.host
+	const playbookKey, leadKey = "a-function-key-of-the-playbook", "a-function-key-of-the-soc-lead"
+	var run runs.Run
+	call(t, h, "POST", "/api/remediations", map[string]any{"user": s.demo.UPN, "reason": "INC-20"}, "x-functions-key", playbookKey).json(t, &run)
+	if r := call(t, h, "POST", "/api/remediations/"+run.RunID+"/approve", nil, "x-functions-key", leadKey); r.status != 202 {
+		t.Fatalf("approve the run: %d %s", r.status, r.body)
+	}
+	s.waitIdle()
+	call(t, h, "GET", "/api/remediations/"+run.RunID, nil, "x-functions-key", leadKey).json(t, &run)
+	if run.Status != runs.Succeeded || len(s.sim.RoleAssignments(s.demo.UserID)) != 0 {
+		t.Fatalf("run %s\n%s", run.Status, s.output.String())
+	}
+
+	var waiting struct {
+		RestorationID string             `json:"restorationId"`
+		Status        string             `json:"status"`
+		Items         []runs.RestoreItem `json:"items"`
+	}
+	r := call(t, h, "POST", "/api/remediations/"+run.RunID+"/restore", nil, "x-functions-key", playbookKey)
+	r.json(t, &waiting)
+	if r.status != 202 || waiting.Status != "awaiting_approval" || waiting.RestorationID == "" || len(waiting.Items) == 0 {
+		t.Fatalf("restore under APPROVAL_MODE=admins: %d %s", r.status, r.body)
+	}
+	if n := len(s.sim.RoleAssignments(s.demo.UserID)); n != 0 {
+		t.Fatalf("a restore awaiting approval granted %d roles", n)
+	}
+	body := map[string]any{"restorationId": waiting.RestorationID, "reason": "user confirmed"}
+	if r := call(t, h, "POST", "/api/remediations/"+run.RunID+"/approve", body, "x-functions-key", playbookKey); r.status != 403 || !strings.Contains(string(r.body), `"same_principal"`) {
+		t.Fatalf("approve with the requester's key: %d %s", r.status, r.body)
+	}
+	var done struct {
+		Status string             `json:"status"`
+		Items  []runs.RestoreItem `json:"items"`
+	}
+	r = call(t, h, "POST", "/api/remediations/"+run.RunID+"/approve", body, "x-functions-key", leadKey)
+	r.json(t, &done)
+	if r.status != 200 || done.Status != "succeeded" || len(done.Items) != len(waiting.Items) {
+		t.Fatalf("approve with another key: %d %s", r.status, r.body)
+	}
+	if len(s.sim.RoleAssignments(s.demo.UserID)) == 0 {
+		t.Fatal("the approved restore granted no role")
+	}
+	if r := call(t, h, "POST", "/api/remediations/"+run.RunID+"/reject", body, "x-functions-key", leadKey); r.status != 409 || !strings.Contains(string(r.body), `"not_awaiting_approval"`) {
+		t.Fatalf("reject after approval: %d %s", r.status, r.body)
+	}
+}

@@ -24,6 +24,11 @@ type RestoreRequest struct {
 	Force       bool     // restore before the account is secured
 	Reason      string   // required with Force, recorded in the run
 	RequestedBy string
+	RequesterID string // the requester's principal id (easyauth), for the four-eyes rule
+
+	// approved is the waiting restoration a second person approved (restoreapproval.go):
+	// it is carried out under its own id, without asking for approval again.
+	approved *runs.Restoration
 }
 
 // Restored is the answer of a restore: the run as recorded afterwards and each item's result.
@@ -31,7 +36,16 @@ type Restored struct {
 	Run   *runs.Run          `json:"-"`
 	RunID string             `json:"runId"`
 	Items []runs.RestoreItem `json:"items"`
+	// RestorationID names the restoration recorded in the run (approve or reject it by this
+	// id when it awaits approval).
+	RestorationID string `json:"restorationId,omitempty"`
+	// Status is the restoration's: succeeded, failed, awaiting_approval (nothing granted
+	// yet), rejected or expired.
+	Status string `json:"status,omitempty"`
 }
+
+// Waiting reports whether the restore was recorded awaiting approval, nothing granted.
+func (r *Restored) Waiting() bool { return r != nil && r.Status == restoreAwaiting }
 
 // reversible lists the steps whose recorded changes a restore can undo: the catalog's
 // reversible steps, in run-document order.
@@ -168,6 +182,15 @@ func (s *Service) restore(ctx context.Context, run *runs.Run, req RestoreRequest
 		}
 	}
 
+	// Four eyes: a restore that would grant a directory role or an Exchange role group under
+	// APPROVAL_MODE admins or all is recorded waiting, and grants nothing until a second
+	// person approves it.
+	if req.approved == nil {
+		if why := s.restoreApprovalWhy(candidates); why != "" {
+			return s.awaitRestoreApproval(ctx, run, req, candidates, why)
+		}
+	}
+
 	// A restore that may grant takes a slot of the hourly restore budget first; past it,
 	// nothing is granted (429 with Retry-After).
 	slot, err := s.reserveRestore(ctx, run, req, candidates)
@@ -178,16 +201,30 @@ func (s *Service) restore(ctx context.Context, run *runs.Run, req RestoreRequest
 	// Grants are about to change: finish and record them even if the caller hangs up.
 	ctx = context.WithoutCancel(ctx)
 	restoration := runs.Restoration{
-		ID: newRestorationID(), At: s.now(), RequestedBy: req.RequestedBy, Status: "restoring",
+		ID: newRestorationID(), At: s.now(), RequestedBy: req.RequestedBy, RequesterID: req.RequesterID, Status: "restoring",
 		Force: req.Force, Reason: req.Reason, Steps: req.Steps, Changes: []runs.Change{}, Items: []runs.RestoreItem{},
+	}
+	if req.approved != nil {
+		restoration.ID, restoration.At, restoration.Approval, restoration.Seal = req.approved.ID, req.approved.At, req.approved.Approval, req.approved.Seal
 	}
 	for _, c := range candidates {
 		restoration.Items = append(restoration.Items, c.item)
 	}
 	// The intent is on record before the first grant: a grant that could not be recorded
-	// would be privilege handed out with no trace of who asked for it.
-	if _, err := s.saveRestoration(ctx, run.RunID, restoration); err != nil {
+	// would be privilege handed out with no trace of who asked for it. An approved
+	// restoration moves from awaiting_approval to restoring only if no other decision came
+	// first (ETag-guarded).
+	if req.approved != nil {
+		err = s.claimRestoration(ctx, run.RunID, restoration.ID, func(r *runs.Restoration) { *r = restoration })
+	} else {
+		_, err = s.saveRestoration(ctx, run.RunID, restoration)
+	}
+	if err != nil {
 		s.giveBackRestore(ctx, slot)
+		var ae *apperr.Error
+		if errors.As(err, &ae) {
+			return nil, err
+		}
 		return nil, apperr.Wrap(apperr.Unavailable, err, "the run-record store is unreachable: the restore was not recorded, so nothing was granted")
 	}
 	if req.Force {
@@ -237,7 +274,7 @@ func (s *Service) restore(ctx context.Context, run *runs.Run, req RestoreRequest
 		s.Log.Error("restore made grants whose results could not be recorded; the run shows the restore as restoring", "runId", run.RunID, "userId", run.User.ID, "restorationId", restoration.ID, "err", err)
 		return nil, apperr.Wrap(apperr.Internal, err, "the restore ran but its results could not be recorded (the run shows it as restoring); check the logs for restoration %s", restoration.ID)
 	}
-	return &Restored{Run: saved, RunID: run.RunID, Items: restoration.Items}, nil
+	return &Restored{Run: saved, RunID: run.RunID, Items: restoration.Items, RestorationID: restoration.ID, Status: restoration.Status}, nil
 }
 
 // reserveRestore takes a slot of the tenant-wide hourly restore budget (MaxPerHour, the

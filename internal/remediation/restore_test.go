@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/tourniquet/tourniquet/internal/apperr"
 	"github.com/tourniquet/tourniquet/internal/remediation"
 	"github.com/tourniquet/tourniquet/internal/runs"
+	"github.com/tourniquet/tourniquet/internal/tenantsim"
 )
 
 // restoredSteps lists the steps the items of a restore came from, in order, once each.
@@ -140,5 +143,128 @@ func TestRestoresCountAgainstAnHourlyLimit(t *testing.T) {
 	}
 	if n := len(e.get(run.RunID).Restorations); n != 4 {
 		t.Errorf("%d restorations recorded, want 4 (the refused one records nothing)", n)
+	}
+}
+
+// TestRestoreThatGrantsPrivilegeWaitsForASecondPerson: under APPROVAL_MODE admins (or all)
+// a restore that would grant a directory role or an Exchange role group is recorded
+// awaiting_approval and grants nothing; the requester cannot decide it (same_principal); a
+// second person's approval carries it out once; a rejection or an expiry grants nothing; a
+// waiting restoration altered in the store is never carried out.
+func TestRestoreThatGrantsPrivilegeWaitsForASecondPerson(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{})
+	ctx := context.Background()
+	d := e.demo
+	run := e.start(remediation.StartRequest{User: d.UPN, Steps: []string{"reset-password", "block-sign-in", "revoke-sessions", "remove-admin-roles"}, Mode: "sync", Reason: "INC-20 approval"})
+	if run.Status != runs.Succeeded {
+		t.Fatalf("run %s\n%s", run.Status, dump(run))
+	}
+	removed := len(run.Step("remove-admin-roles").Changes)
+	e.svc.Config.ApprovalMode = remediation.ApprovalAdmins
+	alice := remediation.Principal{ID: "aaaaaaaa-0000-4000-8000-00000000000a", Name: "alice@contoso.example", Checked: true}
+	bob := remediation.Principal{ID: "bbbbbbbb-0000-4000-8000-00000000000b", Name: "bob@contoso.example", Checked: true}
+	roles := func() int { return len(e.sim.RoleAssignments(d.UserID)) }
+	enabled := func() bool { u, _ := e.sim.User(d.UserID); return u.AccountEnabled }
+	rolesAfterRun := roles()
+
+	// Only the sign-in, named: no privilege, no wait.
+	signIn, err := e.svc.Restore(ctx, remediation.RestoreRequest{RunID: run.RunID, Steps: []string{"block-sign-in"}, RequestedBy: alice.Name, RequesterID: alice.ID})
+	if err != nil || signIn.Waiting() || signIn.Status != "succeeded" || !enabled() {
+		t.Fatalf("restore of block-sign-in alone: %+v %v", signIn, err)
+	}
+	e.sim.AddUser(func() tenantsim.User { u, _ := e.sim.User(d.UserID); u.AccountEnabled = false; return u }())
+
+	waiting, err := e.svc.Restore(ctx, remediation.RestoreRequest{RunID: run.RunID, RequestedBy: alice.Name, RequesterID: alice.ID})
+	if err != nil || !waiting.Waiting() || waiting.RestorationID == "" || len(waiting.Items) != removed+1 {
+		t.Fatalf("a restore that grants roles under APPROVAL_MODE=admins: %+v %v", waiting, err)
+	}
+	for _, it := range waiting.Items {
+		if it.Result != "awaiting_approval" {
+			t.Errorf("item %+v", it)
+		}
+	}
+	if roles() != rolesAfterRun || enabled() {
+		t.Fatal("a restore awaiting approval granted something")
+	}
+	rec := e.get(run.RunID).Restorations
+	if last := rec[len(rec)-1]; last.Status != "awaiting_approval" || last.Approval == nil || !strings.Contains(last.Approval.Why, "APPROVAL_MODE=admins") {
+		t.Fatalf("recorded %+v", last)
+	}
+
+	decide := func(id string, approve bool, by remediation.Principal) (*remediation.Restored, error) {
+		return e.svc.DecideRestoration(ctx, remediation.DecideRestoreRequest{RunID: run.RunID, RestorationID: id, Approve: approve, Reason: "checked with the user", By: by})
+	}
+	var ae *apperr.Error
+	if _, err := decide(waiting.RestorationID, true, alice); !errors.As(err, &ae) || ae.Code != apperr.SamePrincipal {
+		t.Fatalf("the requester approved her own restore: %v", err)
+	}
+	if roles() != rolesAfterRun {
+		t.Fatal("a refused approval granted something")
+	}
+	done, err := decide(waiting.RestorationID, true, bob)
+	if err != nil || done.Status != "succeeded" || done.RestorationID != waiting.RestorationID {
+		t.Fatalf("approved by a second person: %+v %v", done, err)
+	}
+	for _, it := range done.Items {
+		if it.Result != "restored" {
+			t.Errorf("approved item %+v", it)
+		}
+	}
+	if roles() == rolesAfterRun || !enabled() {
+		t.Fatal("the approved restore granted nothing")
+	}
+	rec = e.get(run.RunID).Restorations
+	if last := rec[len(rec)-1]; last.ID != waiting.RestorationID || last.Status != "succeeded" || last.Approval.Decision != runs.Approved || last.Approval.DecidedBy != bob.Name || len(rec) != 2 {
+		t.Fatalf("recorded %+v (of %d)", last, len(rec))
+	}
+	if _, err := decide(waiting.RestorationID, true, bob); !errors.As(err, &ae) || ae.Code != apperr.NotAwaiting {
+		t.Fatalf("a second approval: %v", err)
+	}
+
+	// Rejected: nothing granted.
+	gone := e.sim.RoleAssignments(d.UserID)[0]
+	if err := e.svc.Runner.Directory.DeleteRoleAssignment(ctx, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	before := roles()
+	again, err := e.svc.Restore(ctx, remediation.RestoreRequest{RunID: run.RunID, Steps: []string{"remove-admin-roles"}, RequestedBy: alice.Name, RequesterID: alice.ID})
+	if err != nil || !again.Waiting() {
+		t.Fatalf("second restore: %+v %v", again, err)
+	}
+	rejected, err := decide(again.RestorationID, false, bob)
+	if err != nil || rejected.Status != "rejected" || roles() != before {
+		t.Fatalf("rejected: %+v %v, roles %d want %d", rejected, err, roles(), before)
+	}
+
+	// Altered in the store while it waits (force added): never carried out.
+	forged, err := e.svc.Restore(ctx, remediation.RestoreRequest{RunID: run.RunID, Steps: []string{"remove-admin-roles"}, RequestedBy: alice.Name, RequesterID: alice.ID})
+	if err != nil || !forged.Waiting() {
+		t.Fatalf("third restore: %+v %v", forged, err)
+	}
+	stored, err := e.svc.Store.Get(ctx, run.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored.Restorations[len(stored.Restorations)-1].RequestedBy = "mallory@contoso.example"
+	if err := e.svc.Store.UpdateRun(ctx, stored); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := decide(forged.RestorationID, true, bob); !errors.As(err, &ae) || ae.Code != apperr.RecordTampered || roles() != before {
+		t.Fatalf("an altered waiting restoration: %v, roles %d want %d", err, roles(), before)
+	}
+
+	// Undecided past APPROVAL_TIMEOUT: expired, nothing granted.
+	late, err := e.svc.Restore(ctx, remediation.RestoreRequest{RunID: run.RunID, Steps: []string{"remove-admin-roles"}, RequestedBy: alice.Name, RequesterID: alice.ID})
+	if err != nil || !late.Waiting() {
+		t.Fatalf("fourth restore: %+v %v", late, err)
+	}
+	e.svc.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	if _, err := decide(late.RestorationID, true, bob); !errors.As(err, &ae) || ae.Code != apperr.NotAwaiting || roles() != before {
+		t.Fatalf("an expired restoration: %v", err)
+	}
+	rec = e.get(run.RunID).Restorations
+	if last := rec[len(rec)-1]; last.Status != "expired" {
+		t.Fatalf("recorded %+v", last)
 	}
 }

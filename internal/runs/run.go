@@ -137,13 +137,22 @@ type Restoration struct {
 	Items       []RestoreItem `json:"items,omitempty"`
 	Changes     []Change      `json:"changes"`
 	Error       *Error        `json:"error,omitempty"`
+	// RequesterID is the requester's principal id (easyauth), for the four-eyes rule.
+	RequesterID string `json:"requesterId,omitempty"`
+	// Approval is set on a restoration that grants a directory role or an Exchange role
+	// group under APPROVAL_MODE admins or all: it waits (status awaiting_approval, nothing
+	// granted) until a second person decides.
+	Approval *Approval `json:"approval,omitempty"`
+	// Seal vouches for the request of a restoration that waits for approval (steps,
+	// force, reason, requester), so one planted in the store is never carried out.
+	Seal string `json:"seal,omitempty"`
 }
 
 // RestoreItem is the result of undoing one recorded change.
 type RestoreItem struct {
 	Step   string `json:"step"`
 	Target string `json:"target"`
-	Result string `json:"result"` // restored | already_present | failed (pending while restoring)
+	Result string `json:"result"` // restored | already_present | failed (pending while restoring; awaiting_approval, then rejected or expired, while it waits)
 	Error  *Error `json:"error,omitempty"`
 }
 

@@ -120,13 +120,13 @@ func (s *Server) handleRestoreAdminRoles(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	restored, err := s.service.RestoreAdminRoles(r.Context(), remediation.RestoreRequest{
-		RunID: r.PathValue("runId"), Force: body.Force, Reason: body.Reason, RequestedBy: s.requestedBy(r),
+		RunID: r.PathValue("runId"), Force: body.Force, Reason: body.Reason, RequestedBy: s.requestedBy(r), RequesterID: s.principal(r).ID,
 	})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, restored.Run)
+	writeJSON(w, restoreStatus(restored), restored.Run)
 }
 
 func (s *Server) handleRestore(w http.ResponseWriter, r *http.Request) {
@@ -136,13 +136,22 @@ func (s *Server) handleRestore(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	restored, err := s.service.Restore(r.Context(), remediation.RestoreRequest{
-		RunID: r.PathValue("runId"), Steps: body.Steps, Force: body.Force, Reason: body.Reason, RequestedBy: s.requestedBy(r),
+		RunID: r.PathValue("runId"), Steps: body.Steps, Force: body.Force, Reason: body.Reason, RequestedBy: s.requestedBy(r), RequesterID: s.principal(r).ID,
 	})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, restored)
+	writeJSON(w, restoreStatus(restored), restored)
+}
+
+// restoreStatus is 202 for a restore recorded awaiting approval (nothing granted yet: a
+// second person approves it by its restorationId), else 200.
+func restoreStatus(restored *remediation.Restored) int {
+	if restored.Waiting() {
+		return http.StatusAccepted
+	}
+	return http.StatusOK
 }
 
 // stepBody is the body of POST /api/steps/{step}.

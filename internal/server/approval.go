@@ -13,6 +13,8 @@ import (
 // body decides without a reason.
 type decisionBody struct {
 	Reason string `json:"reason"`
+	// RestorationID decides a restore that awaits approval instead of the run itself.
+	RestorationID string `json:"restorationId,omitempty"`
 }
 
 func (s *Server) handleApprove(w http.ResponseWriter, r *http.Request) { s.decide(w, r, true) }
@@ -32,6 +34,19 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, approve bool) {
 			s.writeError(w, r, err)
 			return
 		}
+	}
+	if body.RestorationID != "" {
+		// A restore that awaits approval: approval carries it out at once, so both
+		// decisions answer 200 with its result.
+		restored, err := s.service.DecideRestoration(r.Context(), remediation.DecideRestoreRequest{
+			RunID: r.PathValue("runId"), RestorationID: body.RestorationID, Approve: approve, Reason: body.Reason, By: s.principal(r),
+		})
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, restored)
+		return
 	}
 	run, err := s.service.Decide(r.Context(), remediation.DecideRequest{
 		RunID: r.PathValue("runId"), Approve: approve, Reason: body.Reason, By: s.principal(r),
