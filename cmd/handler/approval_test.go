@@ -236,4 +236,20 @@ func TestRestoreThatGrantsRolesWaitsForAnotherKey(t *testing.T) {
 	if r := call(t, h, "POST", "/api/remediations/"+run.RunID+"/reject", body, "x-functions-key", leadKey); r.status != 409 || !strings.Contains(string(r.body), `"not_awaiting_approval"`) {
 		t.Fatalf("reject after approval: %d %s", r.status, r.body)
 	}
+
+	// restore-admin-roles waits the same way (202 with the run); rejected, it grants nothing.
+	r = call(t, h, "POST", "/api/remediations/"+run.RunID+"/restore-admin-roles", nil, "x-functions-key", playbookKey)
+	r.json(t, &run)
+	last := run.Restorations[len(run.Restorations)-1]
+	if r.status != 202 || last.Status != "awaiting_approval" || last.Approval == nil {
+		t.Fatalf("restore-admin-roles under APPROVAL_MODE=admins: %d %s", r.status, r.body)
+	}
+	r = call(t, h, "POST", "/api/remediations/"+run.RunID+"/reject", map[string]any{"restorationId": last.ID, "reason": "not now"}, "x-functions-key", leadKey)
+	r.json(t, &done)
+	if r.status != 200 || done.Status != "rejected" {
+		t.Fatalf("reject the restore: %d %s", r.status, r.body)
+	}
+	if r := call(t, h, "POST", "/api/remediations/"+run.RunID+"/approve", map[string]any{"restorationId": "not-an-id"}, "x-functions-key", leadKey); r.status != 400 {
+		t.Fatalf("approve with a malformed restorationId: %d %s", r.status, r.body)
+	}
 }

@@ -151,6 +151,12 @@ func writePage(w *writer, v *view) {
 			for _, c := range r.Changes {
 				writeChange(w, c)
 			}
+			w.putIf(r.Why != "", "\n<p>Waits for approval: %s</p>", r.Why)
+			for _, c := range []*command{r.Approve, r.Reject} {
+				if c != nil {
+					w.put("\n<p><code>%s %s</code>: %s</p>\n<pre>%s</pre>", c.Method, c.Path, c.Note, c.Curl)
+				}
+			}
 			w.put("\n</li>")
 		}
 		w.put("\n</ol>")

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -107,6 +108,9 @@ type restorationView struct {
 	Status      string
 	Error       *runs.Error
 	Changes     []changeView
+	// Why, Approve and Reject are set while the restoration awaits approval.
+	Why             string
+	Approve, Reject *command
 }
 
 type command struct {
@@ -203,6 +207,18 @@ func build(run *runs.Run, opts Options) (*view, error) {
 	}
 	for _, r := range run.Restorations {
 		rv := restorationView{At: r.At, RequestedBy: r.RequestedBy, Status: r.Status, Error: r.Error}
+		// Only an id of the shape the handler writes goes into a command a person pastes
+		// into a shell.
+		if r.Status == "awaiting_approval" && restorationID.MatchString(r.ID) {
+			if r.Approval != nil {
+				rv.Why = r.Approval.Why
+			}
+			path := "/api/remediations/" + run.RunID
+			rv.Approve = post(strings.TrimRight(orDefault(opts.BaseURL, "https://<app>.azurewebsites.net"), "/"), path+"/approve", `{"restorationId":"`+r.ID+`","reason":"<why>"}`,
+				"A second person (not who asked for the restore) approves; the restore is carried out at once.")
+			rv.Reject = post(strings.TrimRight(orDefault(opts.BaseURL, "https://<app>.azurewebsites.net"), "/"), path+"/reject", `{"restorationId":"`+r.ID+`","reason":"<why>"}`,
+				"Ends the restore rejected; nothing is granted.")
+		}
 		for _, c := range r.Changes {
 			cv, err := changeOf(c)
 			if err != nil {
@@ -231,6 +247,9 @@ func build(run *runs.Run, opts Options) (*view, error) {
 	}
 	return v, nil
 }
+
+// restorationID is the shape of the restoration ids the handler writes.
+var restorationID = regexp.MustCompile(`^[0-9a-f]{16}$`)
 
 func post(base, path, body, note string) *command {
 	curl := "curl -X POST \"" + base + path + "\" \\\n  -H 'x-functions-key: <function key>'"

@@ -318,3 +318,28 @@ func TestRestoreCommandForTheGraphContainmentSteps(t *testing.T) {
 		}
 	}
 }
+
+// TestApproveCommandsForARestoreAwaitingApproval: a restoration that awaits approval shows
+// why and the approve / reject commands with its id; an id of another shape (written into
+// the store by hand) never goes into a command a person pastes into a shell.
+func TestApproveCommandsForARestoreAwaitingApproval(t *testing.T) {
+	for _, c := range []struct {
+		id   string
+		want bool
+	}{{"0123456789abcdef", true}, {"x'; rm -rf ~; '", false}} {
+		run := demoRun(t)
+		run.Restorations = []runs.Restoration{{ID: c.id, At: run.CreatedAt, RequestedBy: "alice", Status: "awaiting_approval", Changes: []runs.Change{},
+			Approval: &runs.Approval{Required: true, Why: "APPROVAL_MODE=admins: the restore grants privilege back (Exchange Administrator)"}}}
+		text, _ := parsed(t, render(t, run))
+		body := `{"restorationId":"` + c.id + `","reason":"<why>"}`
+		if got := strings.Contains(text, "/api/remediations/r-1/approve") && strings.Contains(text, body); got != c.want {
+			t.Errorf("id %q: approve command shown = %v, want %v\n%s", c.id, got, c.want, text)
+		}
+		if got := strings.Contains(text, "Waits for approval: APPROVAL_MODE=admins"); got != c.want {
+			t.Errorf("id %q: why shown = %v, want %v", c.id, got, c.want)
+		}
+		if strings.Contains(text, "rm -rf") && strings.Contains(text, "restorationId") && c.want == false {
+			t.Errorf("a hand-written restoration id went into a command")
+		}
+	}
+}
