@@ -87,10 +87,12 @@ func (s *Service) requestSeal(run *runs.Run, r runs.Restoration) (string, error)
 	if steps == nil {
 		steps = []string{}
 	}
-	return s.seal(run.RunID, run.User.ID, map[string]any{
+	// A seal of its own kind: the step and action are "restore" and "request", which no
+	// change of a step carries, so a request's seal never vouches for a change or back.
+	return s.seal(run.RunID, run.User.ID, "restore", runs.Change{Action: "request", Target: r.ID, Restore: map[string]any{
 		"kind": "restore-request", "id": r.ID, "at": r.At.UTC().Format(time.RFC3339Nano), "requestedBy": r.RequestedBy,
 		"requesterId": r.RequesterID, "steps": steps, "force": r.Force, "reason": r.Reason, "expiresAt": expires,
-	})
+	}})
 }
 
 // DecideRestoreRequest approves or rejects a restoration that awaits approval.
