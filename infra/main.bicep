@@ -50,6 +50,12 @@ param sweepMaxUsers string = '10'
 @description('STEP_DEADLINE: Go duration; a throttled step is deferred until this long after its run started, then fails.')
 param stepDeadline string = '1h'
 
+@description('WATCH_DEFAULT: Go duration (10s to 72h) of the eviction watch every run that changes the tenant gets, or off.')
+param watchDefault string = 'off'
+
+@description('WATCH_INTERVAL: Go duration; how often an eviction watch checks the account.')
+param watchInterval string = '15m'
+
 @allowed(['functionkey', 'easyauth'])
 @description('AUTH_MODE: easyauth only together with App Service authentication.')
 param authMode string = 'functionkey'
@@ -134,6 +140,8 @@ module functionApp 'modules/functionapp.bicep' = {
     sweepMode: sweepMode
     sweepMaxUsers: sweepMaxUsers
     stepDeadline: stepDeadline
+    watchDefault: watchDefault
+    watchInterval: watchInterval
     authMode: authMode
     approvalMode: approvalMode
     approvalTimeout: approvalTimeout

@@ -90,6 +90,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			Protected: cfg.Protected, MaxPerHour: cfg.MaxPerHour, MaxDequeueCount: cfg.MaxDequeueCount, RedeliveryDelay: cfg.RedeliveryDelay,
 			SweepMode: cfg.SweepMode, SweepMaxUsers: cfg.SweepMaxUsers, RecordKey: cfg.RecordKey, RecordKeySet: recordKeySet, StepDeadline: cfg.StepDeadline,
 			ApprovalMode: cfg.ApprovalMode, ApprovalTimeout: cfg.ApprovalTimeout,
+			WatchDefault: cfg.WatchDefault, WatchInterval: cfg.WatchInterval,
 		},
 		Log: log,
 	}

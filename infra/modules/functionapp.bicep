@@ -21,6 +21,8 @@ param sweepSchedule string
 param sweepMode string
 param sweepMaxUsers string
 param stepDeadline string
+param watchDefault string
+param watchInterval string
 param authMode string
 param approvalMode string
 param approvalTimeout string
@@ -116,6 +118,8 @@ var tourniquetSettings = {
   SWEEP_MODE: sweepMode
   SWEEP_MAX_USERS: sweepMaxUsers
   STEP_DEADLINE: stepDeadline
+  WATCH_DEFAULT: watchDefault
+  WATCH_INTERVAL: watchInterval
   AUTH_MODE: authMode
   APPROVAL_MODE: approvalMode
   APPROVAL_TIMEOUT: approvalTimeout

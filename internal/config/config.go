@@ -54,6 +54,12 @@ type Config struct {
 	// StepDeadline (STEP_DEADLINE, a Go duration, default 1h) bounds how long after its run
 	// started a throttled step may still be deferred (contract 6.2).
 	StepDeadline time.Duration
+
+	// WatchDefault (WATCH_DEFAULT, a Go duration from 10s to 72h; empty or "off": none) is
+	// the eviction watch every run that changes the tenant gets; WatchInterval
+	// (WATCH_INTERVAL, default 15m) is how often a watch checks (contract 1.3).
+	WatchDefault  time.Duration
+	WatchInterval time.Duration
 }
 
 // Settings lists every environment setting the handler reads (the consistency test holds
@@ -64,6 +70,7 @@ var Settings = []string{
 	"AZURE_TENANT_ID", "AZURE_CLIENT_ID", "GRAPH_BASE_URL", "EXCHANGE_BASE_URL", "PROTECTED_ACCOUNTS",
 	"MAX_REMEDIATIONS_PER_HOUR", "SWEEP_SCHEDULE", "SWEEP_MODE", "SWEEP_MAX_USERS", "AUTH_MODE",
 	"WEBSITE_AUTH_ENABLED", "TOURNIQUET_RECORD_KEY", "APPROVAL_MODE", "APPROVAL_TIMEOUT", "STEP_DEADLINE",
+	"WATCH_DEFAULT", "WATCH_INTERVAL",
 }
 
 // Load reads the settings from getenv and host.json in appRoot.
@@ -102,6 +109,16 @@ func Load(getenv func(string) string, appRoot string) (Config, error) {
 	}
 	if c.SweepMaxUsers, err = intSetting(getenv, "SWEEP_MAX_USERS", 10); err != nil {
 		return c, err
+	}
+	if c.WatchInterval, err = durationSetting(getenv, "WATCH_INTERVAL", 15*time.Minute); err != nil {
+		return c, err
+	}
+	if raw := strings.TrimSpace(getenv("WATCH_DEFAULT")); raw != "" && !strings.EqualFold(raw, "off") {
+		d, err := time.ParseDuration(raw)
+		if err != nil || d < 10*time.Second || d > 72*time.Hour {
+			return c, fmt.Errorf("config: WATCH_DEFAULT must be a Go duration from 10s to 72h (e.g. 24h), or off, not %q", raw)
+		}
+		c.WatchDefault = d
 	}
 	if c.StepDeadline, err = durationSetting(getenv, "STEP_DEADLINE", time.Hour); err != nil {
 		return c, err

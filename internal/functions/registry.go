@@ -35,6 +35,8 @@ type Function struct {
 // Queue names of the contract (section 3).
 const (
 	RemediationsQueue = "remediations"
+	// WatchQueue carries the checks of the eviction watch (contract 1.3): {"runId", "check"}.
+	WatchQueue = "watch"
 	// MessageBinding and TimerBinding name the trigger bindings, i.e. the keys of Data in an
 	// invocation.
 	MessageBinding = "msg"
@@ -79,6 +81,7 @@ func Registry() []Function {
 		{Name: "http-health", Trigger: HTTP, Methods: []string{"get"}, Route: "health", AuthLevel: "anonymous"},
 		{Name: "http-openapi", Trigger: HTTP, Methods: []string{"get"}, Route: "openapi.json", AuthLevel: "anonymous"},
 		{Name: "queue-remediations", Trigger: Queue, Queue: RemediationsQueue},
+		{Name: "queue-watch", Trigger: Queue, Queue: WatchQueue},
 		{Name: "timer-sweep", Trigger: Timer, Schedule: "%SWEEP_SCHEDULE%"},
 		{Name: RecoverTimer, Trigger: Timer, Schedule: RecoverSchedule},
 	}

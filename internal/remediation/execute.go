@@ -493,14 +493,19 @@ func (s *Service) finish(ctx context.Context, run *runs.Run) error {
 			return nil
 		}
 		now := s.now()
+		watched := s.beginWatch(run, status, now)
 		run.Status = status
 		run.Error = firstErr
 		run.FinishedAt = &now
 		err := s.Store.UpdateRun(ctx, run)
 		if err == nil {
 			s.Log.Info("run finished", "runId", run.RunID, "userId", run.User.ID, "status", status, "dryRun", run.DryRun)
+			if watched {
+				s.startWatch(ctx, run)
+			}
 			return nil
 		}
+		run.Watch, run.WatchBaseline = nil, nil // set again from the record read next
 		if !errors.Is(err, runs.ErrConflict) {
 			return err
 		}

@@ -33,6 +33,7 @@ func (s *Service) Recover(ctx context.Context) (recovered int, err error) {
 	if err != nil {
 		return 0, err
 	}
+	s.recoverWatches(ctx)
 	seen := map[string]bool{}
 	for _, id := range append(stalled, old...) {
 		if seen[id] {

@@ -45,6 +45,8 @@ type Config struct {
 	RecordKeySet    bool          // RecordKey came from TOURNIQUET_RECORD_KEY, not generated for this process
 	ApprovalMode    string        // APPROVAL_MODE: none (default), admins, all (approval.go)
 	ApprovalTimeout time.Duration // APPROVAL_TIMEOUT: an undecided run ends expired after it (default 1h)
+	WatchDefault    time.Duration // WATCH_DEFAULT: the eviction watch of every run that changes the tenant; 0: none (watch.go)
+	WatchInterval   time.Duration // WATCH_INTERVAL: how often a watch checks (default 15m)
 }
 
 // Service runs remediations.
@@ -85,6 +87,8 @@ type StartRequest struct {
 	// FromQueue is set for a start delivered from a queue: nobody waits on its answer, so
 	// its user lookup waits out throttling (lookUpUser) rather than fail the delivery.
 	FromQueue bool
+	// ParentRunID names the watched run a re-containment comes from (watch.go).
+	ParentRunID string
 }
 
 // Started is the answer to a start request.
@@ -252,6 +256,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 		Reason:         req.Reason,
 		RequestedBy:    req.RequestedBy,
 		RequesterID:    req.RequesterID,
+		ParentRunID:    req.ParentRunID,
 		IdempotencyKey: req.IdempotencyKey,
 		Options:        stored,
 		CreatedAt:      s.now(),

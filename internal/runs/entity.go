@@ -95,6 +95,17 @@ func headerDraft(r *Run) (*draft, error) {
 		}
 	}
 	d.setText("RequesterID", r.RequesterID)
+	d.setText("ParentRunID", r.ParentRunID)
+	if r.Watch != nil {
+		if err := d.setJSON("Watch", r.Watch); err != nil {
+			return nil, err
+		}
+	}
+	if r.WatchBaseline != nil {
+		if err := d.setJSON("WatchBaseline", r.WatchBaseline); err != nil {
+			return nil, err
+		}
+	}
 	d.props["IntentSeal"] = r.intentSeal
 	if r.approvalSeal != "" {
 		d.props["ApprovalSeal"] = r.approvalSeal
@@ -195,6 +206,15 @@ func (m entity) toRun(parts partLookup) (*Run, error) {
 		return nil, err
 	}
 	if r.RequesterID, err = m.text("RequesterID", parts); err != nil {
+		return nil, err
+	}
+	if r.ParentRunID, err = m.text("ParentRunID", parts); err != nil {
+		return nil, err
+	}
+	if err := m.json("Watch", parts, &r.Watch); err != nil {
+		return nil, err
+	}
+	if err := m.json("WatchBaseline", parts, &r.WatchBaseline); err != nil {
 		return nil, err
 	}
 	if names := m.str("StepNames"); names != "" {

@@ -26,7 +26,8 @@ import (
 //
 //   - the run's intent, once, when the run is created: run id, user id and UPN, steps, dry
 //     run, options (canonical JSON), creation time, whether approval is required, and who
-//     asked (requestedBy and the requester's principal id);
+//     asked (requestedBy, the requester's principal id, and the watched run a re-containment
+//     comes from);
 //   - the approval decision, when it is written: decision, who, when;
 //   - each step's final status, when it is written.
 //
@@ -117,6 +118,7 @@ func (s *Store) intentSeal(r *Run) (string, error) {
 	sl.field(strconv.FormatBool(r.Approval.Required))
 	sl.field(r.RequestedBy)
 	sl.field(r.RequesterID)
+	sl.field(r.ParentRunID)
 	return sl.sum(), nil
 }
 

@@ -222,6 +222,12 @@ type Run struct {
 	// Approval is the four-eyes decision (contract 6.1); {"required": false, ...} for a run
 	// that did not need one.
 	Approval Approval `json:"approval"`
+	// ParentRunID names the run whose eviction watch started this one (a re-containment).
+	ParentRunID string `json:"parentRunId,omitempty"`
+	// Watch is the eviction watch after the run's steps (contract 1.3); nil when none.
+	Watch *Watch `json:"watch,omitempty"`
+	// WatchBaseline is the watch's bookkeeping, kept in the store, not shown.
+	WatchBaseline *WatchBaseline `json:"-"`
 	// RequesterID is the caller principal's object id under easyauth: the approver must not
 	// be the same principal. Kept in the store, not shown (requestedBy names the caller).
 	RequesterID string `json:"-"`

@@ -11,6 +11,7 @@ import (
 	"github.com/tourniquet/tourniquet/internal/apperr"
 	"github.com/tourniquet/tourniquet/internal/functions"
 	"github.com/tourniquet/tourniquet/internal/remediation"
+	"github.com/tourniquet/tourniquet/internal/runs"
 )
 
 // handleInvocation serves POST /{FunctionName}: the host's invocation of a queue or timer
@@ -46,6 +47,8 @@ func (s *Server) handleInvocation(w http.ResponseWriter, r *http.Request) {
 		outcome = s.runSweep(r, inv)
 	case fn.Queue == functions.RemediationsQueue:
 		outcome = s.startFromQueue(r, inv)
+	case fn.Queue == functions.WatchQueue:
+		outcome = s.watchFromQueue(r, inv)
 	default:
 		outcome = s.stepFromQueue(r, inv, fn)
 	}
@@ -96,6 +99,23 @@ func (s *Server) runRecover(r *http.Request) error {
 		s.log.Warn("recovered runs that stopped moving", "count", n)
 	}
 	return nil
+}
+
+// watchFromQueue carries out one check of an eviction watch ({"runId", "check"}).
+func (s *Server) watchFromQueue(r *http.Request, inv functions.Invocation) error {
+	raw, err := inv.Message(functions.MessageBinding)
+	var msg struct {
+		RunID string `json:"runId"`
+		Check int    `json:"check"`
+	}
+	if err == nil {
+		err = decodeStrict(raw, &msg)
+	}
+	if err != nil || msg.Check < 1 || !runs.ValidRunID(msg.RunID) {
+		s.log.Error("watch message dropped: not a valid message", "err", err)
+		return nil // retrying cannot fix it
+	}
+	return s.service.CheckWatch(r.Context(), msg.RunID, msg.Check)
 }
 
 // queueMessage is the union of the queue messages of contract section 3.

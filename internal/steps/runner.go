@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -104,6 +105,28 @@ type Options struct {
 	UnblockSender UnblockSenderOptions `json:"unblockSender,omitzero"`
 	Investigate   InvestigateOptions   `json:"investigate,omitzero"`
 	MFAMethods    MFAMethodOptions     `json:"mfaMethods,omitzero"`
+	Watch         WatchOptions         `json:"watch,omitzero"`
+}
+
+// WatchOptions ask for the eviction watch after the run's steps (contract section 1.3):
+// for Duration after the run ends, the account's sign-ins, forwarding and inbox rules are
+// checked for the attacker's return; a successful sign-in from one of IPs is a hit.
+type WatchOptions struct {
+	Duration string   `json:"duration,omitempty"` // a Go duration, 10s to 72h
+	IPs      []string `json:"ips,omitempty"`
+}
+
+// The bounds of a watch's duration.
+const (
+	MinWatch = 10 * time.Second
+	MaxWatch = 72 * time.Hour
+	maxIPs   = 100
+)
+
+// WatchDuration is Duration parsed (ParseOptions has checked it); 0 when unset.
+func (o WatchOptions) WatchDuration() time.Duration {
+	d, _ := time.ParseDuration(o.Duration)
+	return d
 }
 
 // MFAMethodOptions choose which authentication methods remove-mfa-methods deletes.
@@ -172,6 +195,22 @@ func ParseOptions(raw json.RawMessage) (Options, error) {
 	}
 	if len(o.UnblockSender.Reason) > 2000 {
 		return o, fmt.Errorf("options.unblockSender.reason is longer than 2000 characters")
+	}
+	if o.Watch.Duration != "" {
+		d, err := time.ParseDuration(o.Watch.Duration)
+		if err != nil || d < MinWatch || d > MaxWatch {
+			return o, fmt.Errorf("options.watch.duration must be a Go duration from 10s to 72h (e.g. \"24h\"), not %q", o.Watch.Duration)
+		}
+	}
+	if len(o.Watch.IPs) > maxIPs {
+		return o, fmt.Errorf("options.watch.ips holds at most %d addresses", maxIPs)
+	}
+	for i, ip := range o.Watch.IPs {
+		addr, err := netip.ParseAddr(strings.TrimSpace(ip))
+		if err != nil {
+			return o, fmt.Errorf("options.watch.ips[%d] is not an IP address: %q", i, ip)
+		}
+		o.Watch.IPs[i] = addr.String()
 	}
 	if d := o.Investigate.Days; d < 0 || d > MaxInvestigateDays {
 		return o, fmt.Errorf("options.investigate.days must be between 1 and %d (default %d), not %d", MaxInvestigateDays, DefaultInvestigateDays, d)

@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode"
@@ -67,11 +68,16 @@ func TestParseOptions(t *testing.T) {
 		{"investigate negative days", `{"investigate":{"days":-1}}`, Options{}, true},
 		{"investigate fractional days", `{"investigate":{"days":1.5}}`, Options{}, true},
 		{"investigate unknown field", `{"investigate":{"hours":3}}`, Options{}, true},
+		{"watch", `{"watch":{"duration":"24h","ips":["203.0.113.7"," 2001:db8::1 "]}}`, Options{Watch: WatchOptions{Duration: "24h", IPs: []string{"203.0.113.7", "2001:db8::1"}}}, false},
+		{"watch too short", `{"watch":{"duration":"5s"}}`, Options{}, true},
+		{"watch too long", `{"watch":{"duration":"73h"}}`, Options{}, true},
+		{"watch not a duration", `{"watch":{"duration":"a day"}}`, Options{}, true},
+		{"watch ip not an address", `{"watch":{"duration":"1h","ips":["203.0.113.7'--"]}}`, Options{}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := ParseOptions(json.RawMessage(tt.raw))
-			if (err != nil) != tt.wantErr || (!tt.wantErr && got != tt.want) {
+			if (err != nil) != tt.wantErr || (!tt.wantErr && !reflect.DeepEqual(got, tt.want)) {
 				t.Fatalf("got %+v, %v; want %+v, error %v", got, err, tt.want, tt.wantErr)
 			}
 		})
