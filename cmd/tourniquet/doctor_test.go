@@ -8,7 +8,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/tourniquet/tourniquet/internal/client"
 )
@@ -75,5 +77,40 @@ func TestDoctorOnATerminal(t *testing.T) {
 	out, _ := cmd.Output() // exit 3: degraded
 	if !strings.Contains(string(out), "\x1b[33mdegraded\x1b[0m") {
 		t.Fatalf("no colour on a terminal:\n%q", out)
+	}
+}
+
+// tourniquet watch follows a finished run's eviction watch to its verdict: a line per check
+// and per hit, exit 3 when the attacker returned.
+func TestWatchFollowsTheEvictionWatch(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	gets := 0
+	until := time.Now().Add(time.Minute).UTC()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		gets++
+		n := gets
+		mu.Unlock()
+		first := until.Add(-50 * time.Second)
+		watch := map[string]any{"until": until, "interval": "15m0s", "checks": 1, "lastCheckAt": first, "verdict": "watching",
+			"hits": []any{}, "recontainRuns": []any{}, "unavailable": []any{}}
+		if n >= 4 {
+			watch = map[string]any{"until": until, "interval": "15m0s", "checks": 2, "lastCheckAt": until, "verdict": "returned",
+				"hits":          []any{map[string]any{"time": until, "kind": "forwarding", "detail": "mailbox forwarding set again, to x@evil.example"}},
+				"recontainRuns": []any{"20261207t150000-bbbb"}, "unavailable": []any{map[string]any{"source": "sign-ins", "reason": "no P1"}}}
+		}
+		writeDoc(w, 200, map[string]any{"runId": "20261207t140000-aaaa", "status": "succeeded", "user": map[string]any{"id": "u", "userPrincipalName": "adele@contoso.example"},
+			"createdAt": until.Add(-time.Hour), "finishedAt": until.Add(-time.Hour), "steps": []any{}, "approval": map[string]any{"required": false}, "watch": watch})
+	}))
+	t.Cleanup(srv.Close)
+	res := cmdline(t, map[string]string{"TOURNIQUET_URL": srv.URL, "TOURNIQUET_KEY": "k"}, "watch", "20261207t140000-aaaa")
+	if res.code != exitActionRequired {
+		t.Fatalf("exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	for _, want := range []string{"check 1 at", "check 2 at", "! ", "forwarding: mailbox forwarding set again", "not checked: sign-ins: no P1", "tourniquet status 20261207t150000-bbbb", "returned after 2 checks"} {
+		if !strings.Contains(res.stdout, want) {
+			t.Errorf("the output does not say %q:\n%s", want, res.stdout)
+		}
 	}
 }

@@ -227,3 +227,66 @@ func isTerminal(w io.Writer) bool {
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
+
+// followWatch follows a run's eviction watch: a line per check and per hit, until the watch
+// ends or --wait runs out. It exits 0 when no return was seen, 3 when the attacker returned
+// (a person must look at the re-containing runs).
+func (c *cli) followWatch(ctx context.Context, doc client.Document[client.Run]) error {
+	id := doc.Value.RunID
+	var deadline time.Time
+	if c.opts.wait > 0 {
+		deadline = time.Now().Add(c.opts.wait)
+	}
+	checks, hits := -1, 0
+	for {
+		w := doc.Value.Watch
+		if !c.opts.json && w.Checks != checks {
+			if checks < 0 {
+				fmt.Fprintf(c.stdout, "watch until %s, a check every %s\n", w.Until.UTC().Format(time.RFC3339), clean(w.Interval))
+			}
+			checks = w.Checks
+			if w.LastCheckAt != nil {
+				fmt.Fprintf(c.stdout, "check %d at %s: %s\n", w.Checks, w.LastCheckAt.UTC().Format(time.RFC3339), clean(w.Verdict))
+			}
+			for _, h := range w.Hits[min(hits, len(w.Hits)):] {
+				fmt.Fprintf(c.stdout, "  ! %s %s: %s\n", h.Time.UTC().Format(time.RFC3339), clean(h.Kind), clean(h.Detail))
+			}
+			hits = len(w.Hits)
+		}
+		if w.Ended() {
+			if c.opts.json {
+				c.printRaw(doc.Raw)
+			} else {
+				for _, u := range w.Unavailable {
+					fmt.Fprintf(c.stdout, "  not checked: %s: %s\n", clean(u.Source), clean(u.Reason))
+				}
+				for _, r := range w.RecontainRuns {
+					fmt.Fprintf(c.stdout, "  re-containing run: tourniquet status %s\n", clean(r))
+				}
+				fmt.Fprintf(c.stdout, "watch of run %s: %s after %d checks\n", clean(id), clean(w.Verdict), w.Checks)
+			}
+			if w.Verdict == "returned" {
+				return exitError{exitActionRequired}
+			}
+			return nil
+		}
+		if !deadline.IsZero() && time.Now().After(deadline) {
+			fmt.Fprintf(c.stderr, "tourniquet: the watch of run %s goes on (%s); tourniquet watch %s\n", clean(id), clean(w.Verdict), clean(id))
+			return exitError{exitUnfinished}
+		}
+		t := time.NewTimer(c.pollMax)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		next, err := c.api.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		if next.Value.Watch != nil {
+			doc = next
+		}
+	}
+}

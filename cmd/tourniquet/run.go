@@ -47,7 +47,8 @@ Commands:
                            key per command, so the command's own retries never start a second run)
       --no-wait            print the run as accepted and return
   status <runId>     show a run
-  watch <runId>      follow a run until it ends (waits through awaiting_approval)
+  watch <runId>      follow a run until it ends (waits through awaiting_approval), then its
+                     eviction watch until its verdict (exit 0 no_return_seen, 3 returned)
   restore <runId>    give back the user's own access the run removed (roles, sign-in,
                      mail protocols, role groups; delegates and consents only with --steps)
       --steps a,b          exactly these steps' changes
@@ -404,7 +405,17 @@ func (c *cli) watch(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return c.follow(ctx, doc, true)
+	err = c.follow(ctx, doc, true)
+	var done exitError
+	if !errors.As(err, &done) || done.code == exitUnfinished {
+		return err
+	}
+	// The run has ended; its eviction watch may go on (contract 1.3).
+	last, gerr := c.api.Get(ctx, pos[0])
+	if gerr != nil || last.Value.Watch == nil {
+		return err
+	}
+	return c.followWatch(ctx, last)
 }
 
 func (c *cli) restore(ctx context.Context, args []string) error {

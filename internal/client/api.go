@@ -25,6 +25,40 @@ type Run struct {
 	Steps          []Step     `json:"steps"`
 	Error          *Error     `json:"error"`
 	Approval       *Approval  `json:"approval"`
+	ParentRunID    string     `json:"parentRunId"`
+	Watch          *Watch     `json:"watch"`
+}
+
+// Watch is a run's eviction watch (contract 1.3).
+type Watch struct {
+	Until         time.Time     `json:"until"`
+	Interval      string        `json:"interval"`
+	Checks        int           `json:"checks"`
+	LastCheckAt   *time.Time    `json:"lastCheckAt"`
+	Verdict       string        `json:"verdict"` // watching | no_return_seen | returned
+	Hits          []WatchHit    `json:"hits"`
+	RecontainRuns []string      `json:"recontainRuns"`
+	Unavailable   []Unavailable `json:"unavailable"`
+}
+
+// WatchHit is one sign of the attacker's return.
+type WatchHit struct {
+	Time   time.Time `json:"time"`
+	Kind   string    `json:"kind"`
+	IP     string    `json:"ip"`
+	Detail string    `json:"detail"`
+}
+
+// Unavailable names a source that could not be read, and why.
+type Unavailable struct {
+	Source string `json:"source"`
+	Reason string `json:"reason"`
+}
+
+// Ended reports whether the watch is over: its verdict is final, or its last check was at
+// or after its end.
+func (w *Watch) Ended() bool {
+	return w.Verdict == "no_return_seen" || (w.LastCheckAt != nil && !w.LastCheckAt.Before(w.Until))
 }
 
 // User names the account of a run.

@@ -132,6 +132,10 @@ func writePage(w *writer, v *view) {
 		writeFindings(w, v.Findings)
 	}
 
+	if run.Watch != nil {
+		writeWatch(w, run.Watch)
+	}
+
 	if v.Restore != nil || v.RestoreAll != nil || v.Approve != nil {
 		w.put("\n<h2>Commands</h2>")
 		for _, c := range []*command{v.Approve, v.Reject, v.Restore, v.RestoreAll} {
@@ -319,6 +323,56 @@ func writeValue(w *writer, v *value) {
 }
 
 // writeFindings writes what the investigate step read.
+// writeWatch writes the eviction watch: what it looked at, how often, what it saw, and what
+// it could not read. "No return seen" says what was looked at, never that nothing happened.
+func writeWatch(w *writer, wt *runs.Watch) {
+	verdict := map[string]string{
+		runs.WatchWatching:     "still watching",
+		runs.WatchNoReturnSeen: "no return seen in what was checked (this is not proof that nothing happened: see what was not checked)",
+		runs.WatchReturned:     "the attacker returned: re-contained",
+	}[wt.Verdict]
+	if verdict == "" {
+		verdict = wt.Verdict
+	}
+	last := "not yet"
+	if wt.LastCheckAt != nil {
+		last = formatTime(*wt.LastCheckAt)
+	}
+	w.put(`
+<h2 id="watch">After the run: the eviction watch</h2>
+<table class="facts" id="watch-facts">
+<tr><th>Verdict</th><td><code>%s</code>: %s</td></tr>
+<tr><th>Until</th><td>%s (UTC), a check every %s</td></tr>
+<tr><th>Checks</th><td>%s, the last %s</td></tr>
+</table>`, wt.Verdict, verdict, formatTime(wt.Until), wt.Interval, strconv.Itoa(wt.Checks), last)
+	if len(wt.Checked) > 0 {
+		w.put("\n" + `<h3>What each check looks at</h3>` + "\n" + `<ul id="watch-checked">`)
+		for _, c := range wt.Checked {
+			w.put("\n<li>%s</li>", c)
+		}
+		w.put("\n</ul>")
+	}
+	if len(wt.Hits) > 0 {
+		w.put("\n" + `<h3 class="signals">What came back</h3>` + "\n" + `<ul class="signals" id="watch-hits">`)
+		for _, h := range wt.Hits {
+			w.put("\n<li>%s <code>%s</code>: %s</li>", formatTime(h.Time), h.Kind, h.Detail)
+		}
+		w.put("\n</ul>")
+	}
+	if len(wt.RecontainRuns) > 0 {
+		w.put("\n" + `<p id="watch-recontain">Re-containing runs: `)
+		joined(w, wt.RecontainRuns, "", func(id string) { w.put("<code>%s</code>", id) })
+		w.put("</p>")
+	}
+	if len(wt.Unavailable) > 0 {
+		w.put("\n" + `<h3 class="signals">Not checked</h3>` + "\n" + `<ul class="todo" id="watch-unavailable">`)
+		for _, u := range wt.Unavailable {
+			w.put("\n<li><code>%s</code>: %s</li>", u.Source, u.Reason)
+		}
+		w.put("\n</ul>")
+	}
+}
+
 func writeFindings(w *writer, f *runs.Findings) {
 	w.put(`
 <h2 id="findings">What happened: the investigation</h2>

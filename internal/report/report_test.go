@@ -343,3 +343,30 @@ func TestApproveCommandsForARestoreAwaitingApproval(t *testing.T) {
 		}
 	}
 }
+
+// The eviction watch is shown: its verdict in words (no_return_seen is never "nothing
+// happened"), what each check looks at, what came back (tenant text escaped), the
+// re-containing runs and what was not checked.
+func TestWatchIsShown(t *testing.T) {
+	run := demoRun(t)
+	last := run.CreatedAt.Add(time.Hour)
+	run.Watch = &runs.Watch{Until: last, Interval: "15m0s", Checks: 4, LastCheckAt: &last, Verdict: runs.WatchReturned,
+		Checked:       []string{"mailbox forwarding set again"},
+		Hits:          []runs.WatchHit{{Time: last, Kind: "inbox-rule", Detail: "new inbox rule <script>alert(1)</script>"}},
+		RecontainRuns: []string{"20261207t142000-aaaa"},
+		Unavailable:   []runs.Unavailable{{Source: "sign-ins", Reason: "no Entra ID P1"}}}
+	page := render(t, run)
+	for _, want := range []string{`id="watch"`, "the attacker returned: re-contained", "mailbox forwarding set again",
+		"new inbox rule &lt;script&gt;alert(1)&lt;/script&gt;", "20261207t142000-aaaa", "no Entra ID P1"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page does not show %q", want)
+		}
+	}
+	if strings.Contains(page, "<script>") {
+		t.Fatal("a hit's detail reached the page unescaped")
+	}
+	run.Watch.Verdict, run.Watch.Hits = runs.WatchNoReturnSeen, nil
+	if page := render(t, run); !strings.Contains(page, "not proof that nothing happened") {
+		t.Error("no_return_seen reads as if nothing happened")
+	}
+}
