@@ -56,6 +56,9 @@ param watchDefault string = 'off'
 @description('WATCH_INTERVAL: Go duration; how often an eviction watch checks the account.')
 param watchInterval string = '15m'
 
+@description('Resource id of an action group the log alerts notify (the attacker returned, a run failed, a record tampered with, the lockout guard); empty: the alerts fire in the portal only.')
+param alertActionGroupId string = ''
+
 @allowed(['functionkey', 'easyauth'])
 @description('AUTH_MODE: easyauth only together with App Service authentication.')
 param authMode string = 'functionkey'
@@ -106,6 +109,19 @@ module monitoring 'modules/monitoring.bicep' = {
     location: location
     tags: tags
     name: 'tourniquet-${token}'
+  }
+}
+
+// Log alerts on the handler's own log lines: the eviction watch saw the attacker return, a
+// run failed, a record was changed outside the handler, the lockout guard held a run.
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  scope: group
+  params: {
+    location: location
+    tags: tags
+    appInsightsName: monitoring.outputs.appInsightsName
+    actionGroupId: alertActionGroupId
   }
 }
 

@@ -69,6 +69,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			"TOURNIQUET_RECORD_KEY=" + newRecordKey(),
 			"SWEEP_MODE=report",
 			"SWEEP_SCHEDULE=0 */15 * * * *",
+			// A short interval, so the demo shows the eviction watch at work in seconds.
+			"WATCH_INTERVAL=2s",
 		},
 	})
 	if err != nil {
@@ -86,6 +88,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	status, err := api.post(ctx, "/api/remediations", map[string]any{
 		"user": demo.UPN, "mode": "sync", "reason": "Demo: impossible-travel sign-in and external forwarding (incident 4711)",
 		"idempotencyKey": "demo-incident-4711", "steps": demoSteps,
+		"options": map[string]any{"watch": map[string]any{"duration": "20s", "ips": []string{tenantsim.AttackerIP}}},
 	}, &doc)
 	if err != nil {
 		return err
@@ -106,9 +109,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	out.title("After: " + demo.UPN)
 	out.tenantState(sim, demo.UPN, demo.UserID)
 
+	out.title("1b. The eviction watch: the attacker comes back with a stolen token and sets forwarding again")
+	if err := showWatch(ctx, api, sim, demo, &doc, out); err != nil {
+		return err
+	}
+
 	out.title("2. The same request again (same idempotency key): the first run, not a second one")
 	var replay runs.Run
-	status, err = api.post(ctx, "/api/remediations", map[string]any{"user": demo.UPN, "mode": "sync", "idempotencyKey": "demo-incident-4711", "steps": demoSteps}, &replay)
+	status, err = api.post(ctx, "/api/remediations", map[string]any{"user": demo.UPN, "mode": "sync", "idempotencyKey": "demo-incident-4711", "steps": demoSteps,
+		"options": map[string]any{"watch": map[string]any{"duration": "20s", "ips": []string{tenantsim.AttackerIP}}}}, &replay)
 	if err != nil {
 		return err
 	}
@@ -353,4 +362,53 @@ func newRecordKey() string {
 	k := make([]byte, 32)
 	_, _ = rand.Read(k)
 	return base64.StdEncoding.EncodeToString(k)
+}
+
+// showWatch waits for the watch's first check (the baseline), plays the attacker's return (a
+// successful sign-in from the attacker's address, forwarding set again), and prints what the
+// watch saw and the re-containing run it started.
+func showWatch(ctx context.Context, api *client, sim *tenantsim.Sim, demo tenantsim.Demo, doc *runs.Run, out *report) error {
+	if doc.Watch == nil {
+		return fmt.Errorf("the run has no eviction watch")
+	}
+	out.line("watch until %s, a check every %s, looking at: %s", doc.Watch.Until.Format(time.RFC3339), doc.Watch.Interval, strings.Join(doc.Watch.Checked, "; "))
+	var run runs.Run
+	waitUntil := func(limit time.Duration, done func() bool) error {
+		deadline := time.Now().Add(limit)
+		for {
+			if _, err := api.get(ctx, "/api/remediations/"+doc.RunID, &run); err != nil {
+				return err
+			}
+			if done() {
+				return nil
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("the watch of run %s did not get there within %s", doc.RunID, limit)
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+	}
+	if err := waitUntil(20*time.Second, func() bool { return run.Watch != nil && run.Watch.Checks >= 1 }); err != nil {
+		return err
+	}
+	sim.AddSignIn(tenantsim.SignIn{UserID: demo.UserID, Time: time.Now().UTC(), App: "Office 365 Exchange Online", ClientApp: "Mobile Apps and Desktop clients",
+		IP: tenantsim.AttackerIP, City: "Lagos", Country: tenantsim.AttackerCountry})
+	sim.SetForwarding(demo.UPN, "smtp:again@fin-secure.example", "", true)
+	out.line("the attacker: a successful sign-in from %s, and forwarding set to again@fin-secure.example", tenantsim.AttackerIP)
+	if err := waitUntil(30*time.Second, func() bool { return len(run.Watch.Hits) > 0 && len(run.Watch.RecontainRuns) > 0 }); err != nil {
+		return err
+	}
+	for _, h := range run.Watch.Hits {
+		out.line("  hit (%s) %s", h.Kind, h.Detail)
+	}
+	re, err := api.waitFinal(ctx, run.Watch.RecontainRuns[0], 60*time.Second)
+	if err != nil {
+		return err
+	}
+	out.line("verdict %s; re-containing run %s (parentRunId %s): %s", run.Watch.Verdict, re.RunID, re.ParentRunID, re.Status)
+	for _, st := range re.Steps {
+		out.line("  %-18s %s", st.Name, st.Status)
+	}
+	out.line("forwarding now %q", sim.Mailbox(demo.UPN).ForwardingSmtpAddress)
+	return nil
 }

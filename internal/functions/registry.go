@@ -71,6 +71,8 @@ func Registry() []Function {
 		// not the keys that start runs.
 		{Name: "http-approve", Trigger: HTTP, Methods: []string{"post"}, Route: "remediations/{runId}/approve", AuthLevel: "function"},
 		{Name: "http-reject", Trigger: HTTP, Methods: []string{"post"}, Route: "remediations/{runId}/reject", AuthLevel: "function"},
+		// Stopping a watch is its own function, so its keys can be few.
+		{Name: "http-watch-stop", Trigger: HTTP, Methods: []string{"post"}, Route: "remediations/{runId}/watch/stop", AuthLevel: "function"},
 		{Name: "http-list-steps", Trigger: HTTP, Methods: []string{"get"}, Route: "steps", AuthLevel: "function"},
 		// Unknown steps: literal routes (steps/reset-password...) win over this one, so it
 		// only sees names that are not steps and answers 400 as the contract says.

@@ -422,3 +422,48 @@ func (s *Service) recoverWatches(ctx context.Context) {
 		}
 	}
 }
+
+// StopWatch ends a run's eviction watch before its time (POST
+// /api/remediations/{runId}/watch/stop), recording who stopped it and why. The verdict
+// stays what the checks so far found; a watch that saw nothing ends no_return_seen for the
+// checks it made. 409 when the run has no watch or it has ended.
+func (s *Service) StopWatch(ctx context.Context, runID, by, reason string) (*runs.Run, error) {
+	if len(reason) > 2000 {
+		return nil, apperr.New(apperr.Invalid, "reason is longer than 2000 characters")
+	}
+	ctx = context.WithoutCancel(ctx)
+	for attempt := 0; attempt < 20; attempt++ {
+		run, err := s.Get(ctx, runID)
+		if err != nil {
+			return nil, err
+		}
+		if run.Tampered != "" {
+			return nil, s.tampered(run, "stop watch")
+		}
+		if run.Watch == nil || run.WatchBaseline == nil {
+			return nil, apperr.New(apperr.Conflict, "run %s has no eviction watch", runID)
+		}
+		if run.WatchBaseline.Ended {
+			return nil, apperr.New(apperr.Conflict, "the eviction watch of run %s has ended (%s)", runID, run.Watch.Verdict)
+		}
+		now := s.now()
+		w := run.Watch
+		w.StoppedBy, w.StoppedAt, w.StopReason = by, &now, strings.TrimSpace(reason)
+		if len(w.Hits) == 0 {
+			w.Verdict = runs.WatchNoReturnSeen
+		}
+		run.WatchBaseline.Ended = true
+		switch err := s.Store.UpdateRun(ctx, run); {
+		case errors.Is(err, runs.ErrConflict):
+			continue
+		case err != nil:
+			return nil, apperr.Wrap(apperr.Unavailable, err, "the run-record store is unreachable")
+		}
+		if err := s.Store.DropWatching(ctx, runID); err != nil {
+			s.Log.Warn("eviction watch: could not unlist a stopped watch", "runId", runID, "err", err)
+		}
+		s.Log.Warn("eviction watch stopped by a person", "runId", runID, "userId", run.User.ID, "stoppedBy", by, "reason", w.StopReason, "checks", w.Checks)
+		return s.Get(ctx, runID)
+	}
+	return nil, apperr.Wrap(apperr.Unavailable, runs.ErrConflict, "the run changed too often; try again")
+}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tourniquet/tourniquet/internal/apperr"
 	"github.com/tourniquet/tourniquet/internal/remediation"
 	"github.com/tourniquet/tourniquet/internal/runs"
 	"github.com/tourniquet/tourniquet/internal/tenantsim"
@@ -175,5 +176,29 @@ func TestWatchDefaultAndRecovery(t *testing.T) {
 	msgs := e.queue.take()
 	if len(msgs) != 1 || msgs[0].queue != "watch" || msgs[0].runID != run.RunID {
 		t.Fatalf("recovery sent %v", msgs)
+	}
+}
+
+// A person can stop a watch before its end; who and why are recorded, later checks change
+// nothing, and stopping it again (or a run without a watch) is a conflict.
+func TestWatchCanBeStopped(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{WatchInterval: 2 * time.Second})
+	run := watchedRun(t, e, `{"watch":{"duration":"10s"}}`)
+	got, err := e.svc.StopWatch(context.Background(), run.RunID, "alice@contoso.example", "user confirmed the travel")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := got.Watch
+	if w.StoppedBy != "alice@contoso.example" || w.StopReason != "user confirmed the travel" || w.StoppedAt == nil || w.Verdict != runs.WatchNoReturnSeen {
+		t.Fatalf("stopped watch: %+v", w)
+	}
+	e.sim.SetForwarding(e.demo.UPN, "smtp:drop@evil.example", "", true)
+	e.checkWatch(run.RunID, 2)
+	if after := e.get(run.RunID).Watch; after.Checks != 1 || len(after.Hits) != 0 {
+		t.Fatalf("a stopped watch checked again: %+v", after)
+	}
+	if _, err := e.svc.StopWatch(context.Background(), run.RunID, "bob", ""); apperr.CodeOf(err) != apperr.Conflict {
+		t.Fatalf("stop twice: %v", err)
 	}
 }

@@ -30,6 +30,10 @@ type Watch struct {
 	Unavailable   []Unavailable `json:"unavailable"`
 	// Checked says, in words, what the watch looks at (shown by the report page).
 	Checked []string `json:"checked,omitempty"`
+	// StoppedBy, StoppedAt and StopReason record a watch a person stopped before its end.
+	StoppedBy  string     `json:"stoppedBy,omitempty"`
+	StoppedAt  *time.Time `json:"stoppedAt,omitempty"`
+	StopReason string     `json:"stopReason,omitempty"`
 }
 
 // WatchHit is one sign of the attacker's return.

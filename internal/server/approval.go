@@ -81,6 +81,28 @@ func (s *Server) principal(r *http.Request) remediation.Principal {
 	return p
 }
 
+// handleStopWatch ends a run's eviction watch before its time ({"reason"}), recording who.
+func (s *Server) handleStopWatch(w http.ResponseWriter, r *http.Request) {
+	var body decisionBody
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		s.writeError(w, r, decodeJSON(r, &body))
+		return
+	}
+	if strings.TrimSpace(string(raw)) != "" {
+		if err := decodeStrict(raw, &body); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	run, err := s.service.StopWatch(r.Context(), r.PathValue("runId"), s.requestedBy(r), body.Reason)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, run)
+}
+
 // startStatus is the status a start request answers: 202 for a run that waits for approval
 // (whatever mode was asked: nothing ran), 200 for a finished sync run, else 202.
 func startStatus(run *runs.Run, sync bool) int {

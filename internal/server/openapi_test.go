@@ -138,6 +138,7 @@ var wantStatuses = map[string][]string{
 	"POST /api/steps/{step}":                             {"200", "202", "400", "401", "403", "404", "413", "429", "502", "503"},
 	"GET /api/sweeps":                                    {"200", "401", "403", "503"},
 	"GET /api/preflight":                                 {"200", "401", "403", "503"},
+	"POST /api/remediations/{runId}/watch/stop":          {"200", "400", "401", "403", "404", "409", "413", "503"},
 	"GET /api/health":                                    {"200", "503"},
 	"GET /api/openapi.json":                              {"200"},
 }

@@ -20,6 +20,7 @@ func (s *Server) apiRoutes() []apiRoute {
 		{"POST /api/remediations/{runId}/restore", RoleRestore, s.handleRestore},
 		{"POST /api/remediations/{runId}/approve", RoleApprove, s.handleApprove},
 		{"POST /api/remediations/{runId}/reject", RoleApprove, s.handleReject},
+		{"POST /api/remediations/{runId}/watch/stop", RoleRemediate, s.handleStopWatch},
 		{"GET /api/steps", RoleRead, s.handleSteps},
 		{"POST /api/steps/{step}", RoleRemediate, s.handleStep},
 		{"GET /api/sweeps", RoleRead, s.handleSweeps},

@@ -1,0 +1,83 @@
+// Log alert rules on the handler's own log lines in Application Insights (traces): the
+// custom handler writes JSON lines to stdout, which the Functions host sends to the traces
+// table. Each rule looks at the last 5 minutes every 5 minutes and fires on one matching
+// line. Checked against the Microsoft.Insights/scheduledQueryRules 2021-08-01 reference
+// (no Bicep compiler is reachable where this was written: run `az bicep build` before use).
+param location string
+param tags object
+param appInsightsName string
+@description('Resource id of an action group to notify (e-mail, SMS, a Logic App); empty: the alerts fire in the portal only.')
+param actionGroupId string = ''
+
+resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
+  name: appInsightsName
+}
+
+var rules = [
+  {
+    name: 'attacker-returned'
+    displayName: 'Tourniquet: the attacker returned during an eviction watch'
+    description: 'An eviction watch saw a sign-in from an attacker address, forwarding set again or a new suspicious inbox rule, and started a re-containing run. Look at the run and its re-containing runs.'
+    severity: 1
+    query: 'traces | where message has "the attacker returned"'
+  }
+  {
+    name: 'run-failed'
+    displayName: 'Tourniquet: a remediation run failed'
+    description: 'A run ended failed: some step could not be carried out. The run document says which and why.'
+    severity: 2
+    query: 'traces | where message has "run finished" and message has "\\"status\\":\\"failed\\""'
+  }
+  {
+    name: 'record-tampered'
+    displayName: 'Tourniquet: a run record was changed outside the handler'
+    description: 'Someone with write access to the storage account changed a run record (record_tampered); nothing of it is acted on. Investigate who holds storage write.'
+    severity: 1
+    query: 'traces | where message has "record_tampered"'
+  }
+  {
+    name: 'lockout-guard'
+    displayName: 'Tourniquet: a run would have taken the last usable Global Administrator'
+    description: 'The lockout guard held a run for approval: it would reset, block or strip the tenant\'s last usable Global Administrator.'
+    severity: 1
+    query: 'traces | where message has "lockout guard: the run would take"'
+  }
+]
+
+resource alert 'Microsoft.Insights/scheduledQueryRules@2021-08-01' = [for r in rules: {
+  name: 'tourniquet-${r.name}-${appInsightsName}'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: r.displayName
+    description: r.description
+    severity: r.severity
+    enabled: true
+    scopes: [
+      appInsights.id
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT5M'
+    criteria: {
+      allOf: [
+        {
+          query: r.query
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: false
+    actions: {
+      actionGroups: empty(actionGroupId) ? [] : [
+        actionGroupId
+      ]
+    }
+  }
+}]
