@@ -80,6 +80,35 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	api := &client{base: host.URL()}
 	out.line("handler log (JSON lines): %s", logPath)
 
+	out.title("0. The preflight (GET /api/preflight, tourniquet doctor): what will work in this tenant")
+	var pre struct {
+		Status string `json:"status"`
+		Checks []struct {
+			Name, Status, Detail string
+		} `json:"checks"`
+		Steps []struct {
+			Name, Status string
+			Reasons      []string
+		} `json:"steps"`
+	}
+	if _, err := api.get(ctx, "/api/preflight", &pre); err != nil {
+		return err
+	}
+	ready := 0
+	for _, st := range pre.Steps {
+		if st.Status == "ready" {
+			ready++
+		} else {
+			out.line("  %-28s %s: %s", st.Name, st.Status, strings.Join(st.Reasons, "; "))
+		}
+	}
+	out.line("%s: %d of %d steps ready, %d checks", pre.Status, ready, len(pre.Steps), len(pre.Checks))
+	for _, c := range pre.Checks {
+		if c.Status != "ok" {
+			out.line("  %s %s: %s", c.Status, c.Name, c.Detail)
+		}
+	}
+
 	out.title("Before: " + demo.UPN)
 	out.tenantState(sim, demo.UPN, demo.UserID)
 
