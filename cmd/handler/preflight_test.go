@@ -86,6 +86,20 @@ func TestPreflightNamesWhatAMisconfiguredDeploymentLacks(t *testing.T) {
 			blocked: []string{"reset-password"}, reason: "User-PasswordProfile.ReadWrite.All",
 			check: "graph-permission User-PasswordProfile.ReadWrite.All", fix: "appRoleAssignments",
 		},
+		"no directory role (the role script never ran)": {
+			configure: func(sim *tenantsim.Sim) {
+				sim.RemoveIdentityDirectoryRoles()
+				sim.SetCanResetAdmins(false)
+				sim.SetExchangeRBAC(false)
+			},
+			blocked: []string{"remove-forwarding", "remove-inbox-rules", "unblock-sender"}, reason: "refuses",
+			check: "exchange read Get-AcceptedDomain", fix: "Add-RoleGroupMember",
+		},
+		"Exchange RBAC missing": {
+			configure: func(sim *tenantsim.Sim) { sim.SetExchangeRBAC(false) },
+			blocked:   []string{"remove-forwarding", "disable-mail-protocols", "remove-mailbox-delegates"}, reason: "403",
+			check: "exchange read Get-AcceptedDomain", fix: "Add-RoleGroupMember",
+		},
 		"no Exchange.ManageAsApp": {
 			configure: func(sim *tenantsim.Sim) { sim.SetIdentityRoles("exchange", nil) },
 			blocked:   []string{"remove-forwarding", "remove-inbox-rules", "unblock-sender"}, reason: "Exchange.ManageAsApp",
@@ -117,5 +131,66 @@ func TestPreflightNamesWhatAMisconfiguredDeploymentLacks(t *testing.T) {
 				t.Fatalf("the preflight wrote to the tenant: %v", w)
 			}
 		})
+	}
+}
+
+// Tenants and deployments that work with less: each degraded step says why, and the check
+// names the fix.
+func TestPreflightNamesWhatWorksWithLess(t *testing.T) {
+	t.Parallel()
+	for name, tt := range map[string]struct {
+		configure func(*tenantsim.Sim)
+		degraded  string
+		reason    string
+		check     string
+	}{
+		"no Entra ID P1 (no sign-in logs)": {configure: func(sim *tenantsim.Sim) { sim.SetSignInLogsLicensed(false) }, degraded: "investigate", reason: "P1", check: "licence sign-in logs"},
+		"no Entra ID P2 (no PIM)":          {configure: func(sim *tenantsim.Sim) { sim.SetPIMLicensed(false) }, degraded: "remove-admin-roles", reason: "PIM", check: "licence PIM"},
+		"no Privileged Authentication Administrator": {
+			configure: func(sim *tenantsim.Sim) { sim.RemoveIdentityDirectoryRoles() },
+			degraded:  "reset-password", reason: "Privileged Authentication Administrator", check: "directory-role Privileged Authentication Administrator",
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s := startStackConfigured(t, appRoot, tt.configure)
+			rep := s.getPreflight()
+			st := stepOf(rep, tt.degraded)
+			if st.Status != preflight.Degraded || !strings.Contains(strings.Join(st.Reasons, " "), tt.reason) {
+				t.Fatalf("%s: %+v", tt.degraded, st)
+			}
+			found := false
+			for _, c := range rep.Checks {
+				found = found || (c.Name == tt.check && c.Status == preflight.Warn)
+			}
+			if !found {
+				t.Errorf("no warning %q: %+v", tt.check, rep.Checks)
+			}
+		})
+	}
+}
+
+// The simulator refuses what a deployment without the permission would be refused: a real
+// run's reset-password fails naming Graph's refusal, which the preflight said beforehand.
+func TestAMissingGraphPermissionFailsTheStepThePreflightNamed(t *testing.T) {
+	t.Parallel()
+	s := startStackConfigured(t, appRoot, func(sim *tenantsim.Sim) {
+		sim.SetIdentityRoles("graph", slices.DeleteFunc(slices.Clone(tenantsim.DefaultGraphRoles), func(r string) bool { return r == "User-PasswordProfile.ReadWrite.All" }))
+	})
+	r := call(t, s.host, "POST", "/api/remediations", map[string]any{"user": s.demo.AssistantUPN, "mode": "sync", "steps": []string{"reset-password", "revoke-sessions"}})
+	var run struct {
+		Steps []struct {
+			Name, Status string
+			Error        *struct{ Code, Message string }
+		}
+	}
+	r.json(t, &run)
+	for _, st := range run.Steps {
+		if st.Name == "reset-password" && (st.Status != "failed" || st.Error == nil || !strings.Contains(st.Error.Code+st.Error.Message, "Authorization_RequestDenied")) {
+			t.Fatalf("reset-password without its permission: %s %+v (%s)", st.Status, st.Error, r.body)
+		}
+		if st.Name == "revoke-sessions" && st.Status != "succeeded" {
+			t.Fatalf("revoke-sessions: %s", st.Status)
+		}
 	}
 }

@@ -93,6 +93,13 @@ func (s *Sim) serveExchange(w http.ResponseWriter, r *http.Request, body []byte)
 			"The term '"+in.CmdletInput.CmdletName+"' is not recognized as a name of a cmdlet, function, script file, or executable program."))
 		return
 	}
+	if s.exchangeRBACMissing() {
+		// A guess at the shape (no public capture found): 403 with the envelope of other
+		// refusals, its text saying the caller has no role that runs the cmdlet.
+		writeExchangeError(w, exoError{status: http.StatusForbidden, code: "Forbidden",
+			message: "The user or application doesn't have an Exchange role that allows running " + in.CmdletInput.CmdletName + "."})
+		return
+	}
 	s.runCmdletHooks(in.CmdletInput.CmdletName)
 	params := newExoParams(in.CmdletInput.Parameters)
 	params.skip = skip

@@ -115,6 +115,9 @@ func (s *Sim) routeGraph(c *graphCall) graphResult {
 		}
 		pathKnown = true
 		if rt.method == c.method {
+			if res, denied := s.deniedByRoles(c, rt.method, rt.pattern); denied {
+				return res
+			}
 			return rt.handle(c, params)
 		}
 	}

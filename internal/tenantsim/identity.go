@@ -63,6 +63,21 @@ func (s *Sim) SetIdentityRoles(service string, roles []string) {
 	s.roles[service] = append([]string{}, roles...)
 }
 
+// SetExchangeRBAC says whether the identity holds an Exchange role (Exchange Administrator,
+// or a role group): without one, Exchange.ManageAsApp alone runs no cmdlet, and every
+// cmdlet answers 403.
+func (s *Sim) SetExchangeRBAC(held bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.noExchangeRBAC = !held
+}
+
+func (s *Sim) exchangeRBACMissing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.noExchangeRBAC
+}
+
 func (s *Sim) identityRoles(resource string) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -23,6 +23,9 @@ var profiles = []Profile{
 	{Name: "no-mailbox", Description: "the demo tenant whose compromised user has no Exchange licence (no mailbox) but is still restricted", Seed: SeedNoMailbox},
 	{Name: "p1", Description: "Entra ID P1 without PIM (schedule listings answer AadPremiumLicenseRequired): direct roles and a role-assignable group", Seed: SeedP1},
 	{Name: "entra-free", Description: "the demo tenant on Entra ID Free: sign-in logs answer 403 Authentication_RequestFromNonPremiumTenantOrB2CTenant, PIM is not licensed", Seed: SeedEntraFree},
+	{Name: "missing-graph-role", Description: "a deployment whose identity lacks User-PasswordProfile.ReadWrite.All: reset-password is refused 403 Authorization_RequestDenied", Seed: SeedMissingGraphRole},
+	{Name: "no-directory-role", Description: "a deployment whose identity holds no directory role: admins' passwords cannot be reset, and Exchange runs no cmdlet", Seed: SeedNoDirectoryRole},
+	{Name: "exchange-rbac-missing", Description: "a deployment whose identity has Exchange.ManageAsApp but no Exchange role: every cmdlet answers 403", Seed: SeedExchangeRBACMissing},
 	{Name: "large-mailbox", Description: "a compromised mailbox with 500 inbox rules (150 suspicious, some hidden), non-ASCII names, descriptions of several KB", Seed: SeedLargeMailbox},
 }
 
@@ -50,4 +53,35 @@ func SeedProfile(s *Sim, name string) (Demo, error) {
 		}
 	}
 	return Demo{}, fmt.Errorf("tenantsim: unknown profile %q (profiles: %s)", name, strings.Join(ProfileNames(), ", "))
+}
+
+// SeedMissingGraphRole is the demo tenant, deployed without User-PasswordProfile.ReadWrite.All.
+func SeedMissingGraphRole(s *Sim) Demo {
+	d := SeedDemo(s)
+	var roles []string
+	for _, r := range DefaultGraphRoles {
+		if r != "User-PasswordProfile.ReadWrite.All" {
+			roles = append(roles, r)
+		}
+	}
+	s.SetIdentityRoles("graph", roles)
+	return d
+}
+
+// SeedNoDirectoryRole is the demo tenant, its identity holding no directory role (the
+// assign-directory-roles script was not run): Graph refuses to reset an admin's password
+// and Exchange runs no cmdlet.
+func SeedNoDirectoryRole(s *Sim) Demo {
+	d := SeedDemo(s)
+	s.RemoveIdentityDirectoryRoles()
+	s.SetCanResetAdmins(false)
+	s.SetExchangeRBAC(false)
+	return d
+}
+
+// SeedExchangeRBACMissing is the demo tenant, its identity holding no Exchange role.
+func SeedExchangeRBACMissing(s *Sim) Demo {
+	d := SeedDemo(s)
+	s.SetExchangeRBAC(false)
+	return d
 }

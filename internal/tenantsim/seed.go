@@ -238,3 +238,20 @@ func normalizeSMTP(addr string) string {
 	}
 	return "smtp:" + addr
 }
+
+// RemoveIdentityDirectoryRoles takes the managed identity's directory roles away (the
+// assign-directory-roles script was never run).
+func (s *Sim) RemoveIdentityDirectoryRoles() { s.removeRoleAssignmentsOf(IdentityObjectID) }
+
+// removeRoleAssignmentsOf removes every active role assignment of a principal.
+func (s *Sim) removeRoleAssignmentsOf(principalID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	kept := s.tenant.assignments[:0]
+	for _, a := range s.tenant.assignments {
+		if !strings.EqualFold(a.PrincipalID, principalID) {
+			kept = append(kept, a)
+		}
+	}
+	s.tenant.assignments = kept
+}

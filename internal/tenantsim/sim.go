@@ -50,6 +50,8 @@ type Sim struct {
 	mu     sync.Mutex // guards tenant and roles
 	tenant *tenant
 	roles  map[string][]string // app roles of the identity's tokens, by service; nil: the defaults
+	// noExchangeRBAC: the identity holds no Exchange role, so every cmdlet answers 403.
+	noExchangeRBAC bool
 
 	faults *faultInjector
 	log    requestLog
