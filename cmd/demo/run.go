@@ -334,8 +334,8 @@ func (r *report) tenantState(sim *tenantsim.Sim, upn, userID string) {
 	}
 	r.line("app consents of the user: %d %q", len(consents), consents)
 	var off []string
-	for name, on := range sim.MailProtocols(upn) {
-		if on != nil && !*on {
+	for name, v := range sim.MailProtocols(upn) {
+		if tenantsim.MailProtocolOff(name, v) {
 			off = append(off, name)
 		}
 	}

@@ -35,7 +35,13 @@ func exchangeAccess(sim *tenantsim.Sim, upn string) string {
 	slices.Sort(full)
 	slices.Sort(sendAs)
 	slices.Sort(onBehalf)
-	b, _ := json.Marshal(map[string]any{"protocols": sim.MailProtocols(upn), "fullAccess": full, "sendAs": sendAs, "groups": groups, "onBehalf": onBehalf})
+	protocols := sim.MailProtocols(upn)
+	if protocols["EwsEnabled"] == nil {
+		// Set-CASMailbox takes no null for EwsEnabled: a restore sets true, null's effect.
+		on := true
+		protocols["EwsEnabled"] = &on
+	}
+	b, _ := json.Marshal(map[string]any{"protocols": protocols, "fullAccess": full, "sendAs": sendAs, "groups": groups, "onBehalf": onBehalf})
 	return string(b)
 }
 
@@ -77,7 +83,7 @@ func TestExchangeContainmentThroughTheHost(t *testing.T) {
 	}
 	s.waitIdle()
 	call(t, h, "GET", "/api/remediations/"+run.RunID, nil).json(t, &run)
-	want := map[string]int{"disable-mail-protocols": 6, "remove-exchange-role-groups": 2, "remove-mailbox-delegates": 3}
+	want := map[string]int{"disable-mail-protocols": 9, "remove-exchange-role-groups": 2, "remove-mailbox-delegates": 3}
 	for name, n := range want {
 		if st := run.Step(name); st == nil || st.Status != runs.StepSucceeded || len(st.Changes) != n {
 			t.Fatalf("%s: %+v\n%s", name, st, s.output.String())
@@ -87,7 +93,7 @@ func TestExchangeContainmentThroughTheHost(t *testing.T) {
 		t.Fatalf("run %s", run.Status)
 	}
 	for name, v := range s.sim.MailProtocols(d.UPN) {
-		if v == nil || *v {
+		if !tenantsim.MailProtocolOff(name, v) {
 			t.Errorf("%s still on", name)
 		}
 	}
@@ -124,7 +130,7 @@ func TestExchangeContainmentThroughTheHost(t *testing.T) {
 	var restored remediation.Restored
 	r = call(t, h, "POST", "/api/remediations/"+run.RunID+"/restore", map[string]any{"steps": exchangeSteps})
 	r.json(t, &restored)
-	if r.status != 200 || len(restored.Items) != 11 {
+	if r.status != 200 || len(restored.Items) != 14 {
 		t.Fatalf("restore: %d %s", r.status, r.body)
 	}
 	for _, it := range restored.Items {

@@ -20,10 +20,15 @@ func TestGetCASMailboxReadsEveryProtocolShape(t *testing.T) {
 			answer: ok(`{"Identity":"jdoe","PrimarySmtpAddress":"jdoe@contoso.com","ExternalDirectoryObjectId":"11111111-1111-4111-8111-111111111111",
 				"OWAEnabled":true,"MAPIEnabled":"False","EwsEnabled":null,"ActiveSyncEnabled":1,"ImapEnabled":false}`),
 			want: map[string]ProtocolState{"OWAEnabled": {Set: true, Enabled: true}, "MAPIEnabled": {Set: true}, "EwsEnabled": {},
-				"ActiveSyncEnabled": {Set: true, Enabled: true}, "PopEnabled": {}, "ImapEnabled": {Set: true}}},
+				"ActiveSyncEnabled": {Set: true, Enabled: true}, "PopEnabled": {}, "ImapEnabled": {Set: true},
+				"OutlookMobileEnabled": {}, "MacOutlookEnabled": {}, "SmtpClientAuthenticationDisabled": {Inverted: true}}},
+		{name: "SMTP AUTH is inverted", answer: ok(`{"OWAEnabled":true,"OutlookMobileEnabled":true,"MacOutlookEnabled":false,"SmtpClientAuthenticationDisabled":false}`),
+			want: map[string]ProtocolState{"OWAEnabled": {Set: true, Enabled: true}, "MAPIEnabled": {}, "EwsEnabled": {}, "ActiveSyncEnabled": {}, "PopEnabled": {}, "ImapEnabled": {},
+				"OutlookMobileEnabled": {Set: true, Enabled: true}, "MacOutlookEnabled": {Set: true}, "SmtpClientAuthenticationDisabled": {Set: true, Enabled: true, Inverted: true}}},
 		{name: "names in another case", answer: ok(`{"owaenabled":false,"mapienabled":false,"ewsenabled":false,"activesyncenabled":false,"popenabled":false,"imapenabled":false}`),
 			want: map[string]ProtocolState{"OWAEnabled": {Set: true}, "MAPIEnabled": {Set: true}, "EwsEnabled": {Set: true},
-				"ActiveSyncEnabled": {Set: true}, "PopEnabled": {Set: true}, "ImapEnabled": {Set: true}}},
+				"ActiveSyncEnabled": {Set: true}, "PopEnabled": {Set: true}, "ImapEnabled": {Set: true},
+				"OutlookMobileEnabled": {}, "MacOutlookEnabled": {}, "SmtpClientAuthenticationDisabled": {Inverted: true}}},
 		{name: "an unreadable protocol value fails the read", answer: ok(`{"OWAEnabled":"sometimes"}`), wantCode: "InvalidResponse"},
 		{name: "no mailbox", answer: fail(404, "NotFound", "Ex6F9304|Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException|The operation couldn't be performed because object 'jdoe@contoso.com' couldn't be found on 'X'."), wantCode: "NotFound", notFound: true},
 		{name: "empty answer", answer: ok(), wantCode: "NotFound", notFound: true},
@@ -59,19 +64,25 @@ func TestProtocolStateCountsNullAsOn(t *testing.T) {
 	if (ProtocolState{}).Value() != nil || (ProtocolState{Set: true}).Value() != false {
 		t.Error("Value is wrong")
 	}
+	// SMTP AUTH is inverted: the property's true is off.
+	smtp := ProtocolState{Set: true, Inverted: true}
+	if smtp.On() || smtp.Value() != true || ProtocolRestoreValue("SmtpClientAuthenticationDisabled", nil) != nil ||
+		ProtocolRestoreValue("EwsEnabled", nil) != true || ProtocolOffValue("SmtpClientAuthenticationDisabled") != true || ProtocolOffValue("MacOutlookEnabled") != false {
+		t.Error("SMTP AUTH inversion or restore values are wrong")
+	}
 }
 
 func TestSetMailProtocolsSendsBooleansAndNull(t *testing.T) {
 	s := newTestClient(t, func(int, call) answer { return ok() })
-	err := s.client.SetMailProtocols(context.Background(), upn, map[string]any{"OWAEnabled": false, "EwsEnabled": nil})
+	err := s.client.SetMailProtocols(context.Background(), upn, map[string]any{"OWAEnabled": false, "SmtpClientAuthenticationDisabled": nil})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := s.fake.onlyCall()
-	if c.Cmdlet != "Set-CASMailbox" || !reflect.DeepEqual(c.Params, map[string]any{"Identity": upn, "OWAEnabled": false, "EwsEnabled": nil}) {
+	if c.Cmdlet != "Set-CASMailbox" || !reflect.DeepEqual(c.Params, map[string]any{"Identity": upn, "OWAEnabled": false, "SmtpClientAuthenticationDisabled": nil}) {
 		t.Errorf("call = %+v", c)
 	}
-	for _, bad := range []map[string]any{{}, {"ECPEnabled": false}, {"OWAEnabled": "false"}} {
+	for _, bad := range []map[string]any{{}, {"ECPEnabled": false}, {"OWAEnabled": "false"}, {"EwsEnabled": nil}, {"OWAEnabled": nil}} {
 		if err := s.client.SetMailProtocols(context.Background(), upn, bad); !errors.Is(err, ErrInvalidArgument) {
 			t.Errorf("SetMailProtocols(%v) = %v, want ErrInvalidArgument", bad, err)
 		}

@@ -8,30 +8,103 @@ import (
 	"strings"
 )
 
-// MailProtocols are the client access protocols disable-mail-protocols turns off, by the
+// MailProtocols are the client access settings disable-mail-protocols turns off, by the
 // names Get-CASMailbox shows them and Set-CASMailbox takes them (the Set-CASMailbox and
-// CASMailbox pages of Microsoft's Exchange documentation).
-var MailProtocols = []string{"OWAEnabled", "MAPIEnabled", "EwsEnabled", "ActiveSyncEnabled", "PopEnabled", "ImapEnabled"}
+// CASMailbox pages of Microsoft's Exchange documentation): the six protocols, Outlook for
+// iOS and Android, Outlook for Mac, and SMTP AUTH. SmtpClientAuthenticationDisabled is
+// the one whose true means off.
+var MailProtocols = []string{"OWAEnabled", "MAPIEnabled", "EwsEnabled", "ActiveSyncEnabled", "PopEnabled", "ImapEnabled",
+	"OutlookMobileEnabled", "MacOutlookEnabled", "SmtpClientAuthenticationDisabled"}
 
-// ProtocolState is one protocol's setting. Exchange Online shows some of them (EwsEnabled
-// in particular) as null when the mailbox follows the organisation's setting, which is on
-// unless an admin turned it off tenant-wide: Set is false then, and the protocol counts as
-// on, because nothing on the mailbox stops it.
+// ProtocolInverted reports whether the setting's true means the protocol is off
+// (SmtpClientAuthenticationDisabled).
+func ProtocolInverted(name string) bool {
+	return strings.EqualFold(name, "SmtpClientAuthenticationDisabled")
+}
+
+// ProtocolOffValue is the value Set-CASMailbox is sent to turn the protocol off.
+func ProtocolOffValue(name string) bool { return ProtocolInverted(name) }
+
+// ProtocolAcceptsNull reports whether Set-CASMailbox takes $null for the setting (back to
+// the organisation's setting). The Set-CASMailbox page lists blank ($null) as a valid value
+// only for SmtpClientAuthenticationDisabled; EwsEnabled, although Get-CASMailbox shows it
+// null, is documented with $true and $false only.
+func ProtocolAcceptsNull(name string) bool { return ProtocolInverted(name) }
+
+// ProtocolRestoreValue is the value a restore sends for a recorded previous value (nil:
+// null). A null the cmdlet does not take is sent as the setting's documented default, on
+// ($true): for EwsEnabled that has the effect null had, because since April 2025
+// (Microsoft 365 message center MC1015893) a mailbox's EWS is allowed only when the
+// organisation's EwsEnabled allows it too, whether the mailbox says true or null.
+func ProtocolRestoreValue(name string, recorded *bool) any {
+	if recorded != nil {
+		return *recorded
+	}
+	if ProtocolAcceptsNull(name) {
+		return nil
+	}
+	return !ProtocolOffValue(name)
+}
+
+// ProtocolState is one setting's state. Exchange Online shows some of them (EwsEnabled,
+// SmtpClientAuthenticationDisabled) as null when the mailbox follows the organisation's
+// setting: Set is false then, and the protocol counts as on, because nothing on the mailbox
+// stops it (the organisation's EwsEnabled is read separately, OrganizationConfig).
 type ProtocolState struct {
 	Set     bool // false when the property was null or absent
-	Enabled bool
+	Enabled bool // the protocol may be used: the property's value, or its opposite when Inverted
+	// Inverted: the property's true means off (SmtpClientAuthenticationDisabled).
+	Inverted bool
 }
 
 // On reports whether the protocol may be used with this mailbox as far as the mailbox says.
 func (p ProtocolState) On() bool { return !p.Set || p.Enabled }
 
-// Value is the state as the JSON value Set-CASMailbox takes to restore it: true, false or
-// nil (back to the organisation's setting).
+// Value is the state as the JSON value Get-CASMailbox showed: true, false or nil (the
+// organisation's setting).
 func (p ProtocolState) Value() any {
 	if !p.Set {
 		return nil
 	}
-	return p.Enabled
+	return p.Enabled != p.Inverted
+}
+
+// OrganizationConfig is the part of Get-OrganizationConfig disable-mail-protocols reads.
+type OrganizationConfig struct {
+	// EwsEnabled is the organisation's EWS switch: nil when not configured (null), false
+	// when EWS is blocked for every mailbox whatever the mailbox says (Set-OrganizationConfig
+	// page; since MC1015893 a mailbox's true no longer overrides it).
+	EwsEnabled *bool
+}
+
+// OrganizationConfig reads the organisation's settings (Get-OrganizationConfig).
+func (c *Client) OrganizationConfig(ctx context.Context) (OrganizationConfig, error) {
+	const cmdlet = "Get-OrganizationConfig"
+	items, err := c.invoke(ctx, AnchorApp(c.tenantID), cmdlet, nil)
+	if err != nil {
+		return OrganizationConfig{}, fmt.Errorf("exchange.OrganizationConfig: %w", err)
+	}
+	if len(items) != 1 {
+		return OrganizationConfig{}, fmt.Errorf("exchange.OrganizationConfig: %w", &Error{Cmdlet: cmdlet, Status: http.StatusOK, Code: "Ambiguous",
+			Message: fmt.Sprintf("%d organisation configurations in the answer", len(items))})
+	}
+	var props map[string]json.RawMessage
+	if err := json.Unmarshal(items[0], &props); err != nil {
+		return OrganizationConfig{}, fmt.Errorf("exchange.OrganizationConfig: %w", invalidAnswer(cmdlet, err))
+	}
+	var out OrganizationConfig
+	for k, v := range props {
+		if !strings.EqualFold(k, "EwsEnabled") || strings.TrimSpace(string(v)) == "null" {
+			continue
+		}
+		var f flag
+		if err := json.Unmarshal(v, &f); err != nil {
+			return OrganizationConfig{}, fmt.Errorf("exchange.OrganizationConfig: %w", invalidAnswer(cmdlet, fmt.Errorf("EwsEnabled: %w", err)))
+		}
+		b := bool(f)
+		out.EwsEnabled = &b
+	}
+	return out, nil
 }
 
 // CASMailbox is the part of Get-CASMailbox disable-mail-protocols reads.
@@ -84,7 +157,7 @@ func (c *Client) GetCASMailbox(ctx context.Context, upn string) (CASMailbox, err
 	return CASMailbox{}, fmt.Errorf("exchange.GetCASMailbox: %w", invalidAnswer(cmdlet, err))
 }
 
-// protocolStates reads the six protocol properties (names matched case-insensitively). A
+// protocolStates reads the protocol properties (names matched case-insensitively). A
 // value that is neither a boolean, "True"/"False" nor null is an error: guessing "off"
 // would leave a protocol on, guessing "on" would record a value that never was.
 func protocolStates(item json.RawMessage) (map[string]ProtocolState, error) {
@@ -100,21 +173,23 @@ func protocolStates(item json.RawMessage) (map[string]ProtocolState, error) {
 	for _, name := range MailProtocols {
 		value, ok := folded[strings.ToLower(name)]
 		if !ok || strings.TrimSpace(string(value)) == "null" {
-			out[name] = ProtocolState{}
+			out[name] = ProtocolState{Inverted: ProtocolInverted(name)}
 			continue
 		}
 		var f flag
 		if err := json.Unmarshal(value, &f); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		out[name] = ProtocolState{Set: true, Enabled: bool(f)}
+		inverted := ProtocolInverted(name)
+		out[name] = ProtocolState{Set: true, Enabled: bool(f) != inverted, Inverted: inverted}
 	}
 	return out, nil
 }
 
 // SetMailProtocols sets the named protocols of a mailbox with one Set-CASMailbox call. A
-// value is true, false, or nil (the organisation's setting again, for a restore of a
-// protocol that was null). Only the six protocol names are accepted.
+// value is the property's own value (SmtpClientAuthenticationDisabled: true turns SMTP AUTH
+// off): true, false, or nil (the organisation's setting again) where the cmdlet takes $null
+// (ProtocolAcceptsNull). Only the names of MailProtocols are accepted.
 func (c *Client) SetMailProtocols(ctx context.Context, upn string, values map[string]any) error {
 	if err := validateAddress(upn); err != nil {
 		return fmt.Errorf("exchange.SetMailProtocols: %w", err)
@@ -129,7 +204,11 @@ func (c *Client) SetMailProtocols(ctx context.Context, upn string, values map[st
 			known = known || p == name
 		}
 		switch v.(type) {
-		case bool, nil:
+		case bool:
+		case nil:
+			if known && !ProtocolAcceptsNull(name) {
+				return fmt.Errorf("exchange.SetMailProtocols: %w: Set-CASMailbox takes no $null for %s", ErrInvalidArgument, name)
+			}
 		default:
 			known = false
 		}

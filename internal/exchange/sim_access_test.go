@@ -29,11 +29,37 @@ func TestContainmentCallsAgainstTheSimulator(t *testing.T) {
 	if p := sim.MailProtocols(demo.UPN); *p["OWAEnabled"] || p["EwsEnabled"] == nil || *p["EwsEnabled"] || !*p["PopEnabled"] {
 		t.Fatalf("protocols after Set-CASMailbox = %v", p)
 	}
-	if err := c.SetMailProtocols(ctx, demo.UPN, map[string]any{"EwsEnabled": nil}); err != nil || sim.MailProtocols(demo.UPN)["EwsEnabled"] != nil {
-		t.Fatalf("EwsEnabled back to null: %v", err)
+	// SMTP AUTH: true is off; null (the organisation's setting) is taken back.
+	if err := c.SetMailProtocols(ctx, demo.UPN, map[string]any{"SmtpClientAuthenticationDisabled": true, "OutlookMobileEnabled": false, "MacOutlookEnabled": false}); err != nil {
+		t.Fatal(err)
 	}
-	if err := c.SetMailProtocols(ctx, demo.UPN, map[string]any{"OWAEnabled": nil}); err == nil {
-		t.Error("the simulator took null for OWAEnabled, a plain boolean")
+	cas, err = c.GetCASMailbox(ctx, demo.UPN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"SmtpClientAuthenticationDisabled", "OutlookMobileEnabled", "MacOutlookEnabled"} {
+		if st := cas.Protocols[name]; st.On() || !st.Set {
+			t.Errorf("%s = %+v, want off", name, st)
+		}
+	}
+	if v := cas.Protocols["SmtpClientAuthenticationDisabled"].Value(); v != true {
+		t.Errorf("SmtpClientAuthenticationDisabled shows %v, want true", v)
+	}
+	if err := c.SetMailProtocols(ctx, demo.UPN, map[string]any{"SmtpClientAuthenticationDisabled": nil}); err != nil || sim.MailProtocols(demo.UPN)["SmtpClientAuthenticationDisabled"] != nil {
+		t.Fatalf("SmtpClientAuthenticationDisabled back to null: %v", err)
+	}
+	// EwsEnabled and the plain booleans take no null: refused before anything is sent.
+	for _, name := range []string{"EwsEnabled", "OWAEnabled"} {
+		if err := c.SetMailProtocols(ctx, demo.UPN, map[string]any{name: nil}); !errors.Is(err, exchange.ErrInvalidArgument) {
+			t.Errorf("%s=null: %v", name, err)
+		}
+	}
+	if oc, err := c.OrganizationConfig(ctx); err != nil || oc.EwsEnabled != nil {
+		t.Fatalf("organisation config = %+v, %v", oc, err)
+	}
+	sim.SetOrganizationEwsEnabled(new(bool))
+	if oc, err := c.OrganizationConfig(ctx); err != nil || oc.EwsEnabled == nil || *oc.EwsEnabled {
+		t.Fatalf("organisation config = %+v, %v", oc, err)
 	}
 
 	groups, err := c.RoleGroups(ctx)

@@ -50,7 +50,7 @@ func sameAccess(a, b accessState) bool {
 		}
 		return sorted(out)
 	}
-	if key(a.protocols) != key(b.protocols) || !slices.Equal(sorted(a.onBehalf), sorted(b.onBehalf)) {
+	if key(ewsNullAsTrue(a.protocols)) != key(ewsNullAsTrue(b.protocols)) || !slices.Equal(sorted(a.onBehalf), sorted(b.onBehalf)) {
 		return false
 	}
 	if !slices.Equal(keys(len(a.fullAccess), func(i int) any { return a.fullAccess[i] }), keys(len(b.fullAccess), func(i int) any { return b.fullAccess[i] })) ||
@@ -58,6 +58,17 @@ func sameAccess(a, b accessState) bool {
 		return false
 	}
 	return maps.EqualFunc(a.groups, b.groups, func(x, y []string) bool { return slices.Equal(sorted(x), sorted(y)) })
+}
+
+// ewsNullAsTrue: Set-CASMailbox takes no null for EwsEnabled, so a restore sets a recorded
+// null to true, which has the same effect (the organisation's EwsEnabled still decides).
+func ewsNullAsTrue(p map[string]*bool) map[string]*bool {
+	out := maps.Clone(p)
+	if v, ok := out["EwsEnabled"]; ok && v == nil {
+		on := true
+		out["EwsEnabled"] = &on
+	}
+	return out
 }
 
 func TestExchangeContainmentActsRecordsAndRestoresExactly(t *testing.T) {
@@ -87,7 +98,7 @@ func TestExchangeContainmentActsRecordsAndRestoresExactly(t *testing.T) {
 	run := e.start(remediation.StartRequest{User: d.UPN, Steps: append([]string{"reset-password", "revoke-sessions"}, exchangeContainment...), Mode: "sync", Reason: "INC-11"})
 	total, by := exchangeCalls(e.sim)
 	t.Logf("Exchange requests of the three containment steps on the demo user: %d %v", total, by)
-	wantChanges := map[string]int{"disable-mail-protocols": 5, "remove-exchange-role-groups": 2, "remove-mailbox-delegates": 3}
+	wantChanges := map[string]int{"disable-mail-protocols": 8, "remove-exchange-role-groups": 2, "remove-mailbox-delegates": 3}
 	for name, n := range wantChanges {
 		st := run.Step(name)
 		if st.Status != runs.StepSucceeded || len(st.Changes) != n {
@@ -101,7 +112,7 @@ func TestExchangeContainmentActsRecordsAndRestoresExactly(t *testing.T) {
 	}
 	after := readAccess(e.sim, d.UPN)
 	for name, v := range after.protocols {
-		if v == nil || *v {
+		if !tenantsim.MailProtocolOff(name, v) {
 			t.Errorf("%s still on: %v", name, v)
 		}
 	}
@@ -144,7 +155,7 @@ func TestExchangeContainmentActsRecordsAndRestoresExactly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(restored.Items) != 10 {
+	if len(restored.Items) != 13 {
 		t.Fatalf("restore items %+v", restored.Items)
 	}
 	for _, it := range restored.Items {
@@ -175,7 +186,7 @@ func TestExchangeContainmentUnderDuplicateDeliveryRecordsOnce(t *testing.T) {
 	started := e.start(remediation.StartRequest{User: e.demo.UPN, Steps: exchangeContainment, Reason: "INC-11 async"})
 	e.drain(3)
 	run := e.get(started.RunID)
-	want := map[string]int{"disable-mail-protocols": 6, "remove-exchange-role-groups": 2, "remove-mailbox-delegates": 3}
+	want := map[string]int{"disable-mail-protocols": 9, "remove-exchange-role-groups": 2, "remove-mailbox-delegates": 3}
 	for name, n := range want {
 		if st := run.Step(name); st.Status != runs.StepSucceeded || len(st.Changes) != n {
 			t.Errorf("%s: %s with %d changes, want %d\n%s", name, st.Status, len(st.Changes), n, dump(run))
@@ -255,5 +266,65 @@ func TestExchangeContainmentOfAGuest(t *testing.T) {
 	restored, err := e.svc.Restore(context.Background(), remediation.RestoreRequest{RunID: run.RunID, Force: true, Reason: "INC-11 test: the guest is cleared", RequestedBy: "soc"})
 	if err != nil || len(restored.Items) != 1 || restored.Items[0].Result != "restored" || !slices.Contains(e.sim.RoleGroupMembers("Help Desk"), guestID) {
 		t.Fatalf("restore: %+v %v, members %v", restored, err, e.sim.RoleGroupMembers("Help Desk"))
+	}
+}
+
+// disable-mail-protocols turns off Outlook for iOS and Android, Outlook for Mac and SMTP AUTH
+// (SmtpClientAuthenticationDisabled: true) with the six protocols, recording each previous
+// value; a restore puts a null SMTP AUTH back as null and a null EwsEnabled as true. When
+// the organisation blocks EWS (Get-OrganizationConfig EwsEnabled: false), the mailbox's
+// null is not taken for "on": the step says so and leaves EwsEnabled alone.
+func TestDisableMailProtocolsCoversMobileMacAndSMTPAuth(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{})
+	ctx := context.Background()
+	d := e.demo
+	explicit := false // SMTP AUTH explicitly allowed for the mailbox (a scanner's exception, say)
+	e.sim.SetMailProtocol(d.UPN, "SmtpClientAuthenticationDisabled", &explicit)
+	e.sim.SetOrganizationEwsEnabled(new(bool))
+	run := e.start(remediation.StartRequest{User: d.UPN, Steps: []string{"disable-mail-protocols"}, Mode: "sync", Reason: "INC-22"})
+	st := run.Step("disable-mail-protocols")
+	if st.Status != runs.StepSucceeded || len(st.Changes) != 8 || !strings.Contains(st.Message, "EWS is blocked for the whole organisation") {
+		t.Fatalf("%s with %d changes: %s\n%s", st.Status, len(st.Changes), st.Message, dump(run))
+	}
+	before := map[string]any{}
+	for _, c := range st.Changes {
+		for k, v := range c.Before.(map[string]any) {
+			before[k] = v
+		}
+	}
+	wantBefore := map[string]any{"OWAEnabled": true, "MAPIEnabled": true, "ActiveSyncEnabled": true, "PopEnabled": true, "ImapEnabled": true,
+		"OutlookMobileEnabled": true, "MacOutlookEnabled": true, "SmtpClientAuthenticationDisabled": false}
+	if !maps.Equal(before, wantBefore) {
+		t.Errorf("recorded before %v, want %v", before, wantBefore)
+	}
+	p := e.sim.MailProtocols(d.UPN)
+	if p["EwsEnabled"] != nil || p["SmtpClientAuthenticationDisabled"] == nil || !*p["SmtpClientAuthenticationDisabled"] ||
+		!tenantsim.MailProtocolOff("OutlookMobileEnabled", p["OutlookMobileEnabled"]) || !tenantsim.MailProtocolOff("MacOutlookEnabled", p["MacOutlookEnabled"]) {
+		t.Fatalf("after the run: %s", accessState{protocols: p})
+	}
+	force := remediation.RestoreRequest{Steps: []string{"disable-mail-protocols"}, RequestedBy: "soc", Force: true, Reason: "INC-22 test: the account is cleared"}
+	force.RunID = run.RunID
+	if _, err := e.svc.Restore(ctx, force); err != nil {
+		t.Fatal(err)
+	}
+	if p := e.sim.MailProtocols(d.UPN); p["SmtpClientAuthenticationDisabled"] == nil || *p["SmtpClientAuthenticationDisabled"] || p["EwsEnabled"] != nil || !*p["MacOutlookEnabled"] {
+		t.Errorf("after restore: %s", accessState{protocols: p})
+	}
+
+	// The organisation's EWS on again, SMTP AUTH null: both recorded null; SMTP AUTH goes back
+	// to null, EwsEnabled to true (the cmdlet takes no null for it).
+	e.sim.SetOrganizationEwsEnabled(nil)
+	e.sim.SetMailProtocol(d.UPN, "SmtpClientAuthenticationDisabled", nil)
+	second := e.start(remediation.StartRequest{User: d.UPN, Steps: []string{"disable-mail-protocols"}, Mode: "sync", Reason: "INC-22 again"})
+	if st := second.Step("disable-mail-protocols"); st.Status != runs.StepSucceeded || len(st.Changes) != 9 {
+		t.Fatalf("second run: %+v", st)
+	}
+	force.RunID = second.RunID
+	if _, err := e.svc.Restore(ctx, force); err != nil {
+		t.Fatal(err)
+	}
+	if p := e.sim.MailProtocols(d.UPN); p["SmtpClientAuthenticationDisabled"] != nil || p["EwsEnabled"] == nil || !*p["EwsEnabled"] {
+		t.Errorf("after the second restore: %s", accessState{protocols: p})
 	}
 }

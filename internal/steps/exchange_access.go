@@ -17,6 +17,7 @@ import (
 type MailboxAccess interface {
 	GetCASMailbox(ctx context.Context, upn string) (exchange.CASMailbox, error)
 	SetMailProtocols(ctx context.Context, upn string, values map[string]any) error
+	OrganizationConfig(ctx context.Context) (exchange.OrganizationConfig, error)
 	RoleGroups(ctx context.Context) ([]exchange.RoleGroup, error)
 	RoleGroupMembers(ctx context.Context, group string) ([]exchange.RoleGroupMember, error)
 	RemoveRoleGroupMember(ctx context.Context, group, member string) error
@@ -47,7 +48,8 @@ type ExchangeGrant struct {
 	Kind     string `json:"kind"`
 	Mailbox  string `json:"mailbox,omitempty"`
 	Protocol string `json:"protocol,omitempty"`
-	// Value is the protocol's previous setting; nil when it was null (the organisation's).
+	// Value is the protocol's previous setting as Get-CASMailbox showed it (for
+	// SmtpClientAuthenticationDisabled true is off); nil when it was null (the organisation's).
 	Value           *bool  `json:"value,omitempty"`
 	Group           string `json:"group,omitempty"` // the role group's GUID (or name)
 	GroupName       string `json:"groupName,omitempty"`
@@ -58,25 +60,54 @@ type ExchangeGrant struct {
 
 // --- disable-mail-protocols
 
+// protocolLabels name the settings in messages and reasons.
+var protocolLabels = map[string]string{
+	"OWAEnabled": "Outlook on the web", "MAPIEnabled": "MAPI (Outlook for Windows)", "EwsEnabled": "EWS",
+	"ActiveSyncEnabled": "ActiveSync", "PopEnabled": "POP", "ImapEnabled": "IMAP",
+	"OutlookMobileEnabled": "Outlook for iOS and Android", "MacOutlookEnabled": "Outlook for Mac",
+	"SmtpClientAuthenticationDisabled": "SMTP AUTH",
+}
+
+// allProtocolsText lists every setting the step turns off, for messages.
+func allProtocolsText() string {
+	names := make([]string, 0, len(exchange.MailProtocols))
+	for _, p := range exchange.MailProtocols {
+		names = append(names, protocolLabels[p])
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
+
 func (r *Runner) disableMailProtocols(ctx context.Context, in Input) Outcome {
 	const step = "disable-mail-protocols"
 	var (
 		mb  exchange.Mailbox
 		cas exchange.CASMailbox
+		org exchange.OrganizationConfig
 	)
-	errs := callEach(2, func(i int) (err error) {
-		if i == 0 {
+	// The organisation's EwsEnabled is read alongside: when it is false, EWS is blocked for
+	// every mailbox whatever the mailbox says, and a null on the mailbox is not "on".
+	errs := callEach(3, func(i int) (err error) {
+		switch i {
+		case 0:
 			mb, err = r.Mailboxes.GetMailbox(ctx, in.Target.UPN)
-		} else {
+		case 1:
 			cas, err = r.Mailboxes.GetCASMailbox(ctx, in.Target.UPN)
+		default:
+			org, err = r.Mailboxes.OrganizationConfig(ctx)
 		}
 		return err
 	})
 	if exchange.IsNotFound(errs[0]) || errs[0] == nil && exchange.IsNotFound(errs[1]) {
 		return Outcome{Status: runs.StepNoChange, Message: fmt.Sprintf(noMailboxMessage, "protocol access")}
 	}
-	if err := firstError(errs); err != nil {
+	if err := firstError(errs[:2]); err != nil {
 		return fail(step+": read mailbox and client access settings", err, nil)
+	}
+	var notes []string
+	orgEWSBlocked := errs[2] == nil && org.EwsEnabled != nil && !*org.EwsEnabled
+	if errs[2] != nil {
+		// Not a reason to leave the mailbox open: the mailbox's own setting is turned off.
+		notes = append(notes, "the organisation's EWS setting could not be read (Get-OrganizationConfig: "+errs[2].Error()+"), so the mailbox's EwsEnabled was judged on its own")
 	}
 	if stop := checkMailboxOwner(step, mb, in.Target); stop != nil {
 		return *stop
@@ -92,24 +123,38 @@ func (r *Runner) disableMailProtocols(ctx context.Context, in Input) Outcome {
 		if !st.On() {
 			continue
 		}
+		if name == "EwsEnabled" && orgEWSBlocked {
+			// Since MC1015893 (April 2025) EWS is allowed only when the organisation allows it
+			// too: the mailbox's true or null does not open it.
+			notes = append(notes, fmt.Sprintf("EWS is blocked for the whole organisation (Get-OrganizationConfig EwsEnabled: false), so the mailbox's EwsEnabled (%v) was left as it is: it is not what keeps EWS off", jsonText(st.Value())))
+			continue
+		}
 		grant := ExchangeGrant{Kind: GrantProtocol, Mailbox: in.Target.UPN, Protocol: name}
 		if st.Set {
-			v := st.Enabled
+			v := st.Value().(bool)
 			grant.Value = &v
 		}
-		reason := name + " lets a client reach the mailbox with a stolen password or token until the account is secured"
+		offValue := exchange.ProtocolOffValue(name)
+		reason := protocolLabels[name] + " lets a client reach the mailbox with a stolen password or token until the account is secured"
+		if name == "SmtpClientAuthenticationDisabled" {
+			reason = "SMTP AUTH lets a client send mail as the user with a stolen password; " + name + " true turns it off for the mailbox"
+		}
 		if !st.Set {
-			reason += " (not set on the mailbox, so the organisation's setting applied)"
+			reason += " (not set on the mailbox, so the organisation's setting applied; recorded as null)"
 		}
 		changes = append(changes, runs.Change{
 			Action: "protocol_disabled", Target: in.Target.UPN + " " + name,
-			Before: map[string]any{name: st.Value()}, After: map[string]any{name: false},
+			Before: map[string]any{name: st.Value()}, After: map[string]any{name: offValue},
 			Reasons: []string{reason}, Restore: grant,
 		})
-		off[name] = false
+		off[name] = offValue
 	}
 	if len(changes) == 0 {
-		return Outcome{Status: runs.StepNoChange, Message: "OWA, MAPI, EWS, ActiveSync, POP and IMAP are already off for the mailbox"}
+		msg := allProtocolsText() + " are already off for the mailbox"
+		if len(notes) > 0 {
+			msg += "; " + strings.Join(notes, "; ")
+		}
+		return Outcome{Status: runs.StepNoChange, Message: msg}
 	}
 	if stop := recordBeforeActing(ctx, step, in, changes); stop != nil {
 		return *stop
@@ -120,8 +165,17 @@ func (r *Runner) disableMailProtocols(ctx context.Context, in Input) Outcome {
 		}
 		return fail(step+": turn the protocols off", err, nil)
 	}
-	return Outcome{Status: runs.StepSucceeded, Changes: changes,
-		Message: "the mailbox cannot be reached with these protocols until a restore (or an admin) turns them on again; mail still arrives"}
+	msg := "the mailbox cannot be reached with " + allProtocolsText() + " until a restore (or an admin) turns them on again; mail still arrives"
+	if len(notes) > 0 {
+		msg += "; " + strings.Join(notes, "; ")
+	}
+	return Outcome{Status: runs.StepSucceeded, Changes: changes, Message: msg}
+}
+
+// jsonText is a value as JSON shows it (null, true, false).
+func jsonText(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }
 
 // --- remove-exchange-role-groups
@@ -501,7 +555,11 @@ func (r *Runner) restoreExchangeAccess(ctx context.Context, step Name, user runs
 	}
 	switch g.Kind {
 	case GrantProtocol:
-		err = r.Mailboxes.SetMailProtocols(ctx, g.Mailbox, map[string]any{g.Protocol: protocolValue(g.Value)})
+		value := exchange.ProtocolRestoreValue(g.Protocol, g.Value)
+		if g.Value == nil && value != nil {
+			out.Reasons = append(out.Reasons, fmt.Sprintf("%s was null (the organisation's setting); Set-CASMailbox takes only $true or $false for it, so it was set to %v, the documented default, which has the same effect: the organisation's EwsEnabled still decides (MC1015893)", g.Protocol, value))
+		}
+		err = r.Mailboxes.SetMailProtocols(ctx, g.Mailbox, map[string]any{g.Protocol: value})
 	case GrantRoleGroup:
 		// Only the run's own user goes back into the group, whatever member the record names:
 		// resolved now by its object id, so neither an edited record nor a renamed account or
@@ -525,13 +583,6 @@ func (r *Runner) restoreExchangeAccess(ctx context.Context, step Name, user runs
 		return nil, fmt.Errorf("restore %s: %w", c.Target, err)
 	}
 	return []runs.Change{out}, nil
-}
-
-func protocolValue(v *bool) any {
-	if v == nil {
-		return nil
-	}
-	return *v
 }
 
 // isAlreadyMember recognises Add-RoleGroupMember's answer for a member that is there.
@@ -571,9 +622,12 @@ func (r *Runner) grantPresent(ctx context.Context, g ExchangeGrant, target Targe
 		}
 		now := cas.Protocols[g.Protocol]
 		if g.Value == nil {
-			return !now.Set, nil
+			// A null the cmdlet does not take is restored as its default; either is the
+			// recorded state.
+			restored, _ := exchange.ProtocolRestoreValue(g.Protocol, nil).(bool)
+			return !now.Set || !exchange.ProtocolAcceptsNull(g.Protocol) && now.Value() == restored, nil
 		}
-		return now.Set && now.Enabled == *g.Value, nil
+		return now.Set && now.Value() == *g.Value, nil
 	case GrantFullAccess:
 		perms, err := r.Mailboxes.MailboxPermissions(ctx, g.Mailbox)
 		if err != nil {

@@ -29,6 +29,8 @@ type fakeAccess struct {
 	mbErr     error
 	cas       exchange.CASMailbox
 	casErr    error
+	org       exchange.OrganizationConfig
+	orgErr    error
 	groups    []exchange.RoleGroup
 	members   map[string][]exchange.RoleGroupMember
 	full      []exchange.MailboxPermission
@@ -61,6 +63,10 @@ func (f *fakeAccess) GetMailbox(context.Context, string) (exchange.Mailbox, erro
 }
 func (f *fakeAccess) GetCASMailbox(context.Context, string) (exchange.CASMailbox, error) {
 	return f.cas, f.casErr
+}
+func (f *fakeAccess) OrganizationConfig(context.Context) (exchange.OrganizationConfig, error) {
+	f.read("Get-OrganizationConfig")
+	return f.org, f.orgErr
 }
 func (f *fakeAccess) SetMailProtocols(_ context.Context, _ string, v map[string]any) error {
 	return f.change(fmt.Sprintf("Set-CASMailbox %v", v))
@@ -133,12 +139,26 @@ func (f *fakeAccess) AddSendOnBehalf(_ context.Context, _, d string) error {
 
 var ownMailboxOfUser = exchange.Mailbox{Identity: "adele", UserPrincipalName: accessUPN, ExternalDirectoryObjectID: accessUserID}
 
+// protocols gives the settings in the order of exchange.MailProtocols; those not given are
+// off.
 func protocols(states ...exchange.ProtocolState) map[string]exchange.ProtocolState {
 	out := map[string]exchange.ProtocolState{}
 	for i, name := range exchange.MailProtocols {
-		out[name] = states[i]
+		st := off
+		if i < len(states) {
+			st = states[i]
+		}
+		st.Inverted = exchange.ProtocolInverted(name)
+		out[name] = st
 	}
 	return out
+}
+
+func recordedValue(v *bool) any {
+	if v == nil {
+		return nil
+	}
+	return *v
 }
 
 var (
@@ -177,6 +197,18 @@ func TestDisableMailProtocols(t *testing.T) {
 		{name: "Get-CASMailbox resolved another object", f: &fakeAccess{mb: ownMailboxOfUser, cas: exchange.CASMailbox{ExternalDirectoryObjectID: "99999999-9999-4999-8999-999999999999", Protocols: all}}, want: runs.StepFailed, wantCode: "mailbox_mismatch"},
 		{name: "mailbox gone before Set-CASMailbox", f: &fakeAccess{mb: ownMailboxOfUser, cas: exchange.CASMailbox{Protocols: all}, changeErr: notFound400("Set-CASMailbox")}, want: runs.StepNoChange,
 			set: []string{"Set-CASMailbox map[ActiveSyncEnabled:false EwsEnabled:false MAPIEnabled:false OWAEnabled:false PopEnabled:false]"}},
+		{name: "Outlook mobile, Mac and SMTP AUTH (inverted) too", f: &fakeAccess{mb: ownMailboxOfUser, cas: exchange.CASMailbox{Protocols: map[string]exchange.ProtocolState{
+			"OWAEnabled": off, "MAPIEnabled": off, "EwsEnabled": off, "ActiveSyncEnabled": off, "PopEnabled": off, "ImapEnabled": off,
+			"OutlookMobileEnabled": on, "MacOutlookEnabled": on, "SmtpClientAuthenticationDisabled": {Inverted: true}}}}, want: runs.StepSucceeded,
+			set:      []string{"Set-CASMailbox map[MacOutlookEnabled:false OutlookMobileEnabled:false SmtpClientAuthenticationDisabled:true]"},
+			restores: map[string]any{"OutlookMobileEnabled": true, "MacOutlookEnabled": true, "SmtpClientAuthenticationDisabled": nil}},
+		{name: "SMTP AUTH explicitly enabled (false) is recorded false", f: &fakeAccess{mb: ownMailboxOfUser, cas: exchange.CASMailbox{Protocols: protocols(off, off, off, off, off, off, off, off, on)}}, want: runs.StepSucceeded,
+			set:      []string{"Set-CASMailbox map[SmtpClientAuthenticationDisabled:true]"},
+			restores: map[string]any{"SmtpClientAuthenticationDisabled": false}},
+		{name: "EWS blocked for the organisation: the mailbox's null is not on", f: &fakeAccess{mb: ownMailboxOfUser, cas: exchange.CASMailbox{Protocols: protocols(off, off, unset)}, org: exchange.OrganizationConfig{EwsEnabled: new(bool)}},
+			want: runs.StepNoChange},
+		{name: "organisation unreadable: EWS judged on the mailbox", f: &fakeAccess{mb: ownMailboxOfUser, cas: exchange.CASMailbox{Protocols: protocols(off, off, unset)}, orgErr: errors.New("403")},
+			want: runs.StepSucceeded, set: []string{"Set-CASMailbox map[EwsEnabled:false]"}, restores: map[string]any{"EwsEnabled": nil}},
 		{name: "evidence not recorded: nothing set", record: errors.New("store down"), f: &fakeAccess{mb: ownMailboxOfUser, cas: exchange.CASMailbox{Protocols: all}}, want: runs.StepFailed, wantCode: "evidence_not_recorded"},
 	}
 	for _, tt := range tests {
@@ -195,7 +227,7 @@ func TestDisableMailProtocols(t *testing.T) {
 			got := map[string]any{}
 			for _, c := range out.Changes {
 				g := c.Restore.(ExchangeGrant)
-				got[g.Protocol] = protocolValue(g.Value)
+				got[g.Protocol] = recordedValue(g.Value)
 			}
 			if !reflect.DeepEqual(got, tt.restores) || (!tt.dryRun && recorded != len(tt.restores)) {
 				t.Errorf("restore values %v (recorded %d), want %v", got, recorded, tt.restores)
@@ -355,8 +387,17 @@ func TestRestoreExchangeAccess(t *testing.T) {
 	}{
 		{name: "protocol back to true", step: DisableMailProtocols, grant: ExchangeGrant{Kind: GrantProtocol, Mailbox: accessUPN, Protocol: "OWAEnabled", Value: &tru},
 			f: &fakeAccess{mb: ownMailboxOfUser, cas: exchange.CASMailbox{Protocols: protocols(off, off, off, off, off, off)}}, result: "restored", calls: []string{"Set-CASMailbox map[OWAEnabled:true]"}},
-		{name: "protocol back to null", step: DisableMailProtocols, grant: ExchangeGrant{Kind: GrantProtocol, Mailbox: accessUPN, Protocol: "EwsEnabled"},
-			f: &fakeAccess{mb: ownMailboxOfUser, cas: exchange.CASMailbox{Protocols: protocols(off, off, off, off, off, off)}}, result: "restored", calls: []string{"Set-CASMailbox map[EwsEnabled:<nil>]"}},
+		// Set-CASMailbox documents only $true/$false for EwsEnabled: a recorded null goes back as
+		// true, which has null's effect (the organisation's EwsEnabled still decides).
+		{name: "EwsEnabled back from null", step: DisableMailProtocols, grant: ExchangeGrant{Kind: GrantProtocol, Mailbox: accessUPN, Protocol: "EwsEnabled"},
+			f: &fakeAccess{mb: ownMailboxOfUser, cas: exchange.CASMailbox{Protocols: protocols(off, off, off, off, off, off)}}, result: "restored", calls: []string{"Set-CASMailbox map[EwsEnabled:true]"}},
+		{name: "EwsEnabled null already back as true", step: DisableMailProtocols, grant: ExchangeGrant{Kind: GrantProtocol, Mailbox: accessUPN, Protocol: "EwsEnabled"},
+			f: &fakeAccess{mb: ownMailboxOfUser, cas: exchange.CASMailbox{Protocols: protocols(off, off, on, off, off, off)}}, result: "already_present"},
+		// SMTP AUTH takes $null: back to the organisation's setting, exactly as recorded.
+		{name: "SMTP AUTH back to null", step: DisableMailProtocols, grant: ExchangeGrant{Kind: GrantProtocol, Mailbox: accessUPN, Protocol: "SmtpClientAuthenticationDisabled"},
+			f: &fakeAccess{mb: ownMailboxOfUser, cas: exchange.CASMailbox{Protocols: protocols()}}, result: "restored", calls: []string{"Set-CASMailbox map[SmtpClientAuthenticationDisabled:<nil>]"}},
+		{name: "SMTP AUTH back to false (enabled)", step: DisableMailProtocols, grant: ExchangeGrant{Kind: GrantProtocol, Mailbox: accessUPN, Protocol: "SmtpClientAuthenticationDisabled", Value: new(bool)},
+			f: &fakeAccess{mb: ownMailboxOfUser, cas: exchange.CASMailbox{Protocols: protocols()}}, result: "restored", calls: []string{"Set-CASMailbox map[SmtpClientAuthenticationDisabled:false]"}},
 		{name: "protocol already null", step: DisableMailProtocols, grant: ExchangeGrant{Kind: GrantProtocol, Mailbox: accessUPN, Protocol: "EwsEnabled"},
 			f: &fakeAccess{mb: ownMailboxOfUser, cas: exchange.CASMailbox{Protocols: protocols(off, off, unset, off, off, off)}}, result: "already_present"},
 		{name: "protocol on a mailbox now someone else's", step: DisableMailProtocols, grant: ExchangeGrant{Kind: GrantProtocol, Mailbox: accessUPN, Protocol: "OWAEnabled", Value: &tru},

@@ -10,7 +10,9 @@ func TestSeedDemoExchangeAccess(t *testing.T) {
 	sim := New(Options{})
 	d := SeedDemo(sim)
 	for name, v := range sim.MailProtocols(d.UPN) {
-		if name != "EwsEnabled" && (v == nil || !*v) || name == "EwsEnabled" && v != nil {
+		// EwsEnabled and SmtpClientAuthenticationDisabled null (the organisation's setting), the rest true.
+		nullable := name == "EwsEnabled" || name == "SmtpClientAuthenticationDisabled"
+		if !nullable && (v == nil || !*v) || nullable && v != nil {
 			t.Errorf("%s = %v", name, v)
 		}
 	}

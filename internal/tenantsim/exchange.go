@@ -27,6 +27,7 @@ func (s *Sim) cmdlets() map[string]cmdletFunc {
 		"get-accepteddomain":          s.getAcceptedDomain,
 		"get-casmailbox":              s.getCASMailbox,
 		"set-casmailbox":              s.setCASMailbox,
+		"get-organizationconfig":      s.getOrganizationConfig,
 		"get-rolegroup":               s.getRoleGroup,
 		"get-rolegroupmember":         s.getRoleGroupMember,
 		"add-rolegroupmember":         s.addRoleGroupMember,

@@ -39,15 +39,34 @@ type mailboxAccess struct {
 	sendOnBehalf []string // user ids
 }
 
-// mailProtocols are the Get-CASMailbox properties the simulator serves and Set-CASMailbox takes.
-var mailProtocols = []string{"OWAEnabled", "MAPIEnabled", "EwsEnabled", "ActiveSyncEnabled", "PopEnabled", "ImapEnabled"}
+// mailProtocols are the Get-CASMailbox properties the simulator serves and Set-CASMailbox
+// takes. SmtpClientAuthenticationDisabled is inverted: true is off.
+var mailProtocols = []string{"OWAEnabled", "MAPIEnabled", "EwsEnabled", "ActiveSyncEnabled", "PopEnabled", "ImapEnabled",
+	"OutlookMobileEnabled", "MacOutlookEnabled", "SmtpClientAuthenticationDisabled"}
+
+// nullableProtocols are the settings Set-CASMailbox takes $null for (the cmdlet page lists
+// "blank ($null)" only for SmtpClientAuthenticationDisabled).
+var nullableProtocols = []string{"SmtpClientAuthenticationDisabled"}
+
+// MailProtocolOff reports whether a Get-CASMailbox value turns the setting off: false for
+// the *Enabled settings, true for SmtpClientAuthenticationDisabled. Null (nil) is the
+// organisation's setting and counts as on.
+func MailProtocolOff(name string, v *bool) bool {
+	if v == nil {
+		return false
+	}
+	if name == "SmtpClientAuthenticationDisabled" {
+		return *v
+	}
+	return !*v
+}
 
 // simForest is the made-up on-premises-style forest name Exchange Online shows in front of
 // its own security principals (real ones look like "NAMPR01A001").
 const simForest = "SIMPR01A001"
 
 // newMailboxAccess is a new mailbox as Exchange Online creates it: every protocol on
-// (EwsEnabled null: it follows the organisation), NT AUTHORITY\SELF with FullAccess and
+// (EwsEnabled and SmtpClientAuthenticationDisabled null: they follow the organisation), NT AUTHORITY\SELF with FullAccess and
 // SendAs, and the inherited entries of the service's own principals (some of them Deny).
 func newMailboxAccess() mailboxAccess {
 	on := func() *bool { v := true; return &v }
@@ -56,6 +75,7 @@ func newMailboxAccess() mailboxAccess {
 		a.protocols[p] = on()
 	}
 	a.protocols["EwsEnabled"] = nil
+	a.protocols["SmtpClientAuthenticationDisabled"] = nil
 	a.fullAccess = []*MailboxPermission{
 		{User: `NT AUTHORITY\SELF`, AccessRights: []string{"FullAccess", "ReadPermission"}, InheritanceType: "All"},
 		{User: simForest + `\Administrator`, AccessRights: []string{"FullAccess"}, Deny: true, IsInherited: true, InheritanceType: "All"},
@@ -247,9 +267,10 @@ func (s *Sim) setCASMailbox(p exoParams) ([]any, *exoError) {
 			continue
 		}
 		if strings.TrimSpace(string(raw)) == "null" {
-			// Only the nullable EwsEnabled goes back to the organisation's setting; the others
-			// are plain booleans.
-			if name != "EwsEnabled" {
+			// Only SmtpClientAuthenticationDisabled is documented to take $null; the others,
+			// EwsEnabled included (shown null, documented $true/$false), are refused (a guess
+			// at the binding error PowerShell gives a [bool] parameter).
+			if !slices.Contains(nullableProtocols, name) {
 				return nil, exoInvalidArgument("Cannot process argument transformation on parameter '" + name + "'. Cannot convert value \"\" to type \"System.Boolean\".")
 			}
 			set[name] = nil
@@ -271,6 +292,42 @@ func (s *Sim) setCASMailbox(p exoParams) ([]any, *exoError) {
 		mb.protocols[name] = v
 	}
 	return nil, nil
+}
+
+// --- Get-OrganizationConfig
+
+// getOrganizationConfig answers the organisation's settings; only EwsEnabled is modelled
+// (null unless SetOrganizationEwsEnabled set it), with a few properties for shape.
+func (s *Sim) getOrganizationConfig(p exoParams) ([]any, *exoError) {
+	if err := p.only(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	name := ""
+	for _, d := range s.tenant.domains {
+		if name == "" || strings.HasSuffix(strings.ToLower(d), ".onmicrosoft.com") {
+			name = d
+		}
+	}
+	item := map[string]any{"Name": name, "Identity": name, "EwsEnabled": nil,
+		"EwsApplicationAccessPolicy": nil, "OAuth2ClientProfileEnabled": true, "AuditDisabled": false}
+	if v := s.tenant.orgEwsEnabled; v != nil {
+		item["EwsEnabled"] = *v
+	}
+	return []any{item}, nil
+}
+
+// SetOrganizationEwsEnabled sets the organisation's EwsEnabled (Set-OrganizationConfig):
+// nil is not configured, false blocks EWS for every mailbox.
+func (s *Sim) SetOrganizationEwsEnabled(v *bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v != nil {
+		b := *v
+		v = &b
+	}
+	s.tenant.orgEwsEnabled = v
 }
 
 // --- role groups

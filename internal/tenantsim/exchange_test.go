@@ -337,3 +337,57 @@ func TestExchangeThrottleByCmdlet(t *testing.T) {
 		t.Errorf("other cmdlet: %d", status)
 	}
 }
+
+// Get-/Set-CASMailbox serve the nine settings disable-mail-protocols turns off as a new
+// mailbox has them; Set-CASMailbox takes $null only where the cmdlet page lists it
+// (SmtpClientAuthenticationDisabled), and Get-OrganizationConfig serves the tenant-wide
+// EwsEnabled.
+func TestExchangeCASMailboxSettingsAndOrganizationEWS(t *testing.T) {
+	t.Parallel()
+	sim, demo := startDemo(t)
+	e := newExo(t, sim)
+	status, body := e.call("Get-CASMailbox", map[string]any{"Identity": demo.UPN})
+	if status != 200 {
+		t.Fatalf("Get-CASMailbox: %d %v", status, body)
+	}
+	cas := body["value"].([]any)[0].(map[string]any)
+	want := map[string]any{"OWAEnabled": true, "EwsEnabled": nil, "OutlookMobileEnabled": true, "MacOutlookEnabled": true, "SmtpClientAuthenticationDisabled": nil}
+	for k, v := range want {
+		if got, ok := cas[k]; !ok || got != v {
+			t.Errorf("%s = %v (present %v), want %v", k, got, ok, v)
+		}
+	}
+	if status, body := e.call("Set-CASMailbox", map[string]any{"Identity": demo.UPN, "SmtpClientAuthenticationDisabled": true, "OutlookMobileEnabled": false}); status != 200 {
+		t.Fatalf("Set-CASMailbox: %d %v", status, body)
+	}
+	if p := sim.MailProtocols(demo.UPN); !MailProtocolOff("SmtpClientAuthenticationDisabled", p["SmtpClientAuthenticationDisabled"]) || !MailProtocolOff("OutlookMobileEnabled", p["OutlookMobileEnabled"]) {
+		t.Errorf("after Set-CASMailbox: %v", p)
+	}
+	if status, body := e.call("Set-CASMailbox", map[string]any{"Identity": demo.UPN, "SmtpClientAuthenticationDisabled": nil}); status != 200 || sim.MailProtocols(demo.UPN)["SmtpClientAuthenticationDisabled"] != nil {
+		t.Errorf("SmtpClientAuthenticationDisabled back to null: %d %v", status, body)
+	}
+	for _, name := range []string{"EwsEnabled", "OWAEnabled", "MacOutlookEnabled"} {
+		if status, _ := e.call("Set-CASMailbox", map[string]any{"Identity": demo.UPN, name: nil}); status != 400 {
+			t.Errorf("Set-CASMailbox %s=null answered %d, want 400", name, status)
+		}
+	}
+	org := func() any {
+		status, body := e.call("Get-OrganizationConfig", nil)
+		if status != 200 {
+			t.Fatalf("Get-OrganizationConfig: %d %v", status, body)
+		}
+		item := body["value"].([]any)[0].(map[string]any)
+		v, ok := item["EwsEnabled"]
+		if !ok {
+			t.Fatal("no EwsEnabled")
+		}
+		return v
+	}
+	if v := org(); v != nil {
+		t.Errorf("EwsEnabled of a new organisation = %v, want null", v)
+	}
+	sim.SetOrganizationEwsEnabled(new(bool))
+	if v := org(); v != false {
+		t.Errorf("EwsEnabled = %v, want false", v)
+	}
+}

@@ -40,9 +40,12 @@ type tenant struct {
 
 	blocked []*BlockedSender
 
-	roleGroups []*roleGroup      // Exchange admin role groups (exchange_containment.go)
-	exoGUIDs   map[string]string // user id -> the recipient's Exchange GUID
-	audit      auditState        // sign-ins, audit records, sent mail (auditlog.go)
+	roleGroups []*roleGroup // Exchange admin role groups (exchange_containment.go)
+	// orgEwsEnabled is Get-OrganizationConfig's EwsEnabled: nil (not configured) or false
+	// (EWS blocked for every mailbox).
+	orgEwsEnabled *bool
+	exoGUIDs      map[string]string // user id -> the recipient's Exchange GUID
+	audit         auditState        // sign-ins, audit records, sent mail (auditlog.go)
 
 	canResetAdmins bool
 	nextRule       uint64
