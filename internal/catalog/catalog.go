@@ -86,7 +86,7 @@ var Steps = []Step{
 	{Name: RemoveMailboxDelegates, Title: "Remove delegates of the mailbox (FullAccess, SendAs, SendOnBehalf)", Impact: ImpactMedium, Reversible: true, RestoreWhenNamed: true,
 		Description: "Removes explicit FullAccess, SendAs and SendOnBehalf delegates on the user's mailbox and records each grant."},
 	{Name: RemoveMFAMethods, Title: "Remove the attacker's sign-in (MFA) methods", Impact: ImpactHigh,
-		Description: "Deletes every authentication method but the password (or, with options.mfaMethods.registeredSince, those registered since), the default method last, recording each method's type, id and non-secret details; the user registers again."},
+		Description: "Deletes every authentication method but the password (or, with options.mfaMethods.registeredSince, those registered since: a method Graph gives no creation time for is dated by its registration in the directory audit log, and one that neither dates is kept, named, and the step ends action_required), the default method last, recording each method's type, id and non-secret details; the user registers again."},
 	{Name: RevokeAppConsents, Title: "Revoke the apps the user consented to", Impact: ImpactMedium, Reversible: true, RestoreWhenNamed: true,
 		Description: "Deletes the delegated permission grants the user consented to for themselves (consentType Principal) and records each grant (client, resource, scope), so restore creates them again."},
 	{Name: Investigate, Title: "Investigate what the attacker did (sign-ins, audit log, mail sent)", Impact: ImpactNone, notAwaited: true,

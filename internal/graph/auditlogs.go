@@ -167,3 +167,42 @@ func toDirectoryAudit(a models.DirectoryAuditable) DirectoryAudit {
 	}
 	return d
 }
+
+// AuditLogRetention is how far back the directory audit log can be read at most: Entra ID
+// keeps audit records 30 days with P1 or P2 (7 days on Free; Microsoft Entra data
+// retention). Reading from this far back reads as much as the tenant keeps.
+const AuditLogRetention = 30 * 24 * time.Hour
+
+// MethodRegistrations lists the directory audit records of the Authentication Methods
+// service (loggedByService) whose target is the user, since the given time: "User
+// registered security info", "Admin registered security info" and the like, with their
+// resultReason ("User registered Authenticator App with Notification and Code"). One query
+// by target (an admin's registration for the user is initiated by the admin); the service
+// is matched here.
+func (c *Client) MethodRegistrations(ctx context.Context, userID string, since time.Time) ([]DirectoryAudit, error) {
+	const op = "MethodRegistrations"
+	if !ValidID(userID) {
+		return nil, invalid(op, "user id", userID)
+	}
+	filter := fmt.Sprintf("targetResources/any(t: t/id eq '%s') and activityDateTime ge %s", userID, since.UTC().Format(time.RFC3339))
+	builder := c.sdk.AuditLogs().DirectoryAudits()
+	found, err := listAll[models.DirectoryAuditable](ctx, c, op,
+		func(ctx context.Context) (models.DirectoryAuditCollectionResponseable, error) {
+			return builder.Get(ctx, &auditlogs.DirectoryAuditsRequestBuilderGetRequestConfiguration{
+				QueryParameters: &auditlogs.DirectoryAuditsRequestBuilderGetQueryParameters{Filter: &filter}})
+		},
+		func(ctx context.Context, link string) (models.DirectoryAuditCollectionResponseable, error) {
+			return builder.WithUrl(link).Get(ctx, nil)
+		})
+	if err != nil {
+		return nil, err
+	}
+	var out []DirectoryAudit
+	for _, a := range found {
+		if a == nil || !strings.EqualFold(strings.TrimSpace(deref(a.GetLoggedByService())), "Authentication Methods") {
+			continue
+		}
+		out = append(out, toDirectoryAudit(a))
+	}
+	return out, nil
+}

@@ -99,9 +99,31 @@ func TestAuthenticationMethodsAgainstTenantSimulator(t *testing.T) {
 			}
 		}
 	}
+	// An Authenticator registered for push and codes shows createdDateTime null; the user's
+	// own, registered for phone sign-in, shows it. The attacker's registration is in the
+	// directory audit log (MethodRegistrations).
 	attacker := methods[slices.IndexFunc(methods, func(m AuthMethod) bool { return m.ID == demo.AttackerMethodID })]
-	if attacker.Created == nil || time.Since(*attacker.Created) > 3*time.Hour || attacker.Details["displayName"] != "SM-A515F" {
+	if attacker.Created != nil || attacker.Details["displayName"] != "SM-A515F" {
 		t.Errorf("attacker's method = %+v", attacker)
+	}
+	if own := methods[slices.IndexFunc(methods, func(m AuthMethod) bool { return m.ID == demo.UserMethodIDs[1] })]; own.Created == nil {
+		t.Errorf("the user's phone sign-in Authenticator = %+v", own)
+	}
+	regs, err := c.MethodRegistrations(ctx, demo.UserID, time.Now().Add(-AuditLogRetention))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, a := range regs {
+		if a.Service != "Authentication Methods" {
+			t.Errorf("not a registration: %+v", a)
+		}
+		if a.ResultReason == "User registered Authenticator App with Notification and Code" && a.IP == tenantsim.AttackerIP && time.Since(a.Time) < 3*time.Hour {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the attacker's registration is not among %+v", regs)
 	}
 
 	// The default phone cannot go while other methods remain; the others can.

@@ -192,19 +192,56 @@ func TestRemoveMFAMethods(t *testing.T) {
 	t.Run("registeredSince removes only the attacker's", func(t *testing.T) {
 		r, sim, demo := simRunner(t)
 		opts := Options{MFAMethods: MFAMethodOptions{RegisteredSince: demo.AttackerSince}}
+		// A user's own email address registered ten days ago: no createdDateTime, but the audit
+		// log dates it before registeredSince, so it is kept without a person.
+		sim.AddAuthMethod(demo.UserID, tenantsim.AuthMethod{Type: "email", Created: time.Now().UTC().AddDate(0, 0, -10), Props: map[string]any{"emailAddress": "adele@fabrikam.example"}})
 		out := r.Run(ctx, RemoveMFAMethods, Input{Target: Target{ID: demo.UserID, UPN: demo.UPN}, Options: opts})
-		if out.Status != runs.StepSucceeded || len(out.Changes) != 1 || !strings.Contains(out.Changes[0].Target, demo.AttackerMethodID) {
+		// The attacker's Authenticator shows createdDateTime null: dated by its registration in
+		// the directory audit log and removed. The phone, registered before the log's 30 days,
+		// has no time anywhere: kept, named, and a person must decide.
+		if out.Status != runs.StepActionRequired || len(out.Changes) != 1 || !strings.Contains(out.Changes[0].Target, demo.AttackerMethodID) {
 			t.Fatalf("outcome %+v", out)
 		}
-		if !strings.Contains(out.Message, "phone +1 ******0123") || !strings.Contains(out.Message, "no registration time") {
-			t.Errorf("the undated phone is not named: %q", out.Message)
+		if before := out.Changes[0].Before.(map[string]any); before["registeredPerAuditLog"] == nil || !strings.Contains(out.Changes[0].Reasons[0], "directory audit log") ||
+			!strings.Contains(out.Changes[0].Reasons[0], tenantsim.AttackerIP) {
+			t.Errorf("the removal does not say how it was dated: %+v", out.Changes[0])
+		}
+		if !strings.Contains(out.Message, "phone +1 ******0123") || !strings.Contains(out.Message, "A person must decide") || strings.Contains(out.Message, "email") {
+			t.Errorf("the undated phone (only) is not named: %q", out.Message)
+		}
+		audits := 0
+		for _, req := range sim.Requests() {
+			if strings.Contains(req.Path, "auditLogs/directoryAudits") {
+				audits++
+				if !strings.Contains(req.RawQuery, "targetResources") {
+					t.Errorf("directory audits read without the user as target: %s", req.RawQuery)
+				}
+			}
+		}
+		if audits == 0 {
+			t.Error("the directory audit log was not read")
 		}
 		var left []string
 		for _, m := range sim.AuthMethods(demo.UserID) {
 			left = append(left, m.ID)
 		}
-		if !slices.Equal(left, demo.UserMethodIDs) {
-			t.Errorf("left %v, want the user's own %v", left, demo.UserMethodIDs)
+		if !slices.Equal(left[:len(left)-1], demo.UserMethodIDs) || len(left) != len(demo.UserMethodIDs)+1 {
+			t.Errorf("left %v, want the user's own %v and her email", left, demo.UserMethodIDs)
+		}
+	})
+	t.Run("two undated Authenticators the audit log cannot tell apart are kept", func(t *testing.T) {
+		r, sim, demo := simRunner(t)
+		// Another Authenticator for push and codes, registered ten days ago: one registration
+		// before registeredSince and one after, for two methods Graph shows undated.
+		own := sim.AddAuthMethod(demo.UserID, tenantsim.AuthMethod{Type: "microsoftAuthenticator", Created: time.Now().UTC().AddDate(0, 0, -10),
+			Props: map[string]any{"displayName": "iPad", "deviceTag": "SoftwareTokenActivated"}})
+		opts := Options{MFAMethods: MFAMethodOptions{RegisteredSince: demo.AttackerSince}}
+		out := r.Run(ctx, RemoveMFAMethods, Input{Target: Target{ID: demo.UserID, UPN: demo.UPN}, Options: opts})
+		if out.Status != runs.StepActionRequired || len(out.Changes) != 0 || !strings.Contains(out.Message, own) || !strings.Contains(out.Message, demo.AttackerMethodID) {
+			t.Fatalf("outcome %+v", out)
+		}
+		if len(sim.AuthMethods(demo.UserID)) != 5 {
+			t.Fatal("a method went")
 		}
 	})
 	t.Run("an attacker's default method needs a person", func(t *testing.T) {

@@ -52,6 +52,9 @@ type SignIns interface {
 type AuthMethods interface {
 	AuthenticationMethods(ctx context.Context, userID string) ([]graph.AuthMethod, error)
 	DeleteAuthenticationMethod(ctx context.Context, userID string, m graph.AuthMethod) error
+	// MethodRegistrations dates methods the directory gives no creation time for, from the
+	// directory audit log (options.mfaMethods.registeredSince).
+	MethodRegistrations(ctx context.Context, userID string, since time.Time) ([]graph.DirectoryAudit, error)
 }
 
 // ConsentGrants reads, deletes and recreates delegated permission grants

@@ -50,8 +50,8 @@ func seedAttackStory(s *Sim, d Demo) {
 	s.AddSignIn(SignIn{UserID: user, Time: ago(2*time.Hour + 25*time.Minute), App: "Office 365 Exchange Online", ClientApp: "Browser",
 		IP: AttackerIPv6, City: "Moscow", State: "Moscow", Country: AttackerCountry2})
 
-	s.AddDirectoryAudit(DirectoryAudit{Time: ago(2*time.Hour + 45*time.Minute), Activity: "User registered security info", Category: "UserManagement",
-		Service: "Authentication Methods", InitiatorID: user, InitiatorUPN: d.UPN, IP: AttackerIP, TargetID: user, TargetName: d.UPN, TargetType: "User"})
+	// The attacker's Authenticator registration ("User registered security info", 2 h 45 min
+	// ago, from AttackerIP) is written by AddAuthMethod in seedDemoAuth.
 	s.AddDirectoryAudit(DirectoryAudit{Time: ago(2*time.Hour + 40*time.Minute), Activity: "Consent to application", Category: "ApplicationManagement",
 		Service: "Core Directory", InitiatorID: user, InitiatorUPN: d.UPN, IP: AttackerIP, TargetID: "c0ffee00-0000-4000-8000-00000000c0de", TargetName: "Mail Sync Pro", TargetType: "ServicePrincipal"})
 	// Something the helpdesk did to the user a week ago: target, not initiator.

@@ -39,6 +39,7 @@ type DirectoryAudit struct {
 	Activity     string // activityDisplayName, e.g. "User registered security info"
 	Category     string // e.g. "UserManagement", "ApplicationManagement"
 	Service      string // loggedByService, e.g. "Authentication Methods", "Core Directory"
+	ResultReason string // e.g. "User registered Authenticator App with Notification and Code"
 	InitiatorID  string // a user's object id ("" with InitiatorApp for an app)
 	InitiatorUPN string
 	InitiatorApp string
@@ -125,6 +126,13 @@ func (s *Sim) SetSignInLogsLicensed(licensed bool) {
 }
 
 const odataTime = "2006-01-02T15:04:05Z"
+
+// How long the tenant keeps directory audit records (Microsoft Entra data retention: 30
+// days with Entra ID P1 or P2, 7 days on Free).
+const (
+	DirectoryAuditRetention     = 30 * 24 * time.Hour
+	FreeDirectoryAuditRetention = 7 * 24 * time.Hour
+)
 
 var (
 	signInFilter = regexp.MustCompile(`^\s*userId eq '([0-9A-Fa-f-]{36})'(?:\s+and\s+createdDateTime ge (\S+))?\s*$`)
@@ -258,10 +266,16 @@ func (s *Sim) listDirectoryAudits(c *graphCall, _ []string) graphResult {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// The tenant keeps audit logs 30 days with Entra ID P1/P2, 7 days on Free (Microsoft
+	// Entra data retention page); older records are not served.
+	kept := time.Now().Add(-DirectoryAuditRetention)
+	if s.tenant.audit.signInsUnlicensed {
+		kept = time.Now().Add(-FreeDirectoryAuditRetention)
+	}
 	var found []*DirectoryAudit
 	for _, a := range s.tenant.audit.dirAudit {
 		switch {
-		case a.Time.Before(since):
+		case a.Time.Before(since), a.Time.Before(kept):
 			continue
 		case m == nil:
 		case m[1] != "" && !strings.EqualFold(a.InitiatorID, m[1]):
@@ -293,7 +307,7 @@ func directoryAuditItem(a *DirectoryAudit) map[string]any {
 		target["displayName"] = nil
 	}
 	return map[string]any{
-		"id": a.ID, "category": a.Category, "correlationId": newGUID(), "result": "success", "resultReason": "",
+		"id": a.ID, "category": a.Category, "correlationId": newGUID(), "result": "success", "resultReason": a.ResultReason,
 		"activityDisplayName": a.Activity, "activityDateTime": a.Time.UTC().Format(odataTime),
 		"loggedByService": a.Service, "operationType": "Add", "initiatedBy": initiator,
 		"targetResources": []any{target}, "additionalDetails": []any{},

@@ -70,16 +70,20 @@ const (
 // hers.
 func seedDemoAuth(s *Sim, d *Demo) {
 	now := time.Now().UTC().Truncate(time.Second)
-	phone := s.AddAuthMethod(d.UserID, AuthMethod{Type: "phone", Props: map[string]any{"phoneNumber": "+1 4255550123", "phoneType": "mobile"}})
+	// Graph shows the phone no createdDateTime; her registration is older than the audit log keeps.
+	phone := s.AddAuthMethod(d.UserID, AuthMethod{Type: "phone", Created: now.AddDate(-1, 0, 0), Props: map[string]any{"phoneNumber": "+1 4255550123", "phoneType": "mobile"}})
 	d.UserMethodIDs = []string{
 		phone,
-		s.AddAuthMethod(d.UserID, AuthMethod{Type: "microsoftAuthenticator", Created: now.AddDate(0, -8, 0),
+		// Her Authenticator is registered for phone sign-in: Graph shows its createdDateTime.
+		s.AddAuthMethod(d.UserID, AuthMethod{Type: "microsoftAuthenticator", Created: now.AddDate(0, -8, 0), PhoneSignIn: true,
 			Props: map[string]any{"displayName": "iPhone 15", "deviceTag": "SoftwareTokenActivated", "phoneAppVersion": "6.8.17"}}),
 		s.AddAuthMethod(d.UserID, AuthMethod{Type: "fido2", Created: now.AddDate(0, -5, 0),
 			Props: map[string]any{"displayName": "YubiKey 5 NFC", "model": "YubiKey 5 NFC", "aaGuid": "2fc0579f-8113-47ea-b116-bb5a8db9202a", "attestationLevel": "attested", "attestationCertificates": []string{}}}),
 	}
 	s.SetDefaultMethod(d.UserID, phone)
-	d.AttackerMethodID = s.AddAuthMethod(d.UserID, AuthMethod{Type: "microsoftAuthenticator", Created: now.Add(-2*time.Hour - 45*time.Minute),
+	// The attacker's Authenticator is registered for push and codes: Graph shows createdDateTime
+	// null; its registration is in the directory audit log, from the attacker's address.
+	d.AttackerMethodID = s.AddAuthMethod(d.UserID, AuthMethod{Type: "microsoftAuthenticator", Created: now.Add(-2*time.Hour - 45*time.Minute), RegisteredFrom: AttackerIP,
 		Props: map[string]any{"displayName": "SM-A515F", "deviceTag": "SoftwareTokenActivated", "phoneAppVersion": "6.2403.1657"}})
 	d.AttackerSince = now.Add(-3 * time.Hour).Format(time.RFC3339) // the attacker's first sign-in
 

@@ -16,6 +16,13 @@ type AuthMethod struct {
 	// "platformCredential".
 	Type    string
 	Created time.Time // shown as createdDateTime for the types that have one in v1.0
+	// PhoneSignIn: a Microsoft Authenticator registered for passwordless phone sign-in, the
+	// only kind whose createdDateTime v1.0 shows; one registered for push or codes shows
+	// null (the microsoftAuthenticatorAuthenticationMethod page).
+	PhoneSignIn bool
+	// RegisteredFrom is the IP address the directory audit log's registration event shows
+	// (initiatedBy.user.ipAddress); "" for none.
+	RegisteredFrom string
 	// Props are the type's own properties as Graph shows them (phoneNumber, phoneType,
 	// displayName, deviceTag...).
 	Props map[string]any
@@ -39,9 +46,41 @@ var methodRoutes = map[string]string{
 	"windowsHelloForBusinessMethods": "windowsHelloForBusiness", "platformCredentialMethods": "platformCredential",
 }
 
-// datedMethods are the types whose v1.0 resource has createdDateTime.
+// datedMethods are the types whose v1.0 resource has createdDateTime (the Authenticator's
+// is null unless registered for phone sign-in).
 var datedMethods = map[string]bool{
 	"microsoftAuthenticator": true, "fido2": true, "temporaryAccessPass": true, "windowsHelloForBusiness": true, "platformCredential": true,
+}
+
+// registrationReason is the resultReason of the "User registered security info" event the
+// directory audit log writes for a method's registration, by type (and phone type). The
+// wordings are those public detection rules and log samples quote ("User registered
+// Authenticator App with Notification and Code", "User registered Mobile Phone SMS", "User
+// registered Fido"); the others follow the pattern and are guesses.
+func registrationReason(m *AuthMethod) string {
+	switch m.Type {
+	case "phone":
+		switch m.Props["phoneType"] {
+		case "alternateMobile":
+			return "User registered Alternate Mobile Phone"
+		case "office":
+			return "User registered Office Phone"
+		}
+		return "User registered Mobile Phone SMS"
+	case "microsoftAuthenticator":
+		return "User registered Authenticator App with Notification and Code"
+	case "softwareOath":
+		return "User registered Software OATH token"
+	case "email":
+		return "User registered Email"
+	case "fido2":
+		return "User registered Fido"
+	case "temporaryAccessPass":
+		return "Admin registered temporary access pass method for user"
+	case "windowsHelloForBusiness":
+		return "User registered Windows Hello for Business"
+	}
+	return "User registered " + m.Type
 }
 
 // AddAuthMethod registers a method to a user and returns its id. Phone methods get the
@@ -81,6 +120,12 @@ func (s *Sim) AddAuthMethod(userID string, m AuthMethod) string {
 	} else {
 		t.authMethods[u.ID] = append(list, &m)
 	}
+	// The registration is in the directory audit log, as the service writes it: "User
+	// registered security info", service Authentication Methods, the user initiator and
+	// target (docs/simulator-fidelity.md, "Authentication methods").
+	t.audit.dirAudit = append(t.audit.dirAudit, &DirectoryAudit{ID: "AuthMethods_" + newGUID(), Time: m.Created,
+		Activity: "User registered security info", Category: "UserManagement", Service: "Authentication Methods", ResultReason: registrationReason(&m),
+		InitiatorID: u.ID, InitiatorUPN: u.UserPrincipalName, IP: m.RegisteredFrom, TargetID: u.ID, TargetName: u.UserPrincipalName, TargetType: "User"})
 	return m.ID
 }
 
@@ -116,6 +161,9 @@ func methodEntity(m *AuthMethod) map[string]any {
 	}
 	if datedMethods[m.Type] {
 		e["createdDateTime"] = m.Created.UTC().Format(time.RFC3339)
+		if m.Type == "microsoftAuthenticator" && !m.PhoneSignIn {
+			e["createdDateTime"] = nil
+		}
 	}
 	if m.Type == "temporaryAccessPass" {
 		e["temporaryAccessPass"] = nil // the pass is shown only in the answer that creates it
