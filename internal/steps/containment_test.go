@@ -163,6 +163,12 @@ func TestRemoveMFAMethods(t *testing.T) {
 		if out.Status != runs.StepSucceeded || len(out.Changes) != 4 {
 			t.Fatalf("outcome %+v", out)
 		}
+		// The default phone is refused in Graph's second wording ("... matches the user's
+		// current default authentication method ..."), then deleted last; the step says what
+		// the v1.0 listing cannot show.
+		if !strings.Contains(out.Message, "hardware OATH tokens and external authentication methods") {
+			t.Errorf("message %q does not say what the listing omits", out.Message)
+		}
 		if left := sim.AuthMethods(demo.UserID); len(left) != 0 {
 			t.Fatalf("left: %+v", left)
 		}
@@ -254,6 +260,16 @@ func TestRemoveMFAMethods(t *testing.T) {
 		}
 		if len(sim.AuthMethods(demo.UserID)) != 4 {
 			t.Fatal("a method went")
+		}
+	})
+	t.Run("an attacker's default phone, refused in the second wording, needs a person", func(t *testing.T) {
+		r, sim, demo := simRunner(t)
+		office := sim.AddAuthMethod(demo.UserID, tenantsim.AuthMethod{Type: "phone", RegisteredFrom: tenantsim.AttackerIP, Props: map[string]any{"phoneNumber": "+44 2079460000", "phoneType": "office"}})
+		sim.SetDefaultMethod(demo.UserID, office)
+		opts := Options{MFAMethods: MFAMethodOptions{RegisteredSince: demo.AttackerSince}}
+		out := r.Run(ctx, RemoveMFAMethods, Input{Target: Target{ID: demo.UserID, UPN: demo.UPN}, Options: opts})
+		if out.Status != runs.StepActionRequired || len(out.Changes) != 1 || !strings.Contains(out.Message, "default sign-in method") || !strings.Contains(out.Message, office) {
+			t.Fatalf("outcome %+v", out)
 		}
 	})
 	t.Run("a default Authenticator goes once the others are gone", func(t *testing.T) {

@@ -231,6 +231,8 @@ func (r *Runner) removeMFAMethods(ctx context.Context, in Input) Outcome {
 		}
 	}
 	var notes []string
+	// Said on every outcome: what the listing never shows is not covered by "no method left".
+	unlisted := "Graph v1.0 does not list " + graph.UnlistedMethods + ": check the user's Authentication methods in the Entra admin center if the tenant uses them."
 	dated := map[string]registration{}
 	if len(undated) > 0 {
 		// Graph gives these no creation time (an Authenticator registered for push or codes
@@ -263,6 +265,7 @@ func (r *Runner) removeMFAMethods(ctx context.Context, in Input) Outcome {
 	if len(unknown) > 0 {
 		notes = append(notes, fmt.Sprintf("Kept %s: Tourniquet knows no Graph route that deletes this type; remove it in the Entra admin center if it is not the user's.", labels(unknown)))
 	}
+	notes = append(notes, unlisted)
 	if len(remove) == 0 {
 		msg := "the account has no authentication method besides its password"
 		if since != nil {

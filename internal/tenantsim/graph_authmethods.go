@@ -216,6 +216,13 @@ func (s *Sim) deleteAuthMethod(segment string) graphHandler {
 		}
 		m := list[i]
 		if strings.EqualFold(t.defaultMethod[u.ID], m.ID) && len(list) > 1 {
+			if m.Type == "phone" {
+				// The wording public offboarding scripts match for a default phone ("[badRequest]
+				// : The requested authentication method id of [...] matches the user's current
+				// default authentication method, ...").
+				return graphErr(http.StatusBadRequest, "badRequest", "The requested authentication method id of ["+m.ID+
+					"] matches the user's current default authentication method, and cannot be deleted until the default authentication method is changed")
+			}
 			// The message is the one reported on Microsoft Q&A (question 1337439); the code
 			// is not shown there and is a guess.
 			return graphErr(http.StatusBadRequest, "badRequest", "Cannot delete default method with other methods configured. Please change default method before deletion.")
