@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/tourniquet/tourniquet/internal/graph"
@@ -96,5 +97,27 @@ func (r *Runner) revokeSessions(ctx context.Context, in Input) Outcome {
 	if err := r.Directory.RevokeSessions(ctx, in.Target.ID); err != nil {
 		return fail("revoke-sessions", err, nil)
 	}
-	return Outcome{Status: runs.StepSucceeded, Changes: []runs.Change{change}}
+	msg := revocationLimits
+	if isGuest(in.Target.UPN) {
+		msg += " " + fmt.Sprintf(guestRevocation, orUnknownHome(guestHome(in.Target.UPN)))
+	}
+	return Outcome{Status: runs.StepSucceeded, Changes: []runs.Change{change}, Message: msg}
+}
+
+// revocationLimits says what revokeSignInSessions does and does not do (Microsoft's pages
+// of the call and of continuous access evaluation), so nobody reads "sessions revoked" as
+// "the attacker is out".
+const revocationLimits = "Refresh tokens and session cookies are invalid now (Microsoft notes a delay of a few minutes). " +
+	"Apps that support continuous access evaluation end their sessions within about 15 minutes; " +
+	"other apps' access tokens stay valid until they expire, up to an hour. " +
+	"Watch the account (options.watch) to see whether the attacker comes back."
+
+// guestRevocation: for a guest, the call ends sessions in this tenant only.
+const guestRevocation = "The account is a guest: this ends its sessions in this tenant only, not in its home organisation (%s), whose administrators must revoke them there."
+
+func orUnknownHome(home string) string {
+	if home == "" {
+		return "its domain could not be read from the UPN"
+	}
+	return home
 }

@@ -205,3 +205,41 @@ func TestGlobalAdministratorIsKeptWhenTheCountIsRefused(t *testing.T) {
 		t.Fatalf("deleted %v; want only the Exchange Administrator assignment", dir.deleted)
 	}
 }
+
+type revokingDirectory struct {
+	Directory
+	revoked []string
+}
+
+func (d *revokingDirectory) RevokeSessions(_ context.Context, id string) error {
+	d.revoked = append(d.revoked, id)
+	return nil
+}
+
+// revoke-sessions says what revocation does and does not do, never "the attacker is out";
+// for a guest, that its home organisation's sessions are not ended.
+func TestRevokeSessionsSaysWhatItDoesNotDo(t *testing.T) {
+	for name, tt := range map[string]struct {
+		upn   string
+		guest bool
+	}{
+		"member": {upn: "adele@contoso.example"},
+		"guest":  {upn: "megan.b_fabrikam.example#EXT#@contoso.onmicrosoft.example", guest: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			d := &revokingDirectory{}
+			out := (&Runner{Directory: d}).Run(context.Background(), RevokeSessions, Input{Target: Target{ID: "11111111-1111-4111-8111-111111111111", UPN: tt.upn}})
+			if out.Status != runs.StepSucceeded || len(d.revoked) != 1 {
+				t.Fatalf("%s %+v", out.Status, out.Error)
+			}
+			for _, want := range []string{"15 minutes", "up to an hour"} {
+				if !strings.Contains(out.Message, want) {
+					t.Errorf("the message does not say %q: %s", want, out.Message)
+				}
+			}
+			if got := strings.Contains(out.Message, "fabrikam.example"); got != tt.guest {
+				t.Errorf("guest home organisation named: %v, want %v: %s", got, tt.guest, out.Message)
+			}
+		})
+	}
+}
