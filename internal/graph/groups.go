@@ -16,6 +16,8 @@ type Group struct {
 	ID                 string
 	DisplayName        string
 	IsAssignableToRole bool
+	// AssignableUnknown: isAssignableToRole did not come back for this group.
+	AssignableUnknown bool
 }
 
 // RoleAssignableGroups lists, all pages, the groups the user is a direct member of that
@@ -44,10 +46,19 @@ func (c *Client) RoleAssignableGroups(ctx context.Context, userID string) ([]Gro
 	}
 	var groups []Group
 	for _, g := range found {
-		if g == nil || !derefBool(g.GetIsAssignableToRole()) {
+		if g == nil {
 			continue
 		}
-		groups = append(groups, Group{ID: deref(g.GetId()), DisplayName: deref(g.GetDisplayName()), IsAssignableToRole: true})
+		switch assignable := g.GetIsAssignableToRole(); {
+		case assignable == nil:
+			// The property did not come back (it can go missing under some permissions):
+			// the group may hold a role, so it is listed, marked unknown. Callers that
+			// match group ids against role holders (the last-Global-Administrator guard)
+			// see it; callers that read each role-assignable group's roles skip it.
+			groups = append(groups, Group{ID: deref(g.GetId()), DisplayName: deref(g.GetDisplayName()), AssignableUnknown: true})
+		case *assignable:
+			groups = append(groups, Group{ID: deref(g.GetId()), DisplayName: deref(g.GetDisplayName()), IsAssignableToRole: true})
+		}
 	}
 	return groups, nil
 }

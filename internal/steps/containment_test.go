@@ -124,6 +124,30 @@ func TestBlockSignIn(t *testing.T) {
 			t.Fatalf("synced, flag unread: %+v", out)
 		}
 	})
+	t.Run("never the last Global Administrator through a group whose isAssignableToRole does not come back", func(t *testing.T) {
+		r, sim, demo := simRunner(t)
+		// Megan holds Global Administrator through a role-assignable group only, and the
+		// break-glass account is disabled: she is the last one. The memberOf answer leaves
+		// isAssignableToRole out.
+		const gaGroup = "9a9a0000-0000-4000-8000-00000000ca11"
+		sim.AddGroup(tenantsim.Group{ID: gaGroup, DisplayName: "Tier0 Admins", IsAssignableToRole: true})
+		sim.AddGroupMember(gaGroup, demo.GlobalAdminID)
+		sim.AssignRole(gaGroup, tenantsim.RoleGlobalAdministrator, "/")
+		for _, a := range sim.RoleAssignments(demo.GlobalAdminID) {
+			sim.RemoveRoleAssignment(a.ID)
+		}
+		bg, _ := sim.User(demo.BreakGlassID)
+		bg.AccountEnabled = false
+		sim.AddUser(bg)
+		sim.SetOmitAssignableToRole(true)
+		out := r.Run(ctx, BlockSignIn, Input{Target: Target{ID: demo.GlobalAdminID, UPN: demo.GlobalAdminUPN}})
+		if out.Status != runs.StepActionRequired || !strings.Contains(out.Message, "last enabled Global Administrator") {
+			t.Fatalf("last GA through a group: %+v", out)
+		}
+		if u, _ := sim.User(demo.GlobalAdminID); !u.AccountEnabled {
+			t.Fatal("the last Global Administrator was disabled")
+		}
+	})
 	t.Run("never the last enabled Global Administrator", func(t *testing.T) {
 		r, sim, demo := simRunner(t)
 		megan := Target{ID: demo.GlobalAdminID, UPN: demo.GlobalAdminUPN}

@@ -264,7 +264,11 @@ func (s *Sim) memberOf(c *graphCall, userID string, withRoles bool) graphResult 
 	for _, g := range t.groups {
 		for _, m := range t.members[g.ID] {
 			if strings.EqualFold(m, u.ID) {
-				items = append(items, project(groupEntity(g), opts.selectFields, groupDefaultFields))
+				e := project(groupEntity(g), opts.selectFields, groupDefaultFields)
+				if s.omitAssignable {
+					delete(e, "isAssignableToRole") // as it may not come back under some permissions
+				}
+				items = append(items, e)
 				break
 			}
 		}

@@ -72,6 +72,15 @@ func (s *Sim) SetExchangeRBAC(held bool) {
 	s.noExchangeRBAC = !held
 }
 
+// SetOmitAssignableToRole makes the user's memberOf listings leave isAssignableToRole out,
+// as Graph may under a permission that does not cover the property (issue found in review;
+// which permission does so is not documented, so this is played, not reproduced).
+func (s *Sim) SetOmitAssignableToRole(omit bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.omitAssignable = omit
+}
+
 func (s *Sim) exchangeRBACMissing() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -255,3 +255,16 @@ func (s *Sim) removeRoleAssignmentsOf(principalID string) {
 	}
 	s.tenant.assignments = kept
 }
+
+// RemoveRoleAssignment removes one active role assignment by id.
+func (s *Sim) RemoveRoleAssignment(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	kept := s.tenant.assignments[:0]
+	for _, a := range s.tenant.assignments {
+		if a.ID != id {
+			kept = append(kept, a)
+		}
+	}
+	s.tenant.assignments = kept
+}

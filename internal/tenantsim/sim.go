@@ -52,6 +52,8 @@ type Sim struct {
 	roles  map[string][]string // app roles of the identity's tokens, by service; nil: the defaults
 	// noExchangeRBAC: the identity holds no Exchange role, so every cmdlet answers 403.
 	noExchangeRBAC bool
+	// omitAssignable: memberOf answers leave isAssignableToRole out (SetOmitAssignableToRole).
+	omitAssignable bool
 
 	faults *faultInjector
 	log    requestLog
