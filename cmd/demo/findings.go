@@ -1,6 +1,8 @@
 package main
 
 import (
+	"strings"
+
 	"github.com/tourniquet/tourniquet/internal/catalog"
 	"github.com/tourniquet/tourniquet/internal/runs"
 )
@@ -34,5 +36,15 @@ func (r *report) findings(f *runs.Findings) {
 	r.line("        and %d ordinary events (GET /api/remediations/{runId}/report shows the whole timeline)", ordinary)
 	for _, sig := range f.Signals {
 		r.line("        signal: %s", sig)
+	}
+	if len(f.Indicators.IPs) > 0 {
+		r.line("        the attacker's addresses (the eviction watch looks for them): %v", f.Indicators.IPs)
+	}
+	for _, rel := range f.Related {
+		r.line("        related account (read only, nothing changed): %s: %s", rel.User, strings.Join(rel.Why, "; "))
+		r.line("          look at it: tourniquet remediate %s --dry-run", rel.User)
+	}
+	if len(f.Truncated) > 0 {
+		r.line("        cut at a service limit: %v", f.Truncated)
 	}
 }

@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -22,7 +23,34 @@ type Mailbox struct {
 	// GrantSendOnBehalfTo lists the recipients that may send on behalf of the mailbox, as
 	// Exchange names them (their Name, or an address).
 	GrantSendOnBehalfTo []string
-	Raw                 map[string]any
+	// EmailAddresses are the mailbox's proxy addresses as Exchange writes them
+	// ("SMTP:primary@domain", "smtp:alias@domain", "X500:...", "SIP:...").
+	EmailAddresses []string
+	Raw            map[string]any
+}
+
+// SenderAddresses are the SMTP addresses mail from the mailbox can be sent as: the primary
+// address first, then the other SMTP proxy addresses, lower case, without duplicates. The
+// UPN is not among them unless it is also a proxy address.
+func (m Mailbox) SenderAddresses() []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(a string) {
+		a = strings.ToLower(strings.TrimSpace(a))
+		if a != "" && strings.Contains(a, "@") && !seen[a] {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	add(m.PrimarySmtpAddress)
+	for _, p := range m.EmailAddresses {
+		if prefix, addr, ok := strings.Cut(p, ":"); ok && strings.EqualFold(prefix, "smtp") {
+			add(addr)
+		} else if !ok {
+			add(p)
+		}
+	}
+	return out
 }
 
 // HasForwarding reports whether mail is forwarded anywhere. DeliverToMailboxAndForward
@@ -40,6 +68,7 @@ type mailboxWire struct {
 	DeliverToMailboxAndForward flag
 	ExternalDirectoryObjectID  text `json:"ExternalDirectoryObjectId"`
 	GrantSendOnBehalfTo        textList
+	EmailAddresses             textList
 }
 
 // GetMailbox reads one mailbox. A missing mailbox is an error for which IsNotFound holds.
@@ -61,10 +90,18 @@ func (c *Client) GetMailbox(ctx context.Context, upn string) (Mailbox, error) {
 		return Mailbox{}, fmt.Errorf("exchange.GetMailbox: %w", &Error{Cmdlet: cmdlet, Status: http.StatusOK, Code: "Ambiguous",
 			Message: fmt.Sprintf("%d mailboxes match %q", len(items), upn)})
 	}
-	var w mailboxWire
-	raw, _, err := decodeItem(items[0], &w)
+	m, err := decodeMailbox(items[0])
 	if err != nil {
 		return Mailbox{}, fmt.Errorf("exchange.GetMailbox: %w", invalidAnswer(cmdlet, err))
+	}
+	return m, nil
+}
+
+func decodeMailbox(item json.RawMessage) (Mailbox, error) {
+	var w mailboxWire
+	raw, _, err := decodeItem(item, &w)
+	if err != nil {
+		return Mailbox{}, err
 	}
 	return Mailbox{
 		Identity:                   string(w.Identity),
@@ -75,8 +112,44 @@ func (c *Client) GetMailbox(ctx context.Context, upn string) (Mailbox, error) {
 		DeliverToMailboxAndForward: bool(w.DeliverToMailboxAndForward),
 		ExternalDirectoryObjectID:  strings.TrimSpace(string(w.ExternalDirectoryObjectID)),
 		GrantSendOnBehalfTo:        w.GrantSendOnBehalfTo,
+		EmailAddresses:             w.EmailAddresses,
 		Raw:                        raw,
 	}, nil
+}
+
+// maxForwardingLookup bounds MailboxesForwardingTo: one answer of at most this many.
+const maxForwardingLookup = 100
+
+// MailboxesForwardingTo lists the mailboxes whose mailbox-level forwarding goes to addr
+// (Get-Mailbox -Filter on ForwardingSmtpAddress, a filterable property; the service
+// stores the value as "smtp:<address>"). One answer of at most 100 mailboxes.
+func (c *Client) MailboxesForwardingTo(ctx context.Context, addr string) ([]Mailbox, error) {
+	const cmdlet = "Get-Mailbox"
+	if err := validateAddress(addr); err != nil {
+		return nil, fmt.Errorf("exchange.MailboxesForwardingTo: %w", err)
+	}
+	// The address goes inside an OPATH string: only characters that need no quoting.
+	for _, r := range addr {
+		if !isASCIIAlnum(r) && !strings.ContainsRune(".-_+@", r) {
+			return nil, fmt.Errorf("exchange.MailboxesForwardingTo: %w: %q is not looked up in a filter (character %q)", ErrInvalidArgument, addr, r)
+		}
+	}
+	items, err := c.invoke(ctx, AnchorApp(c.tenantID), cmdlet, map[string]any{
+		"Filter":     "ForwardingSmtpAddress -eq 'smtp:" + addr + "'",
+		"ResultSize": maxForwardingLookup,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("exchange.MailboxesForwardingTo: %w", err)
+	}
+	out := make([]Mailbox, 0, len(items))
+	for i, item := range items {
+		m, err := decodeMailbox(item)
+		if err != nil {
+			return nil, fmt.Errorf("exchange.MailboxesForwardingTo: %w", invalidAnswer(cmdlet, fmt.Errorf("entry %d: %w", i, err)))
+		}
+		out = append(out, m)
+	}
+	return out, nil
 }
 
 // ClearForwarding removes mailbox-level forwarding. Both ForwardingSmtpAddress and

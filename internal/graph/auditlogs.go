@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -18,6 +19,8 @@ const SignInLicenceRequired = "Authentication_RequestFromNonPremiumTenantOrB2CTe
 // SignIn is one Entra ID sign-in of a user (auditLogs/signIns).
 type SignIn struct {
 	ID            string
+	UserID        string    // userId
+	UPN           string    // userPrincipalName
 	Time          time.Time // UTC
 	App           string    // appDisplayName
 	ClientApp     string    // clientAppUsed ("Browser", "IMAP4", ...)
@@ -65,12 +68,41 @@ func (c *Client) SignIns(ctx context.Context, userID string, since time.Time) ([
 	if err != nil {
 		return nil, err
 	}
+	return toSignIns(found), nil
+}
+
+// SignInsFromIP lists the sign-ins of any user from one address since the given time:
+// one page of at most top, newest first (the related-users look-up is bounded by design).
+// more says the service had further pages. The filter is built from a parsed IP address
+// and a formatted time only.
+func (c *Client) SignInsFromIP(ctx context.Context, ip string, since time.Time, top int) (found []SignIn, more bool, err error) {
+	const op = "SignInsFromIP"
+	addr := net.ParseIP(strings.TrimSpace(ip))
+	if addr == nil {
+		return nil, false, invalid(op, "IP address", ip)
+	}
+	filter := fmt.Sprintf("ipAddress eq '%s' and createdDateTime ge %s", addr.String(), since.UTC().Format(time.RFC3339))
+	size := int32(max(1, min(top, 1000)))
+	var page models.SignInCollectionResponseable
+	err = c.call(ctx, op, func(ctx context.Context) error {
+		var err error
+		page, err = c.sdk.AuditLogs().SignIns().Get(ctx, &auditlogs.SignInsRequestBuilderGetRequestConfiguration{
+			QueryParameters: &auditlogs.SignInsRequestBuilderGetQueryParameters{Filter: &filter, Top: &size}})
+		return err
+	})
+	if err != nil || page == nil {
+		return nil, false, err
+	}
+	return toSignIns(page.GetValue()), deref(page.GetOdataNextLink()) != "", nil
+}
+
+func toSignIns(found []models.SignInable) []SignIn {
 	out := make([]SignIn, 0, len(found))
 	for _, s := range found {
 		if s == nil {
 			continue
 		}
-		in := SignIn{ID: deref(s.GetId()), App: deref(s.GetAppDisplayName()), ClientApp: deref(s.GetClientAppUsed()), IP: deref(s.GetIpAddress())}
+		in := SignIn{ID: deref(s.GetId()), UserID: deref(s.GetUserId()), UPN: deref(s.GetUserPrincipalName()), App: deref(s.GetAppDisplayName()), ClientApp: deref(s.GetClientAppUsed()), IP: deref(s.GetIpAddress())}
 		if t := s.GetCreatedDateTime(); t != nil {
 			in.Time = t.UTC()
 		}
@@ -88,7 +120,7 @@ func (c *Client) SignIns(ctx context.Context, userID string, since time.Time) ([
 		}
 		out = append(out, in)
 	}
-	return out, nil
+	return out
 }
 
 // DirectoryAudits lists the directory audit records since the given time where the user

@@ -66,6 +66,8 @@ type Sources struct {
 	Accepted    inboxrules.Domains
 	Unavailable []runs.Unavailable
 	Notes       []string
+	// Truncated names the sources whose results were cut at a service limit.
+	Truncated []string
 }
 
 // entry is a timeline entry while the findings are built.
@@ -82,7 +84,8 @@ func Build(s Sources) *runs.Findings {
 	f := &runs.Findings{
 		From: s.From.UTC().Format(time.RFC3339), To: s.To.UTC().Format(time.RFC3339),
 		Timeline: []runs.TimelineEntry{}, Unavailable: s.Unavailable, Signals: []string{}, Notes: s.Notes,
-		Summary: runs.FindingsSummary{Countries: []string{}, IPs: []string{}, ExternalDomains: []string{}},
+		Summary:    runs.FindingsSummary{Countries: []string{}, IPs: []string{}, ExternalDomains: []string{}},
+		Indicators: runs.Indicators{IPs: []string{}}, Related: []runs.Related{}, Truncated: append([]string{}, s.Truncated...),
 	}
 	if f.Unavailable == nil {
 		f.Unavailable = []runs.Unavailable{}
@@ -137,6 +140,8 @@ func Build(s Sources) *runs.Findings {
 	}
 	f.Summary.Countries, f.Summary.IPs = sortedKeys(countries), sortedKeys(ips)
 	f.Summary.MailSent, f.Summary.ExternalRecipients, f.Summary.ExternalDomains = summary.sent, summary.externalRecipients, summary.externalDomains
+
+	f.Indicators.IPs = indicatorIPs(entries)
 
 	entries = capTimeline(entries, f)
 	for _, e := range entries {

@@ -152,3 +152,52 @@ func TestAFilingRuleDoesNotHideTheAttack(t *testing.T) {
 		t.Errorf("signals %q notes %q", f.Signals, f.Notes)
 	}
 }
+
+// The indicators are the addresses of the events that start the clock (mail sent away,
+// access given, consent, a method registered); a filing rule or a sign-in is none of them.
+func TestIndicatorsAreTheAddressesThatStartTheClock(t *testing.T) {
+	t.Parallel()
+	f := Build(Sources{From: t0.Add(-7 * 24 * time.Hour), To: t0,
+		SignIns: []graph.SignIn{home(t0.Add(-6 * 24 * time.Hour)), {Time: t0.Add(-3 * time.Hour), IP: "192.0.2.99", Country: "NG"}},
+		Directory: []graph.DirectoryAudit{
+			{Time: t0.Add(-150 * time.Minute), Activity: "User registered security info", Result: "success", IP: "198.51.100.23"},
+			{Time: t0.Add(-140 * time.Minute), Activity: "Update user", Result: "success", IP: "192.0.2.50"},
+		},
+		Mailbox: []exchange.AuditRecord{
+			{Time: t0.Add(-2 * time.Hour), Operation: "New-InboxRule", ClientIP: "192.0.2.7:1", Parameters: map[string]string{"Name": "news", "MoveToFolder": "News"}},
+			{Time: t0.Add(-1 * time.Hour), Operation: "Set-Mailbox", ClientIP: "[2001:db8:bad::7]:443", Parameters: map[string]string{"ForwardingSmtpAddress": "smtp:Drop@Evil.example"}},
+			{Time: t0.Add(-50 * time.Minute), Operation: "New-InboxRule", ClientIP: "198.51.100.23:9", Parameters: map[string]string{"Name": "x", "RedirectTo": `"Boss" [SMTP:boss@contoso.example];x@evil2.example`}},
+		}, Accepted: inboxrules.Domains{"contoso.example"}})
+	if got := strings.Join(f.Indicators.IPs, ","); got != "198.51.100.23,2001:db8:bad::7" {
+		t.Errorf("indicators %q", got)
+	}
+	if f.Related == nil || f.Truncated == nil {
+		t.Errorf("related %#v truncated %#v: want empty lists", f.Related, f.Truncated)
+	}
+	if got := strings.Join(ForwardTargets(Sources{Mailbox: []exchange.AuditRecord{
+		{Operation: "Set-Mailbox", Parameters: map[string]string{"ForwardingSmtpAddress": "smtp:Drop@Evil.example"}},
+		{Operation: "New-InboxRule", Parameters: map[string]string{"RedirectTo": `"Boss" [SMTP:boss@contoso.example];x@evil2.example`}},
+	}, Accepted: inboxrules.Domains{"contoso.example"}}), ","); got != "drop@evil.example,x@evil2.example" {
+		t.Errorf("forward targets %q", got)
+	}
+}
+
+func TestRelatedUsersSayWhyAndNeverTheTarget(t *testing.T) {
+	t.Parallel()
+	got := Related(RelatedInput{TargetID: "id-adele", TargetUPN: "adele@contoso.example",
+		SignInsFrom: map[string][]graph.SignIn{"198.51.100.23": {
+			{UserID: "id-adele", UPN: "Adele@contoso.example", Time: t0},
+			{UserID: "id-lee", UPN: "lee@contoso.example", Time: t0.Add(-time.Hour), ErrorCode: 50126},
+			{UserID: "id-lee", UPN: "lee@contoso.example", Time: t0.Add(-30 * time.Minute)},
+			{UserID: "id-ann", UPN: "ann@contoso.example", Time: t0.Add(-20 * time.Minute), ErrorCode: 50126},
+		}},
+		ForwardingTo: map[string][]exchange.Mailbox{"drop@evil.example": {
+			{UserPrincipalName: "adele@contoso.example", ExternalDirectoryObjectID: "id-adele"},
+			{UserPrincipalName: "Lee@contoso.example"},
+		}},
+	})
+	if fmt.Sprint(got) != "[{ann@contoso.example [failed sign-in (error 50126) from 198.51.100.23, an indicator address, at 2026-11-30T11:40:00Z]} "+
+		"{lee@contoso.example [signed in from 198.51.100.23, an indicator address, at 2026-11-30T11:30:00Z mailbox forwards to drop@evil.example, where the investigated mailbox's mail was sent]}]" {
+		t.Errorf("related %v", got)
+	}
+}

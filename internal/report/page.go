@@ -388,6 +388,10 @@ func writeFindings(w *writer, f *runs.Findings) {
 	w.put("</td></tr>\n<tr><th>Mail sent</th><td>%s messages, %s external recipients</td></tr>\n<tr><th>External domains</th><td>",
 		strconv.Itoa(f.Summary.MailSent), strconv.Itoa(f.Summary.ExternalRecipients))
 	joined(w, f.Summary.ExternalDomains, none, item)
+	if len(f.Indicators.IPs) > 0 {
+		w.put("</td></tr>\n" + `<tr id="findings-indicators"><th>The attacker's addresses</th><td>`)
+		joined(w, f.Indicators.IPs, none, item)
+	}
 	w.put("</td></tr>\n</table>")
 	if len(f.Signals) > 0 {
 		w.put("\n" + `<h3 class="signals">What stands out</h3>` + "\n" + `<ul class="signals" id="findings-signals">`)
@@ -404,6 +408,23 @@ func writeFindings(w *writer, f *runs.Findings) {
 			w.put("\n<li><code>%s</code>: %s</li>", u.Source, u.Reason)
 		}
 		w.put("\n</ul>")
+	}
+	if len(f.Related) > 0 {
+		w.put("\n" + `<h3 class="signals">Other accounts the same traces point at</h3>` + "\n" +
+			`<p class="meta">Read only: nothing was changed for them. Look at each with the command shown.</p>` + "\n" + `<ul class="todo" id="findings-related">`)
+		for _, r := range f.Related {
+			w.put("\n<li><strong>%s</strong>", r.User)
+			for _, why := range r.Why {
+				w.put(`<div class="why">%s</div>`, why)
+			}
+			w.put(`<div><code>tourniquet remediate %s --dry-run</code></div></li>`, r.User)
+		}
+		w.put("\n</ul>")
+	}
+	if len(f.Truncated) > 0 {
+		w.put("\n" + `<p class="meta" id="findings-truncated">Cut at a service limit (more happened than these sources answered): `)
+		joined(w, f.Truncated, none, item)
+		w.put("</p>")
 	}
 	for _, n := range f.Notes {
 		w.put("\n"+`<p class="meta">%s</p>`, n)

@@ -295,6 +295,33 @@ func TestInvestigationFindingsAreShownEscaped(t *testing.T) {
 	}
 }
 
+// The related users are listed, each with the command to look at it, escaped like every
+// tenant value; the attacker's addresses and the truncated sources are shown.
+func TestRelatedUsersAreListedWithTheirCommandEscaped(t *testing.T) {
+	run := demoRun(t)
+	run.Steps = append(run.Steps, runs.Step{Name: string(catalog.Investigate), Status: runs.StepSucceeded, Attempts: 1, Changes: []runs.Change{},
+		Findings: &runs.Findings{From: "2026-11-23T03:00:00Z", To: "2026-11-30T03:00:00Z",
+			Indicators: runs.Indicators{IPs: []string{"198.51.100.23", "2001:db8:bad::7"}},
+			Related: []runs.Related{
+				{User: "lee.gu@contoso.example", Why: []string{"signed in from 198.51.100.23, an indicator address, at 2026-11-29T02:00:00Z"}},
+				{User: `x"><script>alert(1)</script>@evil.example`, Why: []string{"<img src=x onerror=alert(2)>"}},
+			},
+			Truncated: []string{"mailbox"},
+		}})
+	page := render(t, run)
+	text, elements := parsed(t, page)
+	if elements["script"] != 0 || elements["img"] != 0 {
+		t.Errorf("a related user's name became markup")
+	}
+	for _, want := range []string{"198.51.100.23, 2001:db8:bad::7", "Other accounts the same traces point at", "nothing was changed for them",
+		"tourniquet remediate lee.gu@contoso.example --dry-run", "signed in from 198.51.100.23", `tourniquet remediate x"><script>alert(1)</script>@evil.example --dry-run`,
+		"Cut at a service limit", "mailbox"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the page does not show %q", want)
+		}
+	}
+}
+
 // Removed MFA methods cannot be restored (the user registers again): a run that removed
 // only them offers no restore command; a blocked sign-in or a revoked consent does.
 func TestRestoreCommandForTheGraphContainmentSteps(t *testing.T) {

@@ -317,6 +317,8 @@ func TestOpenAPISchemasMatchTheGoTypes(t *testing.T) {
 		{"TimelineEntry", runs.TimelineEntry{}},
 		{"FindingsSummary", runs.FindingsSummary{}},
 		{"Unavailable", runs.Unavailable{}},
+		{"Indicators", runs.Indicators{}},
+		{"Related", runs.Related{}},
 		{"MFAMethodOptions", steps.MFAMethodOptions{}},
 		{"SweepRecord", runs.SweepRecord{}},
 		{"Preflight", preflight.Report{}},

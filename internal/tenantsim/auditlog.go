@@ -2,6 +2,7 @@ package tenantsim
 
 import (
 	"encoding/json"
+	"net"
 	"net/http"
 	"regexp"
 	"sort"
@@ -135,7 +136,7 @@ const (
 )
 
 var (
-	signInFilter = regexp.MustCompile(`^\s*userId eq '([0-9A-Fa-f-]{36})'(?:\s+and\s+createdDateTime ge (\S+))?\s*$`)
+	signInFilter = regexp.MustCompile(`^\s*(?:userId eq '([0-9A-Fa-f-]{36})'|ipAddress eq '([0-9A-Fa-f.:]+)')(?:\s+and\s+createdDateTime ge (\S+))?\s*$`)
 	auditFilter  = regexp.MustCompile(`^\s*(?:initiatedBy/user/id eq '([0-9A-Fa-f-]{36})'|targetResources/any\((\w+):\s*(\w+)/id eq '([0-9A-Fa-f-]{36})'\))(?:\s+and\s+activityDateTime ge (\S+))?\s*$`)
 )
 
@@ -196,13 +197,19 @@ func (s *Sim) listSignIns(c *graphCall, _ []string) graphResult {
 	var since time.Time
 	if m != nil {
 		var ok bool
-		if since, ok = parseODataTime(m[2]); !ok {
-			return graphBadRequest("Invalid filter clause: '" + m[2] + "' is not a DateTimeOffset.")
+		if since, ok = parseODataTime(m[3]); !ok {
+			return graphBadRequest("Invalid filter clause: '" + m[3] + "' is not a DateTimeOffset.")
 		}
 	}
 	var found []*SignIn
 	for _, in := range s.tenant.audit.signIns {
-		if m != nil && !strings.EqualFold(in.UserID, m[1]) || in.Time.Before(since) {
+		switch {
+		case in.Time.Before(since):
+			continue
+		case m == nil:
+		case m[1] != "" && !strings.EqualFold(in.UserID, m[1]):
+			continue
+		case m[2] != "" && !sameIP(in.IP, m[2]):
 			continue
 		}
 		found = append(found, in)
@@ -213,6 +220,15 @@ func (s *Sim) listSignIns(c *graphCall, _ []string) graphResult {
 		items = append(items, s.tenant.signInItem(in))
 	}
 	return s.pageItems(c, opts, "auditLogs/signIns", items)
+}
+
+// sameIP compares two addresses as addresses ("2001:DB8::7" is "2001:db8::7").
+func sameIP(a, b string) bool {
+	x, y := net.ParseIP(strings.TrimSpace(a)), net.ParseIP(strings.TrimSpace(b))
+	if x == nil || y == nil {
+		return strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(b))
+	}
+	return x.Equal(y)
 }
 
 func (t *tenant) signInItem(in *SignIn) map[string]any {

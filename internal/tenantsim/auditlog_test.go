@@ -42,8 +42,18 @@ func TestSignInsArePagedWithAbsoluteNextLinksAndRefusedWithoutP1(t *testing.T) {
 		t.Errorf("not newest first: %s .. %s", a, b)
 	}
 	// Filters Tourniquet does not send answer 400, as an unsupported filter does.
-	if status, _, _ := graphCallHTTP(t, sim, token, http.MethodGet, "/auditLogs/signIns?$filter="+url.QueryEscape("ipAddress eq '1.2.3.4'"), nil); status != http.StatusBadRequest {
+	if status, _, _ := graphCallHTTP(t, sim, token, http.MethodGet, "/auditLogs/signIns?$filter="+url.QueryEscape("startswith(ipAddress, '1.2')"), nil); status != http.StatusBadRequest {
 		t.Errorf("unsupported filter: %d", status)
+	}
+	// Tenant-wide by address (the related-users look-up): the demo user's and Lee Gu's
+	// sign-ins from the attacker's address, one page of $top.
+	status, _, byIP := graphCallHTTP(t, sim, token, http.MethodGet, "/auditLogs/signIns?$top=100&$filter="+url.QueryEscape("ipAddress eq '"+AttackerIP+"' and createdDateTime ge 2000-01-01T00:00:00Z"), nil)
+	users := map[string]int{}
+	for _, v := range byIP["value"].([]any) {
+		users[v.(map[string]any)["userPrincipalName"].(string)]++
+	}
+	if status != http.StatusOK || users[demo.UPN] != 4 || users[demo.AssistantUPN] != 3 || len(users) != 2 {
+		t.Errorf("sign-ins from %s: %d %v", AttackerIP, status, users)
 	}
 
 	sim.SetSignInLogsLicensed(false)

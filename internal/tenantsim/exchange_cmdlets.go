@@ -1,6 +1,7 @@
 package tenantsim
 
 import (
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -38,17 +39,42 @@ func (t *tenant) resolveMailbox(identity string) (*mailbox, *exoError) {
 	}
 }
 
+// forwardingFilter is the one OPATH filter of Get-Mailbox the simulator reads (Tourniquet's
+// related-users look-up); any other filter is refused rather than answered wrongly.
+var forwardingFilter = regexp.MustCompile(`(?i)^\s*ForwardingSmtpAddress\s+-eq\s+'([^']*)'\s*$`)
+
 func (s *Sim) getMailbox(p exoParams) ([]any, *exoError) {
-	if err := p.only("Identity", "ResultSize"); err != nil {
+	if err := p.only("Identity", "ResultSize", "Filter"); err != nil {
 		return nil, err
 	}
 	identity, present, err := p.str("Identity")
 	if err != nil {
 		return nil, err
 	}
+	filter, filtered, err := p.str("Filter")
+	if err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := s.tenant
+	if filtered {
+		m := forwardingFilter.FindStringSubmatch(filter)
+		if m == nil || present {
+			return nil, exoInvalidArgument("Cannot bind parameter 'Filter'. The tenant simulator reads only the filter ForwardingSmtpAddress -eq '<value>' without Identity.")
+		}
+		size, err := exoInt(p, "ResultSize", 1000)
+		if err != nil {
+			return nil, err
+		}
+		out := []any{}
+		for _, u := range t.users {
+			if mb := t.mailboxes[u.ID]; mb != nil && mb.ForwardingSmtpAddress != "" && strings.EqualFold(mb.ForwardingSmtpAddress, m[1]) && len(out) < size {
+				out = append(out, t.mailboxItem(mb))
+			}
+		}
+		return out, nil
+	}
 	if present && identity != "" {
 		mb, err := t.resolveMailbox(identity)
 		if err != nil {

@@ -1,0 +1,101 @@
+package remediation_test
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/tourniquet/tourniquet/internal/remediation"
+	"github.com/tourniquet/tourniquet/internal/runs"
+	"github.com/tourniquet/tourniquet/internal/tenantsim"
+)
+
+// The contract's new findings fields (1.1.1), through the real clients against the demo
+// tenant: the attacker's addresses as indicators; Lee Gu, who signed in from one of them,
+// and Alex Wilber, whose mailbox forwards to the attacker's drop address, as related
+// users; nothing of theirs changed; every list a list, never null.
+func TestInvestigationNamesIndicatorsAndRelatedUsers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{})
+	// Alex's mailbox forwards to the same external address as Adele's attacker set.
+	e.sim.SetForwarding(e.demo.ManagerUPN, "exfil@evil.example", "", true)
+	alexBefore := e.sim.Mailbox(e.demo.ManagerUPN)
+	e.sim.ResetRequests()
+	run := e.start(remediation.StartRequest{User: e.demo.UPN, Mode: "sync", Reason: "INC-24a", Steps: []string{"investigate"}})
+	st, wire := findingsOf(t, e.get(run.RunID))
+	if st.Status != runs.StepSucceeded {
+		t.Fatalf("investigate %s %+v", st.Status, st.Error)
+	}
+	f := st.Findings
+	if want := []string{tenantsim.AttackerIP, tenantsim.AttackerIPv6}; !slices.Equal(f.Indicators.IPs, want) {
+		t.Errorf("indicators %q, want %q", f.Indicators.IPs, want)
+	}
+	related := map[string][]string{}
+	for _, r := range f.Related {
+		related[r.User] = r.Why
+	}
+	if len(related) != 2 {
+		t.Fatalf("related %+v, want Lee Gu and Alex Wilber", f.Related)
+	}
+	lee := strings.Join(related[e.demo.AssistantUPN], " | ")
+	if !strings.Contains(lee, "signed in from "+tenantsim.AttackerIP) || strings.Contains(lee, "failed") {
+		t.Errorf("Lee Gu's reasons %q: want the successful sign-in from %s", lee, tenantsim.AttackerIP)
+	}
+	if alex := strings.Join(related[e.demo.ManagerUPN], " | "); !strings.Contains(alex, "forwards to exfil@evil.example") {
+		t.Errorf("Alex Wilber's reasons %q", alex)
+	}
+	if _, self := related[e.demo.UPN]; self {
+		t.Errorf("the investigated user is related to itself: %+v", f.Related)
+	}
+
+	// Read-only: nothing but reads, and Alex's mailbox as it was.
+	for _, r := range e.sim.Requests() {
+		if r.Service == tenantsim.ServiceExchange && !strings.HasPrefix(r.Cmdlet, "Get-") && r.Cmdlet != "Search-UnifiedAuditLog" ||
+			r.Service != tenantsim.ServiceExchange && r.Method != http.MethodGet && !strings.Contains(r.Path, "token") {
+			t.Errorf("the investigation changed something: %s %s %s", r.Method, r.Path, r.Cmdlet)
+		}
+	}
+	if after := e.sim.Mailbox(e.demo.ManagerUPN); fmt.Sprint(after) != fmt.Sprint(alexBefore) {
+		t.Errorf("Alex's mailbox changed: %+v -> %+v", alexBefore, after)
+	}
+
+	// The wire shape: indicators.ips, related[].user/why and truncated are lists.
+	ind, _ := wire["indicators"].(map[string]any)
+	if _, ok := ind["ips"].([]any); !ok {
+		t.Errorf("indicators %#v", wire["indicators"])
+	}
+	rel, ok := wire["related"].([]any)
+	if !ok || len(rel) != 2 {
+		t.Fatalf("related %#v", wire["related"])
+	}
+	first, _ := rel[0].(map[string]any)
+	if _, ok := first["user"].(string); !ok {
+		t.Errorf("related[0].user %#v", first["user"])
+	}
+	if _, ok := first["why"].([]any); !ok {
+		t.Errorf("related[0].why %#v", first["why"])
+	}
+	if tr, ok := wire["truncated"].([]any); !ok || len(tr) != 0 {
+		t.Errorf("truncated %#v, want []", wire["truncated"])
+	}
+}
+
+// With nothing attributed to an attacker the new fields are still there, empty.
+func TestInvestigationOfAQuietAccountHasEmptyIndicatorsAndRelated(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{})
+	run := e.start(remediation.StartRequest{User: e.demo.GlobalAdminUPN, Mode: "sync", Reason: "INC-24b", Steps: []string{"investigate"}})
+	_, wire := findingsOf(t, e.get(run.RunID))
+	for _, k := range []string{"related", "truncated"} {
+		if l, ok := wire[k].([]any); !ok || len(l) != 0 {
+			t.Errorf("%s = %#v, want []", k, wire[k])
+		}
+	}
+	if ind, _ := wire["indicators"].(map[string]any); ind == nil {
+		t.Errorf("indicators %#v", wire["indicators"])
+	} else if l, ok := ind["ips"].([]any); !ok || len(l) != 0 {
+		t.Errorf("indicators.ips = %#v, want []", ind["ips"])
+	}
+}
