@@ -202,12 +202,18 @@ const (
 	traceMaxRounds = 4 // per window: 20,000 rows
 )
 
-// MessageTrace lists the messages sender sent between start and end, newest first, in
-// windows of at most ten days.
-func (c *Client) MessageTrace(ctx context.Context, sender string, start, end time.Time) ([]TracedMessage, error) {
+// MessageTrace lists the messages sent from any of senders (SMTP addresses: SenderAddress
+// takes several, and filters on the sender's SMTP address, not the UPN) between start and
+// end, newest first, in windows of at most ten days.
+func (c *Client) MessageTrace(ctx context.Context, senders []string, start, end time.Time) ([]TracedMessage, error) {
 	const cmdlet = "Get-MessageTraceV2"
-	if err := validateAddress(sender); err != nil {
-		return nil, fmt.Errorf("exchange.MessageTrace: %w", err)
+	if len(senders) == 0 {
+		return nil, fmt.Errorf("exchange.MessageTrace: %w: no sender address", ErrInvalidArgument)
+	}
+	for _, sender := range senders {
+		if err := validateAddress(sender); err != nil {
+			return nil, fmt.Errorf("exchange.MessageTrace: %w", err)
+		}
 	}
 	var out []TracedMessage
 	for windowEnd := end.UTC(); windowEnd.After(start); windowEnd = windowEnd.Add(-traceWindow) {
@@ -216,7 +222,7 @@ func (c *Client) MessageTrace(ctx context.Context, sender string, start, end tim
 			windowStart = start.UTC()
 		}
 		params := map[string]any{
-			"SenderAddress": sender,
+			"SenderAddress": senders,
 			"StartDate":     windowStart.Format(time.RFC3339),
 			"EndDate":       windowEnd.Format(time.RFC3339),
 			"ResultSize":    tracePageSize,

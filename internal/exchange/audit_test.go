@@ -23,7 +23,7 @@ func TestMessageTraceAsksForTheRowsAfterAFullAnswer(t *testing.T) {
 		sim.AddSentMessage(tenantsim.SentMessage{Sender: demo.UPN, Time: base.Add(time.Duration(i/3) * time.Second),
 			Recipients: []string{fmt.Sprintf("r%05d@vendor.example", i)}})
 	}
-	rows, err := c.MessageTrace(context.Background(), demo.UPN, end.Add(-24*time.Hour), end)
+	rows, err := c.MessageTrace(context.Background(), []string{demo.UPN}, end.Add(-24*time.Hour), end)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestMessageTraceSplitsLongSpansIntoTenDayWindows(t *testing.T) {
 	sim, demo, c := newSimClient(t, 1000)
 	end := time.Now().UTC()
 	sim.AddSentMessage(tenantsim.SentMessage{Sender: demo.UPN, Time: end.Add(-25 * 24 * time.Hour), Recipients: []string{"old@vendor.example"}})
-	rows, err := c.MessageTrace(context.Background(), demo.UPN, end.Add(-30*24*time.Hour), end)
+	rows, err := c.MessageTrace(context.Background(), []string{demo.UPN}, end.Add(-30*24*time.Hour), end)
 	if err != nil {
 		t.Fatal(err)
 	}

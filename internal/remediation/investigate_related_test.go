@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tourniquet/tourniquet/internal/remediation"
 	"github.com/tourniquet/tourniquet/internal/runs"
@@ -97,5 +98,33 @@ func TestInvestigationOfAQuietAccountHasEmptyIndicatorsAndRelated(t *testing.T) 
 		t.Errorf("indicators %#v", wire["indicators"])
 	} else if l, ok := ind["ips"].([]any); !ok || len(l) != 0 {
 		t.Errorf("indicators.ips = %#v, want []", ind["ips"])
+	}
+}
+
+// Mail is traced by the mailbox's sender addresses (its primary SMTP address and its other
+// SMTP proxy addresses), not by the UPN, which here is no address anyone sends from.
+func TestInvestigationTracesMailByTheMailboxAddressesNotTheUPN(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{})
+	const upn, primary, alias = "d.ng@contoso.example", "dana.ng@contoso.example", "sales@contoso.example"
+	e.sim.AddUser(tenantsim.User{UserPrincipalName: upn, DisplayName: "Dana Ng", Mail: primary, AccountEnabled: true})
+	e.sim.AddProxyAddress(upn, alias)
+	at := time.Now().UTC().Add(-3 * time.Hour)
+	e.sim.AddSentMessage(tenantsim.SentMessage{Sender: primary, Time: at, Subject: "hello", Recipients: []string{"a@partner.example", "lee.gu@contoso.example"}})
+	e.sim.AddSentMessage(tenantsim.SentMessage{Sender: alias, Time: at.Add(time.Minute), Subject: "invoice", Recipients: []string{"b@partner.example"}})
+	e.sim.AddSentMessage(tenantsim.SentMessage{Sender: "someone.else@contoso.example", Time: at, Recipients: []string{"c@partner.example"}})
+	e.sim.ResetRequests()
+	run := e.start(remediation.StartRequest{User: upn, Mode: "sync", Reason: "INC-24c", Steps: []string{"investigate"}})
+	st, _ := findingsOf(t, e.get(run.RunID))
+	if st.Status != runs.StepSucceeded || len(st.Findings.Unavailable) != 0 {
+		t.Fatalf("investigate %s %+v %+v", st.Status, st.Error, st.Findings.Unavailable)
+	}
+	if s := st.Findings.Summary; s.MailSent != 2 || s.ExternalRecipients != 2 || !slices.Equal(s.ExternalDomains, []string{"partner.example"}) {
+		t.Errorf("summary %+v: want the 2 messages sent from %s and %s", s, primary, alias)
+	}
+	for _, r := range e.sim.Requests() {
+		if r.Cmdlet == "Get-MessageTraceV2" && (strings.Contains(string(r.Body), upn) || !strings.Contains(string(r.Body), alias)) {
+			t.Errorf("message trace asked %s", r.Body)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -25,7 +26,7 @@ type AuditLogs interface {
 // MailLogs is what investigate reads from Exchange Online.
 type MailLogs interface {
 	UnifiedAuditLog(ctx context.Context, upn string, start, end time.Time, operations []string) ([]exchange.AuditRecord, error)
-	MessageTrace(ctx context.Context, sender string, start, end time.Time) ([]exchange.TracedMessage, error)
+	MessageTrace(ctx context.Context, senders []string, start, end time.Time) ([]exchange.TracedMessage, error)
 }
 
 // RelatedSignIns and ForwardingLookup are the tenant-wide, read-only look-ups for related
@@ -149,7 +150,16 @@ func (r *Runner) investigate(ctx context.Context, in Input) Outcome {
 			return err
 		})
 		read(runs.SourceMail, "message trace (Get-MessageTraceV2)", func(ctx context.Context) error {
-			found, err := r.MailLogs.MessageTrace(ctx, mailbox, from, now)
+			senders, note, err := r.senderAddresses(ctx, in.Target, mailbox)
+			if err != nil {
+				return err
+			}
+			if note != "" {
+				mu.Lock()
+				src.Notes = append(src.Notes, note)
+				mu.Unlock()
+			}
+			found, err := r.MailLogs.MessageTrace(ctx, senders, from, now)
 			if err != nil {
 				return err
 			}
@@ -186,6 +196,38 @@ func (r *Runner) investigate(ctx context.Context, in Input) Outcome {
 		msg += "; not read: " + strings.Join(names, ", ")
 	}
 	return Outcome{Status: runs.StepSucceeded, Message: msg, Findings: findings}
+}
+
+// senderAddresses are the addresses the message trace is asked by: the mailbox's primary
+// SMTP address and its other SMTP proxy addresses (Get-Mailbox EmailAddresses), not the
+// UPN, which need not be an address at all. Without a mailbox to read them from it falls
+// back to the user's mail and UPN, and says so.
+func (r *Runner) senderAddresses(ctx context.Context, target Target, mailbox string) ([]string, string, error) {
+	fallback := func() []string {
+		var out []string
+		for _, a := range []string{target.Mail, target.UPN} {
+			a = strings.ToLower(strings.TrimSpace(a))
+			if strings.Contains(a, "@") && !slices.Contains(out, a) {
+				out = append(out, a)
+			}
+		}
+		return out
+	}
+	if r.Mailboxes == nil {
+		return fallback(), "sent mail was traced by the user's mail address and UPN: no Exchange client to read the mailbox's addresses", nil
+	}
+	mb, err := r.Mailboxes.GetMailbox(ctx, mailbox)
+	if exchange.IsNotFound(err) {
+		return fallback(), "the user has no mailbox: sent mail was traced by the user's mail address and UPN", nil
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	senders := mb.SenderAddresses()
+	if len(senders) == 0 {
+		return fallback(), "the mailbox lists no SMTP address: sent mail was traced by the user's mail address and UPN", nil
+	}
+	return senders, "", nil
 }
 
 // relatedUsers looks, read-only and bounded, for the other users the indicators point at:

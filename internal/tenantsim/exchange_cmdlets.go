@@ -22,9 +22,19 @@ func (t *tenant) mailboxItem(mb *mailbox) map[string]any {
 		"ForwardingSmtpAddress":      nullable(mb.ForwardingSmtpAddress),
 		"DeliverToMailboxAndForward": mb.DeliverToMailboxAndForward,
 		"RecipientTypeDetails":       "UserMailbox",
-		"EmailAddresses":             []string{"SMTP:" + mb.PrimarySmtpAddress},
+		"EmailAddresses":             emailAddresses(mb),
 		"GrantSendOnBehalfTo":        t.sendOnBehalfNames(mb),
 	}
+}
+
+// emailAddresses is the mailbox's EmailAddresses: the primary SMTP address with the
+// upper-case prefix, the others with the lower-case one.
+func emailAddresses(mb *mailbox) []string {
+	out := []string{"SMTP:" + mb.PrimarySmtpAddress}
+	for _, a := range mb.ProxyAddresses {
+		out = append(out, "smtp:"+a)
+	}
+	return out
 }
 
 // resolveMailbox finds exactly one mailbox for an identity. Held under s.mu.

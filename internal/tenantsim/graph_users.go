@@ -34,10 +34,11 @@ var userListSpec = querySpec{entity: userSpec.entity, selectable: userSpec.selec
 var proxyAddressFilter = regexp.MustCompile(`^\s*proxyAddresses/any\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s*([A-Za-z_][A-Za-z0-9_]*)\s+eq\s+'((?:[^']|'')*)'\s*\)\s*$`)
 
 // proxyAddresses is what Graph shows for a user with a mailbox: its primary SMTP address as
-// "SMTP:<address>" (the simulator models no secondary addresses); none without a mailbox.
+// "SMTP:<address>", then its other SMTP addresses as "smtp:<address>"; none without a
+// mailbox.
 func (t *tenant) proxyAddresses(u *User) []string {
 	if mb := t.mailboxes[u.ID]; mb != nil && mb.PrimarySmtpAddress != "" {
-		return []string{"SMTP:" + mb.PrimarySmtpAddress}
+		return emailAddresses(mb)
 	}
 	return []string{}
 }

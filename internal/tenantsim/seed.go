@@ -70,6 +70,15 @@ func (s *Sim) AddUser(u User) {
 	}, mailboxAccess: newMailboxAccess()}
 }
 
+// AddProxyAddress gives the user's mailbox another SMTP address it can send as.
+func (s *Sim) AddProxyAddress(upn, address string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if mb := s.tenant.mailboxOf(upn); mb != nil {
+		mb.ProxyAddresses = append(mb.ProxyAddresses, address)
+	}
+}
+
 // SetForwarding sets mailbox-level forwarding. smtp may be given with or without the
 // "smtp:" prefix; empty strings clear.
 func (s *Sim) SetForwarding(upn string, smtp, address string, deliverAndForward bool) {

@@ -61,6 +61,9 @@ type mailbox struct {
 	Mailbox
 	rules []*InboxRule
 	mailboxAccess
+	// ProxyAddresses are the mailbox's other SMTP addresses (EmailAddresses shows them as
+	// "smtp:<address>" after the primary "SMTP:<address>"); AddProxyAddress sets them.
+	ProxyAddresses []string
 }
 
 func newTenant() *tenant {
