@@ -58,11 +58,14 @@ const (
 )
 
 // UnifiedAuditLog searches the unified audit log for the operations the user ran between
-// start and end, every round of the session.
+// start and end, every round of the session. An empty upn searches every user's records
+// (tenant-wide, e.g. who changed the audit configuration).
 func (c *Client) UnifiedAuditLog(ctx context.Context, upn string, start, end time.Time, operations []string) ([]AuditRecord, error) {
 	const cmdlet = "Search-UnifiedAuditLog"
-	if err := validateAddress(upn); err != nil {
-		return nil, fmt.Errorf("exchange.UnifiedAuditLog: %w", err)
+	if upn != "" {
+		if err := validateAddress(upn); err != nil {
+			return nil, fmt.Errorf("exchange.UnifiedAuditLog: %w", err)
+		}
 	}
 	for _, op := range operations {
 		if !cmdletPattern.MatchString(op) && !opPattern(op) {
@@ -74,13 +77,15 @@ func (c *Client) UnifiedAuditLog(ctx context.Context, upn string, start, end tim
 	params := map[string]any{
 		"StartDate":      start.UTC().Format(time.RFC3339),
 		"EndDate":        end.UTC().Format(time.RFC3339),
-		"UserIds":        []string{upn},
 		"ResultSize":     auditPageSize,
 		"SessionId":      "tourniquet-" + hex.EncodeToString(session),
 		"SessionCommand": "ReturnLargeSet",
 	}
 	if len(operations) > 0 {
 		params["Operations"] = operations
+	}
+	if upn != "" {
+		params["UserIds"] = []string{upn}
 	}
 	var out []AuditRecord
 	for round := 0; round < auditMaxRounds; round++ {
@@ -255,4 +260,39 @@ func (c *Client) MessageTrace(ctx context.Context, senders []string, start, end 
 		}
 	}
 	return out, nil
+}
+
+// AuditConfig is the part of Get-AdminAuditLogConfig that says whether the tenant records
+// anything in the unified audit log.
+type AuditConfig struct {
+	// UnifiedAuditLogIngestionEnabled false: the unified audit log records nothing new (an
+	// administrator, or an attacker with admin rights, can turn it off with
+	// Set-AdminAuditLogConfig); an empty search is then no evidence that nothing happened.
+	UnifiedAuditLogIngestionEnabled bool
+	Raw                             map[string]any
+}
+
+type auditConfigWire struct {
+	UnifiedAuditLogIngestionEnabled flag
+}
+
+// AdminAuditLogConfig reads Get-AdminAuditLogConfig.
+func (c *Client) AdminAuditLogConfig(ctx context.Context) (AuditConfig, error) {
+	const cmdlet = "Get-AdminAuditLogConfig"
+	items, err := c.invoke(ctx, AnchorApp(c.tenantID), cmdlet, map[string]any{})
+	if err != nil {
+		return AuditConfig{}, fmt.Errorf("exchange.AdminAuditLogConfig: %w", err)
+	}
+	if len(items) != 1 {
+		return AuditConfig{}, fmt.Errorf("exchange.AdminAuditLogConfig: %w", invalidAnswer(cmdlet, fmt.Errorf("%d items, want 1", len(items))))
+	}
+	var w auditConfigWire
+	raw, _, err := decodeItem(items[0], &w)
+	if err != nil {
+		return AuditConfig{}, fmt.Errorf("exchange.AdminAuditLogConfig: %w", invalidAnswer(cmdlet, err))
+	}
+	if _, ok := raw["UnifiedAuditLogIngestionEnabled"]; !ok {
+		return AuditConfig{}, fmt.Errorf("exchange.AdminAuditLogConfig: %w", invalidAnswer(cmdlet, fmt.Errorf("no UnifiedAuditLogIngestionEnabled")))
+	}
+	return AuditConfig{UnifiedAuditLogIngestionEnabled: bool(w.UnifiedAuditLogIngestionEnabled), Raw: raw}, nil
 }

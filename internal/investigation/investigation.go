@@ -55,6 +55,10 @@ var MailboxOperations = []string{
 	"Add-MailboxPermission", "Add-RecipientPermission",
 }
 
+// AuditConfigOperations are the unified audit log operations read tenant-wide, whoever ran
+// them: a change of the audit configuration (turning ingestion off hides everything after).
+var AuditConfigOperations = []string{"Set-AdminAuditLogConfig"}
+
 // Sources is what the reads brought back; a source that could not be read is in
 // Unavailable and its slice is nil.
 type Sources struct {
@@ -77,6 +81,8 @@ type entry struct {
 	signIn    *graph.SignIn
 	suspicion bool // counts as a suspicious event for the baseline
 	mailboxOp bool
+	// auditConfig: a change of the tenant's audit configuration (Set-AdminAuditLogConfig).
+	auditConfig bool
 }
 
 // Build makes the findings.
@@ -119,6 +125,11 @@ func Build(s Sources) *runs.Findings {
 	for _, e := range mail {
 		if e.suspicion {
 			signal(e, e.Detail)
+		}
+	}
+	for _, e := range entries {
+		if e.auditConfig {
+			signal(e, fmt.Sprintf("the audit configuration was changed at %s%s (%s): what it hides after that is not in this timeline", e.Time, byIP(e.IP), e.What))
 		}
 	}
 
@@ -267,7 +278,7 @@ func directoryEntry(a graph.DirectoryAudit) *entry {
 }
 
 func mailboxEntry(r exchange.AuditRecord) *entry {
-	e := &entry{at: r.Time, mailboxOp: true, suspicion: sendsMailAway(r)}
+	e := &entry{at: r.Time, mailboxOp: true, suspicion: sendsMailAway(r), auditConfig: auditConfigChange(r)}
 	e.Time, e.Source, e.IP = stamp(r.Time), runs.SourceMailbox, NormalizeIP(r.ClientIP)
 	name := r.Parameters["Name"]
 	switch r.Operation {
@@ -288,6 +299,11 @@ func mailboxEntry(r exchange.AuditRecord) *entry {
 		e.What = "mailbox permission added"
 	case "Add-RecipientPermission":
 		e.What = "send-as permission added"
+	case "Set-AdminAuditLogConfig":
+		e.What = "audit log configuration changed"
+		if v, ok := r.Parameters["UnifiedAuditLogIngestionEnabled"]; ok && isFalse(v) {
+			e.What = "unified audit log turned off (UnifiedAuditLogIngestionEnabled False)"
+		}
 	default:
 		e.What = r.Operation
 	}
@@ -308,8 +324,20 @@ func mailboxEntry(r exchange.AuditRecord) *entry {
 	if r.ObjectID != "" {
 		detail = append([]string{"object " + r.ObjectID}, detail...)
 	}
+	if auditConfigChange(r) && r.UserID != "" {
+		detail = append([]string{"by " + r.UserID}, detail...)
+	}
 	e.Detail = strings.Join(detail, "; ")
 	return e
+}
+
+func auditConfigChange(r exchange.AuditRecord) bool {
+	return strings.EqualFold(r.Operation, "Set-AdminAuditLogConfig")
+}
+
+func isFalse(v string) bool {
+	v = strings.TrimPrefix(strings.TrimSpace(strings.ToLower(v)), "$")
+	return v == "false" || v == "0"
 }
 
 // sendsMailAway reports a mailbox change that forwards, redirects or deletes mail, or lets

@@ -128,3 +128,39 @@ func TestInvestigationTracesMailByTheMailboxAddressesNotTheUPN(t *testing.T) {
 		}
 	}
 }
+
+// A tenant whose unified audit log is off: the mailbox source is unavailable with a reason
+// that names the setting (an empty search is no evidence of nothing), the step still
+// succeeds, and the Set-AdminAuditLogConfig that turned it off, run by someone else, is a
+// finding on the timeline.
+func TestInvestigationSaysWhenTheAuditLogIsOff(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{})
+	e.sim.SetUnifiedAuditLogIngestion(false)
+	e.sim.AddAuditRecord(tenantsim.AuditRecord{UserID: e.demo.GlobalAdminUPN, Time: time.Now().UTC().Add(-2 * time.Hour), Operation: "Set-AdminAuditLogConfig",
+		ClientIP: tenantsim.AttackerIP + ":50999", ObjectID: "Admin Audit Log Settings", Parameters: [][2]string{{"UnifiedAuditLogIngestionEnabled", "False"}}})
+	run := e.start(remediation.StartRequest{User: e.demo.UPN, Mode: "sync", Reason: "INC-24d", Steps: []string{"investigate"}})
+	st, _ := findingsOf(t, e.get(run.RunID))
+	if st.Status != runs.StepSucceeded {
+		t.Fatalf("investigate %s %+v", st.Status, st.Error)
+	}
+	f := st.Findings
+	if len(f.Unavailable) != 1 || f.Unavailable[0].Source != "mailbox" || !strings.Contains(f.Unavailable[0].Reason, "UnifiedAuditLogIngestionEnabled") {
+		t.Errorf("unavailable %+v, want the mailbox source naming UnifiedAuditLogIngestionEnabled", f.Unavailable)
+	}
+	var off *runs.TimelineEntry
+	for i, en := range f.Timeline {
+		if en.Source == "mailbox" && strings.Contains(en.What, "unified audit log turned off") {
+			off = &f.Timeline[i]
+		}
+	}
+	if off == nil || off.IP != tenantsim.AttackerIP || len(off.Signals) == 0 || !strings.Contains(off.Detail, "by "+e.demo.GlobalAdminUPN) {
+		t.Fatalf("no flagged timeline entry for the audit switch-off: %+v\n%+v", off, f.Timeline)
+	}
+	// With auditing on (the default), the mailbox source is read as before.
+	e2 := newEnv(t, remediation.Config{})
+	run = e2.start(remediation.StartRequest{User: e2.demo.UPN, Mode: "sync", Reason: "INC-24e", Steps: []string{"investigate"}})
+	if st, _ := findingsOf(t, e2.get(run.RunID)); len(st.Findings.Unavailable) != 0 {
+		t.Errorf("auditing on: unavailable %+v", st.Findings.Unavailable)
+	}
+}

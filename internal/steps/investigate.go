@@ -27,6 +27,7 @@ type AuditLogs interface {
 type MailLogs interface {
 	UnifiedAuditLog(ctx context.Context, upn string, start, end time.Time, operations []string) ([]exchange.AuditRecord, error)
 	MessageTrace(ctx context.Context, senders []string, start, end time.Time) ([]exchange.TracedMessage, error)
+	AdminAuditLogConfig(ctx context.Context) (exchange.AuditConfig, error)
 }
 
 // RelatedSignIns and ForwardingLookup are the tenant-wide, read-only look-ups for related
@@ -94,6 +95,7 @@ func (r *Runner) investigate(ctx context.Context, in Input) Outcome {
 		wg        sync.WaitGroup
 		failures  = map[string]error{}
 		transient bool
+		auditOff  bool
 	)
 	read := func(source, what string, call func(ctx context.Context) error) {
 		wg.Add(1)
@@ -145,9 +147,28 @@ func (r *Runner) investigate(ctx context.Context, in Input) Outcome {
 		notRead(runs.SourceMail, why)
 	} else {
 		read(runs.SourceMailbox, "unified audit log (Search-UnifiedAuditLog)", func(ctx context.Context) error {
+			// Whether the tenant records anything at all: with ingestion off an empty
+			// search is no evidence that nothing happened.
+			cfg, cfgErr := r.MailLogs.AdminAuditLogConfig(ctx)
 			found, err := r.MailLogs.UnifiedAuditLog(ctx, mailbox, from, now, investigation.MailboxOperations)
-			src.Mailbox = found
-			return err
+			if err != nil {
+				return err
+			}
+			// Who changed the audit configuration in the window, whoever it was.
+			changes, err := r.MailLogs.UnifiedAuditLog(ctx, "", from, now, investigation.AuditConfigOperations)
+			if err != nil {
+				return err
+			}
+			src.Mailbox = append(found, changes...)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case cfgErr != nil:
+				src.Notes = append(src.Notes, "whether the tenant records mailbox audit could not be read (Get-AdminAuditLogConfig): "+explain("audit configuration", cfgErr).Message)
+			case !cfg.UnifiedAuditLogIngestionEnabled:
+				auditOff = true
+			}
+			return nil
 		})
 		read(runs.SourceMail, "message trace (Get-MessageTraceV2)", func(ctx context.Context) error {
 			senders, note, err := r.senderAddresses(ctx, in.Target, mailbox)
@@ -174,6 +195,9 @@ func (r *Runner) investigate(ctx context.Context, in Input) Outcome {
 	}
 	wg.Wait()
 	src.Accepted = accepted
+	if auditOff {
+		notRead(runs.SourceMailbox, auditOffReason)
+	}
 	order := map[string]int{runs.SourceSignIn: 0, runs.SourceDirectory: 1, runs.SourceMailbox: 2, runs.SourceMail: 3}
 	sort.SliceStable(src.Unavailable, func(i, j int) bool { return order[src.Unavailable[i].Source] < order[src.Unavailable[j].Source] })
 
@@ -304,6 +328,11 @@ func (r *Runner) relatedUsers(ctx context.Context, target Target, src investigat
 	f.Notes = append(f.Notes, notes...)
 	f.Related = investigation.Related(in)
 }
+
+// auditOffReason is why the mailbox source is unavailable in a tenant whose unified audit
+// log is off; the records found (from before it was turned off) stay in the timeline.
+const auditOffReason = "unified audit log ingestion is off (Get-AdminAuditLogConfig: UnifiedAuditLogIngestionEnabled is False): " +
+	"mailbox changes since it was turned off are not recorded, so an empty result is no evidence that nothing happened"
 
 // unavailableReason says why a source could not be read, in the service's words.
 // expired says the source used up its budget (its error may then be a bare context error).

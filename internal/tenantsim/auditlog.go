@@ -78,6 +78,8 @@ type auditState struct {
 	// signInsUnlicensed: the tenant has no Entra ID P1/P2, so sign-in logs answer 403.
 	signInsUnlicensed bool
 	sessions          map[string]*auditSession
+	// ingestionOff: Get-AdminAuditLogConfig answers UnifiedAuditLogIngestionEnabled False.
+	ingestionOff bool
 }
 
 // auditSession is one SessionId of Search-UnifiedAuditLog: each call with the session
@@ -124,6 +126,33 @@ func (s *Sim) SetSignInLogsLicensed(licensed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.tenant.audit.signInsUnlicensed = !licensed
+}
+
+// SetUnifiedAuditLogIngestion false makes Get-AdminAuditLogConfig answer
+// UnifiedAuditLogIngestionEnabled False, as after Set-AdminAuditLogConfig
+// -UnifiedAuditLogIngestionEnabled $false. Records already added stay searchable (the log
+// keeps what it recorded before); the test decides what was recorded.
+func (s *Sim) SetUnifiedAuditLogIngestion(enabled bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tenant.audit.ingestionOff = !enabled
+}
+
+// getAdminAuditLogConfig answers Get-AdminAuditLogConfig: the organisation's one
+// AdminAuditLogConfig object (the properties of Microsoft's cmdlet page that matter here).
+func (s *Sim) getAdminAuditLogConfig(p exoParams) ([]any, *exoError) {
+	if err := p.only("Identity", "DomainController"); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return []any{map[string]any{
+		"Identity": "Admin Audit Log Settings", "Name": "Admin Audit Log Settings",
+		"AdminAuditLogEnabled": true, "AdminAuditLogCmdlets": []string{"*"}, "AdminAuditLogParameters": []string{"*"},
+		"AdminAuditLogExcludedCmdlets": []string{}, "AdminAuditLogAgeLimit": "90.00:00:00", "LogLevel": "None", "TestCmdletLoggingEnabled": false,
+		"UnifiedAuditLogIngestionEnabled": !s.tenant.audit.ingestionOff, "UnifiedAuditLogFirstOptInDate": "2024-01-15T10:00:00Z",
+		"IsValid": true, "ObjectState": "Unchanged",
+	}}, nil
 }
 
 const odataTime = "2006-01-02T15:04:05Z"

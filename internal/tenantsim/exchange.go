@@ -40,6 +40,7 @@ func (s *Sim) cmdlets() map[string]cmdletFunc {
 		"remove-recipientpermission":  s.removeRecipientPermission,
 		"search-unifiedauditlog":      s.searchUnifiedAuditLog,
 		"get-messagetracev2":          s.getMessageTraceV2,
+		"get-adminauditlogconfig":     s.getAdminAuditLogConfig,
 	}
 }
 
