@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -51,27 +52,72 @@ type auditData struct {
 
 // Search-UnifiedAuditLog answers at most 5000 records per call; with a SessionId and
 // SessionCommand ReturnLargeSet the same call repeated returns the next ones, up to 50,000
-// (learn.microsoft.com/powershell/module/exchangepowershell/search-unifiedauditlog).
+// (learn.microsoft.com/powershell/module/exchangepowershell/search-unifiedauditlog). A
+// batch whose records say ResultIndex -1 or ResultCount 0 is a time-out on the server side
+// (what public collectors retry with a new session): the search starts again with a new
+// SessionId, at most auditMaxRetries times.
 const (
-	auditPageSize  = 5000
-	auditMaxRounds = 10
+	auditPageSize   = 5000
+	auditMaxRounds  = 10
+	auditMaxRecords = auditPageSize * auditMaxRounds // the service's limit of one session
+	auditMaxRetries = 3
 )
+
+// ErrAuditSearchTimedOut says Search-UnifiedAuditLog timed out on the server every time.
+var ErrAuditSearchTimedOut = errors.New("Search-UnifiedAuditLog timed out on the server (batches with ResultIndex -1 or ResultCount 0)")
+
+// AuditSearch is what a unified audit log search brought back.
+type AuditSearch struct {
+	Records []AuditRecord
+	// Truncated: the search stopped at the service's limit of 50,000 records of a session;
+	// more records matched than these.
+	Truncated bool
+	// Retries counts the searches started again after a server time-out.
+	Retries int
+}
 
 // UnifiedAuditLog searches the unified audit log for the operations the user ran between
 // start and end, every round of the session. An empty upn searches every user's records
 // (tenant-wide, e.g. who changed the audit configuration).
 func (c *Client) UnifiedAuditLog(ctx context.Context, upn string, start, end time.Time, operations []string) ([]AuditRecord, error) {
-	const cmdlet = "Search-UnifiedAuditLog"
+	found, err := c.SearchUnifiedAuditLog(ctx, upn, start, end, operations)
+	return found.Records, err
+}
+
+// SearchUnifiedAuditLog is UnifiedAuditLog that also says whether the answer was cut at the
+// service's limit, and starts again with a new session after a server time-out.
+func (c *Client) SearchUnifiedAuditLog(ctx context.Context, upn string, start, end time.Time, operations []string) (AuditSearch, error) {
 	if upn != "" {
 		if err := validateAddress(upn); err != nil {
-			return nil, fmt.Errorf("exchange.UnifiedAuditLog: %w", err)
+			return AuditSearch{}, fmt.Errorf("exchange.UnifiedAuditLog: %w", err)
 		}
 	}
 	for _, op := range operations {
 		if !cmdletPattern.MatchString(op) && !opPattern(op) {
-			return nil, fmt.Errorf("exchange.UnifiedAuditLog: %w: operation %q", ErrInvalidArgument, op)
+			return AuditSearch{}, fmt.Errorf("exchange.UnifiedAuditLog: %w: operation %q", ErrInvalidArgument, op)
 		}
 	}
+	var result AuditSearch
+	for attempt := 0; ; attempt++ {
+		found, timedOut, err := c.auditSession(ctx, upn, start, end, operations)
+		if err != nil {
+			return AuditSearch{}, err
+		}
+		if !timedOut {
+			found.Retries = result.Retries
+			return found, nil
+		}
+		if attempt == auditMaxRetries {
+			return AuditSearch{}, fmt.Errorf("exchange.UnifiedAuditLog: %w, %d times", ErrAuditSearchTimedOut, attempt+1)
+		}
+		result.Retries++
+	}
+}
+
+// auditSession runs one search session, round after round; timedOut says a batch came back
+// marked as a server time-out (the session's records are then not to be trusted).
+func (c *Client) auditSession(ctx context.Context, upn string, start, end time.Time, operations []string) (AuditSearch, bool, error) {
+	const cmdlet = "Search-UnifiedAuditLog"
 	session := make([]byte, 16)
 	_, _ = rand.Read(session)
 	params := map[string]any{
@@ -87,35 +133,42 @@ func (c *Client) UnifiedAuditLog(ctx context.Context, upn string, start, end tim
 	if upn != "" {
 		params["UserIds"] = []string{upn}
 	}
-	var out []AuditRecord
+	var out AuditSearch
 	for round := 0; round < auditMaxRounds; round++ {
 		items, err := c.invoke(ctx, AnchorApp(c.tenantID), cmdlet, params)
 		if err != nil {
-			return nil, fmt.Errorf("exchange.UnifiedAuditLog: %w", err)
+			return AuditSearch{}, false, fmt.Errorf("exchange.UnifiedAuditLog: %w", err)
 		}
 		if len(items) == 0 {
-			return out, nil
+			return out, false, nil
 		}
 		last := 0
 		count := 0
 		for i, item := range items {
 			var w auditRecordWire
-			if _, _, err := decodeItem(item, &w); err != nil {
-				return nil, fmt.Errorf("exchange.UnifiedAuditLog: %w", invalidAnswer(cmdlet, fmt.Errorf("entry %d: %w", i, err)))
+			raw, _, err := decodeItem(item, &w)
+			if err != nil {
+				return AuditSearch{}, false, fmt.Errorf("exchange.UnifiedAuditLog: %w", invalidAnswer(cmdlet, fmt.Errorf("entry %d: %w", i, err)))
+			}
+			if _, counted := raw["ResultCount"]; w.ResultIndex == -1 || counted && w.ResultCount == 0 {
+				return AuditSearch{}, true, nil
 			}
 			rec, err := toAuditRecord(w)
 			if err != nil {
-				return nil, fmt.Errorf("exchange.UnifiedAuditLog: %w", invalidAnswer(cmdlet, fmt.Errorf("entry %d: %w", i, err)))
+				return AuditSearch{}, false, fmt.Errorf("exchange.UnifiedAuditLog: %w", invalidAnswer(cmdlet, fmt.Errorf("entry %d: %w", i, err)))
 			}
-			out = append(out, rec)
+			out.Records = append(out.Records, rec)
 			last, count = max(last, int(w.ResultIndex)), int(w.ResultCount)
 		}
 		// ResultIndex counts the records of the session so far, ResultCount all of them.
-		if count == 0 || last >= count || len(items) < auditPageSize {
-			return out, nil
+		if last >= count || len(items) < auditPageSize {
+			out.Truncated = len(out.Records) >= auditMaxRecords && count > len(out.Records)
+			return out, false, nil
 		}
 	}
-	return out, nil
+	// Ten full rounds: the session's limit. What is left is not read.
+	out.Truncated = true
+	return out, false, nil
 }
 
 // opPattern accepts the mailbox audit operation names that are not Verb-Noun

@@ -1,15 +1,22 @@
 package remediation_test
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tourniquet/tourniquet/internal/exchange"
+	"github.com/tourniquet/tourniquet/internal/graph"
+	"github.com/tourniquet/tourniquet/internal/identity"
 	"github.com/tourniquet/tourniquet/internal/remediation"
 	"github.com/tourniquet/tourniquet/internal/runs"
+	"github.com/tourniquet/tourniquet/internal/steps"
 	"github.com/tourniquet/tourniquet/internal/tenantsim"
 )
 
@@ -162,5 +169,81 @@ func TestInvestigationSaysWhenTheAuditLogIsOff(t *testing.T) {
 	run = e2.start(remediation.StartRequest{User: e2.demo.UPN, Mode: "sync", Reason: "INC-24e", Steps: []string{"investigate"}})
 	if st, _ := findingsOf(t, e2.get(run.RunID)); len(st.Findings.Unavailable) != 0 {
 		t.Errorf("auditing on: unavailable %+v", st.Findings.Unavailable)
+	}
+}
+
+// A Search-UnifiedAuditLog batch that comes back with ResultIndex -1 / ResultCount 0 is a
+// time-out on the server: the search is run again with a new session, and the records are
+// all there; a search that times out every time leaves the mailbox source unavailable.
+func TestInvestigationRetriesATimedOutAuditSearchWithANewSession(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{})
+	e.sim.TimeOutAuditSearchNext(2)
+	e.sim.ResetRequests()
+	run := e.start(remediation.StartRequest{User: e.demo.UPN, Mode: "sync", Reason: "INC-24f", Steps: []string{"investigate"}})
+	st, _ := findingsOf(t, e.get(run.RunID))
+	f := st.Findings
+	if st.Status != runs.StepSucceeded || len(f.Unavailable) != 0 {
+		t.Fatalf("investigate %s %+v", st.Status, f.Unavailable)
+	}
+	rules := 0
+	for _, en := range f.Timeline {
+		if en.Source == "mailbox" {
+			rules++
+		}
+	}
+	if rules != 3 || !strings.Contains(strings.Join(f.Notes, " "), "timed out on the server") {
+		t.Errorf("%d mailbox entries (want the 3 of the story), notes %q", rules, f.Notes)
+	}
+	sessions := map[string]bool{}
+	for _, r := range e.sim.Requests() {
+		if r.Cmdlet == "Search-UnifiedAuditLog" && strings.Contains(string(r.Body), "New-InboxRule") {
+			var body struct {
+				CmdletInput struct{ Parameters struct{ SessionId string } }
+			}
+			_ = json.Unmarshal(r.Body, &body)
+			sessions[body.CmdletInput.Parameters.SessionId] = true
+		}
+	}
+	if len(sessions) != 3 {
+		t.Errorf("%d sessions for the user's search, want 3 (two timed out)", len(sessions))
+	}
+
+	e = newEnv(t, remediation.Config{})
+	e.sim.TimeOutAuditSearchNext(100)
+	run = e.start(remediation.StartRequest{User: e.demo.UPN, Mode: "sync", Reason: "INC-24g", Steps: []string{"investigate"}})
+	st, _ = findingsOf(t, e.get(run.RunID))
+	if u := st.Findings.Unavailable; st.Status != runs.StepSucceeded || len(u) != 1 || u[0].Source != "mailbox" || !strings.Contains(u[0].Reason, "timed out") {
+		t.Errorf("investigate %s, unavailable %+v", st.Status, u)
+	}
+}
+
+// More records than a search session returns (50,000): findings.truncated names the
+// mailbox source and a note says so.
+func TestInvestigationNamesTheAuditSearchCutAtTheServiceLimit(t *testing.T) {
+	t.Parallel()
+	sim := tenantsim.New(tenantsim.Options{PageSize: 5000})
+	if _, err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	demo := tenantsim.SeedDemo(sim)
+	base := time.Now().UTC().Add(-48 * time.Hour)
+	for i := 0; i < 50_001; i++ {
+		sim.AddAuditRecord(tenantsim.AuditRecord{UserID: demo.UPN, Time: base.Add(time.Duration(i) * time.Second), Operation: "UpdateInboxRules", ClientIP: tenantsim.HomeIP})
+	}
+	cred, err := identity.NewCredential(os.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _ := graph.New(graph.Options{BaseURL: sim.GraphURL(), Credential: cred})
+	x, _ := exchange.New(exchange.Options{BaseURL: sim.ExchangeURL(), TenantID: sim.TenantID(), Credential: cred})
+	r := &steps.Runner{Directory: g, Mailboxes: x, AuditLogs: g, MailLogs: x, SourceBudget: time.Minute}
+	out := r.Run(context.Background(), steps.Investigate, steps.Input{Target: steps.Target{ID: demo.UserID, UPN: demo.UPN, Mail: demo.UPN}})
+	if out.Status != runs.StepSucceeded || len(out.Findings.Unavailable) != 0 {
+		t.Fatalf("investigate %s %+v", out.Status, out.Findings.Unavailable)
+	}
+	if !slices.Equal(out.Findings.Truncated, []string{"mailbox"}) || !strings.Contains(strings.Join(out.Findings.Notes, " "), "50,000") {
+		t.Errorf("truncated %q notes %q", out.Findings.Truncated, out.Findings.Notes)
 	}
 }

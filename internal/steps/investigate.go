@@ -25,7 +25,7 @@ type AuditLogs interface {
 
 // MailLogs is what investigate reads from Exchange Online.
 type MailLogs interface {
-	UnifiedAuditLog(ctx context.Context, upn string, start, end time.Time, operations []string) ([]exchange.AuditRecord, error)
+	SearchUnifiedAuditLog(ctx context.Context, upn string, start, end time.Time, operations []string) (exchange.AuditSearch, error)
 	MessageTrace(ctx context.Context, senders []string, start, end time.Time) ([]exchange.TracedMessage, error)
 	AdminAuditLogConfig(ctx context.Context) (exchange.AuditConfig, error)
 }
@@ -150,18 +150,25 @@ func (r *Runner) investigate(ctx context.Context, in Input) Outcome {
 			// Whether the tenant records anything at all: with ingestion off an empty
 			// search is no evidence that nothing happened.
 			cfg, cfgErr := r.MailLogs.AdminAuditLogConfig(ctx)
-			found, err := r.MailLogs.UnifiedAuditLog(ctx, mailbox, from, now, investigation.MailboxOperations)
+			found, err := r.MailLogs.SearchUnifiedAuditLog(ctx, mailbox, from, now, investigation.MailboxOperations)
 			if err != nil {
 				return err
 			}
 			// Who changed the audit configuration in the window, whoever it was.
-			changes, err := r.MailLogs.UnifiedAuditLog(ctx, "", from, now, investigation.AuditConfigOperations)
+			changes, err := r.MailLogs.SearchUnifiedAuditLog(ctx, "", from, now, investigation.AuditConfigOperations)
 			if err != nil {
 				return err
 			}
-			src.Mailbox = append(found, changes...)
+			src.Mailbox = append(found.Records, changes.Records...)
 			mu.Lock()
 			defer mu.Unlock()
+			if found.Truncated || changes.Truncated {
+				src.Truncated = append(src.Truncated, runs.SourceMailbox)
+				src.Notes = append(src.Notes, "the unified audit log search stopped at the service's limit of 50,000 records of a session: more mailbox changes happened than the timeline shows (a shorter window, options.investigate.days, reads them)")
+			}
+			if n := found.Retries + changes.Retries; n > 0 {
+				src.Notes = append(src.Notes, fmt.Sprintf("the unified audit log search timed out on the server (ResultIndex -1) and was run again with a new session %d time(s)", n))
+			}
 			switch {
 			case cfgErr != nil:
 				src.Notes = append(src.Notes, "whether the tenant records mailbox audit could not be read (Get-AdminAuditLogConfig): "+explain("audit configuration", cfgErr).Message)

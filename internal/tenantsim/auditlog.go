@@ -80,11 +80,16 @@ type auditState struct {
 	sessions          map[string]*auditSession
 	// ingestionOff: Get-AdminAuditLogConfig answers UnifiedAuditLogIngestionEnabled False.
 	ingestionOff bool
+	// timeouts: that many next Search-UnifiedAuditLog calls answer as a server time-out.
+	timeouts int
 }
 
 // auditSession is one SessionId of Search-UnifiedAuditLog: each call with the session
 // returns the next records; the pages of one call (nextLink) repeat its round.
-type auditSession struct{ round, next int }
+type auditSession struct {
+	round, next int
+	timedOut    bool // this call's batch is answered as a server time-out
+}
 
 // AddSignIn records a sign-in.
 func (s *Sim) AddSignIn(in SignIn) {
@@ -136,6 +141,16 @@ func (s *Sim) SetUnifiedAuditLogIngestion(enabled bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.tenant.audit.ingestionOff = !enabled
+}
+
+// TimeOutAuditSearchNext makes the next n Search-UnifiedAuditLog calls (each page of one
+// call alike) answer their batch as the service does when the search timed out on its side:
+// records whose ResultIndex is -1 and ResultCount 0. Public collectors (e.g.
+// Microsoft-Extractor-Suite) read that as a time-out and search again with a new session.
+func (s *Sim) TimeOutAuditSearchNext(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tenant.audit.timeouts = n
 }
 
 // getAdminAuditLogConfig answers Get-AdminAuditLogConfig: the organisation's one
@@ -469,8 +484,9 @@ func (s *Sim) searchUnifiedAuditLog(p exoParams) ([]any, *exoError) {
 	}
 	sort.SliceStable(found, func(i, j int) bool { return found[i].Time.After(found[j].Time) })
 	from := 0
+	a := &s.tenant.audit
+	timedOut := false
 	if session != "" && strings.EqualFold(command, "ReturnLargeSet") {
-		a := &s.tenant.audit
 		if a.sessions == nil {
 			a.sessions = map[string]*auditSession{}
 		}
@@ -482,12 +498,23 @@ func (s *Sim) searchUnifiedAuditLog(p exoParams) ([]any, *exoError) {
 		if p.skip == 0 { // a new call of the session, not a page of the previous one
 			st.round = st.next
 			st.next = min(st.round+size, len(found))
+			st.timedOut = a.timeouts > 0
+			if st.timedOut {
+				a.timeouts--
+			}
 		}
-		from = st.round
+		from, timedOut = st.round, st.timedOut
+	} else if p.skip == 0 && a.timeouts > 0 {
+		a.timeouts--
+		timedOut = true
 	}
 	to := min(from+size, len(found))
 	out := make([]any, 0, max(to-from, 0))
 	for i := from; i < to; i++ {
+		if timedOut {
+			out = append(out, auditRecordItem(found[i], -1, 0))
+			continue
+		}
 		out = append(out, auditRecordItem(found[i], i+1, len(found)))
 	}
 	return out, nil
