@@ -53,6 +53,8 @@ const (
 var MailboxOperations = []string{
 	"New-InboxRule", "Set-InboxRule", "UpdateInboxRules", "Set-Mailbox",
 	"Add-MailboxPermission", "Add-RecipientPermission",
+	// Rules deleted: an attacker removes the rules that hid the attack before leaving.
+	"Remove-InboxRule",
 }
 
 // AuditConfigOperations are the unified audit log operations read tenant-wide, whoever ran
@@ -286,6 +288,11 @@ func mailboxEntry(r exchange.AuditRecord) *entry {
 		e.What = "inbox rule created"
 	case "Set-InboxRule":
 		e.What = "inbox rule changed"
+	case "Remove-InboxRule":
+		e.What = "inbox rule deleted"
+		if name == "" {
+			name = r.Parameters["Identity"]
+		}
 	case "UpdateInboxRules":
 		e.What = "inbox rules updated (Outlook)"
 	case "Set-Mailbox":

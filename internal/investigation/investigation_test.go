@@ -201,3 +201,28 @@ func TestRelatedUsersSayWhyAndNeverTheTarget(t *testing.T) {
 		t.Errorf("related %v", got)
 	}
 }
+
+// A rule deleted from the attacker's address (to hide what it did) is on the timeline,
+// tied to the sign-in that brought the address.
+func TestADeletedRuleIsOnTheTimeline(t *testing.T) {
+	t.Parallel()
+	if !strings.Contains(strings.Join(MailboxOperations, ","), "Remove-InboxRule") {
+		t.Fatalf("Remove-InboxRule is not read: %q", MailboxOperations)
+	}
+	f := Build(Sources{From: t0.Add(-7 * 24 * time.Hour), To: t0,
+		SignIns: []graph.SignIn{home(t0.Add(-6 * 24 * time.Hour)), {Time: t0.Add(-2 * time.Hour), IP: "198.51.100.23", Country: "NG"}},
+		Mailbox: []exchange.AuditRecord{{Time: t0.Add(-time.Hour), Operation: "Remove-InboxRule", ClientIP: "198.51.100.23:4431",
+			Parameters: map[string]string{"Identity": `adele@contoso.example\Sync`}}}})
+	var got *string
+	for i, e := range f.Timeline {
+		if e.Source == "mailbox" {
+			got = &f.Timeline[i].What
+			if len(e.Signals) == 0 {
+				t.Errorf("the deletion from the new address is not flagged: %+v", e)
+			}
+		}
+	}
+	if got == nil || *got != `inbox rule deleted: "adele@contoso.example\Sync"` {
+		t.Errorf("timeline %+v", f.Timeline)
+	}
+}
