@@ -125,24 +125,14 @@ func (s *Service) watchIPs(run *runs.Run) []string {
 	return out
 }
 
-// investigationIPs reads findings.indicators.ips of the run's investigate step, without
-// depending on the shape of the rest of the findings.
+// investigationIPs are findings.indicators.ips of the run's investigate step: the addresses
+// the investigation attributes to the attacker.
 func investigationIPs(run *runs.Run) []string {
 	st := run.Step(string(steps.Investigate))
 	if st == nil || st.Findings == nil {
 		return nil
 	}
-	raw, err := json.Marshal(st.Findings)
-	if err != nil {
-		return nil
-	}
-	var f struct {
-		Indicators struct {
-			IPs []string `json:"ips"`
-		} `json:"indicators"`
-	}
-	_ = json.Unmarshal(raw, &f)
-	return f.Indicators.IPs
+	return st.Findings.Indicators.IPs
 }
 
 // startWatch lists the run as watched and sends its first check, which also takes the

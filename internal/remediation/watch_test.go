@@ -202,3 +202,25 @@ func TestWatchCanBeStopped(t *testing.T) {
 		t.Fatalf("stop twice: %v", err)
 	}
 }
+
+// Without options.watch.ips, the addresses the run's investigation attributes to the
+// attacker (findings.indicators.ips) are what a sign-in is a hit from.
+func TestWatchUsesTheInvestigationsIndicators(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{WatchInterval: 2 * time.Second})
+	run := e.start(remediation.StartRequest{User: e.demo.UPN, Mode: "sync", Reason: "INC-2",
+		Steps: []string{"investigate", "reset-password", "revoke-sessions"}, Options: []byte(`{"watch":{"duration":"10s"}}`)})
+	if run.Watch == nil {
+		t.Fatalf("not watched: %s", dump(run))
+	}
+	ips := run.Step("investigate").Findings.Indicators.IPs
+	if len(ips) == 0 {
+		t.Fatalf("the investigation found no indicator: %s", dump(run))
+	}
+	e.checkWatch(run.RunID, 1)
+	e.sim.AddSignIn(tenantsim.SignIn{UserID: e.demo.UserID, Time: time.Now(), App: "Outlook", IP: ips[0]})
+	e.checkWatch(run.RunID, 2)
+	if w := e.get(run.RunID).Watch; len(w.Hits) != 1 || w.Hits[0].IP != ips[0] || w.Verdict != runs.WatchReturned {
+		t.Fatalf("watch: %+v", w)
+	}
+}
