@@ -145,6 +145,7 @@ func TestPreflightNamesWhatWorksWithLess(t *testing.T) {
 		check     string
 	}{
 		"no Entra ID P1 (no sign-in logs)": {configure: func(sim *tenantsim.Sim) { sim.SetSignInLogsLicensed(false) }, degraded: "investigate", reason: "P1", check: "licence sign-in logs"},
+		"unified audit log off":            {configure: func(sim *tenantsim.Sim) { sim.SetUnifiedAuditLogIngestion(false) }, degraded: "investigate", reason: "UnifiedAuditLogIngestionEnabled", check: "audit log ingestion"},
 		"no Entra ID P2 (no PIM)":          {configure: func(sim *tenantsim.Sim) { sim.SetPIMLicensed(false) }, degraded: "remove-admin-roles", reason: "PIM", check: "licence PIM"},
 		"no Privileged Authentication Administrator": {
 			configure: func(sim *tenantsim.Sim) { sim.RemoveIdentityDirectoryRoles() },

@@ -70,6 +70,8 @@ type Directory interface {
 type Mailboxes interface {
 	AcceptedDomains(ctx context.Context) ([]exchange.AcceptedDomain, error)
 	BlockedSenders(ctx context.Context, address string) ([]exchange.BlockedSender, error)
+	AdminAuditLogConfig(ctx context.Context) (exchange.AuditConfig, error)
+	MessageTrace(ctx context.Context, senders []string, start, end time.Time) ([]exchange.TracedMessage, error)
 }
 
 // Settings are the handler's own settings the preflight reports on.
@@ -448,6 +450,35 @@ func (c *Checker) checkExchangeReads(ctx context.Context, f *findings) {
 		return
 	}
 	f.add(Check{Name: "exchange read Get-BlockedSenderAddress", Status: OK, Detail: "the Restricted users list can be read"})
+	c.checkAuditAndTrace(ctx, f)
+}
+
+// checkAuditAndTrace asks what investigate relies on in Exchange: whether the unified audit
+// log records anything at all, and whether the message trace answers (a query of one hour
+// for a sender nobody has, so it returns nothing and costs one request).
+func (c *Checker) checkAuditAndTrace(ctx context.Context, f *findings) {
+	switch cfg, err := c.Mailboxes.AdminAuditLogConfig(ctx); {
+	case err != nil:
+		_, why := classify(err)
+		f.add(Check{Name: "audit log ingestion", Status: Warn, Detail: "Get-AdminAuditLogConfig failed (" + why + "): whether the unified audit log records mailbox changes is not known",
+			Fix: "Connect-ExchangeOnline; Get-AdminAuditLogConfig | Format-List UnifiedAuditLogIngestionEnabled"})
+		f.degradeStep(catalog.Investigate, "whether the unified audit log records mailbox changes could not be read: "+why)
+	case !cfg.UnifiedAuditLogIngestionEnabled:
+		f.add(Check{Name: "audit log ingestion", Status: Warn, Detail: "UnifiedAuditLogIngestionEnabled is False: the unified audit log records no mailbox changes, so investigate cannot see new inbox rules, forwarding or permissions",
+			Fix: "Connect-ExchangeOnline; Set-AdminAuditLogConfig -UnifiedAuditLogIngestionEnabled $true   # takes up to 60 minutes"})
+		f.degradeStep(catalog.Investigate, "the unified audit log is off (UnifiedAuditLogIngestionEnabled False): no mailbox changes are recorded")
+	default:
+		f.add(Check{Name: "audit log ingestion", Status: OK, Detail: "the unified audit log records mailbox changes"})
+	}
+	now := c.now()
+	if _, err := c.Mailboxes.MessageTrace(ctx, []string{"preflight-probe@invalid.example"}, now.Add(-time.Hour), now); err != nil {
+		_, why := classify(err)
+		f.add(Check{Name: "message trace", Status: Warn, Detail: "Get-MessageTraceV2 failed (" + why + "): investigate cannot count the mail the user sent",
+			Fix: "give the identity an Exchange role that includes Message Tracking (Organization Management, or View-Only Organization Management)"})
+		f.degradeStep(catalog.Investigate, "the message trace failed: "+why)
+		return
+	}
+	f.add(Check{Name: "message trace", Status: OK, Detail: "Get-MessageTraceV2 answers"})
 }
 
 func (c *Checker) checkProtected(ctx context.Context, f *findings) {
@@ -581,7 +612,7 @@ func dedupe(in []string) []string {
 // checkOrder lists the checks as a person reads them: tokens and permissions, directory
 // roles, Exchange, licences, protected accounts, settings.
 func checkOrder(name string) int {
-	for i, prefix := range []string{"graph-token", "graph-permission", "exchange-token", "directory-role", "exchange read", "licence", "protected", "setting"} {
+	for i, prefix := range []string{"graph-token", "graph-permission", "exchange-token", "directory-role", "exchange read", "audit log", "message trace", "licence", "protected", "setting"} {
 		if strings.HasPrefix(name, prefix) {
 			return i
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"flag"
 	"os"
 	"path/filepath"
 	"slices"
@@ -82,7 +83,17 @@ func (d fakeDirectory) SignIns(ctx context.Context, _ string, _ time.Time) ([]gr
 	return nil, errors.Join(d.wait(ctx), d.signInErr)
 }
 
-type fakeMailboxes struct{ domainsErr, blockedErr error }
+type fakeMailboxes struct {
+	domainsErr, blockedErr, traceErr error
+	auditOff                         bool
+}
+
+func (m fakeMailboxes) AdminAuditLogConfig(context.Context) (exchange.AuditConfig, error) {
+	return exchange.AuditConfig{UnifiedAuditLogIngestionEnabled: !m.auditOff}, nil
+}
+func (m fakeMailboxes) MessageTrace(context.Context, []string, time.Time, time.Time) ([]exchange.TracedMessage, error) {
+	return nil, m.traceErr
+}
 
 func (m fakeMailboxes) AcceptedDomains(context.Context) ([]exchange.AcceptedDomain, error) {
 	return []exchange.AcceptedDomain{{DomainName: "contoso.example"}}, m.domainsErr
@@ -204,6 +215,16 @@ func TestPreflight(t *testing.T) {
 				c.Settings.Protected = func(context.Context) (int, int, int, error) { return 0, 0, 0, nil }
 			},
 			status: Ready, check: "protected accounts", checkState: Warn, fix: "PROTECTED_ACCOUNTS="},
+		"audit log off": {
+			change: func(c *Checker) { c.Mailboxes = fakeMailboxes{auditOff: true} },
+			status: Ready, steps: map[catalog.Name]string{catalog.Investigate: Degraded}, reason: "UnifiedAuditLogIngestionEnabled",
+			check: "audit log ingestion", checkState: Warn, fix: "Set-AdminAuditLogConfig -UnifiedAuditLogIngestionEnabled $true"},
+		"message trace refused": {
+			change: func(c *Checker) {
+				c.Mailboxes = fakeMailboxes{traceErr: &exchange.Error{Status: 403, Message: "denied"}}
+			},
+			status: Ready, steps: map[catalog.Name]string{catalog.Investigate: Degraded}, reason: "message trace",
+			check: "message trace", checkState: Warn, fix: "Message Tracking"},
 		"no record key": {
 			change: func(c *Checker) { c.Settings.RecordKeySet = false },
 			status: Ready, check: "setting TOURNIQUET_RECORD_KEY", checkState: Warn, fix: "openssl rand -base64 32"},
@@ -306,5 +327,32 @@ func TestPermissionsDocNamesEveryNeed(t *testing.T) {
 	}
 	if !strings.Contains(string(doc), "internal/preflight") {
 		t.Error("docs/permissions.md does not say the preflight reads the same table")
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite the generated table in docs/permissions.md")
+
+// docs/permissions.md carries the step -> needs table the preflight checks, generated from
+// Needs: one source.
+func TestPermissionsTableIsInSync(t *testing.T) {
+	path := filepath.Join("..", "..", "docs", "permissions.md")
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(doc)
+	i, j := strings.Index(text, TableStart), strings.Index(text, TableEnd)
+	if i < 0 || j < i {
+		t.Fatalf("docs/permissions.md has no generated table between %q and %q", TableStart, TableEnd)
+	}
+	want := text[:i] + TableStart + "\n" + NeedsTable() + text[j:]
+	if *update {
+		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if want != text {
+		t.Fatal("docs/permissions.md's step table is not what internal/preflight.Needs says (go test ./internal/preflight -run TestPermissionsTableIsInSync -update)")
 	}
 }
