@@ -61,3 +61,36 @@ func waitFor(t *testing.T, limit time.Duration, done func() bool) {
 		time.Sleep(500 * time.Millisecond)
 	}
 }
+
+// A restart of the handler (and of the host) in the middle of a watch loses nothing and
+// doubles nothing: the watch lives in the run record and its checks are queue messages.
+func TestEvictionWatchSurvivesARestart(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, "WATCH_INTERVAL=2s")
+	r := call(t, s.host, "POST", "/api/remediations", map[string]any{
+		"user": s.demo.UPN, "mode": "sync", "steps": []string{"revoke-sessions", "remove-forwarding"},
+		"options": map[string]any{"watch": map[string]any{"duration": "12s"}},
+	})
+	var run runs.Run
+	r.json(t, &run)
+	if r.status != 200 || run.Watch == nil {
+		t.Fatalf("start: %d %s", r.status, r.body)
+	}
+	waitFor(t, 20*time.Second, func() bool {
+		call(t, s.host, "GET", "/api/remediations/"+run.RunID, nil).json(t, &run)
+		return run.Watch.Checks >= 1
+	})
+	if err := s.host.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	s.sim.SetForwarding(s.demo.UPN, "smtp:while-down@evil.example", "", true)
+	s.host = s.startHost("WATCH_INTERVAL=2s")
+	waitFor(t, 90*time.Second, func() bool {
+		call(t, s.host, "GET", "/api/remediations/"+run.RunID, nil).json(t, &run)
+		return run.Watch.LastCheckAt != nil && !run.Watch.LastCheckAt.Before(run.Watch.Until)
+	})
+	w := run.Watch
+	if w.Verdict != runs.WatchReturned || len(w.Hits) != 1 || len(w.RecontainRuns) != 1 {
+		t.Fatalf("after the restart: %+v", w)
+	}
+}
