@@ -224,3 +224,22 @@ func TestWatchUsesTheInvestigationsIndicators(t *testing.T) {
 		t.Fatalf("watch: %+v", w)
 	}
 }
+
+// A run that failed is not watched (the account was not contained: there is nothing to
+// prove), nor is a refused one (it never ran).
+func TestAFailedRunIsNotWatched(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{WatchInterval: 2 * time.Second})
+	e.sim.FailNext(10, "revokeSignInSessions", 403)
+	run := e.start(remediation.StartRequest{User: e.demo.UPN, Mode: "sync", Steps: []string{"revoke-sessions"}, Options: []byte(`{"watch":{"duration":"1h"}}`)})
+	if run.Status != runs.Failed || run.Watch != nil {
+		t.Fatalf("failed run: %s, watch %+v", run.Status, run.Watch)
+	}
+	e.svc.Config.Protected = []string{e.demo.UPN}
+	if _, err := e.svc.Start(context.Background(), remediation.StartRequest{User: e.demo.UPN, Mode: "sync", Steps: []string{"revoke-sessions"}, Options: []byte(`{"watch":{"duration":"1h"}}`)}); apperr.CodeOf(err) != apperr.Protected {
+		t.Fatalf("refused run: %v", err)
+	}
+	if e.queue.sentTo("watch") {
+		t.Fatal("a watch check was sent for a run that is not watched")
+	}
+}
