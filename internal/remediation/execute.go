@@ -121,6 +121,7 @@ func (s *Service) ExecuteStep(ctx context.Context, runID string, name steps.Name
 			RunID:   run.RunID,
 			Options: opts,
 			Others:  others,
+			Async:   run.Mode != "sync",
 			// The evidence is in the run record before the tenant changes: a crash or a
 			// failed action leaves the record of what was read and about to change.
 			Record: func(ctx context.Context, planned []runs.Change) error {

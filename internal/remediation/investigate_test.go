@@ -308,3 +308,25 @@ func TestInvestigationWhoseSourcesAllHangIsNotRetried(t *testing.T) {
 		t.Errorf("the sync run took %s with a budget of 1s per source", took)
 	}
 }
+
+// A sync run waits at most its short budget for each source; a run through the queues,
+// where nobody waits on the answer, gives a slow audit search the time it takes.
+func TestInvestigationGivesSlowSourcesMoreTimeThroughTheQueues(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{})
+	e.svc.Runner.SourceBudget = 300 * time.Millisecond
+	e.svc.Runner.AsyncSourceBudget = 10 * time.Second
+	slow := func() { e.sim.OnNextCmdlet("Search-UnifiedAuditLog", func() { time.Sleep(time.Second) }) }
+
+	slow()
+	sync := e.start(remediation.StartRequest{User: e.demo.UPN, Mode: "sync", Reason: "INC-15", Steps: []string{"investigate"}})
+	if f := sync.Step("investigate").Findings; f == nil || !slices.ContainsFunc(f.Unavailable, func(u runs.Unavailable) bool { return u.Source == "mailbox" }) {
+		t.Fatalf("sync: a source slower than the sync budget was not named unavailable: %+v", f)
+	}
+	slow()
+	async := e.start(remediation.StartRequest{User: e.demo.UPN, Reason: "INC-15", Steps: []string{"investigate"}})
+	e.drain(1)
+	if f := e.get(async.RunID).Step("investigate").Findings; f == nil || len(f.Unavailable) != 0 {
+		t.Fatalf("async: the slow source was cut at the sync budget: %+v", f)
+	}
+}

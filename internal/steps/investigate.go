@@ -56,6 +56,12 @@ const relatedSignInPage = 100
 // most 20 s per source in a sync run). A source that takes longer is named unavailable.
 const DefaultSourceBudget = 20 * time.Second
 
+// AsyncSourceBudget is each source's budget when nobody waits on the answer (a run through
+// the queues): a unified audit log search over a busy mailbox takes minutes, and cutting it
+// at 20 s would report "unavailable" where patience finds the record. It stays under the
+// step's own time budget (two minutes) with room for the step's other work.
+const AsyncSourceBudget = 90 * time.Second
+
 // Investigation days (options.investigate.days).
 const (
 	DefaultInvestigateDays = 7
@@ -83,6 +89,12 @@ func (r *Runner) investigate(ctx context.Context, in Input) Outcome {
 	budget := r.SourceBudget
 	if budget <= 0 {
 		budget = DefaultSourceBudget
+	}
+	if in.Async {
+		budget = r.AsyncSourceBudget
+		if budget <= 0 {
+			budget = AsyncSourceBudget
+		}
 	}
 	mailbox := in.Target.UPN
 	if mailbox == "" {

@@ -230,6 +230,9 @@ type Input struct {
 	Options Options
 	// Others holds the statuses of the run's other steps (unblock-sender decides on them).
 	Others map[Name]runs.StepStatus
+	// Async: nobody waits on the step's answer (a run through the queues), so investigate
+	// gives its sources minutes rather than seconds.
+	Async bool
 	// Record, when set, saves the evidence (what the step read and is about to change)
 	// before the step acts. A step acts only once its evidence is recorded.
 	Record func(ctx context.Context, planned []runs.Change) error
@@ -296,8 +299,10 @@ type Runner struct {
 	// named unavailable.
 	AuditLogs AuditLogs
 	MailLogs  MailLogs
-	// SourceBudget bounds each investigate source (DefaultSourceBudget when zero).
-	SourceBudget time.Duration
+	// SourceBudget bounds each investigate source in a sync run (DefaultSourceBudget when
+	// zero); AsyncSourceBudget in a run through the queues (AsyncSourceBudget when zero).
+	SourceBudget      time.Duration
+	AsyncSourceBudget time.Duration
 	// Now is the clock of investigate's window (time.Now when nil).
 	Now func() time.Time
 }
