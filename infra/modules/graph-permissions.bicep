@@ -22,6 +22,11 @@ var coreGraphRoles = [
   'User-PasswordProfile.ReadWrite.All' // PATCH /users/{id} passwordProfile (reset-password)
   'User.RevokeSessions.All' // POST /users/{id}/revokeSignInSessions (revoke-sessions)
   'AuditLog.Read.All' // GET /auditLogs/signIns, /auditLogs/directoryAudits (investigate; read-only)
+  // Microsoft's pages of the sign-in and directory-audit listings name it beside
+  // AuditLog.Read.All for apps; it also lets the lockout guard of every run that resets a
+  // password list the Global Administrators and their groups when the containment and
+  // admin-role roles are not granted. Read-only, but it reads the whole directory.
+  'Directory.Read.All'
 ]
 // remove-admin-roles and restore-admin-roles.
 var adminRoleGraphRoles = [
