@@ -25,7 +25,7 @@ var everyStep = []string{"User.Read.All"}
 // Needs maps each catalog step to its Need (least privilege, per Microsoft's permission
 // pages of the calls in internal/graph; docs/permissions.md gives the calls).
 var Needs = map[catalog.Name]Need{
-	catalog.ResetPassword: {Graph: []string{"User-PasswordProfile.ReadWrite.All"}, AdminReset: true},
+	catalog.ResetPassword: {Graph: []string{"User-PasswordProfile.ReadWrite.All"}, AdminReset: true, GraphOptional: lockoutGuardReads},
 	catalog.BlockSignIn: {Graph: []string{"User.EnableDisableAccount.All", "RoleManagement.Read.Directory", "GroupMember.Read.All"},
 		AdminReset: true},
 	catalog.RevokeSessions:   {Graph: []string{"User.RevokeSessions.All"}},
@@ -41,7 +41,9 @@ var Needs = map[catalog.Name]Need{
 	catalog.RemoveMailboxDelegates:   {Exchange: true},
 	catalog.RemoveMFAMethods: {Graph: []string{"UserAuthenticationMethod.ReadWrite.All"}, AdminReset: true,
 		GraphOptional: map[string]string{
-			"AuditLog.Read.All": "without it methods the directory gives no creation time for cannot be dated from the audit log (with options.mfaMethods.registeredSince they are kept and the step ends action_required)",
+			"AuditLog.Read.All":             "without it methods the directory gives no creation time for cannot be dated from the audit log (with options.mfaMethods.registeredSince they are kept and the step ends action_required)",
+			"RoleManagement.Read.Directory": lockoutGuardReads["RoleManagement.Read.Directory"],
+			"GroupMember.Read.All":          lockoutGuardReads["GroupMember.Read.All"],
 		}},
 	catalog.RevokeAppConsents: {Graph: []string{"DelegatedPermissionGrant.ReadWrite.All"},
 		GraphOptional: map[string]string{
@@ -52,6 +54,13 @@ var Needs = map[catalog.Name]Need{
 		"Directory.Read.All": "Microsoft's pages for the sign-in and directory-audit listings name it beside AuditLog.Read.All; a tenant may refuse the listings without it",
 	}},
 	catalog.UnblockSender: {Exchange: true},
+}
+
+// lockoutGuardReads are what the lockout guard reads to count the Global Administrators
+// before a run that resets, blocks or strips an account (remediation/lockout.go).
+var lockoutGuardReads = map[string]string{
+	"RoleManagement.Read.Directory": "without it the lockout guard cannot list the Global Administrators, so every run with this step waits for approval",
+	"GroupMember.Read.All":          "without it the lockout guard cannot read the members of groups that hold Global Administrator, so every run with this step waits for approval",
 }
 
 // covers lists broader permissions that include a narrower one, as Microsoft's permission
