@@ -143,6 +143,24 @@ func (c *Checker) Run(ctx context.Context) Report {
 	return r
 }
 
+// Summary is the last preflight in a line ("ready: 13 of 13 steps ready, checked ..."), from
+// the cache only: it never starts a preflight (the report page asks it while rendering).
+// "" when no preflight is cached.
+func (c *Checker) Summary() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cached == nil {
+		return ""
+	}
+	ready := 0
+	for _, st := range c.cached.Steps {
+		if st.Status == Ready {
+			ready++
+		}
+	}
+	return fmt.Sprintf("%s: %d of %d steps ready, checked %s", c.cached.Status, ready, len(c.cached.Steps), c.cached.CheckedAt.Format(time.RFC3339))
+}
+
 // findings collects what each check found about the steps; the probes run at once.
 type findings struct {
 	mu      sync.Mutex

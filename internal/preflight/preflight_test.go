@@ -356,3 +356,16 @@ func TestPermissionsTableIsInSync(t *testing.T) {
 		t.Fatal("docs/permissions.md's step table is not what internal/preflight.Needs says (go test ./internal/preflight -run TestPermissionsTableIsInSync -update)")
 	}
 }
+
+// Summary answers from the cache only: nothing before the first preflight.
+func TestSummaryComesFromTheCacheOnly(t *testing.T) {
+	t.Parallel()
+	c := configured()
+	if s := c.Summary(); s != "" {
+		t.Fatalf("summary before any preflight: %q", s)
+	}
+	c.Run(context.Background())
+	if s := c.Summary(); !strings.HasPrefix(s, "ready: 13 of 13 steps ready, checked ") {
+		t.Fatalf("summary %q", s)
+	}
+}

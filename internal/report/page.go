@@ -166,12 +166,16 @@ func writePage(w *writer, v *view) {
 		w.put("\n</ol>")
 	}
 
+	preflightNote := ""
+	if v.Preflight != "" {
+		preflightNote = " Preflight of this deployment (GET /api/preflight): " + v.Preflight + "."
+	}
 	w.put(`
 
-<footer>Tourniquet remediation report. The same record as JSON: <code>GET /api/remediations/%s</code>.</footer>
+<footer>Tourniquet remediation report. The same record as JSON: <code>GET /api/remediations/%s</code>.%s</footer>
 </body>
 </html>
-`, run.RunID)
+`, run.RunID, preflightNote)
 }
 
 // writeFacts writes who, why and when.

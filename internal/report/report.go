@@ -37,6 +37,10 @@ type Options struct {
 	// BaseURL is the app's address used in the curl examples (e.g.
 	// "https://tourniquet.azurewebsites.net"); a placeholder when empty.
 	BaseURL string
+	// Preflight, when set, is the deployment's last preflight in a line ("ready: 13 of 13
+	// steps ready, checked 2026-12-07T14:00:00Z"), shown in the footer: a reader sees whether
+	// a step that failed was expected to.
+	Preflight string
 }
 
 // awaitingApproval is the status of a run waiting for a second person (contract section
@@ -73,6 +77,8 @@ type view struct {
 	Reject       *command
 	// Findings is what the investigate step read, shown as "What happened".
 	Findings *runs.Findings
+	// Preflight is the deployment's last preflight in a line (Options.Preflight).
+	Preflight string
 }
 
 type stepView struct {
@@ -161,7 +167,7 @@ func StatusWords(s runs.StepStatus) string {
 }
 
 func build(run *runs.Run, opts Options) (*view, error) {
-	v := &view{Run: run, Title: "Remediation of " + userLabel(run.User)}
+	v := &view{Run: run, Title: "Remediation of " + userLabel(run.User), Preflight: opts.Preflight}
 	v.Outcome, v.OutcomeClass = outcome(run)
 	if run.FinishedAt != nil && !run.CreatedAt.IsZero() {
 		v.Duration = run.FinishedAt.Sub(run.CreatedAt).Round(time.Millisecond).String()

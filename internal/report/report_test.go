@@ -397,3 +397,14 @@ func TestWatchIsShown(t *testing.T) {
 		t.Error("no_return_seen reads as if nothing happened")
 	}
 }
+
+// The footer names the deployment's last preflight when the handler has one.
+func TestFooterShowsThePreflight(t *testing.T) {
+	var buf bytes.Buffer
+	if err := Render(&buf, demoRun(t), Options{Preflight: "degraded: 12 of 13 steps ready, checked <now>"}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "Preflight of this deployment (GET /api/preflight): degraded: 12 of 13 steps ready, checked &lt;now&gt;.</footer>") {
+		t.Fatalf("footer: %s", buf.String()[max(0, buf.Len()-400):])
+	}
+}

@@ -17,8 +17,12 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	opts := report.Options{BaseURL: baseURL(r)}
+	if s.preflight != nil {
+		opts.Preflight = s.preflight.Summary()
+	}
 	var page bytes.Buffer
-	if err := report.Render(&page, run, report.Options{BaseURL: baseURL(r)}); err != nil {
+	if err := report.Render(&page, run, opts); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

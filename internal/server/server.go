@@ -36,6 +36,8 @@ type Server struct {
 // Preflighter runs the read-only preflight of GET /api/preflight (package preflight).
 type Preflighter interface {
 	Run(ctx context.Context) preflight.Report
+	// Summary is the last preflight in a line, from its cache only ("" when none).
+	Summary() string
 }
 
 // Option sets an optional dependency of the server.
