@@ -46,6 +46,35 @@ type DirectoryAudit struct {
 	InitiatorApp string // initiatedBy.app.displayName
 	IP           string // initiatedBy.user.ipAddress
 	Targets      []string
+	// Resources are the targetResources with their ids, types and modified properties.
+	Resources []AuditResource
+}
+
+// AuditResource is one targetResource of a directory audit record.
+type AuditResource struct {
+	ID   string
+	Type string // "User", "ServicePrincipal", "Group"...
+	Name string // displayName, or userPrincipalName for a user
+	// Modified holds each modifiedProperty's newValue by displayName, with the JSON quoting
+	// and brackets Entra ID writes around it taken off ("\"True\"" reads True).
+	Modified map[string]string
+}
+
+// AuditValue takes off the quoting Entra ID writes around a modifiedProperty's value:
+// "\"True\"" and "[\"True\"]" read True.
+func AuditValue(raw string) string {
+	v := strings.TrimSpace(raw)
+	for {
+		trimmed := strings.TrimSpace(v)
+		switch {
+		case len(trimmed) >= 2 && trimmed[0] == '"' && trimmed[len(trimmed)-1] == '"':
+			v = trimmed[1 : len(trimmed)-1]
+		case len(trimmed) >= 2 && trimmed[0] == '[' && trimmed[len(trimmed)-1] == ']' && strings.Count(trimmed, "[") == 1:
+			v = trimmed[1 : len(trimmed)-1]
+		default:
+			return strings.ReplaceAll(trimmed, `\"`, `"`)
+		}
+	}
 }
 
 // SignIns lists the sign-ins of the user since the given time, every page. The filter is
@@ -132,31 +161,56 @@ func (c *Client) DirectoryAudits(ctx context.Context, userID string, since time.
 	if !ValidID(userID) {
 		return nil, invalid(op, "user id", userID)
 	}
-	after := since.UTC().Format(time.RFC3339)
 	seen := map[string]bool{}
 	var out []DirectoryAudit
 	for _, who := range []string{
 		fmt.Sprintf("initiatedBy/user/id eq '%s'", userID),
 		fmt.Sprintf("targetResources/any(t: t/id eq '%s')", userID),
 	} {
-		filter := who + " and activityDateTime ge " + after
-		builder := c.sdk.AuditLogs().DirectoryAudits()
-		found, err := listAll[models.DirectoryAuditable](ctx, c, op,
-			func(ctx context.Context) (models.DirectoryAuditCollectionResponseable, error) {
-				return builder.Get(ctx, &auditlogs.DirectoryAuditsRequestBuilderGetRequestConfiguration{
-					QueryParameters: &auditlogs.DirectoryAuditsRequestBuilderGetQueryParameters{Filter: &filter}})
-			},
-			func(ctx context.Context, link string) (models.DirectoryAuditCollectionResponseable, error) {
-				return builder.WithUrl(link).Get(ctx, nil)
-			})
+		found, err := c.directoryAudits(ctx, op, who, since)
 		if err != nil {
 			return nil, err
 		}
 		for _, a := range found {
-			if a == nil || seen[deref(a.GetId())] {
+			if seen[a.ID] {
 				continue
 			}
-			seen[deref(a.GetId())] = true
+			seen[a.ID] = true
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// AuditsInitiatedBy lists the directory audit records since the given time of the
+// activities the user initiated (one query: initiatedBy/user/id eq), every page.
+func (c *Client) AuditsInitiatedBy(ctx context.Context, userID string, since time.Time) ([]DirectoryAudit, error) {
+	const op = "AuditsInitiatedBy"
+	if !ValidID(userID) {
+		return nil, invalid(op, "user id", userID)
+	}
+	return c.directoryAudits(ctx, op, fmt.Sprintf("initiatedBy/user/id eq '%s'", userID), since)
+}
+
+// directoryAudits lists the records matching who (a filter built from a validated id) since
+// the given time, every page.
+func (c *Client) directoryAudits(ctx context.Context, op, who string, since time.Time) ([]DirectoryAudit, error) {
+	filter := who + " and activityDateTime ge " + since.UTC().Format(time.RFC3339)
+	builder := c.sdk.AuditLogs().DirectoryAudits()
+	found, err := listAll[models.DirectoryAuditable](ctx, c, op,
+		func(ctx context.Context) (models.DirectoryAuditCollectionResponseable, error) {
+			return builder.Get(ctx, &auditlogs.DirectoryAuditsRequestBuilderGetRequestConfiguration{
+				QueryParameters: &auditlogs.DirectoryAuditsRequestBuilderGetQueryParameters{Filter: &filter}})
+		},
+		func(ctx context.Context, link string) (models.DirectoryAuditCollectionResponseable, error) {
+			return builder.WithUrl(link).Get(ctx, nil)
+		})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]DirectoryAudit, 0, len(found))
+	for _, a := range found {
+		if a != nil {
 			out = append(out, toDirectoryAudit(a))
 		}
 	}
@@ -196,6 +250,17 @@ func toDirectoryAudit(a models.DirectoryAuditable) DirectoryAudit {
 		if name != "" {
 			d.Targets = append(d.Targets, strings.TrimSpace(name))
 		}
+		res := AuditResource{ID: strings.TrimSpace(deref(t.GetId())), Type: strings.TrimSpace(deref(t.GetTypeEscaped())), Name: strings.TrimSpace(name)}
+		for _, p := range t.GetModifiedProperties() {
+			if p == nil || deref(p.GetDisplayName()) == "" {
+				continue
+			}
+			if res.Modified == nil {
+				res.Modified = map[string]string{}
+			}
+			res.Modified[strings.TrimSpace(deref(p.GetDisplayName()))] = AuditValue(deref(p.GetNewValue()))
+		}
+		d.Resources = append(d.Resources, res)
 	}
 	return d
 }

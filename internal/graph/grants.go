@@ -31,8 +31,18 @@ type PermissionGrant struct {
 // PermissionGrants lists, all pages, the delegated permission grants made for one
 // principal (GET /oauth2PermissionGrants?$filter=principalId eq '{id}').
 func (c *Client) PermissionGrants(ctx context.Context, principalID string) ([]PermissionGrant, error) {
-	const op = "PermissionGrants"
-	filter, err := idFilter(op, "principalId", principalID)
+	return c.grantsWhere(ctx, "PermissionGrants", "principalId", principalID)
+}
+
+// PermissionGrantsForClient lists, all pages, the delegated permission grants of one
+// client application's service principal, for every principal and tenant-wide
+// (GET /oauth2PermissionGrants?$filter=clientId eq '{id}').
+func (c *Client) PermissionGrantsForClient(ctx context.Context, clientID string) ([]PermissionGrant, error) {
+	return c.grantsWhere(ctx, "PermissionGrantsForClient", "clientId", clientID)
+}
+
+func (c *Client) grantsWhere(ctx context.Context, op, property, id string) ([]PermissionGrant, error) {
+	filter, err := idFilter(op, property, id)
 	if err != nil {
 		return nil, err
 	}

@@ -48,6 +48,30 @@ type DirectoryAudit struct {
 	TargetID     string // the target user's (or app's) object id
 	TargetName   string
 	TargetType   string // "User", "ServicePrincipal"...
+	// Modified are the first target's modifiedProperties (displayName, newValue as Entra ID
+	// writes it, e.g. `"True"` or `["Mail.Read"]`).
+	Modified [][2]string
+	// MoreTargets are targetResources after the first (an app role assignment's client).
+	MoreTargets []AuditTarget
+}
+
+// targets reports whether id is one of the record's targetResources.
+func (a *DirectoryAudit) targets(id string) bool {
+	if strings.EqualFold(a.TargetID, id) {
+		return true
+	}
+	for _, t := range a.MoreTargets {
+		if strings.EqualFold(t.ID, id) {
+			return true
+		}
+	}
+	return false
+}
+
+// AuditTarget is one more targetResource of a directory audit record.
+type AuditTarget struct {
+	ID, Name, Type string
+	Modified       [][2]string
 }
 
 // AuditRecord is one unified audit log record of a mailbox change.
@@ -340,7 +364,7 @@ func (s *Sim) listDirectoryAudits(c *graphCall, _ []string) graphResult {
 		case m == nil:
 		case m[1] != "" && !strings.EqualFold(a.InitiatorID, m[1]):
 			continue
-		case m[4] != "" && !strings.EqualFold(a.TargetID, m[4]):
+		case m[4] != "" && !a.targets(m[4]):
 			continue
 		}
 		found = append(found, a)
@@ -361,16 +385,24 @@ func directoryAuditItem(a *DirectoryAudit) map[string]any {
 	if a.InitiatorApp != "" {
 		initiator["app"] = map[string]any{"appId": nil, "displayName": a.InitiatorApp, "servicePrincipalId": nil, "servicePrincipalName": nil}
 	}
-	target := map[string]any{"id": a.TargetID, "displayName": nilIfEmpty(a.TargetName), "type": a.TargetType, "userPrincipalName": nil, "groupType": nil, "modifiedProperties": []any{}}
-	if a.TargetType == "User" {
-		target["userPrincipalName"] = nilIfEmpty(a.TargetName)
-		target["displayName"] = nil
+	targets := []any{}
+	for _, t := range append([]AuditTarget{{ID: a.TargetID, Name: a.TargetName, Type: a.TargetType, Modified: a.Modified}}, a.MoreTargets...) {
+		modified := []any{}
+		for _, kv := range t.Modified {
+			modified = append(modified, map[string]any{"displayName": kv[0], "oldValue": nil, "newValue": kv[1]})
+		}
+		target := map[string]any{"id": t.ID, "displayName": nilIfEmpty(t.Name), "type": t.Type, "userPrincipalName": nil, "groupType": nil, "modifiedProperties": modified}
+		if t.Type == "User" {
+			target["userPrincipalName"] = nilIfEmpty(t.Name)
+			target["displayName"] = nil
+		}
+		targets = append(targets, target)
 	}
 	return map[string]any{
 		"id": a.ID, "category": a.Category, "correlationId": newGUID(), "result": "success", "resultReason": a.ResultReason,
 		"activityDisplayName": a.Activity, "activityDateTime": a.Time.UTC().Format(odataTime),
 		"loggedByService": a.Service, "operationType": "Add", "initiatedBy": initiator,
-		"targetResources": []any{target}, "additionalDetails": []any{},
+		"targetResources": targets, "additionalDetails": []any{},
 	}
 }
 

@@ -31,6 +31,12 @@ var graphRoleRules = []roleRule{
 	{http.MethodGet, "users/*/authentication/methods", "", []string{"UserAuthenticationMethod.Read.All", "UserAuthenticationMethod.ReadWrite.All"}},
 	{http.MethodGet, "oauth2PermissionGrants", "", []string{"DelegatedPermissionGrant.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}},
 	{http.MethodDelete, "oauth2PermissionGrants/*", "", []string{"DelegatedPermissionGrant.ReadWrite.All", "Directory.ReadWrite.All"}},
+	// The serviceprincipal-list-approleassignments, -list-approleassignedto,
+	// -post-approleassignedto and -delete-approleassignedto pages.
+	{http.MethodGet, "servicePrincipals/*/appRoleAssignments", "", []string{"Application.Read.All", "Application.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}},
+	{http.MethodGet, "servicePrincipals/*/appRoleAssignedTo", "", []string{"Application.Read.All", "Application.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}},
+	{http.MethodPost, "servicePrincipals/*/appRoleAssignedTo", "", []string{"AppRoleAssignment.ReadWrite.All"}},
+	{http.MethodDelete, "servicePrincipals/*/appRoleAssignedTo/*", "", []string{"AppRoleAssignment.ReadWrite.All"}},
 }
 
 // deniedByRoles answers the 403 Graph gives a call the identity's roles do not allow, or ok.

@@ -69,6 +69,10 @@ func (s *Sim) graphRoutes() []graphRoute {
 		r(http.MethodPatch, "oauth2PermissionGrants/*", s.patchGrant),
 		r(http.MethodDelete, "oauth2PermissionGrants/*", s.deleteGrant),
 		r(http.MethodGet, "servicePrincipals/*", s.getServicePrincipal),
+		r(http.MethodGet, "servicePrincipals/*/appRoleAssignments", s.listAppRoleAssignments),
+		r(http.MethodGet, "servicePrincipals/*/appRoleAssignedTo", s.listAppRoleAssignedTo),
+		r(http.MethodPost, "servicePrincipals/*/appRoleAssignedTo", s.createAppRoleAssignedTo),
+		r(http.MethodDelete, "servicePrincipals/*/appRoleAssignedTo/*", s.deleteAppRoleAssignedTo),
 
 		r(http.MethodGet, "groups/*", s.getGroup),
 		r(http.MethodGet, "groups/*/members", s.listGroupMembers),

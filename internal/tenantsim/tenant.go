@@ -32,6 +32,7 @@ type tenant struct {
 	authMethods   map[string][]*AuthMethod // user id -> registered methods (password aside)
 	defaultMethod map[string]string        // user id -> id of the default MFA method
 	grants        []*PermissionGrant       // oauth2PermissionGrants
+	appRoles      []*AppRoleAssignment     // appRoleAssignments (graph_approles.go)
 	spNames       map[string]servicePrincipalNames
 
 	// pimUnlicensed: the tenant has neither Entra ID P2 nor ID Governance, so every PIM
