@@ -2,8 +2,6 @@ package steps
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -68,18 +66,33 @@ func (r *Runner) revokeAppConsents(ctx context.Context, in Input) Outcome {
 	if err != nil {
 		return fail("revoke-app-consents: read delegated permission grants", err, nil)
 	}
-	// Only what the user consented to for themselves: a tenant-wide (AllPrincipals) grant
-	// is an administrator's decision and serves every user.
+	// What the user consented to for themselves; a tenant-wide (AllPrincipals) grant serves
+	// every user and is looked at below, through the audit log, only when this user made it.
 	var own []graph.PermissionGrant
 	for _, g := range grants {
 		if strings.EqualFold(g.ConsentType, graph.ConsentPrincipal) && strings.EqualFold(g.PrincipalID, userID) {
 			own = append(own, g)
 		}
 	}
-	if len(own) == 0 {
-		return Outcome{Status: runs.StepNoChange, Message: "the user has consented to no application for themselves (no delegated permission grant with consentType Principal)"}
+	since, days := r.consentWindow(in)
+	admin, err := r.findAdminConsents(ctx, userID, since)
+	if err != nil {
+		return fail("revoke-app-consents: look for consents the user made as an administrator", err, nil)
 	}
-	names, note := r.servicePrincipalNames(ctx, own)
+	include := in.Options.AppConsents.IncludeAdminConsents
+	window := fmt.Sprintf("in the last %d days", days)
+	var notes []string
+	for _, u := range admin.unread {
+		notes = append(notes, "Not looked at: "+u+"; a person must check the tenant-wide consents and app role assignments this user made "+window+".")
+	}
+	if len(own) == 0 && admin.empty() {
+		msg := "the user has consented to no application for themselves (no delegated permission grant with consentType Principal) and made no tenant-wide consent or app role assignment " + window + " that still exists"
+		if len(notes) > 0 {
+			return Outcome{Status: runs.StepActionRequired, Message: joinNotes(msg+".", notes...)}
+		}
+		return Outcome{Status: runs.StepNoChange, Message: msg}
+	}
+	names, note := r.servicePrincipalNames(ctx, append(append([]graph.PermissionGrant{}, own...), admin.grants...))
 	planned := changesOf(own, func(g graph.PermissionGrant) runs.Change {
 		before := map[string]any{"id": g.ID, "clientId": g.ClientID, "resourceId": g.ResourceID, "scope": g.Scope,
 			"consentType": g.ConsentType, "principalId": g.PrincipalID}
@@ -96,10 +109,26 @@ func (r *Runner) revokeAppConsents(ctx context.Context, in Input) Outcome {
 			Restore: ConsentGrant{ClientID: g.ClientID, ResourceID: g.ResourceID, Scope: g.Scope, ConsentType: graph.ConsentPrincipal, PrincipalID: userID},
 		}
 	})
-	if stop := recordBeforeActing(ctx, "revoke-app-consents", in, planned); stop != nil {
-		if note != "" {
-			stop.Message = joinNotes(stop.Message, note)
+	status := runs.StepSucceeded
+	if note != "" {
+		notes = append([]string{note}, notes...)
+	}
+	if len(admin.unread) > 0 {
+		status = runs.StepActionRequired
+	}
+	var adminPlanned []runs.Change
+	if !admin.empty() {
+		if include {
+			adminPlanned = adminChanges(admin, names)
+			planned = append(planned, adminPlanned...)
+		} else {
+			status = runs.StepActionRequired
+			notes = append(notes, "Left in place for a person to decide: consents this user made as an administrator "+window+", which serve more than this user: "+
+				adminConsentNames(admin, names)+". If they are the attacker's, run revoke-app-consents again with options.appConsents.includeAdminConsents: true to remove them (reversible).")
 		}
+	}
+	if stop := recordBeforeActing(ctx, "revoke-app-consents", in, planned); stop != nil {
+		stop.Message = joinNotes(stop.Message, notes...)
 		return *stop
 	}
 	errs := callEach(len(own), func(i int) error { return r.Directory.DeletePermissionGrant(ctx, own[i].ID) })
@@ -117,7 +146,18 @@ func (r *Runner) revokeAppConsents(ctx context.Context, in Input) Outcome {
 	if firstErr != nil {
 		return fail("revoke-app-consents: delete the grant of "+grantTarget(failed, names), firstErr, changes)
 	}
-	return Outcome{Status: runs.StepSucceeded, Changes: changes, Message: note}
+	if len(adminPlanned) > 0 {
+		done, left, err := r.removeAdminConsents(ctx, admin, adminPlanned)
+		changes = append(changes, done...)
+		if err != nil {
+			return fail("revoke-app-consents: remove a consent the user made as an administrator", err, changes)
+		}
+		if len(left) > 0 {
+			status = runs.StepActionRequired
+			notes = append(notes, "Not removed, Graph refused (the identity lacks AppRoleAssignment.ReadWrite.All): "+strings.Join(left, "; ")+". Remove them in the Entra admin center (Enterprise applications, Permissions) or grant the permission and run the step again.")
+		}
+	}
+	return Outcome{Status: status, Changes: changes, Message: joinNotes("", notes...)}
 }
 
 // restoreConsent creates a revoked grant again. A grant of the same application to the same
@@ -125,11 +165,17 @@ func (r *Runner) revokeAppConsents(ctx context.Context, in Input) Outcome {
 // holds fewer gets the missing scopes added (Graph keeps one grant per client, resource
 // and user).
 func (r *Runner) restoreConsent(ctx context.Context, user runs.UserRef, c runs.Change) ([]runs.Change, error) {
-	var grant ConsentGrant
-	raw, _ := json.Marshal(c.Restore)
-	if err := json.Unmarshal(raw, &grant); err != nil || grant.ClientID == "" || grant.ResourceID == "" {
-		return nil, errors.New("the recorded change does not name a grant")
+	got, err := decodeConsentRestore(c.Restore)
+	if err != nil {
+		return nil, err
 	}
+	switch {
+	case got.AppRoleID != "":
+		return r.restoreAppRole(ctx, AppRoleGrant{PrincipalID: got.PrincipalID, PrincipalType: got.PrincipalType, ResourceID: got.ResourceID, AppRoleID: got.AppRoleID}, c)
+	case strings.EqualFold(got.ConsentType, graph.ConsentAllPrincipals):
+		return r.restoreTenantConsent(ctx, got.ConsentGrant, c)
+	}
+	grant := got.ConsentGrant
 	want := graph.PermissionGrant{ClientID: grant.ClientID, ResourceID: grant.ResourceID, Scope: grant.Scope,
 		ConsentType: graph.ConsentPrincipal, PrincipalID: user.ID}
 	change := runs.Change{Action: "restored", Target: c.Target, After: grant,

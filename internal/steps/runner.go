@@ -65,6 +65,14 @@ type ConsentGrants interface {
 	CreatePermissionGrant(ctx context.Context, g graph.PermissionGrant) (string, error)
 	SetPermissionGrantScope(ctx context.Context, id, scope string) error
 	GetServicePrincipal(ctx context.Context, id string) (graph.ServicePrincipal, error)
+	// The consents the user made as an administrator: found through the audit records of
+	// the activities they initiated, removed and created again.
+	PermissionGrantsForClient(ctx context.Context, clientID string) ([]graph.PermissionGrant, error)
+	AuditsInitiatedBy(ctx context.Context, userID string, since time.Time) ([]graph.DirectoryAudit, error)
+	AppRoleAssignmentsOf(ctx context.Context, servicePrincipalID string) ([]graph.AppRoleAssignment, error)
+	AppRoleAssignedTo(ctx context.Context, resourceID string) ([]graph.AppRoleAssignment, error)
+	DeleteAppRoleAssignedTo(ctx context.Context, resourceID, id string) error
+	CreateAppRoleAssignedTo(ctx context.Context, a graph.AppRoleAssignment) (string, error)
 }
 
 // Locker serialises work across every handler instance of the tenant (runs.Store.Hold):
@@ -109,6 +117,16 @@ type Options struct {
 	Investigate   InvestigateOptions   `json:"investigate,omitzero"`
 	MFAMethods    MFAMethodOptions     `json:"mfaMethods,omitzero"`
 	Watch         WatchOptions         `json:"watch,omitzero"`
+	AppConsents   AppConsentOptions    `json:"appConsents,omitzero"`
+}
+
+// AppConsentOptions choose what revoke-app-consents does beyond the user's own consents.
+type AppConsentOptions struct {
+	// IncludeAdminConsents removes (reversibly) the tenant-wide consents and app role
+	// assignments the user made as an administrator in the look-back window
+	// (options.investigate.days, default 7). Without it they are named and the step ends
+	// action_required.
+	IncludeAdminConsents bool `json:"includeAdminConsents,omitempty"`
 }
 
 // WatchOptions ask for the eviction watch after the run's steps (contract section 1.3):

@@ -54,7 +54,9 @@ func seedAttackStory(s *Sim, d Demo) {
 	// The attacker's Authenticator registration ("User registered security info", 2 h 45 min
 	// ago, from AttackerIP) is written by AddAuthMethod in seedDemoAuth.
 	s.AddDirectoryAudit(DirectoryAudit{Time: ago(2*time.Hour + 40*time.Minute), Activity: "Consent to application", Category: "ApplicationManagement",
-		Service: "Core Directory", InitiatorID: user, InitiatorUPN: d.UPN, IP: AttackerIP, TargetID: "c0ffee00-0000-4000-8000-00000000c0de", TargetName: "Mail Sync Pro", TargetType: "ServicePrincipal"})
+		Service: "Core Directory", InitiatorID: user, InitiatorUPN: d.UPN, IP: AttackerIP, TargetID: "c0ffee00-0000-4000-8000-00000000c0de", TargetName: "Mail Sync Pro", TargetType: "ServicePrincipal",
+		// Her consent for herself, as Entra ID records a user's consent.
+		Modified: [][2]string{{"ConsentContext.IsAdminConsent", `"False"`}, {"ConsentContext.IsAppOnly", `"False"`}, {"ConsentContext.OnBehalfOfAll", `"False"`}}})
 	// Something the helpdesk did to the user a week ago: target, not initiator.
 	s.AddDirectoryAudit(DirectoryAudit{Time: ago(6*24*time.Hour + 3*time.Hour), Activity: "Update user", Category: "UserManagement",
 		Service: "Core Directory", InitiatorID: d.ManagerID, InitiatorUPN: d.ManagerUPN, IP: "", TargetID: user, TargetName: d.UPN, TargetType: "User"})
