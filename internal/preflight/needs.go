@@ -47,7 +47,8 @@ var Needs = map[catalog.Name]Need{
 		}},
 	catalog.RevokeAppConsents: {Graph: []string{"DelegatedPermissionGrant.ReadWrite.All"},
 		GraphOptional: map[string]string{
-			"Application.Read.All": "without it the record names revoked grants by object id, not by application",
+			"Application.Read.All": "without it the record names revoked grants by object id, not by application, and app role assignments the user granted as an administrator are not listed (the step ends action_required)",
+			"AuditLog.Read.All":    "without it consents the user made as an administrator (tenant-wide grants, app role assignments) are not looked for, and the step ends action_required",
 		}},
 	catalog.Investigate: {Exchange: true, GraphOptional: map[string]string{
 		"AuditLog.Read.All":  "without it the user's sign-ins and directory audit events are not read",
