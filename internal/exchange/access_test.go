@@ -127,7 +127,7 @@ func TestRoleGroupMemberCalls(t *testing.T) {
 		return ok()
 	})
 	ctx := context.Background()
-	members, err := s.client.RoleGroupMembers(ctx, "Organization Management")
+	members, err := s.client.RoleGroupMembers(ctx, "aaaaaaaa-0000-4000-8000-000000000001")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestRoleGroupMemberCalls(t *testing.T) {
 	}
 	calls := s.fake.recorded()
 	want := []map[string]any{
-		{"Identity": "Organization Management", "ResultSize": "Unlimited"},
+		{"Identity": "aaaaaaaa-0000-4000-8000-000000000001", "ResultSize": "Unlimited"},
 		{"Identity": "aaaaaaaa-0000-4000-8000-000000000001", "Member": "bbbbbbbb-0000-4000-8000-000000000001", "BypassSecurityGroupManagerCheck": true, "Confirm": false},
 		{"Identity": "Organization Management", "Member": "adele@contoso.com", "BypassSecurityGroupManagerCheck": true, "Confirm": false},
 	}
@@ -155,6 +155,11 @@ func TestRoleGroupMemberCalls(t *testing.T) {
 		if err := s.client.RemoveRoleGroupMember(ctx, bad[0], bad[1]); !errors.Is(err, ErrInvalidArgument) {
 			t.Errorf("RemoveRoleGroupMember(%q, %q) = %v", bad[0], bad[1], err)
 		}
+	}
+	// Get-RoleGroupMember by name is refused: an Identity that does not resolve may make a
+	// Get- cmdlet answer every object.
+	if _, err := s.client.RoleGroupMembers(ctx, "Organization Management"); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("RoleGroupMembers by name = %v", err)
 	}
 	if len(s.fake.recorded()) != 3 {
 		t.Error("a refused call reached Exchange")

@@ -22,6 +22,52 @@ type RoleGroup struct {
 	Raw     map[string]any
 }
 
+// MemberIdentity is the Identity Get-RoleGroupMember is sent: the group's GUID as
+// Get-RoleGroup listed it, and nothing else. A Get- cmdlet given an Identity that does not
+// resolve may answer as if no Identity had been given ("The value $null or a non-existent
+// value for the Identity parameter returns all objects", Microsoft's Exchange cmdlet
+// pages), so a name that may have changed or never resolved is never sent; ok is false when
+// the listing gave no valid GUID.
+func (g RoleGroup) MemberIdentity() (id string, ok bool) {
+	if guidPattern.MatchString(g.Guid) {
+		return g.Guid, true
+	}
+	return "", false
+}
+
+// serviceManagedRoleGroups are the role groups whose membership Exchange Online does not
+// manage: the ones tied to a Microsoft Entra role (the "Permissions in Exchange Online" page:
+// the Company Administrators group TenantAdmins_<unique value> "can't be managed in Exchange
+// Online. You can add members to this role group by adding users to the Global administrator
+// role"; HelpdeskAdmins_ likewise; ExchangeServiceAdmins_, ComplianceAdmins_,
+// SecurityAdmins_, GlobalReaders_ as public audit scripts map them) and the ones "reserved
+// for internal Microsoft use" (RIM-MailboxAdmins<GUID>, ISVMailboxUsers_, the role group
+// table of the same page and of the ApplicationImpersonation role page).
+var serviceManagedRoleGroups = []struct{ prefix, why string }{
+	{"TenantAdmins_", "its membership follows the Entra Global Administrator role"},
+	{"ExchangeServiceAdmins_", "its membership follows the Entra Exchange Administrator role"},
+	{"HelpdeskAdmins_", "its membership follows the Entra Helpdesk (Password) Administrator role"},
+	{"ComplianceAdmins_", "its membership follows the Entra Compliance Administrator role"},
+	{"SecurityAdmins_", "its membership follows the Entra Security Administrator role"},
+	{"GlobalReaders_", "its membership follows the Entra Global Reader role"},
+	{"RIM-MailboxAdmins", "it is reserved for internal Microsoft use"},
+	{"ISVMailboxUsers_", "it is reserved for internal Microsoft use"},
+}
+
+// ServiceManaged reports whether the group is one whose membership is managed outside
+// Exchange Online (an Entra role, or Microsoft itself), and says why. Such a group's members
+// commonly cannot be read with Get-RoleGroupMember.
+func (g RoleGroup) ServiceManaged() (why string, ok bool) {
+	for _, name := range []string{g.Name, g.Identity, g.DisplayName} {
+		for _, m := range serviceManagedRoleGroups {
+			if len(name) >= len(m.prefix) && strings.EqualFold(name[:len(m.prefix)], m.prefix) {
+				return m.why, true
+			}
+		}
+	}
+	return "", false
+}
+
 // ID is what the member cmdlets take as the group's Identity: its GUID, else its name.
 func (g RoleGroup) ID() string {
 	if guidPattern.MatchString(g.Guid) {
@@ -126,10 +172,12 @@ func membersOf(item json.RawMessage) []string {
 	return nil
 }
 
-// RoleGroupMembers lists the members of one role group (its GUID or name).
+// RoleGroupMembers lists the members of one role group, named by its GUID only (see
+// RoleGroup.MemberIdentity: a Get- cmdlet given an Identity that does not resolve may answer
+// every object).
 func (c *Client) RoleGroupMembers(ctx context.Context, group string) ([]RoleGroupMember, error) {
-	if err := validateIdentity("role group", group); err != nil {
-		return nil, fmt.Errorf("exchange.RoleGroupMembers: %w", err)
+	if !guidPattern.MatchString(group) {
+		return nil, fmt.Errorf("exchange.RoleGroupMembers: %w: role group %q is not a GUID; Get-RoleGroupMember is asked by the GUID Get-RoleGroup gave, never by name", ErrInvalidArgument, group)
 	}
 	const cmdlet = "Get-RoleGroupMember"
 	items, err := c.invoke(ctx, AnchorApp(c.tenantID), cmdlet, map[string]any{"Identity": group, "ResultSize": "Unlimited"})

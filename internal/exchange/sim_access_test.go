@@ -146,3 +146,41 @@ func TestContainmentCallsAgainstTheSimulator(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Get-RoleGroupMember is only sent a GUID: a Get- cmdlet given an Identity that does not
+// resolve may answer every object, so a name is refused before anything is sent. A group
+// whose members Exchange does not manage (TenantAdmins_*) is listed by Get-RoleGroup and
+// refused by Get-RoleGroupMember with an error that is neither not-found nor transient.
+func TestRoleGroupMembersTakesAGUIDOnly(t *testing.T) {
+	sim, demo, c := newSimClient(t, 0)
+	ctx := context.Background()
+	sim.ResetRequests()
+	if _, err := c.RoleGroupMembers(ctx, "Organization Management"); !errors.Is(err, exchange.ErrInvalidArgument) {
+		t.Fatalf("by name: %v, want ErrInvalidArgument", err)
+	}
+	if n := len(sim.Requests()); n != 0 {
+		t.Fatalf("%d requests sent for a refused identity", n)
+	}
+	linked := sim.AddEntraLinkedRoleGroup("TenantAdmins_-1873021234", demo.UserID)
+	groups, err := c.RoleGroups(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(groups, func(g exchange.RoleGroup) bool { return g.Guid == linked })
+	if i < 0 {
+		t.Fatalf("Get-RoleGroup does not list the Entra-linked group: %+v", groups)
+	}
+	if id, ok := groups[i].MemberIdentity(); !ok || id != linked {
+		t.Fatalf("MemberIdentity = %q %v", id, ok)
+	}
+	if why, ok := groups[i].ServiceManaged(); !ok || !strings.Contains(why, "Global Administrator") {
+		t.Errorf("ServiceManaged = %q %v", why, ok)
+	}
+	_, err = c.RoleGroupMembers(ctx, linked)
+	if err == nil || exchange.IsNotFound(err) || exchange.IsTransient(err) {
+		t.Fatalf("members of an Entra-linked group: %v, want a permanent refusal", err)
+	}
+	if err := c.RemoveRoleGroupMember(ctx, linked, demo.UPN); err == nil {
+		t.Fatal("Remove-RoleGroupMember on an Entra-linked group succeeded")
+	}
+}

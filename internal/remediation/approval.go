@@ -64,13 +64,23 @@ func (s *Service) approvalNeeded(ctx context.Context, user graph.User, names []s
 	// Exchange role groups hold users, not mailboxes: asked of every user, matched by the
 	// object id Exchange shows for the member.
 	{
-		groups, err := s.Runner.ExchangeRoleGroups(ctx, steps.Target{ID: user.ID, UPN: user.UserPrincipalName, Mail: user.Mail})
+		groups, unread, managed, err := s.Runner.ExchangeRoleGroups(ctx, steps.Target{ID: user.ID, UPN: user.UserPrincipalName, Mail: user.Mail})
 		switch {
 		case err != nil:
 			s.Log.Warn("approval: could not read the user's Exchange role groups; the run waits", "userId", user.ID, "err", err)
 			why = append(why, "Exchange role groups could not be read ("+steps.Explain("read Exchange role groups", err).Message+")")
 		case len(groups) > 0:
 			why = append(why, "Exchange role groups: "+strings.Join(groups, "; "))
+		}
+		if len(unread) > 0 {
+			// A group Exchange manages whose members cannot be read may hold the user: fail closed.
+			s.Log.Warn("approval: the members of some Exchange role groups could not be read; the run waits", "userId", user.ID, "groups", unread)
+			why = append(why, "Exchange role groups whose members could not be read (the user may be in them): "+strings.Join(unread, "; "))
+		}
+		if len(managed) > 0 {
+			// Their members follow an Entra role (read above) or are Microsoft's own: they do
+			// not make every run wait.
+			s.Log.Info("approval: role groups managed outside Exchange could not be read and were not counted", "userId", user.ID, "groups", managed)
 		}
 	}
 	if len(why) == 0 {

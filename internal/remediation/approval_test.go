@@ -435,3 +435,39 @@ func TestApprovalApprovedRunStillChecksProtectedAccountsBeforeEachStep(t *testin
 		t.Fatalf("an approved run changed a protected account: %v", writes(e.sim))
 	}
 }
+
+// Under APPROVAL_MODE=admins a role group whose members Exchange will not show
+// (TenantAdmins_*, RIM-MailboxAdmins*: their membership follows an Entra role or is
+// Microsoft's own) does not make every run wait: a user without roles goes at once, a
+// user in a readable role group still waits for that group. A group Exchange manages
+// whose members cannot be read still makes the run wait (fail closed), and says so.
+func TestApprovalAdminsIsNotHeldUpByAnEntraLinkedRoleGroup(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{ApprovalMode: remediation.ApprovalAdmins})
+	// Get-RoleGroup lists their members' names, so each is asked for its members.
+	e.sim.AddEntraLinkedRoleGroup("TenantAdmins_-1873021234", e.demo.UserID)
+	e.sim.AddEntraLinkedRoleGroup("RIM-MailboxAdmins339fa76789b140aca40174b8db4ddb79", e.demo.UserID)
+	exchangeOnly := "0e11e000-0000-4000-8000-000000000003"
+	e.sim.AddUser(tenantsim.User{ID: exchangeOnly, UserPrincipalName: "rita.recipients@contoso.example", AccountEnabled: true})
+	if !e.sim.AddRoleGroupMember("Recipient Management", exchangeOnly) {
+		t.Fatal("the simulator has no Recipient Management role group")
+	}
+	plain := e.start(remediation.StartRequest{User: e.demo.AssistantUPN, Mode: "sync"})
+	if plain.Status != runs.Succeeded || plain.Approval.Required {
+		t.Fatalf("run for a user without roles: %s %+v", plain.Status, plain.Approval)
+	}
+	e.sim.ResetRequests()
+	before := tenantState(t, e.sim, e.demo)
+	held := e.start(remediation.StartRequest{User: "rita.recipients@contoso.example", Mode: "sync", RequestedBy: "alice"})
+	e.assertWaiting(held, before)
+	if !strings.Contains(held.Approval.Why, "Exchange role groups: Recipient Management") || strings.Contains(held.Approval.Why, "TenantAdmins_") {
+		t.Errorf("why %q", held.Approval.Why)
+	}
+	// Role groups of Exchange's own whose members cannot be read: the run waits. (Each of
+	// the four groups with members is asked once.)
+	e.sim.FailNext(4, "Get-RoleGroupMember", 400)
+	unsure := e.start(remediation.StartRequest{User: e.demo.AssistantUPN, Mode: "async"})
+	if unsure.Status != runs.AwaitingApproval || !strings.Contains(unsure.Approval.Why, "could not be read") {
+		t.Fatalf("an Exchange-managed group unreadable: %s %q, want awaiting_approval saying so", unsure.Status, unsure.Approval.Why)
+	}
+}

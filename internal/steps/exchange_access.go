@@ -216,51 +216,126 @@ func isGUID(s string) bool {
 	return true
 }
 
+// unreadableGroup is a role group whose members could not be read: the user may be in it.
+type unreadableGroup struct {
+	group  exchange.RoleGroup
+	reason string
+}
+
+// roleGroupScan is what roleGroupMemberships found: the groups the user is a direct member
+// of (with the member as listed), the groups whose members could not be read, and how many
+// groups the organisation has.
+type roleGroupScan struct {
+	groups     []exchange.RoleGroup
+	members    []exchange.RoleGroupMember
+	unreadable []unreadableGroup
+	checked    int
+}
+
 // roleGroupMemberships finds the role groups the user is a direct member of. Groups whose
 // Members the listing shows empty are not asked again. A user without a mailbox can be a
 // member (role groups hold users, not mailboxes), so nothing here depends on a mailbox.
-func (r *Runner) roleGroupMemberships(ctx context.Context, target Target) (groups []exchange.RoleGroup, members []exchange.RoleGroupMember, checked int, err error) {
+//
+// One group whose members cannot be read (Get-RoleGroupMember refuses the groups tied to an
+// Entra role or reserved for Microsoft, TenantAdmins_* and RIM-MailboxAdmins*) does not stop
+// the rest: it is named in unreadable and the others are read. A group the listing gave no
+// GUID for is not asked by name (exchange.RoleGroup.MemberIdentity) and is unreadable too.
+// Only throttling and the end of ctx stop the scan: the step is then tried again later.
+func (r *Runner) roleGroupMemberships(ctx context.Context, target Target) (roleGroupScan, error) {
 	all, err := r.Mailboxes.RoleGroups(ctx)
 	if err != nil {
-		return nil, nil, 0, err
+		return roleGroupScan{}, err
 	}
-	var ask []exchange.RoleGroup
+	scan := roleGroupScan{checked: len(all)}
+	var (
+		ask []exchange.RoleGroup
+		ids []string
+	)
 	for _, g := range all {
 		if g.Members != nil && len(g.Members) == 0 {
 			continue
 		}
-		ask = append(ask, g)
+		id, ok := g.MemberIdentity()
+		if !ok {
+			scan.unreadable = append(scan.unreadable, unreadableGroup{group: g,
+				reason: "Get-RoleGroup gave no GUID for it, and it is not asked by name (a name that does not resolve can make Exchange answer every object)"})
+			continue
+		}
+		ask, ids = append(ask, g), append(ids, id)
 	}
 	lists := make([][]exchange.RoleGroupMember, len(ask))
-	errs := callEach(len(ask), func(i int) (err error) {
-		lists[i], err = r.Mailboxes.RoleGroupMembers(ctx, ask[i].ID())
-		if exchange.IsNotFound(err) {
-			return nil // the group was removed meanwhile: nobody is in it
-		}
+	readErrs := callEach(len(ask), func(i int) (err error) {
+		lists[i], err = r.Mailboxes.RoleGroupMembers(ctx, ids[i])
 		return err
 	})
-	if err := firstError(errs); err != nil {
-		return nil, nil, 0, err
+	for i, err := range readErrs {
+		if err == nil {
+			continue
+		}
+		if _, throttled := Throttled(err); throttled || ctx.Err() != nil {
+			return roleGroupScan{}, err
+		}
+		// Not found included: the group was listed a moment ago, so "not found" says Exchange
+		// would not show its members, not that nobody is in it.
+		scan.unreadable = append(scan.unreadable, unreadableGroup{group: ask[i], reason: "Get-RoleGroupMember: " + err.Error()})
 	}
 	for i, list := range lists {
+		if readErrs[i] != nil {
+			continue
+		}
 		for _, m := range list {
 			if isRunUser(m, target) {
-				groups, members = append(groups, ask[i]), append(members, m)
+				scan.groups, scan.members = append(scan.groups, ask[i]), append(scan.members, m)
 				break
 			}
 		}
 	}
-	return groups, members, len(all), nil
+	return scan, nil
+}
+
+// unreadableChanges records each group whose members could not be read, with why, so the
+// run says what a person must still check. They carry no Restore: nothing was changed.
+func unreadableChanges(groups []unreadableGroup) []runs.Change {
+	out := make([]runs.Change, len(groups))
+	for i, u := range groups {
+		reasons := []string{"the members of the Exchange admin role group \"" + u.group.Label() + "\" could not be read (" + u.reason + "): whether the user is a member is not known"}
+		if why, ok := u.group.ServiceManaged(); ok {
+			reasons = append(reasons, "its membership is not managed in Exchange Online: "+why)
+		}
+		out[i] = runs.Change{Action: "role_group_unreadable", Target: u.group.Label(),
+			Before: map[string]any{"group": u.group.Label(), "groupGuid": u.group.Guid, "error": u.reason}, Reasons: reasons}
+	}
+	return out
+}
+
+// unreadableNote is the step message's sentence on the groups that could not be read.
+func unreadableNote(groups []unreadableGroup) string {
+	names := make([]string, len(groups))
+	for i, u := range groups {
+		names[i] = u.group.Label()
+		if why, ok := u.group.ServiceManaged(); ok {
+			names[i] += " (" + why + ")"
+		}
+	}
+	return fmt.Sprintf("the members of %d role group(s) could not be read, so whether the user is in them is not known: %s. A person must check them (Exchange admin center > Roles > Admin roles, or the Entra role the group follows)",
+		len(groups), strings.Join(names, "; "))
 }
 
 func (r *Runner) removeExchangeRoleGroups(ctx context.Context, in Input) Outcome {
 	const step = "remove-exchange-role-groups"
-	groups, members, checked, err := r.roleGroupMemberships(ctx, in.Target)
+	scan, err := r.roleGroupMemberships(ctx, in.Target)
 	if err != nil {
 		return fail(step+": read role groups and their members", err, nil)
 	}
+	groups, members := scan.groups, scan.members
+	unread := unreadableChanges(scan.unreadable)
 	if len(groups) == 0 {
-		return Outcome{Status: runs.StepNoChange, Message: fmt.Sprintf("the user is a direct member of none of the %d Exchange admin role groups", checked)}
+		msg := fmt.Sprintf("the user is a direct member of none of the %d Exchange admin role groups", scan.checked)
+		if len(scan.unreadable) == 0 {
+			return Outcome{Status: runs.StepNoChange, Message: msg}
+		}
+		msg = fmt.Sprintf("the user is a direct member of none of the %d Exchange admin role groups whose members could be read; %s", scan.checked-len(scan.unreadable), unreadableNote(scan.unreadable))
+		return Outcome{Status: runs.StepActionRequired, Message: msg, Changes: unread}
 	}
 	changes := make([]runs.Change, len(groups))
 	refs := make([]string, len(groups))
@@ -273,14 +348,14 @@ func (r *Runner) removeExchangeRoleGroups(ctx context.Context, in Input) Outcome
 		changes[i] = runs.Change{
 			Action: "role_group_member_removed", Target: g.Label(), Before: before,
 			Reasons: []string{"membership of the Exchange admin role group \"" + g.Label() + "\" gives a compromised account Exchange administration rights"},
-			Restore: ExchangeGrant{Kind: GrantRoleGroup, Group: g.ID(), GroupName: g.Label(), Member: refs[i]},
+			Restore: ExchangeGrant{Kind: GrantRoleGroup, Group: g.Guid, GroupName: g.Label(), Member: refs[i]},
 		}
 	}
-	if stop := recordBeforeActing(ctx, step, in, changes); stop != nil {
+	if stop := recordBeforeActing(ctx, step, in, append(slices.Clip(changes), unread...)); stop != nil {
 		return *stop
 	}
 	errs := callEach(len(groups), func(i int) error {
-		return r.Mailboxes.RemoveRoleGroupMember(ctx, groups[i].ID(), refs[i])
+		return r.Mailboxes.RemoveRoleGroupMember(ctx, groups[i].Guid, refs[i])
 	})
 	// "Not found" may mean the membership went meanwhile, or that Exchange did not resolve the
 	// member as named: only a fresh listing tells which, and only the first is "already gone".
@@ -288,7 +363,7 @@ func (r *Runner) removeExchangeRoleGroups(ctx context.Context, in Input) Outcome
 		if !exchange.IsNotFound(errs[i]) {
 			return nil
 		}
-		members, err := r.Mailboxes.RoleGroupMembers(ctx, groups[i].ID())
+		members, err := r.Mailboxes.RoleGroupMembers(ctx, groups[i].Guid)
 		if err != nil {
 			return nil // the group itself is gone, or cannot be read: the answer stands
 		}
@@ -299,8 +374,18 @@ func (r *Runner) removeExchangeRoleGroups(ctx context.Context, in Input) Outcome
 		}
 		return nil
 	})
-	return settle(step, "remove from role group", changes, errs,
+	out := settle(step, "remove from role group", changes, errs,
 		"the user is no longer a member of those role groups", "Exchange applies role group changes within about an hour")
+	if len(scan.unreadable) == 0 {
+		return out
+	}
+	// The groups that could not be read still need a person, whatever was removed.
+	out.Changes = append(out.Changes, unread...)
+	out.Message = strings.TrimPrefix(out.Message+"; "+unreadableNote(scan.unreadable), "; ")
+	if out.Status == runs.StepSucceeded || out.Status == runs.StepNoChange {
+		out.Status = runs.StepActionRequired
+	}
+	return out
 }
 
 // notRemovedError is a removal Exchange answered with success (or not-found) while the grant

@@ -237,14 +237,16 @@ func TestDisableMailProtocols(t *testing.T) {
 }
 
 func TestRemoveExchangeRoleGroupsMatchesTheUserByObjectID(t *testing.T) {
-	const orgMgmt, recipMgmt, helpDesk, compliance = "aaaaaaaa-0000-4000-8000-000000000001", "aaaaaaaa-0000-4000-8000-000000000002", "aaaaaaaa-0000-4000-8000-000000000003", "Compliance Management"
+	const orgMgmt, recipMgmt, helpDesk, compliance = "aaaaaaaa-0000-4000-8000-000000000001", "aaaaaaaa-0000-4000-8000-000000000002", "aaaaaaaa-0000-4000-8000-000000000003", "aaaaaaaa-0000-4000-8000-000000000004"
 	adele := exchange.RoleGroupMember{Name: "adele", Guid: "bbbbbbbb-0000-4000-8000-000000000001", ExternalDirectoryObjectID: accessUserID, WindowsLiveID: accessUPN}
 	f := &fakeAccess{
 		groups: []exchange.RoleGroup{
 			{Name: "Organization Management", Guid: orgMgmt, Members: []string{"adele", "megan"}},
 			{Name: "Recipient Management", Guid: recipMgmt},
 			{Name: "Help Desk", Guid: helpDesk, Members: []string{}},
-			{Name: compliance},
+			{Name: "Compliance Management", Guid: compliance},
+			// No GUID in the listing: never asked by name, named unreadable instead.
+			{Name: "Records Management", Members: []string{"adele"}},
 		},
 		members: map[string][]exchange.RoleGroupMember{
 			orgMgmt: {{Name: "megan", Guid: "bbbbbbbb-0000-4000-8000-000000000002", ExternalDirectoryObjectID: "22222222-2222-4222-8222-222222222222"}, adele},
@@ -255,15 +257,19 @@ func TestRemoveExchangeRoleGroupsMatchesTheUserByObjectID(t *testing.T) {
 		},
 	}
 	out := runAccess(f, RemoveExchangeRoleGroups, false, nil)
-	want := []string{"Remove-RoleGroupMember " + orgMgmt + " " + adele.Guid, "Remove-RoleGroupMember Compliance Management " + accessUPN}
-	if out.Status != runs.StepSucceeded || len(out.Changes) != 2 || !sameSet(f.changes, want) {
-		t.Fatalf("status %s, changes %d, calls %v; want %v", out.Status, len(out.Changes), f.changes, want)
+	want := []string{"Remove-RoleGroupMember " + orgMgmt + " " + adele.Guid, "Remove-RoleGroupMember " + compliance + " " + accessUPN}
+	if out.Status != runs.StepActionRequired || len(out.Changes) != 3 || !sameSet(f.changes, want) || out.Changes[2].Action != "role_group_unreadable" || !strings.Contains(out.Message, "Records Management") {
+		t.Fatalf("status %s, changes %+v, calls %v; want %v and Records Management unreadable", out.Status, out.Changes, f.changes, want)
 	}
 	for _, r := range f.reads {
 		if strings.Contains(r, helpDesk) {
 			t.Error("an empty group was asked for its members")
 		}
+		if strings.Contains(r, "Records Management") {
+			t.Error("a group was asked for its members by name")
+		}
 	}
+	f.groups = f.groups[:4]
 	g := out.Changes[0].Restore.(ExchangeGrant)
 	if g.Kind != GrantRoleGroup || g.Group != orgMgmt || g.Member != adele.Guid || out.Changes[0].Target != "Organization Management" {
 		t.Errorf("restore = %+v", g)

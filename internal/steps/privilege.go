@@ -68,14 +68,27 @@ func dedupe(labels []string) []string {
 // ExchangeRoleGroups names the Exchange Online admin role groups the user is a direct member
 // of (matched by object id, as remove-exchange-role-groups matches them), for
 // APPROVAL_MODE=admins.
-func (r *Runner) ExchangeRoleGroups(ctx context.Context, user Target) ([]string, error) {
-	groups, _, _, err := r.roleGroupMemberships(ctx, user)
+//
+// unread names the groups whose members could not be read, each with why; a group whose
+// membership follows an Entra role or is reserved for Microsoft (TenantAdmins_*,
+// RIM-MailboxAdmins*: exchange.RoleGroup.ServiceManaged) is in managed instead, since its
+// members are not Exchange's to grant: an Entra role is what DirectoryRoles reads. One such
+// group does not make the whole answer an error.
+func (r *Runner) ExchangeRoleGroups(ctx context.Context, user Target) (names, unread, managed []string, err error) {
+	scan, err := r.roleGroupMemberships(ctx, user)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
-	names := make([]string, len(groups))
-	for i, g := range groups {
+	names = make([]string, len(scan.groups))
+	for i, g := range scan.groups {
 		names[i] = g.Label()
 	}
-	return names, nil
+	for _, u := range scan.unreadable {
+		if why, ok := u.group.ServiceManaged(); ok {
+			managed = append(managed, u.group.Label()+" ("+why+")")
+			continue
+		}
+		unread = append(unread, u.group.Label()+" ("+u.reason+")")
+	}
+	return names, unread, managed, nil
 }

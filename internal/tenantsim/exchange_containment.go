@@ -97,6 +97,21 @@ type roleGroup struct {
 	Description string
 	GUID        string
 	members     []string
+	// entraLinked marks a group whose membership follows an Entra role or is Microsoft's
+	// own (TenantAdmins_*, RIM-MailboxAdmins*): Get-RoleGroup lists it, but its members
+	// cannot be read or changed in Exchange (entraLinkedRefusal).
+	entraLinked bool
+}
+
+// entraLinkedRefusal is the answer to Get-/Add-/Remove-RoleGroupMember for an Entra-linked
+// group. That these groups "can't be managed in Exchange Online" is documented ("Permissions
+// in Exchange Online", Company Administrators / TenantAdmins_); the status, exception type and
+// text of the refusal are a **guess** (no captured answer; docs/simulator-fidelity.md).
+func entraLinkedRefusal(g *roleGroup) *exoError {
+	e := exoCmdletError(http.StatusBadRequest, "BadRequest", "Microsoft.Exchange.Configuration.Tasks.TaskException",
+		"The role group \""+g.Name+"\" can't be read or changed in Exchange Online: its membership is managed by Microsoft Entra ID.")
+	e.raisedByCmdlet = true
+	return &e
 }
 
 // builtInRoleGroups are role groups every Exchange Online organisation has (the
@@ -404,6 +419,9 @@ func (s *Sim) getRoleGroupMember(p exoParams) ([]any, *exoError) {
 	if g == nil {
 		return nil, t.recipientNotFound(identity)
 	}
+	if g.entraLinked {
+		return nil, entraLinkedRefusal(g)
+	}
 	var out []any
 	for _, id := range g.members {
 		if u := t.user(id); u != nil {
@@ -438,6 +456,9 @@ func (s *Sim) changeRoleGroupMember(p exoParams, add bool) ([]any, *exoError) {
 	g := t.roleGroup(identity)
 	if g == nil {
 		return nil, t.recipientNotFound(identity)
+	}
+	if g.entraLinked {
+		return nil, entraLinkedRefusal(g)
 	}
 	if !bypass {
 		e := exoCmdletError(http.StatusBadRequest, "BadRequest", "Microsoft.Exchange.Configuration.Tasks.TaskException",
@@ -951,6 +972,25 @@ func (s *Sim) AddRoleGroup(name string) string {
 	}
 	g := &roleGroup{Name: name, GUID: newGUID()}
 	s.tenant.roleGroups = append(s.tenant.roleGroups, g)
+	return g.GUID
+}
+
+// AddEntraLinkedRoleGroup adds a role group whose membership Exchange does not manage, as
+// TenantAdmins_<n> (Global Administrators) or RIM-MailboxAdmins<hex> are: Get-RoleGroup lists
+// it with its members' names, Get-RoleGroupMember and Add-/Remove-RoleGroupMember refuse it
+// (entraLinkedRefusal). members are user ids or UPNs. It returns the group's GUID.
+func (s *Sim) AddEntraLinkedRoleGroup(name string, members ...string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.tenant
+	g := &roleGroup{Name: name, GUID: newGUID(), entraLinked: true,
+		Description: "Membership in this role group is synchronized across services and managed centrally."}
+	for _, m := range members {
+		if u := t.user(m); u != nil {
+			g.members = append(g.members, u.ID)
+		}
+	}
+	t.roleGroups = append(t.roleGroups, g)
 	return g.GUID
 }
 
