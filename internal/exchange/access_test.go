@@ -255,3 +255,41 @@ func TestDelegateChangesSendTheDocumentedParameters(t *testing.T) {
 		}
 	}
 }
+
+// Get-Recipient is sent only a GUID or an SMTP address, and an answer of more than one
+// recipient (what a non-existent Identity can give) or of another recipient is refused.
+func TestRecipientTakesOnlyAValidatedIdentityAndOneAnswer(t *testing.T) {
+	const id = "77777777-7777-4777-8777-777777777777"
+	answers := []answer{
+		ok(`{"Identity":"alex","Name":"` + id + `","PrimarySmtpAddress":"alex@contoso.com","ExternalDirectoryObjectId":"` + id + `","Guid":"cccccccc-0000-4000-8000-000000000001"}`),
+		ok(`{"Identity":"a","Name":"a","Guid":"cccccccc-0000-4000-8000-000000000002"}`, `{"Identity":"b","Name":"b","Guid":"cccccccc-0000-4000-8000-000000000003"}`),
+		ok(`{"Identity":"other","Name":"other","PrimarySmtpAddress":"other@contoso.com","ExternalDirectoryObjectId":"99999999-9999-4999-8999-999999999999","Guid":"cccccccc-0000-4000-8000-000000000004"}`),
+	}
+	served := 0
+	s := newTestClient(t, func(int, call) answer {
+		served++
+		return answers[min(served-1, len(answers)-1)]
+	})
+	ctx := context.Background()
+	for _, bad := range []string{"", "alex", "Alex Wilber", "a\nb@contoso.com"} {
+		if _, err := s.client.Recipient(ctx, bad); !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("Recipient(%q) = %v, want ErrInvalidArgument", bad, err)
+		}
+	}
+	if len(s.fake.recorded()) != 0 {
+		t.Fatal("a refused identity reached Exchange")
+	}
+	r, err := s.client.Recipient(ctx, id)
+	if err != nil || r.PrimarySmtpAddress != "alex@contoso.com" {
+		t.Fatalf("Recipient = %+v, %v", r, err)
+	}
+	if c := s.fake.recorded()[0]; c.Cmdlet != "Get-Recipient" || !reflect.DeepEqual(c.Params, map[string]any{"Identity": id}) {
+		t.Errorf("call = %+v", c)
+	}
+	if _, err := s.client.Recipient(ctx, id); err == nil {
+		t.Error("two recipients answered: taken for one")
+	}
+	if _, err := s.client.Recipient(ctx, id); err == nil {
+		t.Error("another recipient answered: taken for the one asked")
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/tourniquet/tourniquet/internal/exchange"
 	"github.com/tourniquet/tourniquet/internal/runs"
@@ -30,6 +31,9 @@ type MailboxAccess interface {
 	AddSendAs(ctx context.Context, upn, trustee string) error
 	RemoveSendOnBehalf(ctx context.Context, upn, delegate string) error
 	AddSendOnBehalf(ctx context.Context, upn, delegate string) error
+	// Recipient reads one recipient by GUID or SMTP address (Get-Recipient), to show who a
+	// delegate list's name is.
+	Recipient(ctx context.Context, identity string) (exchange.Recipient, error)
 }
 
 // The kinds of ExchangeGrant.
@@ -398,20 +402,52 @@ func (e *notRemovedError) Error() string {
 		"Check how Exchange names the trustee or member and remove it by hand"
 }
 
+// delegateRechecks is how many times verifyDelegatesGone reads the grants after the
+// removals before it concludes one was not removed: Exchange Online replicates between its
+// servers, so a read right after a change can still show the old value.
+const delegateRechecks = 3
+
+// defaultDelegateRecheckWait is Runner.DelegateRecheckWait's default: the waits between the
+// reads are 1 and 2 times it (3 s in all at most).
+const defaultDelegateRecheckWait = time.Second
+
 // verifyDelegatesGone reads the permissions again after the removals and turns every
-// removal whose grant is still listed into a notRemovedError. When a listing cannot be
-// read, Exchange's answers stand.
+// removal whose grant is still listed after delegateRechecks reads (a short, bounded
+// backoff between them) into a notRemovedError. When a listing cannot be read, Exchange's
+// answers stand.
 func (r *Runner) verifyDelegatesGone(ctx context.Context, upn string, plan []delegate, errs []error) {
+	var pending []int
+	for i := range plan {
+		if errs[i] == nil || exchange.IsNotFound(errs[i]) {
+			pending = append(pending, i)
+		}
+	}
+	wait := r.DelegateRecheckWait
+	if wait <= 0 {
+		wait = defaultDelegateRecheckWait
+	}
+	for attempt := 0; attempt < delegateRechecks && len(pending) > 0; attempt++ {
+		if attempt > 0 && sleepCtx(ctx, time.Duration(attempt)*wait) != nil {
+			return // the answers stand
+		}
+		pending = r.delegatesStillListed(ctx, upn, plan, pending)
+	}
+	for _, i := range pending {
+		errs[i] = &notRemovedError{what: plan[i].change.Target}
+	}
+}
+
+// delegatesStillListed reads the listings the pending removals need and answers those whose
+// grant is still listed; one whose listing cannot be read is dropped (Exchange's answer stands).
+func (r *Runner) delegatesStillListed(ctx context.Context, upn string, plan []delegate, pending []int) []int {
 	var (
 		mb     exchange.Mailbox
 		full   []exchange.MailboxPermission
 		sendAs []exchange.RecipientPermission
 		need   = map[string]bool{}
 	)
-	for i, d := range plan {
-		if errs[i] == nil || exchange.IsNotFound(errs[i]) {
-			need[d.change.Restore.(ExchangeGrant).Kind] = true
-		}
+	for _, i := range pending {
+		need[plan[i].change.Restore.(ExchangeGrant).Kind] = true
 	}
 	kinds := []string{GrantFullAccess, GrantSendAs, GrantSendOnBehalf}
 	readErrs := callEach(len(kinds), func(i int) (err error) {
@@ -426,15 +462,79 @@ func (r *Runner) verifyDelegatesGone(ctx context.Context, upn string, plan []del
 		}
 		return err
 	})
-	for i, d := range plan {
-		g := d.change.Restore.(ExchangeGrant)
-		if !(errs[i] == nil || exchange.IsNotFound(errs[i])) || readErrs[slices.Index(kinds, g.Kind)] != nil {
-			continue
-		}
-		if grantListed(g, mb, full, sendAs) {
-			errs[i] = &notRemovedError{what: d.change.Target}
+	var still []int
+	for _, i := range pending {
+		g := plan[i].change.Restore.(ExchangeGrant)
+		if readErrs[slices.Index(kinds, g.Kind)] == nil && grantListed(g, mb, full, sendAs) {
+			still = append(still, i)
 		}
 	}
+	return still
+}
+
+// sleepCtx waits d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// delegateRecipient is who a GrantSendOnBehalfTo name is, for the evidence.
+type delegateRecipient struct {
+	recipient exchange.Recipient
+	err       error
+}
+
+// resolveSendOnBehalf reads the recipient behind every GrantSendOnBehalfTo name that is a
+// GUID (Exchange Online names many recipients by one), so the evidence says whose address it
+// is. Only a validated GUID is sent to Get-Recipient (an Identity that does not resolve may
+// make it answer every recipient); a failed look-up is noted, never a reason to stop.
+func (r *Runner) resolveSendOnBehalf(ctx context.Context, names []string) map[string]delegateRecipient {
+	var ask []string
+	for _, n := range names {
+		if isGUID(n) && !slices.Contains(ask, n) {
+			ask = append(ask, n)
+		}
+	}
+	got := make([]delegateRecipient, len(ask))
+	_ = callEach(len(ask), func(i int) error {
+		got[i].recipient, got[i].err = r.Mailboxes.Recipient(ctx, ask[i])
+		return nil
+	})
+	out := make(map[string]delegateRecipient, len(ask))
+	for i, n := range ask {
+		out[n] = got[i]
+	}
+	return out
+}
+
+// sendOnBehalfEvidence is a GrantSendOnBehalfTo entry as recorded: the name Exchange listed
+// and, for a GUID, the recipient it resolved to (or why it did not).
+func sendOnBehalfEvidence(name string, res delegateRecipient, looked bool) (before map[string]any, label string) {
+	before = map[string]any{"GrantSendOnBehalfTo": name}
+	label = name
+	switch {
+	case !looked:
+	case res.err != nil:
+		before["recipientUnresolved"] = "Get-Recipient " + name + ": " + res.err.Error()
+	default:
+		rc := res.recipient
+		before["recipient"] = map[string]any{"primarySmtpAddress": rc.PrimarySmtpAddress, "displayName": rc.DisplayName,
+			"name": rc.Name, "externalDirectoryObjectId": rc.ExternalDirectoryObjectID, "recipientTypeDetails": rc.RecipientTypeDetails}
+		who := rc.PrimarySmtpAddress
+		if who == "" {
+			who = rc.DisplayName
+		}
+		if who != "" {
+			label = who + " (" + name + ")"
+		}
+	}
+	return before, label
 }
 
 // grantListed reports whether the listings still show the grant g describes.
@@ -510,6 +610,11 @@ func isDelegateTrustee(name string, target Target) bool {
 	return strings.TrimSpace(name) != "" && !exchange.IsSystemPrincipal(name) && !strings.EqualFold(name, target.UPN)
 }
 
+// isRunUserRecipient reports whether a recipient is the run's user (by object id).
+func isRunUserRecipient(rc exchange.Recipient, target Target) bool {
+	return rc.ExternalDirectoryObjectID != "" && target.ID != "" && strings.EqualFold(rc.ExternalDirectoryObjectID, target.ID)
+}
+
 func (r *Runner) removeMailboxDelegates(ctx context.Context, in Input) Outcome {
 	const step = "remove-mailbox-delegates"
 	var (
@@ -569,15 +674,21 @@ func (r *Runner) removeMailboxDelegates(ctx context.Context, in Input) Outcome {
 			remove: func(ctx context.Context) error { return r.Mailboxes.RemoveSendAs(ctx, upn, p.Trustee) },
 		})
 	}
+	resolved := r.resolveSendOnBehalf(ctx, mb.GrantSendOnBehalfTo)
 	for _, d := range mb.GrantSendOnBehalfTo {
 		if !isDelegateTrustee(d, in.Target) {
 			continue
 		}
 		d := d
+		res, looked := resolved[d]
+		if looked && res.err == nil && isRunUserRecipient(res.recipient, in.Target) {
+			continue // the owner named by GUID: not a delegate
+		}
+		before, who := sendOnBehalfEvidence(d, res, looked)
 		plan = append(plan, delegate{
 			change: runs.Change{
-				Action: "send_on_behalf_removed", Target: "SendOnBehalf: " + d, Before: map[string]any{"GrantSendOnBehalfTo": d},
-				Reasons: []string{d + " can send mail on behalf of the user (GrantSendOnBehalfTo)"},
+				Action: "send_on_behalf_removed", Target: "SendOnBehalf: " + who, Before: before,
+				Reasons: []string{who + " can send mail on behalf of the user (GrantSendOnBehalfTo)"},
 				Restore: ExchangeGrant{Kind: GrantSendOnBehalf, Mailbox: upn, Trustee: d},
 			},
 			remove: func(ctx context.Context) error { return r.Mailboxes.RemoveSendOnBehalf(ctx, upn, d) },

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tourniquet/tourniquet/internal/exchange"
 	"github.com/tourniquet/tourniquet/internal/graph"
@@ -168,7 +169,7 @@ var (
 )
 
 func runAccess(f Mailboxes, step Name, dryRun bool, record func(context.Context, []runs.Change) error) Outcome {
-	r := &Runner{Directory: noDirectory{}, Mailboxes: f}
+	r := &Runner{Directory: noDirectory{}, Mailboxes: f, DelegateRecheckWait: time.Millisecond}
 	return r.Run(context.Background(), step, Input{Target: Target{ID: accessUserID, UPN: accessUPN}, DryRun: dryRun, Record: record})
 }
 

@@ -119,3 +119,68 @@ func TestRemoveExchangeRoleGroupsGoesOnPastAGroupItCannotRead(t *testing.T) {
 		t.Fatalf("second run: %s %q %d changes", again.Status, again.Message, len(again.Changes))
 	}
 }
+
+// SendOnBehalf lists recipients by Name, which Exchange Online often makes a GUID: the
+// evidence resolves it to the delegate's address (Get-Recipient, sent only a GUID). A read
+// right after the removal can still show the delegate (replication between Exchange's
+// servers): the step reads again a few times, with a short bounded backoff, before it
+// concludes not_removed, and concludes it when the delegate stays.
+func TestRemoveMailboxDelegatesResolvesGUIDNamesAndWaitsOutReplication(t *testing.T) {
+	ctx := context.Background()
+	r, sim, demo := simExchangeRunner(t)
+	r.DelegateRecheckWait = time.Millisecond
+	sim.SetRecipientName(demo.ManagerID, demo.ManagerID) // GrantSendOnBehalfTo now shows a GUID
+	sim.LagDelegateReads(2)
+	rec := &recorder{sim: sim}
+	in := Input{Target: Target{ID: demo.UserID, UPN: demo.UPN}, Record: rec.record}
+
+	out := r.Run(ctx, RemoveMailboxDelegates, in)
+	if out.Status != runs.StepSucceeded || out.Error != nil {
+		t.Fatalf("status %s, error %+v, message %q; want succeeded once replication caught up", out.Status, out.Error, out.Message)
+	}
+	if got := sim.SendOnBehalf(demo.UPN); len(got) != 0 {
+		t.Fatalf("SendOnBehalf left: %v", got)
+	}
+	var sob *runs.Change
+	for i, c := range out.Changes {
+		if c.Action == "send_on_behalf_removed" {
+			sob = &out.Changes[i]
+		}
+	}
+	if sob == nil {
+		t.Fatalf("no SendOnBehalf change: %+v", out.Changes)
+	}
+	before, _ := sob.Before.(map[string]any)
+	rc, _ := before["recipient"].(map[string]any)
+	if before["GrantSendOnBehalfTo"] != demo.ManagerID || rc == nil || !strings.EqualFold(fmt.Sprint(rc["primarySmtpAddress"]), demo.ManagerUPN) ||
+		!strings.Contains(sob.Target, demo.ManagerUPN) || !strings.Contains(strings.Join(sob.Reasons, " "), demo.ManagerUPN) {
+		t.Errorf("SendOnBehalf evidence does not name the delegate's address: target %q, before %v, reasons %v", sob.Target, sob.Before, sob.Reasons)
+	}
+	if g := sob.Restore.(ExchangeGrant); g.Trustee != demo.ManagerID {
+		t.Errorf("restore trustee %q, want the name Exchange listed", g.Trustee)
+	}
+	reads, recipients := 0, 0
+	for _, req := range sim.Requests() {
+		switch req.Cmdlet {
+		case "Get-Mailbox":
+			reads++
+		case "Get-Recipient":
+			recipients++
+			if !strings.Contains(string(req.Body), `"Identity":"`+demo.ManagerID+`"`) {
+				t.Errorf("Get-Recipient sent %s", req.Body)
+			}
+		}
+	}
+	if recipients != 1 || reads != 4 { // the first read, then three after the removal
+		t.Errorf("%d Get-Recipient and %d Get-Mailbox calls, want 1 and 4", recipients, reads)
+	}
+
+	// A delegate still listed after the bounded re-reads: not_removed, in bounded time.
+	sim.GrantSendOnBehalf(demo.UPN, demo.ManagerID)
+	sim.LagDelegateReads(10)
+	began := time.Now()
+	stuck := r.Run(ctx, RemoveMailboxDelegates, Input{Target: Target{ID: demo.UserID, UPN: demo.UPN}})
+	if stuck.Status != runs.StepFailed || stuck.Error == nil || stuck.Error.Code != "not_removed" || time.Since(began) > 5*time.Second {
+		t.Fatalf("lag beyond the re-reads: %s %+v after %s", stuck.Status, stuck.Error, time.Since(began))
+	}
+}

@@ -323,6 +323,9 @@ type Runner struct {
 	AsyncSourceBudget time.Duration
 	// Now is the clock of investigate's window (time.Now when nil).
 	Now func() time.Time
+	// DelegateRecheckWait is the unit of the backoff between the reads that check a removed
+	// delegate is gone (defaultDelegateRecheckWait when zero); tests shorten it.
+	DelegateRecheckWait time.Duration
 }
 
 // Run runs one step.

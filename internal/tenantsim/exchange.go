@@ -36,6 +36,7 @@ func (s *Sim) cmdlets() map[string]cmdletFunc {
 		"add-mailboxpermission":       s.addMailboxPermission,
 		"remove-mailboxpermission":    s.removeMailboxPermission,
 		"get-recipientpermission":     s.getRecipientPermission,
+		"get-recipient":               s.getRecipient,
 		"add-recipientpermission":     s.addRecipientPermission,
 		"remove-recipientpermission":  s.removeRecipientPermission,
 		"search-unifiedauditlog":      s.searchUnifiedAuditLog,

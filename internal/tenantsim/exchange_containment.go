@@ -37,6 +37,10 @@ type mailboxAccess struct {
 	fullAccess   []*MailboxPermission
 	sendAs       []*RecipientPermission
 	sendOnBehalf []string // user ids
+	// staleSendOnBehalf is what the next staleReads Get-Mailbox reads show instead of
+	// sendOnBehalf, after a change while the tenant plays a replication lag.
+	staleSendOnBehalf []string
+	staleReads        int
 }
 
 // mailProtocols are the Get-CASMailbox properties the simulator serves and Set-CASMailbox
@@ -751,10 +755,17 @@ func (s *Sim) removeRecipientPermission(p exoParams) ([]any, *exoError) {
 
 // --- SendOnBehalf (Set-Mailbox -GrantSendOnBehalfTo)
 
-// sendOnBehalfNames lists GrantSendOnBehalfTo as Get-Mailbox shows it. Held under s.mu.
+// sendOnBehalfNames lists GrantSendOnBehalfTo as Get-Mailbox shows it: the list as it was
+// before the latest change while a replication lag is played (each read uses one up). Held
+// under s.mu.
 func (t *tenant) sendOnBehalfNames(mb *mailbox) []string {
+	ids := mb.sendOnBehalf
+	if mb.staleReads > 0 {
+		ids = mb.staleSendOnBehalf
+		mb.staleReads--
+	}
 	out := []string{}
-	for _, id := range mb.sendOnBehalf {
+	for _, id := range ids {
 		if u := t.user(id); u != nil {
 			out = append(out, t.recipientName(u))
 		}
@@ -767,6 +778,12 @@ func (t *tenant) sendOnBehalfNames(mb *mailbox) []string {
 // remove=...}, typed "#Exchange.GenericHashTable" over REST) changes only those entries.
 // Removing a delegate that is not there changes nothing. Held under s.mu.
 func (t *tenant) applySendOnBehalf(mb *mailbox, raw json.RawMessage) *exoError {
+	before := slices.Clone(mb.sendOnBehalf)
+	defer func() {
+		if t.delegateLag > 0 && !slices.Equal(before, mb.sendOnBehalf) {
+			mb.staleSendOnBehalf, mb.staleReads = before, t.delegateLag
+		}
+	}()
 	resolve := func(names []string) ([]string, *exoError) {
 		var ids []string
 		for _, n := range names {
@@ -920,6 +937,26 @@ func (s *Sim) GrantSendOnBehalf(upn, delegate string) {
 	}
 }
 
+// LagDelegateReads makes every later change of a mailbox's GrantSendOnBehalfTo reach
+// Get-Mailbox only after n reads: the next n reads of that mailbox still show the list as it
+// was, as a read served by another server before replication would. 0 turns it off.
+func (s *Sim) LagDelegateReads(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tenant.delegateLag = n
+}
+
+// SetRecipientName sets the Name of the user's mailbox, which delegate lists such as
+// GrantSendOnBehalfTo and role group Members show: e.g. the user's object id, as Exchange
+// Online names many recipients with a GUID.
+func (s *Sim) SetRecipientName(user, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if mb := s.tenant.mailboxOf(user); mb != nil {
+		mb.Name = name
+	}
+}
+
 // MailboxPermissions returns every Get-MailboxPermission entry of the user's mailbox.
 func (s *Sim) MailboxPermissions(upn string) []MailboxPermission {
 	s.mu.Lock()
@@ -1029,4 +1066,51 @@ func (s *Sim) RoleGroupNames() []string {
 		out = append(out, g.Name)
 	}
 	return out
+}
+
+// --- Get-Recipient
+
+func (t *tenant) recipientItem(u *User) map[string]any {
+	item := map[string]any{
+		"Identity": t.recipientName(u), "Name": t.recipientName(u), "DisplayName": u.DisplayName,
+		"ExternalDirectoryObjectId": u.ID, "Guid": t.exoGUID(u.ID), "ExchangeObjectId": t.exoGUID(u.ID),
+		"RecipientType": "User", "RecipientTypeDetails": "User", "PrimarySmtpAddress": "",
+	}
+	if mb := t.mailboxes[u.ID]; mb != nil {
+		item["RecipientType"], item["RecipientTypeDetails"], item["PrimarySmtpAddress"] = "UserMailbox", "UserMailbox", mb.PrimarySmtpAddress
+		item["Alias"] = mb.Alias
+	}
+	return item
+}
+
+// getRecipient answers one recipient for an Identity (object id, Exchange GUID, UPN, alias,
+// name or address), not-found for an unknown one, and, as the cmdlet page warns, every
+// recipient when Identity is absent or null.
+func (s *Sim) getRecipient(p exoParams) ([]any, *exoError) {
+	if err := p.only("Identity", "ResultSize"); err != nil {
+		return nil, err
+	}
+	identity, _, err := p.str("Identity")
+	if err != nil {
+		return nil, err
+	}
+	size, err := resultSize(p)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.tenant
+	if strings.TrimSpace(identity) != "" {
+		u := t.resolveRecipient(identity)
+		if u == nil {
+			return nil, t.recipientNotFound(identity)
+		}
+		return []any{t.recipientItem(u)}, nil
+	}
+	var out []any
+	for _, u := range t.users {
+		out = append(out, t.recipientItem(u))
+	}
+	return limit(out, size), nil
 }

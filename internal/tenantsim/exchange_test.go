@@ -60,7 +60,7 @@ func TestExchangeGetAndSetMailbox(t *testing.T) {
 		{"missing identity", "Set-Mailbox", map[string]any{"ForwardingSmtpAddress": nil}, 400, "BadRequest",
 			"Cannot process command because of one or more missing mandatory parameters: Identity."},
 		{"bad bool", "Set-Mailbox", map[string]any{"Identity": demo.UPN, "DeliverToMailboxAndForward": "maybe"}, 400, "BadRequest", ""},
-		{"unknown cmdlet", "Get-Recipient", nil, 400, "BadRequest", ""},
+		{"unknown cmdlet", "Get-MailContact", nil, 400, "BadRequest", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

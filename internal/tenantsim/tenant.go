@@ -51,7 +51,10 @@ type tenant struct {
 	canResetAdmins bool
 	nextRule       uint64
 	notFoundStatus int // HTTP status of Exchange's ManagementObjectNotFoundException
-	cmdletHooks    []cmdletHook
+	// delegateLag is how many Get-Mailbox reads after a GrantSendOnBehalfTo change still
+	// show the list as it was (LagDelegateReads): replication between Exchange's servers.
+	delegateLag int
+	cmdletHooks []cmdletHook
 	// hookRunning is held while due hooks run, so a request that comes in meanwhile
 	// waits for the change the hook makes.
 	hookRunning sync.Mutex
