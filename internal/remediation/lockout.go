@@ -97,8 +97,8 @@ func isGlobalAdmin(admins []graph.User, u graph.User) bool {
 // good (a permission, a refusal) makes the run wait: the rail fails closed. One that may
 // succeed later (throttling, 5xx, a timeout) is returned as err, and the start fails with
 // nothing recorded: a caller or the queue tries again.
-func (s *Service) lockoutGuard(ctx context.Context, user graph.User, names []steps.Name, dryRun bool, runID string) (wait bool, why string, release func(), err error) {
-	wait, why, release, err = s.lockoutDecision(ctx, user, names, dryRun, runID)
+func (s *Service) lockoutGuard(ctx context.Context, user graph.User, names []steps.Name, dryRun bool, runID string, quick *quickGA) (wait bool, why string, release func(), err error) {
+	wait, why, release, err = s.lockoutDecision(ctx, user, names, dryRun, runID, quick)
 	if err != nil {
 		release()
 		release = func() {}
@@ -106,13 +106,66 @@ func (s *Service) lockoutGuard(ctx context.Context, user graph.User, names []ste
 	return wait, why, release, err
 }
 
-func (s *Service) lockoutDecision(ctx context.Context, user graph.User, names []steps.Name, dryRun bool, runID string) (wait bool, why string, release func(), transient error) {
+// quickGA is the lockout guard's first question, asked beside the user's lookup
+// (startQuickGA): the Global Administrator role's principals and the user's groups.
+type quickGA struct {
+	done       chan struct{}
+	principals map[string]bool
+	groups     []string
+	err        error
+}
+
+// startQuickGA asks, for a run that may lock an account out, whether its user holds Global
+// Administrator, while the caller looks the user up: a run for an ordinary user then pays no
+// round trip for the guard. nil when the run cannot lock anyone out.
+func (s *Service) startQuickGA(ctx context.Context, user string, names []steps.Name, dryRun bool) *quickGA {
+	if dryRun || !touchesLogin(names) {
+		return nil
+	}
+	q := &quickGA{done: make(chan struct{})}
+	go func() {
+		defer close(q.done)
+		rctx, cancel := context.WithTimeout(ctx, approvalReadTimeout)
+		defer cancel()
+		q.principals, q.groups, q.err = s.Runner.HoldsGlobalAdminQuick(rctx, user)
+	}()
+	return q
+}
+
+// holds reports the quick answer for the resolved user; ok false when it has none.
+func (q *quickGA) holds(user graph.User) (holds, ok bool) {
+	if q == nil {
+		return false, false
+	}
+	<-q.done
+	if q.err != nil {
+		return false, false
+	}
+	if q.principals[strings.ToLower(user.ID)] {
+		return true, true
+	}
+	for _, g := range q.groups {
+		if q.principals[g] {
+			return true, true
+		}
+	}
+	return false, true
+}
+
+func (s *Service) lockoutDecision(ctx context.Context, user graph.User, names []steps.Name, dryRun bool, runID string, quick *quickGA) (wait bool, why string, release func(), transient error) {
 	release = func() {}
 	if dryRun || !touchesLogin(names) {
 		return false, "", release, nil
 	}
-	admins, err := s.globalAdmins(ctx, false)
-	if err == nil && !isGlobalAdmin(admins, user) {
+	var (
+		admins []graph.User
+		err    error
+	)
+	if holds, ok := quick.holds(user); ok {
+		if !holds {
+			return false, "", release, nil
+		}
+	} else if admins, err = s.globalAdmins(ctx, false); err == nil && !isGlobalAdmin(admins, user) {
 		return false, "", release, nil
 	}
 	if err == nil {
