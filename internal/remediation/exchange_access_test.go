@@ -10,6 +10,7 @@ import (
 
 	"github.com/tourniquet/tourniquet/internal/remediation"
 	"github.com/tourniquet/tourniquet/internal/runs"
+	"github.com/tourniquet/tourniquet/internal/steps"
 	"github.com/tourniquet/tourniquet/internal/tenantsim"
 )
 
@@ -326,5 +327,44 @@ func TestDisableMailProtocolsCoversMobileMacAndSMTPAuth(t *testing.T) {
 	}
 	if p := e.sim.MailProtocols(d.UPN); p["SmtpClientAuthenticationDisabled"] != nil || p["EwsEnabled"] == nil || !*p["EwsEnabled"] {
 		t.Errorf("after the second restore: %s", accessState{protocols: p})
+	}
+}
+
+// A delegate is recorded by object id as well as by name: after the delegate's account was
+// renamed and its old address given to someone else, restore grants to the same account
+// under its new name, never to the new holder of the address.
+func TestDelegateRestoreFollowsTheObjectNotTheName(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{})
+	ctx := context.Background()
+	e.sim.GrantFullAccess(e.demo.UPN, e.demo.ManagerUPN)
+	run := e.start(remediation.StartRequest{User: e.demo.UPN, Mode: "sync", Steps: []string{"reset-password", "revoke-sessions", "remove-mailbox-delegates"}})
+	var found bool
+	for _, c := range run.Step("remove-mailbox-delegates").Changes {
+		raw, _ := json.Marshal(c.Restore)
+		var g steps.ExchangeGrant
+		_ = json.Unmarshal(raw, &g)
+		if g.Kind == steps.GrantFullAccess && strings.EqualFold(g.Trustee, e.demo.ManagerUPN) {
+			found = strings.EqualFold(g.TrusteeID, e.demo.ManagerID)
+		}
+	}
+	if !found {
+		t.Fatalf("the delegate's object id was not recorded: %s", dump(run))
+	}
+	// Alex is renamed; a new account takes Alex's old address.
+	alex, _ := e.sim.User(e.demo.ManagerID)
+	alex.UserPrincipalName, alex.Mail = "alex.renamed@contoso.example", "alex.renamed@contoso.example"
+	e.sim.AddUser(alex)
+	e.sim.AddUser(tenantsim.User{ID: "0e0e0e0e-0000-4000-8000-00000000000e", UserPrincipalName: e.demo.ManagerUPN, Mail: e.demo.ManagerUPN, AccountEnabled: true})
+	if _, err := e.svc.Restore(ctx, remediation.RestoreRequest{RunID: run.RunID, Steps: []string{"remove-mailbox-delegates"}}); err != nil {
+		t.Fatal(err)
+	}
+	var to []string
+	for _, p := range e.sim.MailboxPermissions(e.demo.UPN) {
+		to = append(to, p.User)
+	}
+	if !slices.ContainsFunc(to, func(u string) bool { return strings.EqualFold(u, "alex.renamed@contoso.example") }) ||
+		slices.ContainsFunc(to, func(u string) bool { return strings.EqualFold(u, e.demo.ManagerUPN) }) {
+		t.Fatalf("FullAccess after the restore: %v", to)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tourniquet/tourniquet/internal/exchange"
+	"github.com/tourniquet/tourniquet/internal/graph"
 	"github.com/tourniquet/tourniquet/internal/runs"
 )
 
@@ -54,11 +55,15 @@ type ExchangeGrant struct {
 	Protocol string `json:"protocol,omitempty"`
 	// Value is the protocol's previous setting as Get-CASMailbox showed it (for
 	// SmtpClientAuthenticationDisabled true is off); nil when it was null (the organisation's).
-	Value           *bool  `json:"value,omitempty"`
-	Group           string `json:"group,omitempty"` // the role group's GUID (or name)
-	GroupName       string `json:"groupName,omitempty"`
-	Member          string `json:"member,omitempty"` // what Add-RoleGroupMember is sent
-	Trustee         string `json:"trustee,omitempty"`
+	Value     *bool  `json:"value,omitempty"`
+	Group     string `json:"group,omitempty"` // the role group's GUID (or name)
+	GroupName string `json:"groupName,omitempty"`
+	Member    string `json:"member,omitempty"` // what Add-RoleGroupMember is sent
+	Trustee   string `json:"trustee,omitempty"`
+	// TrusteeID is the delegate's Entra object id, when it could be resolved at removal: a
+	// restore grants to that object under its current name, so a renamed account or an
+	// address given to someone else since never receives the grant.
+	TrusteeID       string `json:"trusteeId,omitempty"`
 	InheritanceType string `json:"inheritanceType,omitempty"`
 }
 
@@ -697,6 +702,7 @@ func (r *Runner) removeMailboxDelegates(ctx context.Context, in Input) Outcome {
 	if len(plan) == 0 {
 		return Outcome{Status: runs.StepNoChange, Message: "the mailbox has no delegates: no explicit FullAccess or SendAs other than NT AUTHORITY\\SELF and inherited entries, and no SendOnBehalf"}
 	}
+	r.resolveTrustees(ctx, plan, resolved)
 	planned := changesOf(plan, func(d delegate) runs.Change { return d.change })
 	if stop := recordBeforeActing(ctx, step, in, planned); stop != nil {
 		return *stop
@@ -740,6 +746,17 @@ func (r *Runner) restoreExchangeAccess(ctx context.Context, step Name, user runs
 		return nil, fmt.Errorf("a %s change of kind %q is not one %s made", c.Action, g.Kind, step)
 	}
 	target := Target{ID: user.ID, UPN: user.UserPrincipalName}
+	if g.TrusteeID != "" {
+		// The delegate the record names by object id, under its name now.
+		u, err := r.Directory.GetUser(ctx, g.TrusteeID)
+		if err != nil {
+			return nil, fmt.Errorf("the delegate's account (object id %s) could not be read, so nothing was granted: %w", g.TrusteeID, err)
+		}
+		if !strings.EqualFold(u.ID, g.TrusteeID) || u.UserPrincipalName == "" {
+			return nil, fmt.Errorf("the directory answered another object for the delegate %s; nothing was granted", g.TrusteeID)
+		}
+		g.Trustee = u.UserPrincipalName
+	}
 	present, err := r.grantPresent(ctx, g, target)
 	if err != nil {
 		return nil, err
@@ -851,4 +868,35 @@ func (r *Runner) runUserNow(ctx context.Context, user runs.UserRef) (string, err
 		return "", fmt.Errorf("the directory answered another object (%s) for the run's user %s", u.ID, user.ID)
 	}
 	return u.UserPrincipalName, nil
+}
+
+// resolveTrustees records each delegate's Entra object id in its restore payload, where the
+// name Exchange listed can be resolved: an address through the directory, a SendOnBehalf
+// GUID through what Get-Recipient answered for it. A name that resolves to nothing (a
+// Windows principal, a deleted account) keeps only its name, and a restore grants by name.
+func (r *Runner) resolveTrustees(ctx context.Context, plan []delegate, recipients map[string]delegateRecipient) {
+	ids := make([]string, len(plan))
+	callEach(len(plan), func(i int) error {
+		g, ok := plan[i].change.Restore.(ExchangeGrant)
+		if !ok {
+			return nil
+		}
+		if res, looked := recipients[g.Trustee]; looked && res.err == nil && graph.ValidID(res.recipient.ExternalDirectoryObjectID) {
+			ids[i] = res.recipient.ExternalDirectoryObjectID
+			return nil
+		}
+		if !strings.Contains(g.Trustee, "@") || !graph.ValidUPN(g.Trustee) {
+			return nil
+		}
+		if u, err := r.Directory.GetUser(ctx, g.Trustee); err == nil && graph.ValidID(u.ID) {
+			ids[i] = u.ID
+		}
+		return nil
+	})
+	for i, id := range ids {
+		if g, ok := plan[i].change.Restore.(ExchangeGrant); ok && id != "" {
+			g.TrusteeID = strings.ToLower(id)
+			plan[i].change.Restore = g
+		}
+	}
 }

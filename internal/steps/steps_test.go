@@ -243,3 +243,9 @@ func TestRevokeSessionsSaysWhatItDoesNotDo(t *testing.T) {
 		})
 	}
 }
+
+// GetUser of noDirectory knows nobody: steps that resolve a name through the directory
+// (remove-mailbox-delegates' trustees) go on without it.
+func (noDirectory) GetUser(context.Context, string) (graph.User, error) {
+	return graph.User{}, &graph.Error{Op: "GetUser", Status: 404, Code: "Request_ResourceNotFound", Message: "not found"}
+}
