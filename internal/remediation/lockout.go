@@ -141,15 +141,7 @@ func (q *quickGA) holds(user graph.User) (holds, ok bool) {
 	if q.err != nil {
 		return false, false
 	}
-	if q.principals[strings.ToLower(user.ID)] {
-		return true, true
-	}
-	for _, g := range q.groups {
-		if q.principals[g] {
-			return true, true
-		}
-	}
-	return false, true
+	return steps.GlobalAdminAmong(q.principals, q.groups, user.ID), true
 }
 
 func (s *Service) lockoutDecision(ctx context.Context, user graph.User, names []steps.Name, dryRun bool, runID string, quick *quickGA) (wait bool, why string, release func(), transient error) {

@@ -278,6 +278,20 @@ func (r *Runner) HoldsGlobalAdminQuick(ctx context.Context, user string) (princi
 	return principals, groups, nil
 }
 
+// GlobalAdminAmong reports whether a user holds Global Administrator, given the role's
+// principals (lower-case object ids) and the user's groups (HoldsGlobalAdminQuick).
+func GlobalAdminAmong(principals map[string]bool, groups []string, userID string) bool {
+	if principals[strings.ToLower(userID)] {
+		return true
+	}
+	for _, g := range groups {
+		if principals[strings.ToLower(g)] {
+			return true
+		}
+	}
+	return false
+}
+
 // GlobalAdmins lists the enabled user accounts that can act as Global Administrator now:
 // active holders of the role (an active assignment; PIM active schedules appear among them)
 // directly, or as enabled members of a role-assignable group that holds it. Service

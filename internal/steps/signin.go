@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/tourniquet/tourniquet/internal/graph"
 	"github.com/tourniquet/tourniquet/internal/runs"
 )
@@ -167,32 +165,11 @@ func syncedSignIn(in Input) Outcome {
 // holdsGlobalAdmin reports whether the user holds Global Administrator actively: an
 // assignment of its own, or membership of a role-assignable group that holds it.
 func (r *Runner) holdsGlobalAdmin(ctx context.Context, userID string) (bool, error) {
-	var (
-		holders []graph.RoleAssignment
-		groups  []graph.Group
-	)
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) {
-		holders, err = r.Directory.RoleAssignmentsForRole(gctx, GlobalAdministratorTemplateID)
-		return err
-	})
-	g.Go(func() (err error) { groups, err = r.Directory.RoleAssignableGroups(gctx, userID); return err })
-	if err := g.Wait(); err != nil {
+	principals, groups, err := r.HoldsGlobalAdminQuick(ctx, userID)
+	if err != nil {
 		return false, err
 	}
-	principals := map[string]bool{}
-	for _, a := range holders {
-		if strings.EqualFold(a.PrincipalID, userID) {
-			return true, nil
-		}
-		principals[strings.ToLower(a.PrincipalID)] = true
-	}
-	for _, grp := range groups {
-		if principals[strings.ToLower(grp.ID)] {
-			return true, nil
-		}
-	}
-	return false, nil
+	return GlobalAdminAmong(principals, groups, userID), nil
 }
 
 // restoreSignIn enables the account again, once: an account already enabled is
