@@ -53,6 +53,30 @@ func Start(ctx context.Context) (*Instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("azurite.Start: %w", err)
 	}
+	// A free port can be taken by another process (another test binary's Azurite, or an
+	// outgoing connection) between freePorts and Azurite's bind: Azurite then exits, while the
+	// readiness check may already have been answered by the other process. Such a start is
+	// tried again on new ports.
+	for attempt := 1; ; attempt++ {
+		inst, err := start(ctx, bin)
+		if !errors.Is(err, errLostPort) || attempt == 3 {
+			return inst, err
+		}
+	}
+}
+
+// errLostPort: Azurite exited right after its ports answered: another process held one.
+var errLostPort = errors.New("azurite exited after its ports answered (a port was taken by another process)")
+
+// minStartup is less than Azurite (node) ever takes to listen: ports that answer sooner
+// were answered by another process, and the start is judged after settleStartup.
+const (
+	minStartup    = 300 * time.Millisecond
+	settleStartup = 2 * time.Second
+)
+
+func start(ctx context.Context, bin string) (*Instance, error) {
+	begun := time.Now()
 	ports, err := freePorts(3)
 	if err != nil {
 		return nil, fmt.Errorf("azurite.Start: %w", err)
@@ -96,6 +120,17 @@ func Start(ctx context.Context) (*Instance, error) {
 	if err := waitForPorts(waitCtx, inst.exited, tablePort, queuePort); err != nil {
 		_ = inst.Stop()
 		return nil, fmt.Errorf("azurite.Start: %w; azurite output:\n%s", err, output.String())
+	}
+	if time.Since(begun) < minStartup {
+		select {
+		case <-inst.exited:
+		case <-time.After(settleStartup - time.Since(begun)):
+		}
+	}
+	select {
+	case <-inst.exited:
+		return nil, fmt.Errorf("azurite.Start: %w; azurite output:\n%s", errLostPort, output.String())
+	default:
 	}
 	return inst, nil
 }
