@@ -14,6 +14,7 @@ import (
 	"github.com/tourniquet/tourniquet/internal/remediation"
 	"github.com/tourniquet/tourniquet/internal/runs"
 	"github.com/tourniquet/tourniquet/internal/steps"
+	"github.com/tourniquet/tourniquet/internal/tenantsim"
 )
 
 // The tests of this file play someone who can write the storage account but does not hold
@@ -300,5 +301,37 @@ func TestASealedChangeMovedToAnotherStepDoesNotVerify(t *testing.T) {
 		if it.Target == moved.Target && (it.Result != "failed" || it.Error == nil || it.Error.Code != string(apperr.RecordTampered)) {
 			t.Fatalf("a change moved to another step: %+v", it)
 		}
+	}
+}
+
+// The eviction watch's state and an investigation's findings are sealed too: someone with
+// storage write can neither end a watch, hide a rule from it, nor take the attacker's
+// address out of the indicators it looks for.
+func TestAnEditedWatchOrFindingsIsRecognised(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{WatchInterval: 2 * time.Second})
+	for name, tt := range map[string]struct {
+		rowKey string
+		edit   func(m map[string]any)
+	}{
+		"the watch ended by hand": {"run", func(m map[string]any) { m["WatchBaseline"] = `{"ended":true}` }},
+		"the watch's verdict": {"run", func(m map[string]any) {
+			m["Watch"] = strings.Replace(m["Watch"].(string), `"watching"`, `"no_return_seen"`, 1)
+		}},
+		"the indicators": {"step-investigate", func(m map[string]any) {
+			m["Findings"] = strings.ReplaceAll(m["Findings"].(string), tenantsim.AttackerIP, "192.0.2.1")
+		}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			run := e.start(remediation.StartRequest{User: e.demo.UPN, Mode: "sync", Reason: "INC-3",
+				Steps: []string{"investigate", "revoke-sessions"}, Options: []byte(`{"watch":{"duration":"1h"}}`)})
+			if run.Watch == nil || e.get(run.RunID).Tampered != "" {
+				t.Fatalf("run: %s", dump(run))
+			}
+			e.tamper(run.RunID, tt.rowKey, tt.edit)
+			if got := e.get(run.RunID); got.Tampered == "" {
+				t.Fatalf("an edited %s verifies", name)
+			}
+		})
 	}
 }

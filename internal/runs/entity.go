@@ -110,6 +110,9 @@ func headerDraft(r *Run) (*draft, error) {
 	if r.approvalSeal != "" {
 		d.props["ApprovalSeal"] = r.approvalSeal
 	}
+	if r.watchSeal != "" {
+		d.props["WatchSeal"] = r.watchSeal
+	}
 	return d, nil
 }
 
@@ -176,6 +179,7 @@ func (m entity) toRun(parts partLookup) (*Run, error) {
 		spills:       m.spills(),
 		intentSeal:   m.str("IntentSeal"),
 		approvalSeal: m.str("ApprovalSeal"),
+		watchSeal:    m.str("WatchSeal"),
 	}
 	if t := m.time("CreatedAt"); t != nil {
 		r.CreatedAt = *t

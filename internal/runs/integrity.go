@@ -29,7 +29,8 @@ import (
 //     asked (requestedBy, the requester's principal id, and the watched run a re-containment
 //     comes from);
 //   - the approval decision, when it is written: decision, who, when;
-//   - each step's final status, when it is written.
+//   - each step's final status (with a read-only step's findings), when it is written;
+//   - the eviction watch and its bookkeeping, whenever the header is written.
 //
 // Every read verifies them. A run that does not verify carries Tampered (why), every step
 // of it is marked too, and the store refuses to write over it (ErrTampered): a forged
@@ -100,9 +101,11 @@ func sealTime(t *time.Time) string {
 // intentSeal seals what a run is for. Fields that legitimately change while the run goes
 // on (status, mode, step progress, restorations) are not part of it.
 func (s *Store) intentSeal(r *Run) (string, error) {
-	opts, err := canonicalOptions(r.Options)
-	if err != nil {
-		return "", err
+	opts := ""
+	if len(bytes.TrimSpace(r.Options)) > 0 {
+		if opts = canonicalValue(r.Options); opts == "" {
+			return "", errors.New("runs: options are not JSON")
+		}
 	}
 	sl := s.newSealer("run-intent")
 	sl.field(r.RunID)
@@ -132,29 +135,69 @@ func (s *Store) approvalSeal(runID string, a Approval) string {
 	return sl.sum()
 }
 
-// stepSeal seals a step's final status.
+// stepSeal seals a step's final status, and what a read-only step found with it (the
+// eviction watch acts on the investigation's indicators).
 func (s *Store) stepSeal(runID string, st *Step) string {
 	sl := s.newSealer("step-final")
 	sl.field(runID)
 	sl.field(st.Name)
 	sl.field(string(st.Status))
+	sl.field(canonicalValue(st.Findings))
 	return sl.sum()
 }
 
-// canonicalOptions renders options with object keys sorted and numbers as written, so the
-// seal does not depend on how the JSON was spaced or ordered on its way through the store.
-func canonicalOptions(raw json.RawMessage) (string, error) {
-	if len(bytes.TrimSpace(raw)) == 0 {
-		return "", nil
+// watchSeal seals a run's eviction watch and its bookkeeping: the watch decides when to stop
+// and what counts as the attacker's return from them.
+func (s *Store) watchSeal(r *Run) string {
+	sl := s.newSealer("run-watch")
+	sl.field(r.RunID)
+	sl.field(canonicalValue(r.Watch))
+	sl.field(canonicalValue(r.WatchBaseline))
+	return sl.sum()
+}
+
+// canonicalValue renders v as JSON with object keys sorted and nulls, empty lists and empty
+// objects left out, so a value sealed as written verifies as read back (a reader may turn a
+// missing list into an empty one).
+func canonicalValue(v any) string {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return ""
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return "", fmt.Errorf("runs: options are not JSON: %w", err)
+	var generic any
+	if dec.Decode(&generic) != nil {
+		return ""
 	}
-	out, err := json.Marshal(v)
-	return string(out), err
+	out, _ := json.Marshal(pruneEmpty(generic))
+	return string(out)
+}
+
+func pruneEmpty(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, e := range t {
+			if e = pruneEmpty(e); e == nil {
+				delete(t, k)
+			} else {
+				t[k] = e
+			}
+		}
+		if len(t) == 0 {
+			return nil
+		}
+		return t
+	case []any:
+		if len(t) == 0 {
+			return nil
+		}
+		for i := range t {
+			t[i] = pruneEmpty(t[i])
+		}
+		return t
+	}
+	return v
 }
 
 // verify checks a run read from the store against its seals and reports what does not hold
@@ -181,6 +224,9 @@ func (s *Store) check(r *Run) string {
 	a := r.Approval
 	if a.Decision != "" && !hmac.Equal([]byte(s.approvalSeal(r.RunID, a)), []byte(r.approvalSeal)) {
 		return "the approval decision was not recorded by the handler"
+	}
+	if (r.Watch != nil || r.WatchBaseline != nil || r.watchSeal != "") && !hmac.Equal([]byte(s.watchSeal(r)), []byte(r.watchSeal)) {
+		return "the run's eviction watch was not recorded by the handler"
 	}
 	// The header's status is not sealed (it moves on), but a run that needed approval and did
 	// not get it can only be waiting, refused, rejected or expired.

@@ -239,6 +239,7 @@ type Run struct {
 	spills       map[string]string // spill references of the header read (see layout.go)
 	intentSeal   string            // integrity.go
 	approvalSeal string
+	watchSeal    string
 }
 
 // Step returns the named step of the run, or nil.

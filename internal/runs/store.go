@@ -317,11 +317,15 @@ func (s *Store) get(ctx context.Context, runID string) (*Run, error) {
 	return run, nil
 }
 
-// sealDecision seals the run's approval decision, if it has one.
+// sealDecision seals the run's approval decision, if it has one, and its eviction watch.
 func (s *Store) sealDecision(r *Run) {
 	r.approvalSeal = ""
 	if r.Approval.Decision != "" {
 		r.approvalSeal = s.approvalSeal(r.RunID, r.Approval)
+	}
+	r.watchSeal = ""
+	if r.Watch != nil || r.WatchBaseline != nil {
+		r.watchSeal = s.watchSeal(r)
 	}
 }
 
