@@ -35,40 +35,14 @@ const (
 	// one usable.
 	lockoutLock    = "global-administrator-lockout"
 	lockoutLockTTL = 30 * time.Second
-	// globalAdminsFresh is how long a listing of the Global Administrators answers "is the
-	// target one of them?" without a new read. The decision for a target that is one is
-	// always taken on a fresh listing under the lock; a cached "no" only spares a run for an
-	// ordinary user the listing (an account made Global Administrator in the last minute
-	// was made so by another Global Administrator, who remains).
-	globalAdminsFresh = time.Minute
 )
 
-// globalAdminCache remembers the last listing of Global Administrators.
-type globalAdminCache struct {
-	mu    sync.Mutex
-	users []graph.User
-	at    time.Time
-}
-
-func (s *Service) globalAdmins(ctx context.Context, fresh bool) ([]graph.User, error) {
-	c := &s.gaCache
-	c.mu.Lock()
-	if !fresh && !c.at.IsZero() && s.now().Sub(c.at) < globalAdminsFresh {
-		users := c.users
-		c.mu.Unlock()
-		return users, nil
-	}
-	c.mu.Unlock()
+// globalAdmins lists the enabled accounts that hold Global Administrator now (a fresh read:
+// the guard decides on it under its lock).
+func (s *Service) globalAdmins(ctx context.Context) ([]graph.User, error) {
 	rctx, cancel := context.WithTimeout(ctx, approvalReadTimeout)
 	defer cancel()
-	users, err := s.Runner.GlobalAdmins(rctx)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	c.users, c.at = users, s.now()
-	c.mu.Unlock()
-	return users, nil
+	return s.Runner.GlobalAdmins(rctx)
 }
 
 // touchesLogin reports whether the steps take a person's way into the account.
@@ -157,7 +131,7 @@ func (s *Service) lockoutDecision(ctx context.Context, user graph.User, names []
 		if !holds {
 			return false, "", release, nil
 		}
-	} else if admins, err = s.globalAdmins(ctx, false); err == nil && !isGlobalAdmin(admins, user) {
+	} else if admins, err = s.globalAdmins(ctx); err == nil && !isGlobalAdmin(admins, user) {
 		return false, "", release, nil
 	}
 	if err == nil {
@@ -168,7 +142,7 @@ func (s *Service) lockoutDecision(ctx context.Context, user graph.User, names []
 		}
 		release = sync.OnceFunc(unlock) // released once the run is recorded, and deferred
 		// Decided on a fresh listing, under the lock.
-		if admins, err = s.globalAdmins(ctx, true); err == nil && !isGlobalAdmin(admins, user) {
+		if admins, err = s.globalAdmins(ctx); err == nil && !isGlobalAdmin(admins, user) {
 			return false, "", release, nil
 		}
 	}

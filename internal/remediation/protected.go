@@ -163,7 +163,7 @@ func (s *Service) ProtectedGlobalAdmins(ctx context.Context) (configured, resolv
 	if st.ResolvedAt == "" {
 		st = s.ResolveProtected(ctx)
 	}
-	list, err := s.globalAdmins(ctx, true)
+	list, err := s.globalAdmins(ctx)
 	if err != nil {
 		return configured, st.Resolved, 0, err
 	}

@@ -60,7 +60,6 @@ type Service struct {
 
 	keyOnce      sync.Once
 	protectedSet protectedAccounts
-	gaCache      globalAdminCache
 }
 
 // ErrRetry marks a failure that must fail the invocation, so the host delivers the message
