@@ -1,6 +1,7 @@
 package tenantsim
 
 import (
+	"slices"
 	"strings"
 	"time"
 )
@@ -254,26 +255,17 @@ func (s *Sim) RemoveIdentityDirectoryRoles() { s.removeRoleAssignmentsOf(Identit
 
 // removeRoleAssignmentsOf removes every active role assignment of a principal.
 func (s *Sim) removeRoleAssignmentsOf(principalID string) {
+	s.removeAssignments(func(a *RoleAssignment) bool { return strings.EqualFold(a.PrincipalID, principalID) })
+}
+
+// removeAssignments removes the active role assignments drop matches.
+func (s *Sim) removeAssignments(drop func(*RoleAssignment) bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	kept := s.tenant.assignments[:0]
-	for _, a := range s.tenant.assignments {
-		if !strings.EqualFold(a.PrincipalID, principalID) {
-			kept = append(kept, a)
-		}
-	}
-	s.tenant.assignments = kept
+	s.tenant.assignments = slices.DeleteFunc(s.tenant.assignments, drop)
 }
 
 // RemoveRoleAssignment removes one active role assignment by id.
 func (s *Sim) RemoveRoleAssignment(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	kept := s.tenant.assignments[:0]
-	for _, a := range s.tenant.assignments {
-		if a.ID != id {
-			kept = append(kept, a)
-		}
-	}
-	s.tenant.assignments = kept
+	s.removeAssignments(func(a *RoleAssignment) bool { return a.ID == id })
 }
