@@ -243,3 +243,42 @@ func TestAFailedRunIsNotWatched(t *testing.T) {
 		t.Fatal("a watch check was sent for a run that is not watched")
 	}
 }
+
+// Tenants as they are: a user without a mailbox is watched on sign-ins alone (the mailbox is
+// not "unavailable", there is none); a sign-in listing throttled past the client's retries
+// is read again from the same time at the next check, so the sign-in it hid is still a hit.
+func TestWatchOnAUserWithoutAMailboxAndThroughThrottling(t *testing.T) {
+	t.Parallel()
+	t.Run("no mailbox", func(t *testing.T) {
+		t.Parallel()
+		e := newEnvSeeded(t, remediation.Config{WatchInterval: 2 * time.Second}, tenantsim.SeedNoMailbox)
+		run := e.start(remediation.StartRequest{User: e.demo.UPN, Mode: "sync", Steps: []string{"revoke-sessions", "remove-forwarding"},
+			Options: []byte(`{"watch":{"duration":"10s","ips":["` + attackerIP + `"]}}`)})
+		if run.Watch == nil {
+			t.Fatalf("not watched: %s", dump(run))
+		}
+		e.checkWatch(run.RunID, 1)
+		e.sim.AddSignIn(tenantsim.SignIn{UserID: e.demo.UserID, Time: time.Now(), App: "Outlook", IP: attackerIP})
+		e.checkWatch(run.RunID, 2)
+		w := e.get(run.RunID).Watch
+		if len(w.Unavailable) != 0 || len(w.Hits) != 1 || w.Hits[0].Kind != "sign-in" {
+			t.Fatalf("watch of a user without a mailbox: %+v", w)
+		}
+	})
+	t.Run("throttled sign-ins", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, remediation.Config{WatchInterval: 2 * time.Second})
+		run := watchedRun(t, e, `{"watch":{"duration":"10s","ips":["`+attackerIP+`"]}}`)
+		e.sim.AddSignIn(tenantsim.SignIn{UserID: e.demo.UserID, Time: time.Now(), App: "Outlook", IP: attackerIP})
+		// Every attempt of this check's sign-in read (the client retries once) is throttled.
+		e.sim.ThrottleNext(2, "auditLogs/signIns", time.Second)
+		e.checkWatch(run.RunID, 2)
+		if w := e.get(run.RunID).Watch; w.Checks != 2 || len(w.Hits) != 0 || len(w.Unavailable) != 0 {
+			t.Fatalf("a throttled check: %+v", w)
+		}
+		e.checkWatch(run.RunID, 3)
+		if w := e.get(run.RunID).Watch; len(w.Hits) != 1 || w.Hits[0].IP != attackerIP {
+			t.Fatalf("the sign-in the throttled check missed was not seen at the next: %+v", w)
+		}
+	})
+}
