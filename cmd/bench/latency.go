@@ -72,7 +72,7 @@ func benchLatency(ctx context.Context, env *benchEnv, t *table) error {
 	if err := checkAppRoot(env.appRoot); err != nil {
 		return err
 	}
-	cmp, err := le.CompareHandlerPath(ctx, env.appRoot, env.storage.ConnectionString, env.latency, env.pageSize, env.iterations)
+	cmp, err := le.CompareHandlerPath(ctx, env.appRoot, env.storage.ConnectionString, env.latency, env.pageSize, env.iterations, bench.PathOptions{})
 	if err != nil {
 		return err
 	}
@@ -82,6 +82,18 @@ func benchLatency(ctx context.Context, env *benchEnv, t *table) error {
 		cmp.Handler.Status == runs.Succeeded && cmp.Handler.Ratio() <= 1.2, fmt.Sprintf("ratio %.2f (target <= 1.20); median of %d, min %s; host emulator, HTTP forwarded", cmp.Handler.Ratio(), cmp.Handler.Iterations, ms(cmp.Handler.WallMin)))
 	t.check("  handler path over in process", fmt.Sprintf("%+.1f %%", 100*cmp.Overhead()), "<= +10 %", cmp.Overhead() <= 0.10,
 		fmt.Sprintf("Graph / Exchange requests %d / %d vs %d / %d", cmp.Handler.Requests.Graph, cmp.Handler.Requests.Exchange, cmp.InProcess.Requests.Graph, cmp.InProcess.Requests.Exchange))
+
+	// A Global Administrator holder (issue 25): the lockout guard's count under its lock,
+	// remove-admin-roles' count under the tenant-wide lock and its recount after the removal.
+	ga, err := le.CompareHandlerPath(ctx, env.appRoot, env.storage.ConnectionString, env.latency, env.pageSize, env.iterations,
+		bench.PathOptions{GlobalAdmin: true, CriticalPath: bench.GlobalAdminCriticalPath})
+	if err != nil {
+		return err
+	}
+	t.check("Global Administrator holder through the handler", ms(ga.Handler.Wall), fmt.Sprintf("%s = %d dependent requests x %s", ms(ga.Handler.LowerBound), bench.GlobalAdminCriticalPath, env.latency),
+		ga.Handler.Status == runs.Succeeded && ga.Handler.Ratio() <= 1.2, fmt.Sprintf("ratio %.2f (target <= 1.20); median of %d, min %s; in process %s (%.2f)", ga.Handler.Ratio(), ga.Handler.Iterations, ms(ga.Handler.WallMin), ms(ga.InProcess.Wall), ga.InProcess.Ratio()))
+	t.row("  Graph / Exchange requests", fmt.Sprintf("%d / %d", ga.Handler.Requests.Graph, ga.Handler.Requests.Exchange), "", "")
+	t.row("  dependent requests as run", fmt.Sprintf("%d", ga.Handler.ChainDepth), fmt.Sprintf("%d derived", bench.GlobalAdminCriticalPath), strings.Join(ga.Handler.Chain, " > "))
 	return nil
 }
 

@@ -50,6 +50,32 @@ const CriticalPath = 6
 //	unblock-sender: Get-BlockedSenderAddress, Remove-BlockedSenderAddress   2
 const ContainmentCriticalPath = 6
 
+// chainOf names the calls of the longest chain of dependent requests in log.
+func chainOf(log []tenantsim.Request) []string {
+	var chain []string
+	for _, r := range LongestChain(log) {
+		call := r.Method + " " + r.Path
+		if r.Cmdlet != "" {
+			call = r.Cmdlet
+		}
+		chain = append(chain, call)
+	}
+	return chain
+}
+
+// GlobalAdminCriticalPath is CriticalPath for a victim who also holds Global Administrator
+// directly (docs/performance.md derives it):
+//
+//	GetUser (beside it the lockout guard's quick question)                     1
+//	lockout guard: the Global Administrators, under its lock                   1
+//	remove-admin-roles: 4 role listings                                        1
+//	                    the group's roles; the Global Administrator count      1
+//	                    (under the tenant-wide lock, beside the group's)
+//	                    removals                                               1
+//	                    the count again once the role is gone                  1
+//	unblock-sender:     Get-BlockedSenderAddress, Remove-BlockedSenderAddress  2
+const GlobalAdminCriticalPath = 8
+
 // LatencyResult is one measurement of a full sync remediation.
 type LatencyResult struct {
 	Latency       time.Duration
@@ -180,15 +206,7 @@ func (e *LatencyEnv) MeasureLatency(ctx context.Context, latency time.Duration, 
 			return res, fmt.Errorf("bench: remediation: %w", err)
 		}
 		if i >= 0 { // i == -1 is the warm-up
-			var chain []string
-			for _, r := range LongestChain(log) {
-				call := r.Method + " " + r.Path
-				if r.Cmdlet != "" {
-					call = r.Cmdlet
-				}
-				chain = append(chain, call)
-			}
-			samples = append(samples, sample{wall, Count(log), n, d, started.Run.Status, chain, timeline})
+			samples = append(samples, sample{wall, Count(log), n, d, started.Run.Status, chainOf(log), timeline})
 		}
 	}
 	sort.Slice(samples, func(a, b int) bool { return samples[a].wall < samples[b].wall })

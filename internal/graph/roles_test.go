@@ -59,6 +59,65 @@ func TestRoleAssignmentsForRole(t *testing.T) {
 	if q := f.seen()[0].Query.Get("$filter"); q != "roleDefinitionId eq '"+GlobalAdministratorTemplateID+"'" {
 		t.Errorf("$filter = %q", q)
 	}
+	if q := f.seen()[0].Query.Get("$expand"); q != "principal" {
+		t.Errorf("$expand = %q, want principal", q)
+	}
+}
+
+// The Global Administrator count reads each principal's kind and standing from the
+// expansion; a principal without accountEnabled, or a listing that refuses the expansion,
+// leaves the principal unknown (the caller then reads it).
+func TestRoleAssignmentsForRoleExpandsPrincipals(t *testing.T) {
+	const groupID, spID, otherID = "22222222-2222-4222-8222-222222222222", "33333333-3333-4333-8333-333333333333", "44444444-4444-4444-8444-444444444444"
+	f := newFakeGraph(t)
+	f.on("GET", "/roleManagement/directory/roleAssignments", func(w http.ResponseWriter, _ *http.Request, _ []byte) {
+		writeJSON(w, http.StatusOK, collection([]any{
+			map[string]any{"id": "a1", "principalId": userID, "roleDefinitionId": roleID,
+				"principal": map[string]any{"@odata.type": "#microsoft.graph.user", "id": userID, "accountEnabled": false, "userPrincipalName": "adele@contoso.example"}},
+			map[string]any{"id": "a2", "principalId": groupID, "roleDefinitionId": roleID,
+				"principal": map[string]any{"@odata.type": "#microsoft.graph.group", "id": groupID}},
+			map[string]any{"id": "a3", "principalId": spID, "roleDefinitionId": roleID,
+				"principal": map[string]any{"@odata.type": "#microsoft.graph.servicePrincipal", "id": spID}},
+			map[string]any{"id": "a4", "principalId": otherID, "roleDefinitionId": roleID,
+				"principal": map[string]any{"@odata.type": "#microsoft.graph.user", "id": otherID}},
+			map[string]any{"id": "a5", "principalId": otherID, "roleDefinitionId": roleID, "principal": nil},
+		}, ""))
+	})
+	got, err := newTestClient(t, f).RoleAssignmentsForRole(context.Background(), GlobalAdministratorTemplateID)
+	if err != nil || len(got) != 5 {
+		t.Fatalf("RoleAssignmentsForRole = %+v, %v", got, err)
+	}
+	if p := got[0].Principal; p == nil || p.Kind != PrincipalUser || p.AccountEnabled == nil || *p.AccountEnabled || p.UserPrincipalName != "adele@contoso.example" {
+		t.Errorf("disabled user principal = %+v", p)
+	}
+	if p := got[1].Principal; p == nil || p.Kind != PrincipalGroup {
+		t.Errorf("group principal = %+v", p)
+	}
+	if p := got[2].Principal; p == nil || p.Kind != PrincipalServicePrincipal {
+		t.Errorf("service principal = %+v", p)
+	}
+	if p := got[3].Principal; p == nil || p.Kind != PrincipalUser || p.AccountEnabled != nil {
+		t.Errorf("user principal without accountEnabled = %+v, want the standing unknown", p)
+	}
+	if got[4].Principal != nil {
+		t.Errorf("null principal = %+v, want nil", got[4].Principal)
+	}
+
+	refusing := newFakeGraph(t)
+	refusing.on("GET", "/roleManagement/directory/roleAssignments", func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		if r.URL.Query().Get("$expand") != "" {
+			writeJSON(w, http.StatusBadRequest, map[string]any{"error": map[string]any{"code": "Request_BadRequest", "message": "Invalid $expand"}})
+			return
+		}
+		writeJSON(w, http.StatusOK, collection([]any{map[string]any{"id": "a1", "principalId": userID, "roleDefinitionId": roleID}}, ""))
+	})
+	got, err = newTestClient(t, refusing).RoleAssignmentsForRole(context.Background(), GlobalAdministratorTemplateID)
+	if err != nil || len(got) != 1 || got[0].Principal != nil {
+		t.Errorf("after a refused expansion = %+v, %v, want the listing without principals", got, err)
+	}
+	if n := len(refusing.seen()); n != 2 {
+		t.Errorf("requests = %d, want 2 (with the expansion, then without)", n)
+	}
 }
 
 func TestDeleteRoleAssignment(t *testing.T) {

@@ -462,3 +462,49 @@ func TestGlobalAdministratorIsGrantedBackWhenNoOtherRemainsAfterTheRemoval(t *te
 		})
 	}
 }
+
+// A Global Administrator holder's run counts the tenant's Global Administrators from the
+// role listing with its principals expanded: no read of each holder (issue 25: that read sat
+// on the critical path, after the listing), and the count still decides as before.
+func TestGlobalAdministratorCountReadsNoHolderOneByOne(t *testing.T) {
+	t.Parallel()
+	const (
+		target   = "e7e7e7e7-0000-4000-8000-0000000000e1"
+		other    = "e7e7e7e7-0000-4000-8000-0000000000e2"
+		disabled = "e7e7e7e7-0000-4000-8000-0000000000e3"
+	)
+	e := newEnvSeeded(t, remediation.Config{}, func(sim *tenantsim.Sim) tenantsim.Demo {
+		sim.AddAcceptedDomain("fabrikam.example")
+		for n, id := range []string{target, other, disabled} {
+			sim.AddUser(tenantsim.User{ID: id, UserPrincipalName: fmt.Sprintf("admin%d@fabrikam.example", n), DisplayName: id, AccountEnabled: id != disabled})
+			sim.AssignRole(id, steps.GlobalAdministratorTemplateID, "/")
+		}
+		return tenantsim.Demo{UserID: target, UPN: "admin0@fabrikam.example"}
+	})
+	e.sim.ResetRequests()
+	run := e.start(remediation.StartRequest{User: "admin0@fabrikam.example", Mode: "sync", Steps: []string{"reset-password", "remove-admin-roles"}, Reason: "INC-25"})
+	if st := run.Step("remove-admin-roles"); st.Status != runs.StepSucceeded || len(e.sim.RoleAssignments(target)) != 0 {
+		t.Fatalf("remove-admin-roles %s %q, %d assignments left; want the role removed (another enabled Global Administrator remains)\n%s", st.Status, st.Message, len(e.sim.RoleAssignments(target)), dump(run))
+	}
+	var listings int
+	for _, r := range e.sim.Requests() {
+		for _, id := range []string{other, disabled} {
+			if r.Method == "GET" && strings.HasSuffix(r.Path, "/users/"+id) {
+				t.Errorf("read a Global Administrator one by one: %s %s", r.Method, r.Path)
+			}
+		}
+		if r.Method == "GET" && strings.HasSuffix(r.Path, "/roleManagement/directory/roleAssignments") && strings.Contains(r.RawQuery, "roleDefinitionId") &&
+			!strings.Contains(r.RawQuery, "skiptoken") { // first pages only: the test tenant pages at 2
+
+			listings++
+			if !strings.Contains(r.RawQuery, "principal") {
+				t.Errorf("Global Administrator listing without its principals expanded: %s", r.RawQuery)
+			}
+		}
+	}
+	// The guard's quick question, its count under the lock, the step's count under the lock,
+	// and one read after the removal that both sees the role gone and counts again.
+	if listings != 4 {
+		t.Errorf("Global Administrator listings = %d, want 4", listings)
+	}
+}

@@ -90,7 +90,11 @@ func ownSchedules(all []graph.RoleSchedule) (own []graph.RoleSchedule, inherited
 	return own, inherited
 }
 
-func (r *Runner) readRoles(ctx context.Context, userID string) (roleHoldings, error) {
+// readRoles reads what the user holds: its own assignments and schedules, its role-assignable
+// groups, then (a second round) each group's roles. ownRead, when not nil, is called with
+// the first round's own holdings before the second round starts, so a caller can begin
+// what depends only on them (remove-admin-roles' Global Administrator check).
+func (r *Runner) readRoles(ctx context.Context, userID string, ownRead ...func(roleHoldings)) (roleHoldings, error) {
 	var h roleHoldings
 	var groups []graph.Group
 	var unlicensed atomic.Bool
@@ -143,6 +147,9 @@ func (r *Runner) readRoles(ctx context.Context, userID string) (roleHoldings, er
 	h.inherited += n
 	h.active, n = ownSchedules(h.active)
 	h.inherited += n
+	for _, f := range ownRead {
+		f(h)
+	}
 
 	// A role-assignable group matters only when it carries roles. Each group's active and
 	// eligible roles are read concurrently (2 calls per group, all independent); the groups
@@ -212,12 +219,19 @@ func isGlobalAdmin(roleDefinitionID, templateID string) bool {
 // active schedules appear among them), directly or as an enabled member of a
 // role-assignable group that holds it. Service principals (neither a user nor a group),
 // disabled users and groups without another enabled member do not count: none of them is
-// a person who can sign in and recover the tenant. It stops at the first one found.
+// a person who can sign in and recover the tenant.
 func (r *Runner) otherGlobalAdmin(ctx context.Context, userID string) (bool, error) {
 	holders, err := r.Directory.RoleAssignmentsForRole(ctx, GlobalAdministratorTemplateID)
 	if err != nil {
 		return false, err
 	}
+	return r.otherGlobalAdminAmong(ctx, holders, userID)
+}
+
+// otherGlobalAdminAmong answers otherGlobalAdmin from a listing of the role's assignments.
+// It stops at the first one found; a principal the listing expanded as an enabled user
+// needs no further read.
+func (r *Runner) otherGlobalAdminAmong(ctx context.Context, holders []graph.RoleAssignment, userID string) (bool, error) {
 	seen := map[string]bool{}
 	for _, a := range holders {
 		principal := strings.ToLower(a.PrincipalID)
@@ -225,28 +239,58 @@ func (r *Runner) otherGlobalAdmin(ctx context.Context, userID string) (bool, err
 			continue
 		}
 		seen[principal] = true
+		users, err := r.holderUsers(ctx, a)
+		if err != nil {
+			return false, err
+		}
+		for _, u := range users {
+			if !strings.EqualFold(u.ID, userID) {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
+// holderUsers resolves the principal of a role assignment to the enabled user accounts it
+// stands for: the user itself, or a group's enabled members (only object ids filled in).
+// The listing's expanded principal spares a read of a user; without it (not expanded, or
+// accountEnabled absent) the principal is read as a user, then as a group. A service
+// principal, or an object not found as either, stands for no one.
+func (r *Runner) holderUsers(ctx context.Context, a graph.RoleAssignment) ([]graph.User, error) {
+	principal := strings.ToLower(a.PrincipalID)
+	p := a.Principal
+	switch {
+	case p != nil && p.Kind == graph.PrincipalUser && p.AccountEnabled != nil:
+		if !*p.AccountEnabled {
+			return nil, nil
+		}
+		return []graph.User{{ID: principal, UserPrincipalName: p.UserPrincipalName, AccountEnabled: true}}, nil
+	case p != nil && p.Kind == graph.PrincipalServicePrincipal:
+		return nil, nil
+	case p == nil || p.Kind != graph.PrincipalGroup:
 		user, err := r.Directory.GetUser(ctx, principal)
 		if err == nil {
 			if user.AccountEnabled {
-				return true, nil
+				return []graph.User{user}, nil
 			}
-			continue
+			return nil, nil
 		}
 		if !graph.IsNotFound(err) {
-			return false, err
+			return nil, err
 		}
-		members, err := r.Directory.GroupUsers(ctx, principal)
-		if err != nil && !graph.IsNotFound(err) {
-			return false, err
-		}
-		for _, m := range members {
-			if m.AccountEnabled && !strings.EqualFold(m.ID, userID) {
-				return true, nil
-			}
-		}
-		// Not found as a group either: a service principal (or an object since deleted).
 	}
-	return false, nil
+	members, err := r.Directory.GroupUsers(ctx, principal)
+	if err != nil && !graph.IsNotFound(err) {
+		return nil, err
+	}
+	var users []graph.User
+	for _, m := range members {
+		if m.AccountEnabled {
+			users = append(users, graph.User{ID: m.ID, AccountEnabled: true})
+		}
+	}
+	return users, nil // none when not a group either: a service principal, or deleted since
 }
 
 // HoldsGlobalAdminQuick answers whether a user (by object id or UPN, as a caller named it)
@@ -304,40 +348,22 @@ func (r *Runner) GlobalAdmins(ctx context.Context) ([]graph.User, error) {
 	if err != nil {
 		return nil, err
 	}
-	var principals []string
+	var principals []graph.RoleAssignment
 	seen := map[string]bool{}
 	for _, a := range holders {
 		p := strings.ToLower(a.PrincipalID)
 		if p != "" && !seen[p] && graph.ValidID(p) {
 			seen[p] = true
-			principals = append(principals, p)
+			principals = append(principals, a)
 		}
 	}
 	found := make([][]graph.User, len(principals))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
-	for i, p := range principals {
-		g.Go(func() error {
-			user, err := r.Directory.GetUser(gctx, p)
-			if err == nil {
-				if user.AccountEnabled {
-					found[i] = []graph.User{user}
-				}
-				return nil
-			}
-			if !graph.IsNotFound(err) {
-				return err
-			}
-			members, err := r.Directory.GroupUsers(gctx, p)
-			if err != nil && !graph.IsNotFound(err) {
-				return err
-			}
-			for _, m := range members {
-				if m.AccountEnabled {
-					found[i] = append(found[i], graph.User{ID: m.ID, AccountEnabled: true})
-				}
-			}
-			return nil // not a group either: a service principal, or deleted since
+	for i, a := range principals {
+		g.Go(func() (err error) {
+			found[i], err = r.holderUsers(gctx, a)
+			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
@@ -371,39 +397,48 @@ const globalAdminSettle = 10 * time.Second
 // user as Global Administrator. Graph is eventually consistent: a run that counts right
 // after this one must not still see the role this run has just removed and take it for
 // another Global Administrator. It gives up quietly after globalAdminSettle.
-func (r *Runner) awaitGlobalAdminGone(ctx context.Context, userID string, groups []string) {
+//
+// It returns the role's assignments as last read once the role is gone (nil when it gave
+// up): the recount after the removal starts from them instead of reading them again.
+func (r *Runner) awaitGlobalAdminGone(ctx context.Context, userID string, groups []string) []graph.RoleAssignment {
 	deadline := time.Now().Add(globalAdminSettle)
-	for !r.globalAdminGone(ctx, userID, groups) && time.Now().Before(deadline) {
+	for {
+		if holders, gone := r.globalAdminGone(ctx, userID, groups); gone {
+			return holders
+		}
+		if !time.Now().Before(deadline) {
+			return nil
+		}
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
 }
 
-func (r *Runner) globalAdminGone(ctx context.Context, userID string, groups []string) bool {
+func (r *Runner) globalAdminGone(ctx context.Context, userID string, groups []string) ([]graph.RoleAssignment, bool) {
 	holders, err := r.Directory.RoleAssignmentsForRole(ctx, GlobalAdministratorTemplateID)
 	if err != nil {
-		return false
+		return nil, false
 	}
 	for _, a := range holders {
 		if strings.EqualFold(a.PrincipalID, userID) {
-			return false
+			return nil, false
 		}
 	}
 	for _, g := range groups {
 		members, err := r.Directory.GroupUsers(ctx, g)
 		if err != nil && !graph.IsNotFound(err) {
-			return false
+			return nil, false
 		}
 		for _, m := range members {
 			if strings.EqualFold(m.ID, userID) {
-				return false
+				return nil, false
 			}
 		}
 	}
-	return true
+	return holders, true
 }
 
 // lockGlobalAdmins takes the Global Administrator lock when the runner has a Locker. The
@@ -439,11 +474,18 @@ const recountTries = 3
 // otherGlobalAdminAfter counts again, after a change, whether another enabled Global
 // Administrator remains. A read that fails is tried again a few times: the answer decides
 // whether the change is undone at once.
-func (r *Runner) otherGlobalAdminAfter(ctx context.Context, userID string) (bool, error) {
+// holders, when not nil, is a listing of the role's assignments read after the change
+// (awaitGlobalAdminGone's): the first count starts from it.
+func (r *Runner) otherGlobalAdminAfter(ctx context.Context, userID string, holders []graph.RoleAssignment) (bool, error) {
 	var err error
 	for try := 0; try < recountTries; try++ {
 		var other bool
-		if other, err = r.otherGlobalAdmin(ctx, userID); err == nil {
+		if try == 0 && holders != nil {
+			other, err = r.otherGlobalAdminAmong(ctx, holders, userID)
+		} else {
+			other, err = r.otherGlobalAdmin(ctx, userID)
+		}
+		if err == nil {
 			return other, nil
 		}
 		select {
@@ -455,10 +497,77 @@ func (r *Runner) otherGlobalAdminAfter(ctx context.Context, userID string) (bool
 	return false, err
 }
 
+// globalAdminCheck is remove-admin-roles' Global Administrator check: the tenant-wide lock
+// (real runs only) and, under it, whether another enabled Global Administrator remains. It
+// runs beside the reads it does not depend on: it starts as soon as the user's own
+// assignments show the role, while the user's groups' roles are still being read.
+type globalAdminCheck struct {
+	done    chan struct{}
+	lease   runs.Lease
+	lockErr error
+	other   bool
+	err     error
+}
+
+func (r *Runner) startGlobalAdminCheck(ctx context.Context, holder, userID string, dryRun bool) *globalAdminCheck {
+	c := &globalAdminCheck{done: make(chan struct{}), lease: noLease{}}
+	go func() {
+		defer close(c.done)
+		if !dryRun {
+			held, err := r.lockGlobalAdmins(ctx, holder)
+			if err != nil {
+				c.lockErr = err
+				return
+			}
+			c.lease = held
+		}
+		c.other, c.err = r.otherGlobalAdmin(ctx, userID)
+	}()
+	return c
+}
+
+// wait returns the check once it has ended.
+func (c *globalAdminCheck) wait() *globalAdminCheck {
+	<-c.done
+	return c
+}
+
+// ownGlobalAdmin reports whether the user's own assignments or active schedules (the first
+// round of readRoles) give Global Administrator.
+func ownGlobalAdmin(h roleHoldings) bool {
+	for _, a := range h.direct {
+		if isGlobalAdmin(a.RoleDefinitionID, a.TemplateID) {
+			return true
+		}
+	}
+	for _, s := range h.active {
+		if isGlobalAdmin(s.RoleDefinitionID, "") {
+			return true
+		}
+	}
+	return false
+}
+
 func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 	userID := in.Target.ID
-	h, err := r.readRoles(ctx, userID)
+	holder := in.RunID
+	if holder == "" {
+		holder = "user " + userID
+	}
+	// Removing Global Administrator happens one run at a time in the whole tenant, and the
+	// count is made under the lock: two runs on the last two Global Administrators then
+	// see each other's removal, and the second keeps its role. The lock is held until the
+	// removals below are done.
+	var check *globalAdminCheck
+	h, err := r.readRoles(ctx, userID, func(own roleHoldings) {
+		if ownGlobalAdmin(own) {
+			check = r.startGlobalAdminCheck(ctx, holder, userID, in.DryRun)
+		}
+	})
 	if err != nil {
+		if check != nil {
+			check.wait().lease.Release()
+		}
 		return fail("remove-admin-roles: read role assignments", err, nil)
 	}
 	justification := "Tourniquet remediation of a compromised account"
@@ -473,36 +582,26 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 		scheduled[strings.ToLower(s.RoleDefinitionID+"|"+s.DirectoryScopeID)] = true
 	}
 	var direct []graph.RoleAssignment
-	holdsGlobalAdmin := false
+	holdsGlobalAdmin := ownGlobalAdmin(h)
 	for _, a := range h.direct {
 		if !scheduled[strings.ToLower(a.RoleDefinitionID+"|"+a.DirectoryScopeID)] {
 			direct = append(direct, a)
-			holdsGlobalAdmin = holdsGlobalAdmin || isGlobalAdmin(a.RoleDefinitionID, a.TemplateID)
 		}
-	}
-	for _, s := range h.active {
-		holdsGlobalAdmin = holdsGlobalAdmin || isGlobalAdmin(s.RoleDefinitionID, "")
 	}
 	for _, gr := range h.groups {
 		holdsGlobalAdmin = holdsGlobalAdmin || gr.globalAdmin
 	}
-	// Removing Global Administrator happens one run at a time in the whole tenant, and the
-	// count is made under the lock: two runs on the last two Global Administrators then
-	// see each other's removal, and the second keeps its role. The lock is held until the
-	// removals below are done.
 	var lease runs.Lease = noLease{}
-	if holdsGlobalAdmin && !in.DryRun {
-		holder := in.RunID
-		if holder == "" {
-			holder = "user " + userID
+	if holdsGlobalAdmin {
+		if check == nil { // the role comes through a group only
+			check = r.startGlobalAdminCheck(ctx, holder, userID, in.DryRun)
 		}
-		held, err := r.lockGlobalAdmins(ctx, holder)
-		if err != nil {
+		if check.wait().lockErr != nil {
 			return Outcome{Status: runs.StepFailed, Transient: true, Error: &runs.Error{Code: "lock_busy",
-				Message: "remove-admin-roles: could not take the tenant-wide Global Administrator lock (" + err.Error() + "); nothing was removed, the step will be retried"}}
+				Message: "remove-admin-roles: could not take the tenant-wide Global Administrator lock (" + check.lockErr.Error() + "); nothing was removed, the step will be retried"}}
 		}
-		defer held.Release()
-		lease = held
+		defer check.lease.Release()
+		lease = check.lease
 	}
 
 	var (
@@ -510,7 +609,7 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 		keep    []string
 	)
 	// keepGlobalAdmin decides, once, whether removing Global Administrator would leave the
-	// tenant without one.
+	// tenant without one (the count under the lock, above).
 	// When the directory refuses the count outright (a permanent error), Global
 	// Administrator is kept and a person is asked: the tenant's last way in is never bet on a
 	// guess. A transient error fails the step, so it is retried.
@@ -520,7 +619,7 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 	)
 	keepGlobalAdmin := func() (bool, error) {
 		if lastGA == nil {
-			other, err := r.otherGlobalAdmin(ctx, userID)
+			other, err := check.other, check.err
 			if err != nil && isTransient(err) {
 				return false, err
 			}
@@ -655,15 +754,16 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 			globalAdminDone = append(globalAdminDone, p.change)
 		}
 	}
+	var holdersAfter []graph.RoleAssignment
 	if removesGlobalAdmin && !in.DryRun && firstErr == nil && lostErr == nil {
-		r.awaitGlobalAdminGone(ctx, userID, globalAdminGroups)
+		holdersAfter = r.awaitGlobalAdminGone(ctx, userID, globalAdminGroups)
 	}
 	// Count again: a change the lock could not catch (another admin disabled or demoted the
 	// other Global Administrator meanwhile) may have left the tenant without one. Then what
 	// this run just removed is granted back at once.
 	var grantedBack *Outcome
 	if len(globalAdminDone) > 0 {
-		grantedBack = r.grantBackIfLast(ctx, userID, in, globalAdminDone, &changes)
+		grantedBack = r.grantBackIfLast(ctx, userID, in, globalAdminDone, &changes, holdersAfter)
 	}
 	switch {
 	case grantedBack != nil:
@@ -701,13 +801,13 @@ func (r *Runner) removeAdminRoles(ctx context.Context, in Input) Outcome {
 // drops it from changes (it is no longer removed, so there is nothing to restore). It
 // answers the step's outcome then (action_required), or nil when another Global
 // Administrator remains.
-func (r *Runner) grantBackIfLast(ctx context.Context, userID string, in Input, done []runs.Change, changes *[]runs.Change) *Outcome {
+func (r *Runner) grantBackIfLast(ctx context.Context, userID string, in Input, done []runs.Change, changes *[]runs.Change, holders []graph.RoleAssignment) *Outcome {
 	var targets []string
 	for _, c := range done {
 		targets = append(targets, c.Target)
 	}
 	what := strings.Join(targets, ", ")
-	other, err := r.otherGlobalAdminAfter(ctx, userID)
+	other, err := r.otherGlobalAdminAfter(ctx, userID, holders)
 	if err != nil {
 		return &Outcome{Status: runs.StepActionRequired, Changes: *changes, Message: "removed " + what + ", but could not count the Global Administrators again afterwards (" +
 			explain("count Global Administrators", err).Message + "). Check now that another enabled account holds Global Administrator; if none does, restore this run's remove-admin-roles."}

@@ -120,7 +120,7 @@ func (r *Runner) blockSignIn(ctx context.Context, in Input) Outcome {
 // the lock cannot catch), it enables the account again at once and answers the step's
 // outcome (action_required); nil when another remains.
 func (r *Runner) enableIfLast(ctx context.Context, userID string, in Input, blocked runs.Change) *Outcome {
-	other, err := r.otherGlobalAdminAfter(ctx, userID)
+	other, err := r.otherGlobalAdminAfter(ctx, userID, nil)
 	if err != nil {
 		return &Outcome{Status: runs.StepActionRequired, Changes: []runs.Change{blocked}, Message: "sign-in of " + in.Target.UPN + " was blocked, but the Global Administrators could not be counted again afterwards (" +
 			explain("count Global Administrators", err).Message + "). Check now that another enabled account holds Global Administrator; if none does, restore this run's block-sign-in."}

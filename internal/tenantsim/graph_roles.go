@@ -11,7 +11,7 @@ var roleFilterFields = []string{"principalId", "roleDefinitionId"}
 
 var (
 	roleDefinitionSpec  = querySpec{entity: "microsoft.graph.unifiedRoleDefinition", paged: true}
-	roleAssignmentSpec  = querySpec{entity: "microsoft.graph.unifiedRoleAssignment", filterFields: roleFilterFields, expandable: []string{"roleDefinition"}, paged: true}
+	roleAssignmentSpec  = querySpec{entity: "microsoft.graph.unifiedRoleAssignment", filterFields: roleFilterFields, expandable: []string{"roleDefinition", "principal"}, paged: true}
 	eligibilityInstSpec = querySpec{entity: "microsoft.graph.unifiedRoleEligibilityScheduleInstance", filterFields: roleFilterFields, expandable: []string{"roleDefinition"}, paged: true}
 	assignmentInstSpec  = querySpec{entity: "microsoft.graph.unifiedRoleAssignmentScheduleInstance", filterFields: roleFilterFields, expandable: []string{"roleDefinition"}, paged: true}
 	eligibilitySpec     = querySpec{entity: "microsoft.graph.unifiedRoleEligibilitySchedule", filterFields: roleFilterFields, expandable: []string{"roleDefinition"}, paged: true}
@@ -28,15 +28,37 @@ func roleDefinitionEntity(d RoleDefinition) map[string]any {
 	}
 }
 
-func (t *tenant) assignmentEntity(a *RoleAssignment, expandDef bool) map[string]any {
+func (t *tenant) assignmentEntity(a *RoleAssignment, expand map[string]bool) map[string]any {
 	m := map[string]any{
 		"id": a.ID, "principalId": a.PrincipalID, "roleDefinitionId": a.RoleDefinitionID,
 		"directoryScopeId": a.DirectoryScopeID, "appScopeId": nil,
 	}
-	if expandDef {
+	if expand["roleDefinition"] {
 		m["roleDefinition"] = t.roleDefEntityOrNil(a.RoleDefinitionID)
 	}
+	if expand["principal"] {
+		m["principal"] = t.principalEntity(a.PrincipalID)
+	}
 	return m
+}
+
+// principalEntity is an assignment's expanded principal as the documented example of the
+// listing shows it (rbacapplication-list-roleassignments, "$filter on role definition ID and
+// expand principal"): the directory object with its @odata.type and, for a user, its
+// properties including accountEnabled. A principal since deleted comes back null (a guess).
+func (t *tenant) principalEntity(id string) any {
+	if u := t.user(id); u != nil {
+		e := userEntity(u)
+		e["@odata.type"] = "#microsoft.graph.user"
+		return e
+	}
+	if g := t.group(id); g != nil {
+		return groupEntity(g)
+	}
+	if slices.ContainsFunc(t.servicePrincipals, func(sp string) bool { return strings.EqualFold(sp, id) }) {
+		return map[string]any{"@odata.type": "#microsoft.graph.servicePrincipal", "id": id, "accountEnabled": true}
+	}
+	return nil
 }
 
 func (t *tenant) scheduleEntity(sc *RoleSchedule, expandDef bool) map[string]any {
@@ -120,7 +142,7 @@ func (s *Sim) listRoleAssignments(c *graphCall, _ []string) graphResult {
 	var items []map[string]any
 	for _, a := range s.tenant.assignments {
 		if matchesFilter(opts, a.PrincipalID, a.RoleDefinitionID) {
-			items = append(items, s.tenant.assignmentEntity(a, opts.expand["roleDefinition"]))
+			items = append(items, s.tenant.assignmentEntity(a, opts.expand))
 		}
 	}
 	return s.pageItems(c, opts, "roleManagement/directory/roleAssignments"+expandSuffix(opts), items)
@@ -137,7 +159,7 @@ func (s *Sim) getRoleAssignment(c *graphCall, p []string) graphResult {
 	if i < 0 {
 		return graphNotFound(p[0])
 	}
-	body := s.tenant.assignmentEntity(s.tenant.assignments[i], opts.expand["roleDefinition"])
+	body := s.tenant.assignmentEntity(s.tenant.assignments[i], opts.expand)
 	body["@odata.context"] = c.metadataURL("roleManagement/directory/roleAssignments" + expandSuffix(opts) + "/$entity")
 	return graphOK(body)
 }
@@ -168,7 +190,7 @@ func (s *Sim) createRoleAssignment(c *graphCall, _ []string) graphResult {
 	}
 	a := &RoleAssignment{ID: newGUID(), PrincipalID: in.PrincipalID, RoleDefinitionID: in.RoleDefinitionID, DirectoryScopeID: in.DirectoryScopeID}
 	t.assignments = append(t.assignments, a)
-	body := t.assignmentEntity(a, false)
+	body := t.assignmentEntity(a, nil)
 	body["@odata.context"] = c.metadataURL("roleManagement/directory/roleAssignments/$entity")
 	return graphCreated(body)
 }
@@ -250,10 +272,16 @@ func (s *Sim) listSchedules(c *graphCall, spec querySpec, context string, list f
 }
 
 func expandSuffix(opts queryOptions) string {
-	if opts.expand["roleDefinition"] {
-		return "(roleDefinition())"
+	var parts []string
+	for _, nav := range []string{"roleDefinition", "principal"} {
+		if opts.expand[nav] {
+			parts = append(parts, nav+"()")
+		}
 	}
-	return ""
+	if len(parts) == 0 {
+		return ""
+	}
+	return "(" + strings.Join(parts, ",") + ")"
 }
 
 // checkPrincipalAndRole validates the two ids of a new assignment. Held under s.mu.
