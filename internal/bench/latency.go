@@ -41,14 +41,22 @@ import (
 const CriticalPath = 6
 
 // ContainmentCriticalPath is the same for full containment (every catalog step) of the
-// demo user: block-sign-in's chain is the longest (docs/performance.md derives it):
+// demo user: remove-mailbox-delegates' chain is the longest (docs/performance.md derives it):
 //
 //	GetUser                                                                 1
-//	block-sign-in: the account and its Global Administrator standing        1
-//	               PATCH accountEnabled                                     1
-//	revoke-sessions (after block-sign-in and reset-password)                1
+//	remove-mailbox-delegates: Get-Mailbox and the permission listings       1
+//	                          the trustees' object ids (restore aims by     1
+//	                          object id, not by a name that may be reused)
+//	                          the removals                                  1
+//	                          the listings again (a removal Exchange        1
+//	                          answered may not show yet: replication)
 //	unblock-sender: Get-BlockedSenderAddress, Remove-BlockedSenderAddress   2
-const ContainmentCriticalPath = 6
+//
+// block-sign-in (account and standing, PATCH, then revoke-sessions), revoke-app-consents
+// (grants and the audit log at once, the applications' names, the removals) and investigate
+// (the sources at once, the message trace beside the accepted domains, related users) are
+// chains of 3 beside it.
+const ContainmentCriticalPath = 7
 
 // chainOf names the calls of the longest chain of dependent requests in log.
 func chainOf(log []tenantsim.Request) []string {

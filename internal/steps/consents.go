@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/tourniquet/tourniquet/internal/graph"
 	"github.com/tourniquet/tourniquet/internal/runs"
 )
@@ -62,8 +64,18 @@ func (r *Runner) servicePrincipalNames(ctx context.Context, grants []graph.Permi
 
 func (r *Runner) revokeAppConsents(ctx context.Context, in Input) Outcome {
 	userID := in.Target.ID
-	grants, err := r.Directory.PermissionGrants(ctx, userID)
-	if err != nil {
+	since, days := r.consentWindow(in)
+	// The user's own grants and the audit log of what the user consented to as an
+	// administrator are read at once: neither needs the other.
+	var (
+		grants   []graph.PermissionGrant
+		admin    adminConsents
+		adminErr error
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { grants, err = r.Directory.PermissionGrants(gctx, userID); return err })
+	g.Go(func() error { admin, adminErr = r.findAdminConsents(gctx, userID, since); return nil })
+	if err := g.Wait(); err != nil {
 		return fail("revoke-app-consents: read delegated permission grants", err, nil)
 	}
 	// What the user consented to for themselves; a tenant-wide (AllPrincipals) grant serves
@@ -74,10 +86,8 @@ func (r *Runner) revokeAppConsents(ctx context.Context, in Input) Outcome {
 			own = append(own, g)
 		}
 	}
-	since, days := r.consentWindow(in)
-	admin, err := r.findAdminConsents(ctx, userID, since)
-	if err != nil {
-		return fail("revoke-app-consents: look for consents the user made as an administrator", err, nil)
+	if adminErr != nil {
+		return fail("revoke-app-consents: look for consents the user made as an administrator", adminErr, nil)
 	}
 	include := in.Options.AppConsents.IncludeAdminConsents
 	window := fmt.Sprintf("in the last %d days", days)

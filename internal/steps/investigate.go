@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/tourniquet/tourniquet/internal/exchange"
 	"github.com/tourniquet/tourniquet/internal/graph"
 	"github.com/tourniquet/tourniquet/internal/inboxrules"
@@ -159,16 +161,26 @@ func (r *Runner) investigate(ctx context.Context, in Input) Outcome {
 		notRead(runs.SourceMail, why)
 	} else {
 		read(runs.SourceMailbox, "unified audit log (Search-UnifiedAuditLog)", func(ctx context.Context) error {
-			// Whether the tenant records anything at all: with ingestion off an empty
-			// search is no evidence that nothing happened.
-			cfg, cfgErr := r.MailLogs.AdminAuditLogConfig(ctx)
-			found, err := r.MailLogs.SearchUnifiedAuditLog(ctx, mailbox, from, now, investigation.MailboxOperations)
-			if err != nil {
+			// Three reads at once, none needs another: whether the tenant records anything
+			// at all (with ingestion off an empty search is no evidence that nothing
+			// happened), the user's mailbox changes, and who changed the audit configuration
+			// in the window, whoever it was.
+			var (
+				cfg            exchange.AuditConfig
+				cfgErr         error
+				found, changes exchange.AuditSearch
+			)
+			g, gctx := errgroup.WithContext(ctx)
+			g.Go(func() error { cfg, cfgErr = r.MailLogs.AdminAuditLogConfig(gctx); return nil })
+			g.Go(func() (err error) {
+				found, err = r.MailLogs.SearchUnifiedAuditLog(gctx, mailbox, from, now, investigation.MailboxOperations)
 				return err
-			}
-			// Who changed the audit configuration in the window, whoever it was.
-			changes, err := r.MailLogs.SearchUnifiedAuditLog(ctx, "", from, now, investigation.AuditConfigOperations)
-			if err != nil {
+			})
+			g.Go(func() (err error) {
+				changes, err = r.MailLogs.SearchUnifiedAuditLog(gctx, "", from, now, investigation.AuditConfigOperations)
+				return err
+			})
+			if err := g.Wait(); err != nil {
 				return err
 			}
 			src.Mailbox = append(found.Records, changes.Records...)
@@ -199,17 +211,15 @@ func (r *Runner) investigate(ctx context.Context, in Input) Outcome {
 				src.Notes = append(src.Notes, note)
 				mu.Unlock()
 			}
-			found, err := r.MailLogs.MessageTrace(ctx, senders, from, now)
-			if err != nil {
-				return err
-			}
-			src.Mail = found
-			// What is external is told by the accepted domains; reading them is part of this
-			// source's budget (they fall back to the directory's verified domains).
+			// What is external is told by the accepted domains, read beside the trace;
+			// reading them is part of this source's budget (they fall back to the
+			// directory's verified domains).
+			g, gctx := errgroup.WithContext(ctx)
+			g.Go(func() (err error) { src.Mail, err = r.MailLogs.MessageTrace(gctx, senders, from, now); return err })
 			if r.Mailboxes != nil {
-				accepted, err = r.acceptedDomains(ctx, in.Target)
+				g.Go(func() (err error) { accepted, err = r.acceptedDomains(gctx, in.Target); return err })
 			}
-			return err
+			return g.Wait()
 		})
 	}
 	wg.Wait()

@@ -104,7 +104,8 @@ type auditState struct {
 	sessions          map[string]*auditSession
 	// ingestionOff: Get-AdminAuditLogConfig answers UnifiedAuditLogIngestionEnabled False.
 	ingestionOff bool
-	// timeouts: that many next Search-UnifiedAuditLog calls answer as a server time-out.
+	// timeouts: that many next Search-UnifiedAuditLog calls that find records answer as a
+	// server time-out.
 	timeouts int
 }
 
@@ -530,13 +531,15 @@ func (s *Sim) searchUnifiedAuditLog(p exoParams) ([]any, *exoError) {
 		if p.skip == 0 { // a new call of the session, not a page of the previous one
 			st.round = st.next
 			st.next = min(st.round+size, len(found))
-			st.timedOut = a.timeouts > 0
+			// A time-out shows only in a batch with records (ResultIndex -1 on each); an
+			// empty search cannot be told from one that timed out, so it takes none.
+			st.timedOut = a.timeouts > 0 && st.round < len(found)
 			if st.timedOut {
 				a.timeouts--
 			}
 		}
 		from, timedOut = st.round, st.timedOut
-	} else if p.skip == 0 && a.timeouts > 0 {
+	} else if p.skip == 0 && a.timeouts > 0 && len(found) > 0 {
 		a.timeouts--
 		timedOut = true
 	}
