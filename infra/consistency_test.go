@@ -179,6 +179,9 @@ func TestDeploymentDefaultsAreTheSafeOnes(t *testing.T) {
 		{"SWEEP_MAX_USERS", "sweepMaxUsers", "10"},
 		{"SWEEP_SCHEDULE", "sweepSchedule", "0 */15 * * * *"},
 		{"TOURNIQUET_TABLE_PREFIX", "tablePrefix", "Tourniquet"},
+		// The handler's default is false (the contract leaves reason optional); deployments
+		// and local runs turn it on.
+		{"INVESTIGATION_REASON_REQUIRED", "investigationReasonRequired", "true"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.setting, func(t *testing.T) {

@@ -56,6 +56,12 @@ param watchDefault string = 'off'
 @description('WATCH_INTERVAL: Go duration; how often an eviction watch checks the account.')
 param watchInterval string = '15m'
 
+// The handler's own default is false (the contract leaves reason optional); a deployment
+// turns it on: an investigate-only run reads a person's sign-ins and mail trace.
+@allowed(['true', 'false'])
+@description('INVESTIGATION_REASON_REQUIRED: true refuses (400 invalid_request) a run of the investigate step alone that gives no reason; docs/security.md.')
+param investigationReasonRequired string = 'true'
+
 @description('Resource id of an action group the log alerts notify (the attacker returned, a run failed, a record tampered with, the lockout guard); empty: the alerts fire in the portal only.')
 param alertActionGroupId string = ''
 
@@ -158,6 +164,7 @@ module functionApp 'modules/functionapp.bicep' = {
     stepDeadline: stepDeadline
     watchDefault: watchDefault
     watchInterval: watchInterval
+    investigationReasonRequired: investigationReasonRequired
     authMode: authMode
     approvalMode: approvalMode
     approvalTimeout: approvalTimeout

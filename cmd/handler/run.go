@@ -91,6 +91,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			SweepMode: cfg.SweepMode, SweepMaxUsers: cfg.SweepMaxUsers, RecordKey: cfg.RecordKey, RecordKeySet: recordKeySet, StepDeadline: cfg.StepDeadline,
 			ApprovalMode: cfg.ApprovalMode, ApprovalTimeout: cfg.ApprovalTimeout,
 			WatchDefault: cfg.WatchDefault, WatchInterval: cfg.WatchInterval,
+			InvestigationReasonRequired: cfg.InvestigationReasonRequired,
 		},
 		Log: log,
 	}

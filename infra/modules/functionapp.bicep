@@ -23,6 +23,7 @@ param sweepMaxUsers string
 param stepDeadline string
 param watchDefault string
 param watchInterval string
+param investigationReasonRequired string
 param authMode string
 param approvalMode string
 param approvalTimeout string
@@ -120,6 +121,7 @@ var tourniquetSettings = {
   STEP_DEADLINE: stepDeadline
   WATCH_DEFAULT: watchDefault
   WATCH_INTERVAL: watchInterval
+  INVESTIGATION_REASON_REQUIRED: investigationReasonRequired
   AUTH_MODE: authMode
   APPROVAL_MODE: approvalMode
   APPROVAL_TIMEOUT: approvalTimeout

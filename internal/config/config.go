@@ -60,6 +60,12 @@ type Config struct {
 	// (WATCH_INTERVAL, default 15m) is how often a watch checks (contract 1.3).
 	WatchDefault  time.Duration
 	WatchInterval time.Duration
+
+	// InvestigationReasonRequired (INVESTIGATION_REASON_REQUIRED: true | false, default
+	// false) refuses an investigate-only run without a reason: such a run only reads a
+	// person's sign-ins and mail trace, so it must say why. Off by default because the
+	// contract makes reason optional; the Bicep deployment turns it on.
+	InvestigationReasonRequired bool
 }
 
 // Settings lists every environment setting the handler reads (the consistency test holds
@@ -70,7 +76,7 @@ var Settings = []string{
 	"AZURE_TENANT_ID", "AZURE_CLIENT_ID", "GRAPH_BASE_URL", "EXCHANGE_BASE_URL", "PROTECTED_ACCOUNTS",
 	"MAX_REMEDIATIONS_PER_HOUR", "SWEEP_SCHEDULE", "SWEEP_MODE", "SWEEP_MAX_USERS", "AUTH_MODE",
 	"WEBSITE_AUTH_ENABLED", "TOURNIQUET_RECORD_KEY", "APPROVAL_MODE", "APPROVAL_TIMEOUT", "STEP_DEADLINE",
-	"WATCH_DEFAULT", "WATCH_INTERVAL",
+	"WATCH_DEFAULT", "WATCH_INTERVAL", "INVESTIGATION_REASON_REQUIRED",
 }
 
 // Load reads the settings from getenv and host.json in appRoot.
@@ -122,6 +128,13 @@ func Load(getenv func(string) string, appRoot string) (Config, error) {
 	}
 	if c.StepDeadline, err = durationSetting(getenv, "STEP_DEADLINE", time.Hour); err != nil {
 		return c, err
+	}
+	switch raw := strings.TrimSpace(getenv("INVESTIGATION_REASON_REQUIRED")); strings.ToLower(raw) {
+	case "", "false":
+	case "true":
+		c.InvestigationReasonRequired = true
+	default:
+		return c, fmt.Errorf("config: INVESTIGATION_REASON_REQUIRED must be true or false, not %q", raw)
 	}
 	switch c.SweepMode {
 	case "report", "remediate":

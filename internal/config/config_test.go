@@ -179,3 +179,18 @@ func TestTheRepositoryHostJSONRetriesForMinutes(t *testing.T) {
 		t.Errorf("deliveries span %v; want at least 3 minutes to ride out an outage", window)
 	}
 }
+
+func TestInvestigationReasonRequiredIsOffByDefaultAndStrict(t *testing.T) {
+	for value, want := range map[string]bool{"": false, "false": false, "FALSE": false, "true": true, " True ": true} {
+		c, err := Load(env(map[string]string{"INVESTIGATION_REASON_REQUIRED": value}), t.TempDir())
+		if err != nil || c.InvestigationReasonRequired != want {
+			t.Errorf("INVESTIGATION_REASON_REQUIRED=%q: %v, %v; want %v", value, c.InvestigationReasonRequired, err, want)
+		}
+	}
+	// A value that is neither stops the handler at start, rather than silently meaning off.
+	for _, bad := range []string{"yes", "1", "on", "treu"} {
+		if _, err := Load(env(map[string]string{"INVESTIGATION_REASON_REQUIRED": bad}), t.TempDir()); err == nil || !strings.Contains(err.Error(), "INVESTIGATION_REASON_REQUIRED") {
+			t.Errorf("INVESTIGATION_REASON_REQUIRED=%q: %v, want an error naming the setting", bad, err)
+		}
+	}
+}

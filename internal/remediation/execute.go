@@ -113,6 +113,12 @@ func (s *Service) ExecuteStep(ctx context.Context, runID string, name steps.Name
 	opts := s.decodeOptions(run.Options)
 	out, stop, note := s.gate(ctx, run, name, opts, others)
 	if !stop {
+		if name == steps.Investigate {
+			// Investigation is read access to a person's sign-ins and mail: each read says who
+			// asked (a key's fingerprint, a principal, queue:<name>), for whom and why.
+			s.Log.Info("investigation reads the user's sign-ins, audit events and mail trace", "runId", runID, "userId", run.User.ID,
+				"requestedBy", run.RequestedBy, "requesterId", run.RequesterID, "reason", run.Reason, "dryRun", run.DryRun, "attempt", step.Attempts)
+		}
 		sctx, cancel := context.WithTimeout(ctx, s.stepTimeout())
 		out = s.Runner.Run(sctx, name, steps.Input{
 			Target:  steps.Target{ID: run.User.ID, UPN: run.User.UserPrincipalName, Mail: run.User.Mail, Synced: run.User.OnPremisesSyncEnabled},

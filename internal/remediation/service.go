@@ -47,6 +47,9 @@ type Config struct {
 	ApprovalTimeout time.Duration // APPROVAL_TIMEOUT: an undecided run ends expired after it (default 1h)
 	WatchDefault    time.Duration // WATCH_DEFAULT: the eviction watch of every run that changes the tenant; 0: none (watch.go)
 	WatchInterval   time.Duration // WATCH_INTERVAL: how often a watch checks (default 15m)
+	// InvestigationReasonRequired (INVESTIGATION_REASON_REQUIRED) refuses an
+	// investigate-only run without a reason (investigationReason).
+	InvestigationReasonRequired bool
 }
 
 // Service runs remediations.
@@ -160,7 +163,27 @@ func (s *Service) parse(req StartRequest) ([]steps.Name, steps.Options, error) {
 			names = append(names, n)
 		}
 	}
+	if err := s.investigationReason(names, req.Reason); err != nil {
+		return nil, opts, err
+	}
 	return names, opts, nil
+}
+
+// investigationReason refuses, under INVESTIGATION_REASON_REQUIRED, an investigate-only run
+// (dry or not: it reads the same) without a reason. Such a run changes nothing: it only
+// reads a person's sign-ins, audit events and mail trace, so whoever asks must say why, and
+// the reason is recorded and logged with who asked. A run that also contains the account
+// is a remediation, started with the power to remediate, and its investigation serves the
+// containment: it is not held to this (nor is the full run, whose reason the contract leaves
+// optional). The check comes before anything is read or recorded: a refusal leaves no run.
+func (s *Service) investigationReason(names []steps.Name, reason string) error {
+	if !s.Config.InvestigationReasonRequired || len(names) != 1 || names[0] != steps.Investigate {
+		return nil
+	}
+	if strings.TrimSpace(reason) == "" {
+		return apperr.New(apperr.Invalid, "reason is required for an investigate-only run (INVESTIGATION_REASON_REQUIRED=true): it reads the user's sign-ins and mail, so say why, e.g. the incident or ticket number")
+	}
+	return nil
 }
 
 // Start validates a request, applies the safety rails and starts a run: in async mode it
