@@ -587,3 +587,86 @@ func TestPlaybookContainmentStepSetIsTheCatalog(t *testing.T) {
 		t.Error("the workflow's start request does not send the steps parameter")
 	}
 }
+
+// With storageNetworkIsolation 'privateEndpoints' the storage account refuses the public
+// network, so every storage service the app uses (blob for the Functions host and the Flex
+// Consumption package, and each service of an AzureWebJobsStorage__<service>ServiceUri
+// setting the handler reads) needs a private endpoint, a private DNS zone linked to the
+// network and the endpoint's record in it: one missing, and the app cannot reach that service.
+func TestIsolatedStorageHasAPrivateEndpointForEveryServiceTheAppUses(t *testing.T) {
+	network := read(t, "infra/modules/network.bicep")
+	want := []string{"blob"}
+	serviceURI := regexp.MustCompile(`^AzureWebJobsStorage__([a-z]+)ServiceUri$`)
+	for _, s := range config.Settings {
+		if m := serviceURI.FindStringSubmatch(s); m != nil {
+			want = append(want, m[1])
+		}
+	}
+	if !strings.Contains(read(t, "infra/modules/functionapp.bicep"), "type: 'blobContainer'") {
+		t.Error("functionapp.bicep no longer deploys from a blob container: check whether blob still needs a private endpoint")
+	}
+	if got := bicepArrayStrings(t, network, "storageServices"); !slices.Equal(sorted(got), sorted(want)) {
+		t.Errorf("network.bicep storageServices = %v, want the services the app uses %v", got, want)
+	}
+	// Each resource is made once per service, from that list.
+	for _, tc := range []struct{ resource, loop, holds string }{
+		{"Microsoft.Network/privateDnsZones@", "[for service in storageServices: {", "name: 'privatelink.${service}.${environment().suffixes.storage}'"},
+		{"Microsoft.Network/privateDnsZones/virtualNetworkLinks@", "[for (service, i) in storageServices: {", "parent: dnsZones[i]"},
+		{"Microsoft.Network/privateEndpoints@", "[for service in storageServices: {", "privateLinkServiceId: account.id"},
+		{"Microsoft.Network/privateEndpoints/privateDnsZoneGroups@", "[for (service, i) in storageServices: {", "privateDnsZoneId: dnsZones[i].id"},
+	} {
+		decl := regexp.MustCompile(`(?m)^resource [A-Za-z]+ '` + regexp.QuoteMeta(tc.resource) + `[0-9-]+' = (.*)$`).FindStringSubmatch(network)
+		if decl == nil || decl[1] != tc.loop {
+			t.Errorf("network.bicep: no %s resource declared %s", tc.resource, tc.loop)
+			continue
+		}
+		body := bicepBlock(t, network, decl[0])
+		if !strings.Contains(body, tc.holds) {
+			t.Errorf("network.bicep %s does not hold %q", tc.resource, tc.holds)
+		}
+	}
+	if !regexp.MustCompile(`groupIds: \[\s+service\s+\]`).MatchString(network) || !regexp.MustCompile(`virtualNetwork: \{\s+id: vnet\.id`).MatchString(network) {
+		t.Error("network.bicep: each endpoint must connect to its own service (groupIds [service]) and each zone be linked to the network")
+	}
+	if !strings.Contains(network, "hostingPlan == 'flex' ? 'Microsoft.App/environments' : 'Microsoft.Web/serverFarms'") {
+		t.Error("network.bicep: the app subnet must be delegated to Microsoft.App/environments (Flex Consumption) or Microsoft.Web/serverFarms (dedicated)")
+	}
+
+	// The switch: the account refuses public requests, the app integrates with the network.
+	main := read(t, "infra/main.bicep")
+	for file, lines := range map[string][]string{
+		"infra/main.bicep": {
+			"@allowed(['none', 'privateEndpoints'])", "param storageNetworkIsolation string = 'none'",
+			"var storageIsolated = storageNetworkIsolation == 'privateEndpoints'",
+			"networkIsolated: storageIsolated",
+			"module network 'modules/network.bicep' = if (storageIsolated) {",
+			"virtualNetworkSubnetId: storageIsolated ? network!.outputs.appSubnetId : ''",
+		},
+		"infra/modules/storage.bicep": {
+			"publicNetworkAccess: networkIsolated ? 'Disabled' : 'Enabled'",
+			"defaultAction: networkIsolated ? 'Deny' : 'Allow'",
+		},
+		"infra/modules/functionapp.bicep": {
+			"virtualNetworkSubnetId: vnetIntegrated ? virtualNetworkSubnetId : null",
+		},
+	} {
+		src := main
+		if file != "infra/main.bicep" {
+			src = read(t, file)
+		}
+		for _, l := range lines {
+			if !strings.Contains(src, l) {
+				t.Errorf("%s lacks %q", file, l)
+			}
+		}
+	}
+	// Documented where deployments are: the parameter, its azd variable, why it is recommended.
+	for _, doc := range []string{"README.md", "docs/deploy.md", "docs/security.md"} {
+		text := read(t, doc)
+		for _, s := range []string{"storageNetworkIsolation", "TOURNIQUET_STORAGE_NETWORK_ISOLATION"} {
+			if !strings.Contains(text, s) {
+				t.Errorf("%s does not mention %s", doc, s)
+			}
+		}
+	}
+}

@@ -2,8 +2,10 @@
 // resource group with a Linux function app (custom handler), its storage (queues, run-record
 // tables, deployment container; shared keys disabled), Application Insights, the Storage
 // roles of the app's managed identity, and the Microsoft Graph / Exchange Online app roles of
-// that identity. Directory roles (Exchange Administrator, ...) are assigned afterwards by
-// infra/assign-directory-roles.sh: Bicep cannot assign them.
+// that identity; with storageNetworkIsolation 'privateEndpoints', a virtual network that puts
+// the storage account behind private endpoints (modules/network.bicep). Directory roles
+// (Exchange Administrator, ...) are assigned afterwards by infra/assign-directory-roles.sh:
+// Bicep cannot assign them.
 targetScope = 'subscription'
 
 @minLength(1)
@@ -62,6 +64,25 @@ param watchInterval string = '15m'
 @description('INVESTIGATION_REASON_REQUIRED: true refuses (400 invalid_request) a run of the investigate step alone that gives no reason; docs/security.md.')
 param investigationReasonRequired string = 'true'
 
+// Storage write is a way in (docs/security.md, "Sealed records"): the seals mitigate it, they
+// do not prevent it. 'privateEndpoints' takes the storage account off the public network: a
+// virtual network (modules/network.bicep) with the function app's VNet integration and
+// private endpoints for blob, queue and table; the account refuses every public request.
+// Recommended; it costs the private endpoints and changes who can reach the queues and
+// tables (docs/deploy.md, "Storage behind private endpoints").
+@allowed(['none', 'privateEndpoints'])
+@description('none: storage reachable from the public network (Entra ID auth only). privateEndpoints (recommended): storage reachable only through private endpoints in a virtual network the function app integrates with.')
+param storageNetworkIsolation string = 'none'
+
+@description('Address space of the virtual network created when storageNetworkIsolation is privateEndpoints.')
+param vnetAddressPrefix string = '10.90.0.0/16'
+
+@description('Subnet the function app integrates with (Flex Consumption: delegated to Microsoft.App/environments, up to 40 addresses per app; /26 or larger).')
+param appSubnetPrefix string = '10.90.0.0/24'
+
+@description('Subnet of the storage account\'s three private endpoints (blob, queue, table).')
+param privateEndpointSubnetPrefix string = '10.90.1.0/24'
+
 @description('Resource id of an action group the log alerts notify (the attacker returned, a run failed, a record tampered with, the lockout guard); empty: the alerts fire in the portal only.')
 param alertActionGroupId string = ''
 
@@ -101,6 +122,7 @@ param grantApiPermissions bool = true
 var token = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName, application: 'tourniquet' }
 var groupName = empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
+var storageIsolated = storageNetworkIsolation == 'privateEndpoints'
 
 resource group 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: groupName
@@ -139,6 +161,23 @@ module storage 'modules/storage.bicep' = {
     tags: tags
     name: 'sttq${token}'
     tablePrefix: tablePrefix
+    networkIsolated: storageIsolated
+  }
+}
+
+// The storage account's private endpoints, and the subnet the function app integrates with.
+module network 'modules/network.bicep' = if (storageIsolated) {
+  name: 'network'
+  scope: group
+  params: {
+    location: location
+    tags: tags
+    name: 'vnet-tourniquet-${token}'
+    hostingPlan: hostingPlan
+    addressPrefix: vnetAddressPrefix
+    appSubnetPrefix: appSubnetPrefix
+    privateEndpointSubnetPrefix: privateEndpointSubnetPrefix
+    storageAccountName: storage.outputs.name
   }
 }
 
@@ -154,6 +193,7 @@ module functionApp 'modules/functionapp.bicep' = {
     flexMaximumInstanceCount: flexMaximumInstanceCount
     storageAccountName: storage.outputs.name
     deploymentContainerUrl: storage.outputs.deploymentContainerUrl
+    virtualNetworkSubnetId: storageIsolated ? network!.outputs.appSubnetId : ''
     appInsightsName: monitoring.outputs.appInsightsName
     tenantId: tenant().tenantId
     protectedAccounts: protectedAccounts

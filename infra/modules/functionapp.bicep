@@ -12,6 +12,8 @@ param flexMaximumInstanceCount int
 
 param storageAccountName string
 param deploymentContainerUrl string
+@description('Subnet the app integrates with for its outbound traffic (network.bicep); empty: none.')
+param virtualNetworkSubnetId string = ''
 param appInsightsName string
 param tenantId string
 
@@ -34,6 +36,7 @@ param graphBaseUrl string
 param exchangeBaseUrl string
 
 var isFlex = hostingPlan == 'flex'
+var vnetIntegrated = !empty(virtualNetworkSubnetId)
 
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: appInsightsName
@@ -61,12 +64,18 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     serverFarmId: plan.id
     httpsOnly: true
     clientAffinityEnabled: false
+    // Outbound traffic through the virtual network, where the storage account's private
+    // endpoints and their DNS zones are (storageNetworkIsolation in main.bicep).
+    virtualNetworkSubnetId: vnetIntegrated ? virtualNetworkSubnetId : null
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
       ftpsState: 'Disabled'
       http20Enabled: true
       alwaysOn: isFlex ? null : true
+      // A dedicated plan sends only private (RFC 1918) traffic into the network unless told
+      // to route all of it; Flex Consumption needs no such setting.
+      vnetRouteAllEnabled: (vnetIntegrated && !isFlex) ? true : null
     }
     // Flex Consumption only: the custom runtime, the package container (read with the
     // identity), and the scale limit.

@@ -8,6 +8,9 @@ param name string
 @description('TOURNIQUET_TABLE_PREFIX: the tables are <prefix>Runs, <prefix>RunIndex, ...')
 param tablePrefix string
 
+@description('true: no public network access; the app reaches the account through private endpoints only (network.bicep).')
+param networkIsolated bool
+
 // Every queue a function.json binding names (functions.Queues()), and its -poison twin where
 // the host moves a message whose retries are exhausted. queues.json is written from the
 // function registry by `go generate ./internal/functions` (a test checks it is in sync);
@@ -37,7 +40,15 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     allowBlobPublicAccess: false
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
-    publicNetworkAccess: 'Enabled'
+    // Isolated: every request from outside the private endpoints is refused, trusted Azure
+    // services included (bypass None); the queues, tables and container below are created
+    // through Azure Resource Manager (control plane), which the firewall rules do not govern
+    // (https://learn.microsoft.com/azure/storage/common/storage-network-security-limitations).
+    publicNetworkAccess: networkIsolated ? 'Disabled' : 'Enabled'
+    networkAcls: {
+      defaultAction: networkIsolated ? 'Deny' : 'Allow'
+      bypass: networkIsolated ? 'None' : 'AzureServices'
+    }
   }
 }
 
