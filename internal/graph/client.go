@@ -16,7 +16,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	khttp "github.com/microsoft/kiota-http-go"
-	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
+	core "github.com/microsoftgraph/msgraph-sdk-go-core"
 	auth "github.com/microsoftgraph/msgraph-sdk-go-core/authentication"
 )
 
@@ -52,7 +52,7 @@ type Options struct {
 // Client calls Microsoft Graph. It is safe for concurrent use. The SDK's constructor writes
 // process-wide registries, so New builds clients one at a time (newClientMu).
 type Client struct {
-	sdk     *msgraphsdk.GraphServiceClient
+	sdk     *RequestBuilders
 	baseURL string
 	timeout time.Duration
 	now     func() time.Time
@@ -103,15 +103,15 @@ func New(opts Options) (*Client, error) {
 	}
 	newClientMu.Lock()
 	defer newClientMu.Unlock()
-	adapter, err := msgraphsdk.NewGraphRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(
-		authProvider, nil, nil, httpClient)
+	adapter, err := core.NewGraphRequestAdapterBaseWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(
+		authProvider, clientOptions, nil, nil, httpClient)
 	if err != nil {
 		return nil, fmt.Errorf("graph.New: request adapter: %w", err)
 	}
 	adapter.SetBaseUrl(baseURL)
 
 	return &Client{
-		sdk:     msgraphsdk.NewGraphServiceClient(adapter),
+		sdk:     NewRequestBuilders(adapter),
 		baseURL: baseURL,
 		timeout: timeout,
 		now:     time.Now,

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	khttp "github.com/microsoft/kiota-http-go"
-	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
 	core "github.com/microsoftgraph/msgraph-sdk-go-core"
 
 	"github.com/tourniquet/tourniquet/internal/bounds"
@@ -30,7 +29,7 @@ const kiotaMaxRetries = 10
 // the retry handler rewinds the compressed, seekable body before each new attempt, and
 // attemptCopy hands each attempt its own copy of it.
 func middlewares(maxRetries int) []khttp.Middleware {
-	graphOptions := msgraphsdk.GetDefaultClientOptions()
+	graphOptions := clientOptions
 	return []khttp.Middleware{
 		core.NewGraphTelemetryHandler(&graphOptions), // SdkVersion and client-request-id headers
 		khttp.NewUserAgentHandler(),

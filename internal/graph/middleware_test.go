@@ -2,6 +2,9 @@ package graph
 
 import (
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"testing"
 	"time"
 
@@ -116,5 +119,21 @@ func TestRetryPastTheBoundIsNotWaitedInPlace(t *testing.T) {
 		if got := should(0, 0, req, resp); got != want {
 			t.Errorf("Retry-After %q: retry in place %v, want %v", header, got, want)
 		}
+	}
+}
+
+// sdkVersion names the version of msgraph-sdk-go in go.mod, as the SDK's own client does in
+// Graph's SdkVersion header.
+func TestSDKVersionIsTheModulesVersion(t *testing.T) {
+	mod, err := os.ReadFile(filepath.Join("..", "..", "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^\s*github\.com/microsoftgraph/msgraph-sdk-go (v\S+)`).FindSubmatch(mod)
+	if m == nil {
+		t.Fatal("go.mod does not require github.com/microsoftgraph/msgraph-sdk-go")
+	}
+	if got := "v" + sdkVersion; got != string(m[1]) {
+		t.Errorf("sdkVersion = %s, go.mod has msgraph-sdk-go %s", got, m[1])
 	}
 }

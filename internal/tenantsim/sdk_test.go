@@ -14,17 +14,21 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
-	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
+	azauth "github.com/microsoft/kiota-authentication-azure-go"
 	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
 	"github.com/microsoftgraph/msgraph-sdk-go/rolemanagement"
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
+
+	"github.com/tourniquet/tourniquet/internal/graph"
 )
 
 // newSDKClient builds a Graph client the way Tourniquet does: managed identity from
-// IDENTITY_ENDPOINT/IDENTITY_HEADER, loopback host allowed for tokens, base URL redirected.
-func newSDKClient(t *testing.T, sim *Sim) *msgraphsdk.GraphServiceClient {
+// IDENTITY_ENDPOINT/IDENTITY_HEADER, loopback host allowed for tokens, the SDK's request
+// adapter with its default middleware, base URL redirected. The request builders are
+// graph.RequestBuilders (the SDK's root client, which compiles all of Graph, is not used).
+func newSDKClient(t *testing.T, sim *Sim) *graph.RequestBuilders {
 	t.Helper()
 	t.Setenv("IDENTITY_ENDPOINT", sim.IdentityEndpoint())
 	t.Setenv("IDENTITY_HEADER", sim.IdentityHeader())
@@ -32,12 +36,16 @@ func newSDKClient(t *testing.T, sim *Sim) *msgraphsdk.GraphServiceClient {
 	if err != nil {
 		t.Fatalf("NewManagedIdentityCredential: %v", err)
 	}
-	client, err := msgraphsdk.NewGraphServiceClientWithCredentialsAndHosts(cred, []string{"https://graph.microsoft.com/.default"}, []string{"127.0.0.1"})
+	auth, err := azauth.NewAzureIdentityAuthenticationProviderWithScopesAndValidHosts(cred, []string{"https://graph.microsoft.com/.default"}, []string{"127.0.0.1"})
 	if err != nil {
-		t.Fatalf("NewGraphServiceClientWithCredentialsAndHosts: %v", err)
+		t.Fatalf("authentication provider: %v", err)
 	}
-	client.GetAdapter().SetBaseUrl(sim.GraphURL())
-	return client
+	adapter, err := msgraphcore.NewGraphRequestAdapterBase(auth, msgraphcore.GraphClientOptions{})
+	if err != nil {
+		t.Fatalf("request adapter: %v", err)
+	}
+	adapter.SetBaseUrl(sim.GraphURL())
+	return graph.NewRequestBuilders(adapter)
 }
 
 func sdkContext(t *testing.T) context.Context {
@@ -161,7 +169,7 @@ func TestSDKPatchPasswordIsGzippedAndRecorded(t *testing.T) {
 	}
 }
 
-func patchPassword(ctx context.Context, client *msgraphsdk.GraphServiceClient, user, password string) error {
+func patchPassword(ctx context.Context, client *graph.RequestBuilders, user, password string) error {
 	profile := models.NewPasswordProfile()
 	profile.SetPassword(&password)
 	force := true
@@ -203,7 +211,7 @@ func TestSDKRoleAssignmentsPageIterator(t *testing.T) {
 	if err != nil {
 		t.Fatalf("list roleAssignments: %v", err)
 	}
-	it, err := msgraphcore.NewPageIterator[models.UnifiedRoleAssignmentable](first, client.GetAdapter(), models.CreateUnifiedRoleAssignmentCollectionResponseFromDiscriminatorValue)
+	it, err := msgraphcore.NewPageIterator[models.UnifiedRoleAssignmentable](first, client.Adapter(), models.CreateUnifiedRoleAssignmentCollectionResponseFromDiscriminatorValue)
 	if err != nil {
 		t.Fatalf("NewPageIterator: %v", err)
 	}
@@ -362,7 +370,7 @@ func TestSDKBatch(t *testing.T) {
 	client := newSDKClient(t, sim)
 	ctx := sdkContext(t)
 
-	batch := msgraphcore.NewBatchRequest(client.GetAdapter())
+	batch := msgraphcore.NewBatchRequest(client.Adapter())
 	known, err := client.Users().ByUserId(demo.UserID).ToGetRequestInformation(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -379,7 +387,7 @@ func TestSDKBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := batch.Send(ctx, client.GetAdapter())
+	resp, err := batch.Send(ctx, client.Adapter())
 	if err != nil {
 		t.Fatalf("batch send: %v", err)
 	}
