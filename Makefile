@@ -67,10 +67,11 @@ bench: deps build
 # e.g. FUZZ_BUDGET=1000000x) overrides every target's own for a longer run.
 # Each target's count gives it roughly 5-15 s of exploring on this 2-core machine (execs/s
 # measured with `make fuzz-short`: FuzzIdentifiers ~2,200/s, FuzzValidRunID ~12,000/s,
-# FuzzDecode ~19,000/s, FuzzClassify ~30,000/s, FuzzDecodeInvocation ~40,000/s).
+# FuzzDecode ~19,000/s, FuzzClassify ~30,000/s, FuzzDecodeInvocation ~40,000/s,
+# FuzzSentinel ~15,000/s).
 FUZZ_TARGETS = internal/strictjson:FuzzDecode:150000x internal/ident:FuzzIdentifiers:30000x \
 	internal/runs:FuzzValidRunID:100000x internal/functions:FuzzDecodeInvocation:300000x \
-	internal/inboxrules:FuzzClassify:150000x
+	internal/inboxrules:FuzzClassify:150000x internal/triage:FuzzSentinel:100000x
 FUZZ_SDK_TARGETS = internal/server:FuzzDecodeStrict:150000x
 fuzz-short:
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -82,6 +82,8 @@ param appSubnetPrefix string = '10.90.0.0/24'
 
 @description('Subnet of the storage account\'s three private endpoints (blob, queue, table).')
 param privateEndpointSubnetPrefix string = '10.90.1.0/24'
+@description('TRIAGE_TRUSTED_ALERTS: more alerts the Sentinel triage trusts to name a compromised account, ;-separated <productName>|<alert name> (see infra/playbooks/sentinel-remediate/README.md); empty: the built-in list only.')
+param triageTrustedAlerts string = ''
 
 @description('Resource id of an action group the log alerts notify (the attacker returned, a run failed, a record tampered with, the lockout guard); empty: the alerts fire in the portal only.')
 param alertActionGroupId string = ''
@@ -205,6 +207,7 @@ module functionApp 'modules/functionapp.bicep' = {
     watchDefault: watchDefault
     watchInterval: watchInterval
     investigationReasonRequired: investigationReasonRequired
+    triageTrustedAlerts: triageTrustedAlerts
     authMode: authMode
     approvalMode: approvalMode
     approvalTimeout: approvalTimeout

@@ -28,6 +28,7 @@ import (
 	"github.com/tourniquet/tourniquet/internal/server"
 	"github.com/tourniquet/tourniquet/internal/steps"
 	"github.com/tourniquet/tourniquet/internal/throttle"
+	"github.com/tourniquet/tourniquet/internal/triage"
 )
 
 // run wires the handler from its settings and serves until ctx ends.
@@ -114,7 +115,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			ApprovalMode: cfg.ApprovalMode, SweepMode: cfg.SweepMode, Protected: service.ProtectedGlobalAdmins,
 		},
 	}
-	handler := server.New(service, store, cfg.AuthMode, log, server.WithPreflight(checker))
+	triageTable, _ := triage.NewTable(cfg.TriageTrustedAlerts) // config.Load refused invalid entries
+	handler := server.New(service, store, cfg.AuthMode, log, server.WithPreflight(checker), server.WithTriageTable(triageTable))
 
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", cfg.Port))
 	if err != nil {

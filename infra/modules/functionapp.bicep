@@ -26,6 +26,7 @@ param stepDeadline string
 param watchDefault string
 param watchInterval string
 param investigationReasonRequired string
+param triageTrustedAlerts string
 param authMode string
 param approvalMode string
 param approvalTimeout string
@@ -131,6 +132,7 @@ var tourniquetSettings = {
   WATCH_DEFAULT: watchDefault
   WATCH_INTERVAL: watchInterval
   INVESTIGATION_REASON_REQUIRED: investigationReasonRequired
+  TRIAGE_TRUSTED_ALERTS: triageTrustedAlerts
   AUTH_MODE: authMode
   APPROVAL_MODE: approvalMode
   APPROVAL_TIMEOUT: approvalTimeout

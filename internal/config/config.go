@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tourniquet/tourniquet/internal/triage"
 )
 
 // Config is every setting of the handler.
@@ -66,6 +68,11 @@ type Config struct {
 	// person's sign-ins and mail trace, so it must say why. Off by default because the
 	// contract makes reason optional; the Bicep deployment turns it on.
 	InvestigationReasonRequired bool
+
+	// TriageTrustedAlerts (TRIAGE_TRUSTED_ALERTS, ";"-separated "<productName>|<alert name>")
+	// are alerts POST /api/triage/sentinel trusts, besides its built-in list, to name a
+	// compromised account (package triage).
+	TriageTrustedAlerts []string
 }
 
 // Settings lists every environment setting the handler reads (the consistency test holds
@@ -76,7 +83,7 @@ var Settings = []string{
 	"AZURE_TENANT_ID", "AZURE_CLIENT_ID", "GRAPH_BASE_URL", "EXCHANGE_BASE_URL", "PROTECTED_ACCOUNTS",
 	"MAX_REMEDIATIONS_PER_HOUR", "SWEEP_SCHEDULE", "SWEEP_MODE", "SWEEP_MAX_USERS", "AUTH_MODE",
 	"WEBSITE_AUTH_ENABLED", "TOURNIQUET_RECORD_KEY", "APPROVAL_MODE", "APPROVAL_TIMEOUT", "STEP_DEADLINE",
-	"WATCH_DEFAULT", "WATCH_INTERVAL", "INVESTIGATION_REASON_REQUIRED",
+	"WATCH_DEFAULT", "WATCH_INTERVAL", "INVESTIGATION_REASON_REQUIRED", "TRIAGE_TRUSTED_ALERTS",
 }
 
 // Load reads the settings from getenv and host.json in appRoot.
@@ -125,6 +132,14 @@ func Load(getenv func(string) string, appRoot string) (Config, error) {
 			return c, fmt.Errorf("config: WATCH_DEFAULT must be a Go duration from 10s to 72h (e.g. 24h), or off, not %q", raw)
 		}
 		c.WatchDefault = d
+	}
+	for _, entry := range strings.Split(getenv("TRIAGE_TRUSTED_ALERTS"), ";") {
+		if entry = strings.TrimSpace(entry); entry != "" {
+			c.TriageTrustedAlerts = append(c.TriageTrustedAlerts, entry)
+		}
+	}
+	if _, invalid := triage.NewTable(c.TriageTrustedAlerts); len(invalid) > 0 {
+		return c, fmt.Errorf("config: TRIAGE_TRUSTED_ALERTS entries are <productName>|<alert name>, separated by ';' (e.g. Microsoft Sentinel|My rule), not %q", invalid[0])
 	}
 	if c.StepDeadline, err = durationSetting(getenv, "STEP_DEADLINE", time.Hour); err != nil {
 		return c, err

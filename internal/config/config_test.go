@@ -194,3 +194,15 @@ func TestInvestigationReasonRequiredIsOffByDefaultAndStrict(t *testing.T) {
 		}
 	}
 }
+
+func TestTriageTrustedAlerts(t *testing.T) {
+	c, err := Load(env(map[string]string{"TRIAGE_TRUSTED_ALERTS": " Microsoft Sentinel|Contoso - inbox rule to RSS feeds ; *|Suspected Brute Force attack (Kerberos, NTLM);"}), t.TempDir())
+	if err != nil || len(c.TriageTrustedAlerts) != 2 || c.TriageTrustedAlerts[1] != "*|Suspected Brute Force attack (Kerberos, NTLM)" {
+		t.Fatalf("TriageTrustedAlerts = %q, %v; want the two entries, commas kept", c.TriageTrustedAlerts, err)
+	}
+	for _, bad := range []string{"Contoso rule", "|no product", "Microsoft Sentinel|"} {
+		if _, err := Load(env(map[string]string{"TRIAGE_TRUSTED_ALERTS": bad}), t.TempDir()); err == nil || !strings.Contains(err.Error(), "TRIAGE_TRUSTED_ALERTS") {
+			t.Errorf("%q: %v, want a message naming the setting", bad, err)
+		}
+	}
+}

@@ -80,6 +80,8 @@ func Registry() []Function {
 		{Name: "http-sweeps", Trigger: HTTP, Methods: []string{"get"}, Route: "sweeps", AuthLevel: "function"},
 		// The preflight is its own function, so it has its own keys (contract section 2).
 		{Name: "http-preflight", Trigger: HTTP, Methods: []string{"get"}, Route: "preflight", AuthLevel: "function"},
+		// The playbook's triage of an incident's accounts: read-only, its own keys.
+		{Name: "http-triage", Trigger: HTTP, Methods: []string{"post"}, Route: "triage/sentinel", AuthLevel: "function"},
 		{Name: "http-health", Trigger: HTTP, Methods: []string{"get"}, Route: "health", AuthLevel: "anonymous"},
 		{Name: "http-openapi", Trigger: HTTP, Methods: []string{"get"}, Route: "openapi.json", AuthLevel: "anonymous"},
 		{Name: "queue-remediations", Trigger: Queue, Queue: RemediationsQueue},

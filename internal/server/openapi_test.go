@@ -20,6 +20,7 @@ import (
 	"github.com/tourniquet/tourniquet/internal/remediation"
 	"github.com/tourniquet/tourniquet/internal/runs"
 	"github.com/tourniquet/tourniquet/internal/steps"
+	"github.com/tourniquet/tourniquet/internal/triage"
 )
 
 // apiDoc is the part of an OpenAPI 3 or Swagger 2 document these tests read.
@@ -138,6 +139,7 @@ var wantStatuses = map[string][]string{
 	"POST /api/steps/{step}":                             {"200", "202", "400", "401", "403", "404", "413", "429", "502", "503"},
 	"GET /api/sweeps":                                    {"200", "401", "403", "503"},
 	"GET /api/preflight":                                 {"200", "401", "403", "503"},
+	"POST /api/triage/sentinel":                          {"200", "400", "401", "403", "413"},
 	"POST /api/remediations/{runId}/watch/stop":          {"200", "400", "401", "403", "404", "409", "413", "503"},
 	"GET /api/health":                                    {"200", "503"},
 	"GET /api/openapi.json":                              {"200"},
@@ -332,6 +334,8 @@ func TestOpenAPISchemasMatchTheGoTypes(t *testing.T) {
 		{"Problem", problem{}},
 		{"Approval", runs.Approval{}},
 		{"DecisionRequest", decisionBody{}},
+		{"TriageResult", triage.Result{}},
+		{"TriageAccount", triage.Account{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.schema, func(t *testing.T) {

@@ -25,6 +25,8 @@ func (s *Server) apiRoutes() []apiRoute {
 		{"POST /api/steps/{step}", RoleRemediate, s.handleStep},
 		{"GET /api/sweeps", RoleRead, s.handleSweeps},
 		{"GET /api/preflight", RoleRead, s.handlePreflight},
+		// Reads only its body: which accounts of a Sentinel incident the playbook may act on.
+		{"POST /api/triage/sentinel", RoleRead, s.handleTriageSentinel},
 		{"GET /api/health", "", s.handleHealth},
 		{"GET /api/openapi.json", "", s.handleOpenAPI},
 	}

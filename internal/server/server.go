@@ -12,6 +12,7 @@ import (
 	"github.com/tourniquet/tourniquet/internal/preflight"
 	"github.com/tourniquet/tourniquet/internal/remediation"
 	"github.com/tourniquet/tourniquet/internal/runs"
+	"github.com/tourniquet/tourniquet/internal/triage"
 )
 
 // Pinger checks that the run-record store answers.
@@ -31,6 +32,8 @@ type Server struct {
 	// preflight answers GET /api/preflight; nil: the route answers 503 (tests that do not
 	// need it).
 	preflight Preflighter
+	// triage classifies the alerts of POST /api/triage/sentinel; nil: the built-in table.
+	triage *triage.Table
 }
 
 // Preflighter runs the read-only preflight of GET /api/preflight (package preflight).
