@@ -336,6 +336,7 @@ func TestPlaybookCallsRoutesTheHandlerServes(t *testing.T) {
 	calls := []struct{ method, pattern, uri string }{
 		{"POST", "POST /api/remediations", "/api/remediations\""},
 		{"GET", "GET /api/remediations/{runId}", "/api/remediations/@{encodeUriComponent("},
+		{"POST", "POST /api/triage/sentinel", "/api/triage/sentinel\""},
 	}
 	for _, c := range calls {
 		if !slices.Contains(patterns, c.pattern) {
@@ -345,7 +346,7 @@ func TestPlaybookCallsRoutesTheHandlerServes(t *testing.T) {
 			t.Errorf("workflow.json has no %s call to %q", c.method, c.uri)
 		}
 	}
-	for _, want := range []string{`"x-functions-key"`, `"idempotencyKey"`, `"secureData"`, `"/Incidents/Comment"`, `'AadUserId'`, `'UPNSuffix'`} {
+	for _, want := range []string{`"x-functions-key"`, `"idempotencyKey"`, `"secureData"`, `"/Incidents/Comment"`, `'sentinel-dryrun:'`} {
 		if !strings.Contains(raw, want) {
 			t.Errorf("workflow.json does not contain %s", want)
 		}

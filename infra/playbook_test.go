@@ -2,6 +2,7 @@ package infra
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -119,5 +120,103 @@ func TestPlaybookCommentsEscapeEveryValue(t *testing.T) {
 	out = strings.NewReplacer("<", "&lt;", ">", "&gt;", `"`, "&quot;").Replace(out)
 	if out != `&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&amp;amp;` {
 		t.Fatalf("the order & < > \" escapes to %q", out)
+	}
+}
+
+// workflowAction finds the action named name anywhere in the workflow, with the chain of
+// actions (and branches) that hold it.
+func workflowAction(root map[string]any, name string) (action map[string]any, path []string) {
+	var find func(actions map[string]any, trail []string) bool
+	find = func(actions map[string]any, trail []string) bool {
+		for n, raw := range actions {
+			a, _ := raw.(map[string]any)
+			if n == name {
+				action, path = a, append(trail, n)
+				return true
+			}
+			if sub, ok := a["actions"].(map[string]any); ok && find(sub, append(trail, n)) {
+				return true
+			}
+			if e, ok := a["else"].(map[string]any); ok {
+				if sub, ok := e["actions"].(map[string]any); ok && find(sub, append(trail, n+".else")) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	actions, _ := root["actions"].(map[string]any)
+	find(actions, nil)
+	return action, path
+}
+
+// The playbook acts only on what POST /api/triage/sentinel decided (issue 26: the account
+// entities of a phishing incident are its recipients, those of a spray the attacker's
+// picks): it sends the incident to the triage first, loops over the triage's accounts, never
+// over the incident's entities, starts a real run only for "remediate", a dry run for
+// "dry_run" (under a key of its own, so the later real run is not the dry run replayed), and
+// only comments the others.
+func TestPlaybookActsOnlyOnTheTriagesDecision(t *testing.T) {
+	raw := read(t, "infra/playbooks/sentinel-remediate/workflow.json")
+	var root map[string]any
+	if err := json.Unmarshal([]byte(raw), &root); err != nil {
+		t.Fatal(err)
+	}
+	str := func(v any) string { b, _ := json.Marshal(v); return string(b) }
+
+	triage, _ := workflowAction(root, "Triage_incident")
+	in, _ := triage["inputs"].(map[string]any)
+	if triage["type"] != "Http" || in["method"] != "POST" || !strings.HasSuffix(str(in["uri"]), `/api/triage/sentinel"`) ||
+		in["body"] != "@triggerBody()?['object']" || !strings.Contains(str(in["headers"]), "x-functions-key") ||
+		!strings.Contains(str(triage["runtimeConfiguration"]), "secureData") {
+		t.Errorf("Triage_incident = %s, want a POST of the trigger's object to /api/triage/sentinel with the key, inputs secured", str(triage))
+	}
+	if failed, _ := workflowAction(root, "Comment_not_triaged"); !strings.Contains(str(failed["runAfter"]), `"Triage_incident":["Failed","TimedOut"]`) {
+		t.Errorf("no comment when the triage fails: %s", str(failed))
+	}
+
+	each, _ := workflowAction(root, "For_each_account")
+	if each["foreach"] != "@body('Triage_incident')?['accounts']" || !strings.Contains(str(each["runAfter"]), `"Triage_incident":["Succeeded"]`) {
+		t.Errorf("For_each_account loops over %v after %v, want the triage's accounts", each["foreach"], each["runAfter"])
+	}
+	for _, old := range []string{"/entities/account", "relatedEntities"} {
+		if strings.Contains(raw, old) {
+			t.Errorf("the workflow still reads %s itself: it must act on the triage's accounts only", old)
+		}
+	}
+
+	start, path := workflowAction(root, "Start_remediation")
+	if strings.Count(raw, `/api/remediations"`) != 1 || !slices.Equal(path, []string{"For_each_account", "If_act", "Start_remediation"}) {
+		t.Fatalf("Start_remediation at %v (and %d starts), want one, inside For_each_account/If_act", path, strings.Count(raw, `/api/remediations"`))
+	}
+	ifAct, _ := workflowAction(root, "If_act")
+	const decision = "@items('For_each_account')?['decision']"
+	wantExpr := `{"or":[{"equals":["` + decision + `","remediate"]},{"equals":["` + decision + `","dry_run"]}]}`
+	if got := str(ifAct["expression"]); got != wantExpr {
+		t.Errorf("If_act expression = %s, want %s", got, wantExpr)
+	}
+	if e := str(ifAct["else"]); strings.Contains(e, `"Http"`) || !strings.Contains(e, "Comment_skipped") {
+		t.Errorf("the skip branch = %s, want a comment and no HTTP call", e)
+	}
+	body, _ := start["inputs"].(map[string]any)["body"].(map[string]any)
+	if body["user"] != "@{items('For_each_account')?['user']}" || body["dryRun"] != "@equals(items('For_each_account')?['decision'], 'dry_run')" {
+		t.Errorf("Start_remediation user %v dryRun %v, want the triage's user, and a dry run for dry_run", body["user"], body["dryRun"])
+	}
+	if !strings.Contains(str(body["reason"]), "items('For_each_account')?['why']") {
+		t.Errorf("reason %v does not record the triage's why", body["reason"])
+	}
+	if key := str(body["idempotencyKey"]); !strings.Contains(key, "'sentinel-dryrun:', 'sentinel:'") {
+		t.Errorf("idempotencyKey %s: a dry run needs a key of its own", key)
+	}
+
+	ifDry, _ := workflowAction(root, "If_dry_run")
+	plan, planPath := workflowAction(root, "Comment_dry_run_plan")
+	msg := str(plan["inputs"])
+	if !strings.Contains(str(ifDry["expression"]), `"@body('Get_run')?['dryRun']",true`) || !slices.Equal(planPath, []string{"For_each_account", "If_act", "If_dry_run", "Comment_dry_run_plan"}) ||
+		!strings.Contains(msg, "nothing was changed") || !strings.Contains(msg, "items('For_each_account')?['why']") || !strings.Contains(msg, "tourniquet:remediate:") {
+		t.Errorf("the dry run's comment (%v) must say nothing was changed, why, the plan and how to act: %s", planPath, msg)
+	}
+	if skip, _ := workflowAction(root, "Comment_skipped"); !strings.Contains(str(skip["inputs"]), "items('For_each_account')?['why']") {
+		t.Error("the skip comment does not say why")
 	}
 }

@@ -1,9 +1,13 @@
-// Microsoft Sentinel playbook: on an incident, remediate every account entity with Tourniquet.
-// For each account (AadUserId, or Name + UPNSuffix) it calls POST /api/remediations with the
-// incident as idempotency key and reason, polls GET /api/remediations/{runId} until the run is
-// no longer queued or running, and writes the run summary as an incident comment. The
-// function key comes from Key Vault at run time (the Logic App's managed identity reads it);
-// it is never a parameter of this template and never shows in the run history.
+// Microsoft Sentinel playbook: on an incident, remediate the accounts an alert marks as
+// compromised, with Tourniquet. It first sends the incident to POST /api/triage/sentinel,
+// which answers per account remediate, dry_run or skip (recipients of a phishing mail and
+// targets of a password spray are never remediated); for each account it then calls
+// POST /api/remediations (a dry run for dry_run) with the incident as idempotency key and
+// reason, polls GET /api/remediations/{runId} until the run is no longer queued or running,
+// and writes the run summary, the dry run's plan or why it skipped as an incident comment.
+// The function key comes from Key Vault at run time (the Logic App's managed identity reads
+// it); it is never a parameter of this template and never shows in the run history. The
+// same key must open http-triage, http-start-remediation and http-remediation (README.md).
 // The workflow itself is workflow.json, next to this file. See README.md.
 
 @description('Name of the Logic App (the playbook name shown in Sentinel).')
@@ -20,7 +24,7 @@ param keyVaultName string
 @description('Create the Key Vault; false to use an existing one in this resource group.')
 param createKeyVault bool = true
 
-@description('Name of the secret holding a Tourniquet function (host) key.')
+@description('Name of the secret holding the playbook\'s function key (one value set on http-triage, http-start-remediation and http-remediation; never a host key).')
 param functionKeySecretName string = 'tourniquet-function-key'
 
 @description('Grant the playbook Microsoft Sentinel Responder on this resource group (the Sentinel workspace is here). False when the workspace lives elsewhere: assign it there (README.md).')
