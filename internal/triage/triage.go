@@ -221,7 +221,7 @@ func decideOne(a *account, set *accountSet, alerts []scored, recipients map[stri
 		out.User = a.upn
 	}
 	verdict := func(decision, why string) Account {
-		out.Decision, out.Why = decision, why
+		out.Decision, out.Why = decision, why+tagHint(badTags)
 		return out
 	}
 	if a.tagged {
@@ -229,81 +229,68 @@ func decideOne(a *account, set *accountSet, alerts []scored, recipients map[stri
 	}
 	// An alert that marks its account compromised names this one.
 	for _, s := range alerts {
-		if s.class != Compromise {
-			continue
-		}
-		if slices.Contains(s.accounts, a) || (s.named != "" && a.matches(strings.ToLower(s.named), s.named)) {
+		if s.class == Compromise && slices.Contains(s.about(set), a) {
 			return verdict(Remediate, fmt.Sprintf("the alert \"%s\" names this account: %s", s.name, s.why))
 		}
 	}
 	if len(alerts) == 0 {
-		return verdict(DryRun, "the incident carries no alert the playbook can read (Defender XDR incidents often arrive without them), so nothing says this account is compromised"+tagHint(badTags))
+		return verdict(DryRun, "the incident carries no alert the playbook can read (Defender XDR incidents often arrive without them), so nothing says this account is compromised")
 	}
 	recipient := recipients[strings.ToLower(a.upn)] || recipients[a.id]
-	// The alerts this account appears in, when alerts carry their own entities.
-	var own []scored
+	// The alerts that may be about this account: those that name it, and those that name no
+	// account of the incident. An alert that names other accounts is not about this one.
+	var relevant []scored
 	for _, s := range alerts {
-		if slices.Contains(s.accounts, a) {
-			own = append(own, s)
+		if about := s.about(set); len(about) == 0 || slices.Contains(about, a) {
+			relevant = append(relevant, s)
 		}
 	}
-	negative := func(list []scored) bool {
-		if len(list) == 0 {
-			return false
-		}
-		for _, s := range list {
-			if s.class != Mail && s.class != Spray {
-				return false
-			}
-		}
-		return true
+	if len(relevant) == 0 {
+		return verdict(Skip, "every alert of the incident ("+names(alerts)+") names other accounts; nothing was changed")
 	}
-	if negative(own) || negative(alerts) {
-		from := own
-		if !negative(own) {
-			from = alerts
-		}
-		return verdict(Skip, "it appears only as the target of "+describe(from, recipient)+"; a target is not a compromised account, and nothing was changed"+tagHint(badTags))
+	negative := true
+	for _, s := range relevant {
+		negative = negative && (s.class == Mail || s.class == Spray)
 	}
-	// Every alert that marks a compromise names its account (not this one), and the other
-	// alerts are mail or spray alerts: this account is only a target.
-	var compromise, rest []scored
-	attributed := true
+	if negative {
+		return verdict(Skip, "it appears only as the target of "+describe(relevant, recipient)+"; a target is not a compromised account, and nothing was changed")
+	}
+	allCompromise := true
 	for _, s := range alerts {
-		if s.class != Compromise {
-			rest = append(rest, s)
-			continue
-		}
-		compromise = append(compromise, s)
-		attributed = attributed && (len(s.accounts) > 0 || (s.named != "" && set.find(strings.ToLower(s.named), s.named) != nil))
+		allCompromise = allCompromise && s.class == Compromise
 	}
-	if len(compromise) > 0 && attributed && negative(rest) {
-		return verdict(Skip, "the alerts that mark a compromise ("+names(compromise)+") name other accounts, and it appears only as the target of "+describe(rest, recipient)+"; nothing was changed"+tagHint(badTags))
-	}
-	allCompromise := len(rest) == 0
-	all := set.list
-	if allCompromise && len(all) == 1 && !recipient {
+	if allCompromise && len(set.list) == 1 && !recipient {
 		return verdict(Remediate, fmt.Sprintf("the only account of an incident whose every alert marks its account compromised (%s)", names(alerts)))
 	}
 	why := "no alert that marks its account compromised names this account"
+	var unsure []string
+	for _, s := range relevant {
+		if s.class == Unknown || s.class == Unconfirmed {
+			unsure = append(unsure, fmt.Sprintf("\"%s\" (%s)", s.name, s.why))
+		}
+	}
 	switch {
+	case len(unsure) > 0:
+		why = "the incident's alerts do not prove a compromise of this account: " + strings.Join(first(uniq(unsure), 5), "; ")
 	case allCompromise:
-		why = fmt.Sprintf("the incident's alerts (%s) mark an account compromised but do not say which of its %d accounts", names(alerts), len(all))
-	default:
-		var unsure []string
-		for _, s := range alerts {
-			if s.class == Unknown || s.class == Unconfirmed {
-				unsure = append(unsure, fmt.Sprintf("\"%s\" (%s)", s.name, s.why))
-			}
-		}
-		if len(unsure) > 0 {
-			why = "the incident's alerts do not prove a compromise of this account: " + strings.Join(first(unsure, 5), "; ")
-		}
+		why = fmt.Sprintf("the incident's alerts (%s) mark an account compromised but do not say which of its %d accounts", names(alerts), len(set.list))
 	}
 	if recipient {
 		why += "; it is also a recipient of mail in this incident"
 	}
-	return verdict(DryRun, why+tagHint(badTags))
+	return verdict(DryRun, why)
+}
+
+// about lists the accounts of the incident the alert names: its own account entities, and
+// the account its compromisedEntity names (by UPN or object id).
+func (s scored) about(set *accountSet) []*account {
+	out := s.accounts
+	if s.named != "" {
+		if a := set.find(strings.ToLower(s.named), s.named); a != nil && !slices.Contains(out, a) {
+			out = append(slices.Clone(out), a)
+		}
+	}
+	return out
 }
 
 func describe(list []scored, recipient bool) string {

@@ -163,6 +163,13 @@ func TestSentinelDecisions(t *testing.T) {
 			want: map[string]string{adeleID: Remediate, meganID: Skip, adminID: Skip},
 		},
 		{
+			name: "an unconfirmed alert naming one recipient makes that one a dry run; the other recipients stay skipped", fixture: "mdo-phishing.json",
+			change: func(p map[string]any) {
+				addAlert(p, map[string]any{"productName": "Azure Active Directory Identity Protection", "alertDisplayName": "Unfamiliar sign-in properties", "compromisedEntity": meganID})
+			},
+			want: map[string]string{adeleID: Skip, meganID: DryRun, adminID: Skip},
+		},
+		{
 			name: "a click on the phishing link is a dry run for everyone: who clicked is not said", fixture: "mdo-phishing.json",
 			change: func(p map[string]any) {
 				addAlert(p, map[string]any{"productName": "Microsoft Defender for Office 365", "alertDisplayName": "A potentially malicious URL click was detected", "alertType": "ThreatManagement"})
