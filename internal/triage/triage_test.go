@@ -377,3 +377,38 @@ func TestTableNormalizesNames(t *testing.T) {
 		t.Errorf("Multiple failed login attempts = %s, want spray", c)
 	}
 }
+
+// The playbook sends the triage a projection of the trigger's incident (Select_alerts in
+// workflow.json): each alert's five fields, null where the alert has none. The decisions are
+// those of the whole incident.
+func TestThePlaybooksProjectionDecidesAsTheWholeIncident(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"mdo-phishing.json", "password-spray.json", "anomalous-token.json"} {
+		whole := decisions(t, fixture(t, name, nil), nil)
+		projected := decisions(t, fixture(t, name, func(p map[string]any) {
+			var alerts []any
+			for _, a := range p[alertsKey(p)].([]any) {
+				ap := a.(map[string]any)["properties"].(map[string]any)
+				sel := map[string]any{}
+				for _, f := range []string{"productName", "alertDisplayName", "alertType", "compromisedEntity", "entities"} {
+					sel[f] = ap[f] // nil (JSON null) when absent, as Logic Apps' ?[] gives
+				}
+				alerts = append(alerts, map[string]any{"properties": sel})
+			}
+			for k := range p {
+				if k != "labels" && k != "relatedEntities" {
+					delete(p, k)
+				}
+			}
+			p["alerts"] = alerts
+		}), nil)
+		if len(whole) != len(projected) {
+			t.Fatalf("%s: %d accounts whole, %d projected", name, len(whole), len(projected))
+		}
+		for user, a := range whole {
+			if projected[user].Decision != a.Decision {
+				t.Errorf("%s: %s is %s whole, %s projected", name, user, a.Decision, projected[user].Decision)
+			}
+		}
+	}
+}
