@@ -67,34 +67,46 @@ type account struct {
 	tagged  bool
 }
 
-func (a *account) matches(id, upn string) bool {
-	return (id != "" && strings.EqualFold(a.id, id)) || (upn != "" && strings.EqualFold(a.upn, upn))
+// accountSet holds the accounts once each: two entities with the same object id or UPN are
+// one account. Lookups are by map, so an incident of thousands of entities costs no more
+// than reading it.
+type accountSet struct {
+	list        []*account
+	byID, byUPN map[string]*account // lower-case keys
 }
 
-// accountSet holds the accounts once each: two entities with the same object id or UPN are
-// one account.
-type accountSet struct{ list []*account }
-
 func (s *accountSet) add(id, upn string) *account {
-	for _, a := range s.list {
-		if a.matches(id, upn) {
-			if a.id == "" {
-				a.id = id
-			}
-			if a.upn == "" {
-				a.upn = upn
-			}
-			return a
-		}
+	a := s.find(id, upn)
+	if a == nil {
+		a = &account{}
+		s.list = append(s.list, a)
 	}
-	a := &account{id: id, upn: upn}
-	s.list = append(s.list, a)
+	if a.id == "" && id != "" {
+		a.id = id
+	}
+	if a.upn == "" && upn != "" {
+		a.upn = upn
+	}
+	if s.byID == nil {
+		s.byID, s.byUPN = map[string]*account{}, map[string]*account{}
+	}
+	if a.id != "" {
+		s.byID[strings.ToLower(a.id)] = a
+	}
+	if a.upn != "" {
+		s.byUPN[strings.ToLower(a.upn)] = a
+	}
 	return a
 }
 
 func (s *accountSet) find(id, upn string) *account {
-	for _, a := range s.list {
-		if a.matches(id, upn) {
+	if id != "" {
+		if a, ok := s.byID[strings.ToLower(id)]; ok {
+			return a
+		}
+	}
+	if upn != "" {
+		if a, ok := s.byUPN[strings.ToLower(upn)]; ok {
 			return a
 		}
 	}
@@ -129,16 +141,21 @@ type scored struct {
 	why      string
 	accounts []*account // the accounts among the alert's own entities, when it carries them
 	named    string     // compromisedEntity
+	// about holds the accounts of the incident the alert names: its own account entities,
+	// and the account its compromisedEntity names (by UPN or object id).
+	about map[*account]bool
 }
 
 func decide(inc incident, table *Table) Result {
 	p := inc.Properties
 	var set accountSet
 	var invalid []string
+	seenInvalid := map[string]bool{}
 	addAccount := func(f entityFields) *account {
 		id, upn, raw := identify(f)
 		if id == "" && upn == "" {
-			if raw != "" && !slices.Contains(invalid, raw) {
+			if raw != "" && !seenInvalid[raw] {
+				seenInvalid[raw] = true
 				invalid = append(invalid, raw)
 			}
 			return nil
@@ -176,7 +193,7 @@ func decide(inc incident, table *Table) Result {
 		}
 		for _, e := range ap.Entities {
 			if e.kind() == "account" {
-				if acc := addAccount(e.fields()); acc != nil && !slices.Contains(s.accounts, acc) {
+				if acc := addAccount(e.fields()); acc != nil {
 					s.accounts = append(s.accounts, acc)
 				}
 			}
@@ -202,6 +219,19 @@ func decide(inc incident, table *Table) Result {
 		}
 	}
 
+	for i := range alerts {
+		s := &alerts[i]
+		s.about = map[*account]bool{}
+		for _, a := range s.accounts {
+			s.about[a] = true
+		}
+		if s.named != "" {
+			if a := set.find(strings.ToLower(s.named), s.named); a != nil {
+				s.about[a] = true
+			}
+		}
+	}
+
 	var out []Account
 	for _, a := range set.list {
 		out = append(out, decideOne(a, &set, alerts, recipients, badTags))
@@ -209,10 +239,33 @@ func decide(inc incident, table *Table) Result {
 	for _, raw := range invalid {
 		out = append(out, Account{Decision: Skip, Why: fmt.Sprintf("an account entity whose name %q is neither a valid UPN nor an object id; nothing can act on it", shorten(raw, 80))})
 	}
-	if out == nil {
-		out = []Account{}
+	return Result{Accounts: capAnswer(out)}
+}
+
+// maxAnswered bounds the accounts of one answer: the playbook comments the incident once per
+// account, and an incident of hundreds of recipients must not bury the analyst in comments.
+const maxAnswered = 100
+
+// capAnswer orders the answer remediate, dry_run, skip (as found within each) and keeps
+// maxAnswered entries, the last of which then says how many were left out and what they
+// were. An account left out is acted on by nothing; the tag names it, and is answered first.
+func capAnswer(out []Account) []Account {
+	rank := map[string]int{Remediate: 0, DryRun: 1, Skip: 2}
+	slices.SortStableFunc(out, func(a, b Account) int { return rank[a.Decision] - rank[b.Decision] })
+	if len(out) <= maxAnswered {
+		if out == nil {
+			return []Account{}
+		}
+		return out
 	}
-	return Result{Accounts: out}
+	counts := map[string]int{}
+	for _, a := range out[maxAnswered-1:] {
+		counts[a.Decision]++
+	}
+	kept := slices.Clone(out[:maxAnswered-1])
+	return append(kept, Account{Decision: Skip, Why: fmt.Sprintf(
+		"and %d more accounts of this incident, not listed and not acted on (%d remediate, %d dry run, %d skip): the triage answers at most %d accounts; act on one of them with the tag %s<UPN or object id>",
+		len(out)-maxAnswered+1, counts[Remediate], counts[DryRun], counts[Skip], maxAnswered, TagPrefix)})
 }
 
 func decideOne(a *account, set *accountSet, alerts []scored, recipients map[string]bool, badTags []string) Account {
@@ -229,7 +282,7 @@ func decideOne(a *account, set *accountSet, alerts []scored, recipients map[stri
 	}
 	// An alert that marks its account compromised names this one.
 	for _, s := range alerts {
-		if s.class == Compromise && slices.Contains(s.about(set), a) {
+		if s.class == Compromise && s.about[a] {
 			return verdict(Remediate, fmt.Sprintf("the alert \"%s\" names this account: %s", s.name, s.why))
 		}
 	}
@@ -241,7 +294,7 @@ func decideOne(a *account, set *accountSet, alerts []scored, recipients map[stri
 	// account of the incident. An alert that names other accounts is not about this one.
 	var relevant []scored
 	for _, s := range alerts {
-		if about := s.about(set); len(about) == 0 || slices.Contains(about, a) {
+		if len(s.about) == 0 || s.about[a] {
 			relevant = append(relevant, s)
 		}
 	}
@@ -279,18 +332,6 @@ func decideOne(a *account, set *accountSet, alerts []scored, recipients map[stri
 		why += "; it is also a recipient of mail in this incident"
 	}
 	return verdict(DryRun, why)
-}
-
-// about lists the accounts of the incident the alert names: its own account entities, and
-// the account its compromisedEntity names (by UPN or object id).
-func (s scored) about(set *accountSet) []*account {
-	out := s.accounts
-	if s.named != "" {
-		if a := set.find(strings.ToLower(s.named), s.named); a != nil && !slices.Contains(out, a) {
-			out = append(slices.Clone(out), a)
-		}
-	}
-	return out
 }
 
 func describe(list []scored, recipient bool) string {

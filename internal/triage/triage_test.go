@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 const (
@@ -410,5 +411,46 @@ func TestThePlaybooksProjectionDecidesAsTheWholeIncident(t *testing.T) {
 				t.Errorf("%s: %s is %s whole, %s projected", name, user, a.Decision, projected[user].Decision)
 			}
 		}
+	}
+}
+
+// A phishing campaign of hundreds of recipients: the answer lists at most maxAnswered
+// accounts, the tagged one first, and says how many it left out; thousands of entities cost
+// no more than reading them.
+func TestALargeIncidentIsAnsweredInBoundedSpaceAndTime(t *testing.T) {
+	t.Parallel()
+	body := fixture(t, "mdo-phishing.json", func(p map[string]any) {
+		for i := range maxEntities/2 - 10 {
+			addAccount(p, fmt.Sprintf("user%04d", i), "contoso.example", "")
+			p["relatedEntities"] = append(p["relatedEntities"].([]any), map[string]any{"kind": "MailMessage", "properties": map[string]any{"recipient": fmt.Sprintf("user%04d@contoso.example", i)}})
+		}
+		alert := p["Alerts"].([]any)[0].(map[string]any)["properties"].(map[string]any)
+		var own []any
+		for i := range maxAlertEntities {
+			own = append(own, map[string]any{"Type": "account", "Name": fmt.Sprintf("user%04d", i), "UPNSuffix": "contoso.example"})
+		}
+		alert["entities"] = own
+		p["Alerts"] = slices.Repeat(p["Alerts"].([]any), 100)
+		p["labels"] = []any{map[string]any{"labelName": "tourniquet:remediate:user0999@contoso.example"}}
+	})
+	table, _ := NewTable(nil)
+	start := time.Now()
+	res, err := Sentinel(body, table)
+	if elapsed := time.Since(start); err != nil || elapsed > 5*time.Second {
+		t.Fatalf("Sentinel: %v after %s", err, elapsed)
+	}
+	if len(res.Accounts) != maxAnswered {
+		t.Fatalf("answered %d accounts, want %d", len(res.Accounts), maxAnswered)
+	}
+	if first := res.Accounts[0]; first.User != "user0999@contoso.example" || first.Decision != Remediate {
+		t.Errorf("first answer %+v, want the tagged account, remediate", first)
+	}
+	for _, a := range res.Accounts[1 : maxAnswered-1] {
+		if a.Decision != Skip {
+			t.Errorf("%s: %s (%s), want skip", a.User, a.Decision, a.Why)
+		}
+	}
+	if last := res.Accounts[maxAnswered-1]; last.User != "" || last.Decision != Skip || !strings.Contains(last.Why, "not listed and not acted on") {
+		t.Errorf("last answer %+v, want the count of the accounts left out", last)
 	}
 }
