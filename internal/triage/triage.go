@@ -299,14 +299,14 @@ func decideOne(a *account, set *accountSet, alerts []scored, recipients map[stri
 		}
 	}
 	if len(relevant) == 0 {
-		return verdict(Skip, "every alert of the incident ("+names(alerts)+") names other accounts; nothing was changed")
+		return verdict(Skip, "every alert of the incident ("+names(alerts)+") names other accounts")
 	}
 	negative := true
 	for _, s := range relevant {
 		negative = negative && (s.class == Mail || s.class == Spray)
 	}
 	if negative {
-		return verdict(Skip, "it appears only as the target of "+describe(relevant, recipient)+"; a target is not a compromised account, and nothing was changed")
+		return verdict(Skip, "it appears only as the target of "+describe(relevant, recipient)+"; a target is not a compromised account")
 	}
 	allCompromise := true
 	for _, s := range alerts {
