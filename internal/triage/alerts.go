@@ -204,6 +204,11 @@ func (t *Table) Classify(product, name, alertType string) (Class, string) {
 	text := n + " " + normalize(alertType)
 	for _, w := range sprayWords {
 		if strings.Contains(text, w) {
+			if strings.Contains(text, "success") {
+				// "Successful sign-in after password spray": the attacker chose whom to try,
+				// but this one may have worked. A person looks first.
+				return Unconfirmed, "a spray or brute force that may have succeeded for this account; the attacker chose the accounts it tried"
+			}
 			return Spray, "the attacker chose the accounts of a spray, brute force or failed sign-in alert by trying them"
 		}
 	}

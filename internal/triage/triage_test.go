@@ -377,6 +377,12 @@ func TestTableNormalizesNames(t *testing.T) {
 	if c, _ := table.Classify("Microsoft Defender for Cloud Apps", "Multiple failed login attempts", ""); c != Spray {
 		t.Errorf("Multiple failed login attempts = %s, want spray", c)
 	}
+	if c, _ := table.Classify("Microsoft Sentinel", "Successful sign-in after password spray", ""); c != Unconfirmed {
+		t.Errorf("a spray that may have succeeded = %s, want unconfirmed (a dry run)", c)
+	}
+	if c, _ := table.Classify("Microsoft Defender for Identity", "Suspected Brute Force attack (LDAP)", "LdapBruteForceSecurityAlert"); c != Spray {
+		t.Errorf("Defender for Identity's LDAP brute force = %s, want spray", c)
+	}
 }
 
 // The playbook sends the triage a projection of the trigger's incident (Select_alerts in
