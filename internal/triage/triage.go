@@ -378,8 +378,10 @@ func tagHint(badTags []string) string {
 
 func uniq(s []string) []string {
 	var out []string
+	seen := make(map[string]bool, len(s))
 	for _, v := range s {
-		if !slices.Contains(out, v) {
+		if !seen[v] {
+			seen[v] = true
 			out = append(out, v)
 		}
 	}

@@ -460,3 +460,28 @@ func TestALargeIncidentIsAnsweredInBoundedSpaceAndTime(t *testing.T) {
 		t.Errorf("last answer %+v, want the count of the accounts left out", last)
 	}
 }
+
+// The worst a 1 MiB body can hold for the per-account work: hundreds of differently named
+// mail alerts that name no account, and thousands of accounts, each of which is described
+// by those alerts.
+func TestManyAlertsTimesManyAccountsStaysFast(t *testing.T) {
+	t.Parallel()
+	var alerts, entities []any
+	for i := range maxAlerts {
+		alerts = append(alerts, map[string]any{"properties": map[string]any{"productName": "Microsoft Sentinel", "alertDisplayName": fmt.Sprintf("Password spray %d", i)}})
+	}
+	for i := range maxEntities {
+		entities = append(entities, map[string]any{"kind": "Account", "properties": map[string]any{"accountName": fmt.Sprintf("u%d", i), "upnSuffix": "contoso.example"}})
+	}
+	body, _ := json.Marshal(map[string]any{"properties": map[string]any{"alerts": alerts, "relatedEntities": entities}})
+	table, _ := NewTable(nil)
+	start := time.Now()
+	res, err := Sentinel(body, table)
+	if elapsed := time.Since(start); err != nil || elapsed > 5*time.Second {
+		t.Fatalf("Sentinel: %v after %s", err, elapsed)
+	}
+	if len(res.Accounts) != maxAnswered || res.Accounts[0].Decision != Skip {
+		t.Errorf("answered %d accounts, first %+v; want %d, skipped", len(res.Accounts), res.Accounts[0], maxAnswered)
+	}
+	t.Logf("%d bytes, %s", len(body), time.Since(start))
+}
