@@ -44,6 +44,9 @@ var containmentGraphRoles = [
   'RoleManagement.Read.Directory' // GET roleAssignments?$filter=roleDefinitionId eq '<Global Administrator>'
   'GroupMember.Read.All' // memberOf/graph.group, groups/{id}/members
   'Application.Read.All' // GET /servicePrincipals/{id}: name the app a revoked consent served (optional)
+  // block-sign-in with options.blockSignIn.disableDevices: PATCH /devices/{id} accountEnabled
+  // (Windows devices only, for an application), GET /devices/{id} on restore.
+  'Device.ReadWrite.All'
 ]
 var graphRoles = concat(coreGraphRoles, enableAdminRoleRemoval ? adminRoleGraphRoles : [], enableGraphContainment ? containmentGraphRoles : [])
 

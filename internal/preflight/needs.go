@@ -27,7 +27,9 @@ var everyStep = []string{"User.Read.All"}
 var Needs = map[catalog.Name]Need{
 	catalog.ResetPassword: {Graph: []string{"User-PasswordProfile.ReadWrite.All"}, AdminReset: true, GraphOptional: lockoutGuardReads},
 	catalog.BlockSignIn: {Graph: []string{"User.EnableDisableAccount.All", "RoleManagement.Read.Directory", "GroupMember.Read.All"},
-		AdminReset: true},
+		AdminReset: true, GraphOptional: map[string]string{
+			"Device.ReadWrite.All": "blocked for options.blockSignIn.disableDevices: without it the user's devices are not disabled (the account's block works; the step ends action_required naming the devices)",
+		}},
 	catalog.RevokeSessions:   {Graph: []string{"User.RevokeSessions.All"}},
 	catalog.RemoveForwarding: {Exchange: true},
 	catalog.RemoveInboxRules: {Exchange: true, GraphOptional: map[string]string{
@@ -78,6 +80,7 @@ var covers = map[string][]string{
 	"Application.Read.All":                   {"Application.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"},
 	"Directory.Read.All":                     {"Directory.ReadWrite.All"},
 	"DelegatedPermissionGrant.ReadWrite.All": {"Directory.ReadWrite.All"},
+	"Device.ReadWrite.All":                   {"Directory.ReadWrite.All"},
 }
 
 // granted reports whether roles include perm or a permission that covers it.

@@ -33,7 +33,7 @@ var fullGraph = []string{
 	"User.Read.All", "User-PasswordProfile.ReadWrite.All", "User.RevokeSessions.All", "AuditLog.Read.All",
 	"Directory.Read.All", "RoleManagement.ReadWrite.Directory", "PrivilegedEligibilitySchedule.ReadWrite.AzureADGroup",
 	"GroupMember.ReadWrite.All", "User.EnableDisableAccount.All", "UserAuthenticationMethod.ReadWrite.All",
-	"DelegatedPermissionGrant.ReadWrite.All", "Application.Read.All", "Domain.Read.All",
+	"DelegatedPermissionGrant.ReadWrite.All", "Application.Read.All", "Domain.Read.All", "Device.ReadWrite.All",
 }
 
 func jwt(claims map[string]any) string {
@@ -181,6 +181,11 @@ func TestPreflight(t *testing.T) {
 				c.Credential = fakeCredential{roles: map[string][]string{graphScope: roles, exchangeScope: {"Exchange.ManageAsApp"}}}
 			},
 			status: Ready},
+		"no Device.ReadWrite.All: block-sign-in's disableDevices option is blocked": {
+			change: func(c *Checker) {
+				c.Credential = fakeCredential{roles: map[string][]string{graphScope: without(fullGraph, "Device.ReadWrite.All"), exchangeScope: {"Exchange.ManageAsApp"}}}
+			},
+			status: Ready, steps: map[catalog.Name]string{catalog.BlockSignIn: Degraded}, reason: "blocked for options.blockSignIn.disableDevices"},
 		"no Exchange.ManageAsApp": {
 			change: func(c *Checker) {
 				c.Credential = fakeCredential{roles: map[string][]string{graphScope: fullGraph}}

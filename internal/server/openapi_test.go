@@ -322,6 +322,8 @@ func TestOpenAPISchemasMatchTheGoTypes(t *testing.T) {
 		{"Indicators", runs.Indicators{}},
 		{"Related", runs.Related{}},
 		{"MFAMethodOptions", steps.MFAMethodOptions{}},
+		{"AppConsentOptions", steps.AppConsentOptions{}},
+		{"BlockSignInOptions", steps.BlockSignInOptions{}},
 		{"SweepRecord", runs.SweepRecord{}},
 		{"Preflight", preflight.Report{}},
 		{"WatchOptions", steps.WatchOptions{}},

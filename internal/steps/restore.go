@@ -17,6 +17,9 @@ func (r *Runner) Restore(ctx context.Context, step Name, user runs.UserRef, c ru
 	case DisableMailProtocols, RemoveExchangeRoleGroups, RemoveMailboxDelegates:
 		return r.restoreExchangeAccess(ctx, step, user, c)
 	case BlockSignIn:
+		if c.Action == actionDeviceDisabled {
+			return r.restoreDevice(ctx, c)
+		}
 		return r.restoreSignIn(ctx, user, c)
 	case RevokeAppConsents:
 		return r.restoreConsent(ctx, user, c)

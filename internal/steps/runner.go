@@ -40,6 +40,7 @@ type Directory interface {
 	SignIns
 	AuthMethods
 	ConsentGrants
+	Devices
 }
 
 // SignIns blocks and allows an account's sign-in (block-sign-in and its restore).
@@ -118,6 +119,17 @@ type Options struct {
 	MFAMethods    MFAMethodOptions     `json:"mfaMethods,omitzero"`
 	Watch         WatchOptions         `json:"watch,omitzero"`
 	AppConsents   AppConsentOptions    `json:"appConsents,omitzero"`
+	BlockSignIn   BlockSignInOptions   `json:"blockSignIn,omitzero"`
+}
+
+// BlockSignInOptions choose what block-sign-in does beyond the account.
+type BlockSignInOptions struct {
+	// DisableDevices also disables (reversibly) the Entra ID devices the user registered or
+	// owns that were registered in the look-back window (options.investigate.days, default
+	// 7): Microsoft's "Revoke user access in Microsoft Entra ID" disables the user's devices.
+	// Devices Graph gives no registration time for are named and the step ends
+	// action_required.
+	DisableDevices bool `json:"disableDevices,omitempty"`
 }
 
 // AppConsentOptions choose what revoke-app-consents does beyond the user's own consents.

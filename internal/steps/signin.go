@@ -29,19 +29,29 @@ func (r *Runner) blockSignIn(ctx context.Context, in Input) Outcome {
 		holds            bool
 		userErr, roleErr error
 	)
+	// With options.blockSignIn.disableDevices the user's devices are read at the same time.
+	var devs devicePlan
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); user, userErr = r.Directory.GetUser(ctx, userID) }()
 	go func() { defer wg.Done(); holds, roleErr = r.holdsGlobalAdmin(ctx, userID) }()
+	if in.Options.BlockSignIn.DisableDevices {
+		wg.Add(1)
+		go func() { defer wg.Done(); devs = r.planDevices(ctx, in) }()
+	}
 	wg.Wait()
 	if userErr != nil {
 		return fail("block-sign-in: read the account", userErr, nil)
 	}
+	if devs.readErr != nil && isTransient(devs.readErr) {
+		// A passing failure: the step is tried again soon, with the account's block.
+		return fail("block-sign-in: read the user's registered and owned devices", devs.readErr, nil)
+	}
 	if !user.AccountEnabled {
-		return Outcome{Status: runs.StepNoChange, Message: "sign-in of " + in.Target.UPN + " is already blocked (accountEnabled is false); nothing was changed and restore will not enable it"}
+		return r.withDevices(ctx, in, devs, Outcome{Status: runs.StepNoChange, Message: "sign-in of " + in.Target.UPN + " is already blocked (accountEnabled is false); nothing was changed and restore will not enable it"}, false)
 	}
 	if user.OnPremisesSyncEnabled || in.Target.Synced {
-		return syncedSignIn(in)
+		return r.withDevices(ctx, in, devs, syncedSignIn(in), false)
 	}
 
 	// Disabling the tenant's last enabled Global Administrator locks everyone out as surely
@@ -74,7 +84,11 @@ func (r *Runner) blockSignIn(ctx context.Context, in Input) Outcome {
 			if err != nil {
 				why = "could not verify that another enabled Global Administrator exists (" + explain("count Global Administrators", err).Message + ")"
 			}
-			return Outcome{Status: runs.StepActionRequired, Message: "sign-in of " + in.Target.UPN + " was not blocked: " + why + ". Give Global Administrator to another (break-glass) account, then run block-sign-in again; revoke-sessions and the password reset still apply."}
+			msg := "sign-in of " + in.Target.UPN + " was not blocked: " + why + ". Give Global Administrator to another (break-glass) account, then run block-sign-in again; revoke-sessions and the password reset still apply."
+			if devs.asked {
+				msg += " The user's devices were left enabled as well (options.blockSignIn.disableDevices): a Conditional Access policy may require them for the last administrator's sign-in."
+			}
+			return Outcome{Status: runs.StepActionRequired, Message: msg}
 		}
 	}
 
@@ -85,7 +99,15 @@ func (r *Runner) blockSignIn(ctx context.Context, in Input) Outcome {
 		Reasons: []string{"the account is treated as compromised: nobody signs in with it until it is secured; restore enables it again"},
 		Restore: SignInGrant{AccountEnabled: true},
 	}
-	if stop := recordBeforeActing(ctx, "block-sign-in", in, []runs.Change{change}); stop != nil {
+	// The devices' planned changes are recorded with the account's, before either acts.
+	var devicePlanned []runs.Change
+	if devs.asked && devs.readErr == nil {
+		devicePlanned = devs.changes()
+	}
+	if stop := recordBeforeActing(ctx, "block-sign-in", in, append([]runs.Change{change}, devicePlanned...)); stop != nil {
+		if in.DryRun {
+			return r.withDevices(ctx, in, devs, Outcome{Status: runs.StepPlanned, Changes: []runs.Change{change}}, true)
+		}
 		return *stop
 	}
 	// The count above holds only while the lock does: a lock lost meanwhile blocks nothing.
@@ -104,10 +126,10 @@ func (r *Runner) blockSignIn(ctx context.Context, in Input) Outcome {
 				return *out
 			}
 		}
-		return Outcome{Status: runs.StepSucceeded, Changes: []runs.Change{change}}
+		return r.withDevices(ctx, in, devs, Outcome{Status: runs.StepSucceeded, Changes: []runs.Change{change}}, true)
 	case errors.As(err, &ge) && ge.Status == http.StatusBadRequest && strings.Contains(strings.ToLower(ge.Message), "on-premises"):
 		// The directory knows the user is synced even if the read said otherwise.
-		return syncedSignIn(in)
+		return r.withDevices(ctx, in, devs, syncedSignIn(in), true)
 	case errors.As(err, &ge) && ge.Status == http.StatusForbidden:
 		return Outcome{Status: runs.StepFailed, Error: &runs.Error{Code: orDefault(ge.Code, "Authorization_RequestDenied"),
 			Message: "block-sign-in: Microsoft Graph refused to block sign-in (" + ge.Message + "). An account that holds an admin role can only be disabled by an identity with the Privileged Authentication Administrator directory role (and User.EnableDisableAccount.All). Block sign-in by hand now, then grant the role."}}

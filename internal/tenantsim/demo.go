@@ -50,6 +50,7 @@ func SeedDemo(s *Sim) Demo {
 	seedDemoExchangeAccess(s, &d)
 	s.BlockSender(d.UPN, time.Now().UTC().Add(-30*time.Minute).Truncate(time.Second))
 	seedDemoAuth(s, &d)
+	seedDemoDevices(s, &d)
 	seedAttackStory(s, d)
 	return d
 }
@@ -97,6 +98,22 @@ func seedDemoAuth(s *Sim, d *Demo) {
 	d.AdminGrantID = s.AddPermissionGrant(PermissionGrant{ClientID: demoExpensesApp, ResourceID: demoGraphSP, ConsentType: "AllPrincipals", Scope: "User.Read"})
 	d.OtherUserGrantID = s.AddPermissionGrant(PermissionGrant{ClientID: demoCalendarTool, ResourceID: demoGraphSP, ConsentType: "Principal",
 		PrincipalID: d.ManagerID, Scope: "Calendars.Read User.Read"})
+}
+
+// seedDemoDevices gives Adele her own devices, registered long ago (her Entra-joined
+// laptop, her iPhone), and the Windows PC the attacker registered to her account 2 h 30 min
+// ago, after the first sign-in: the one block-sign-in's disableDevices option disables.
+func seedDemoDevices(s *Sim, d *Demo) {
+	now := time.Now().UTC().Truncate(time.Second)
+	mine := []string{d.UserID}
+	d.UserDeviceIDs = []string{
+		s.AddDevice(Device{DisplayName: "ADELE-LAPTOP", OperatingSystem: "Windows", OSVersion: "10.0.22631.4460", TrustType: "AzureAd",
+			AccountEnabled: true, Registered: now.AddDate(-1, -2, 0), LastSignIn: now.Add(-26 * time.Hour), RegisteredUsers: mine, Owners: mine}),
+		s.AddDevice(Device{DisplayName: "Adele's iPhone", OperatingSystem: "iOS", OSVersion: "17.5.1", TrustType: "Workplace",
+			AccountEnabled: true, Registered: now.AddDate(0, -8, 0), LastSignIn: now.Add(-5 * time.Hour), RegisteredUsers: mine, Owners: mine}),
+	}
+	d.AttackerDeviceID = s.AddDevice(Device{DisplayName: "DESKTOP-7QK2M1A", OperatingSystem: "Windows", OSVersion: "10.0.19045.3930", TrustType: "Workplace",
+		AccountEnabled: true, Registered: now.Add(-2*time.Hour - 30*time.Minute), LastSignIn: now.Add(-40 * time.Minute), RegisteredUsers: mine, Owners: mine})
 }
 
 func seedDemoRules(s *Sim, d *Demo) {

@@ -20,6 +20,8 @@ type roleRule struct {
 	any    []string
 }
 
+var userReadRoles = []string{"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
+
 var graphRoleRules = []roleRule{
 	{http.MethodGet, "users", "", []string{"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}},
 	{http.MethodGet, "users/*", "", []string{"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}},
@@ -37,6 +39,18 @@ var graphRoleRules = []roleRule{
 	{http.MethodGet, "servicePrincipals/*/appRoleAssignedTo", "", []string{"Application.Read.All", "Application.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}},
 	{http.MethodPost, "servicePrincipals/*/appRoleAssignedTo", "", []string{"AppRoleAssignment.ReadWrite.All"}},
 	{http.MethodDelete, "servicePrincipals/*/appRoleAssignedTo/*", "", []string{"AppRoleAssignment.ReadWrite.All"}},
+	// The user-list-registereddevices and -owneddevices pages name no application
+	// permission ("Not supported"); the simulator asks what reads the user (a guess: their
+	// delegated lists) and, for the devices' properties, what reads devices (deviceReadRoles).
+	// The device-get and device-update pages: Device.Read.All / Device.ReadWrite.All.
+	{http.MethodGet, "users/*/registeredDevices/graph.device", "", userReadRoles},
+	{http.MethodGet, "users/*/registeredDevices/microsoft.graph.device", "", userReadRoles},
+	{http.MethodGet, "users/*/registeredDevices", "", userReadRoles},
+	{http.MethodGet, "users/*/ownedDevices/graph.device", "", userReadRoles},
+	{http.MethodGet, "users/*/ownedDevices/microsoft.graph.device", "", userReadRoles},
+	{http.MethodGet, "users/*/ownedDevices", "", userReadRoles},
+	{http.MethodGet, "devices/*", "", []string{"Device.Read.All", "Device.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}},
+	{http.MethodPatch, "devices/*", "", []string{"Device.ReadWrite.All", "Directory.ReadWrite.All"}},
 }
 
 // deniedByRoles answers the 403 Graph gives a call the identity's roles do not allow, or ok.

@@ -45,7 +45,7 @@ var (
 		"User.Read.All", "User-PasswordProfile.ReadWrite.All", "User.RevokeSessions.All", "AuditLog.Read.All",
 		"Directory.Read.All", "RoleManagement.ReadWrite.Directory", "PrivilegedEligibilitySchedule.ReadWrite.AzureADGroup",
 		"GroupMember.ReadWrite.All", "User.EnableDisableAccount.All", "UserAuthenticationMethod.ReadWrite.All",
-		"DelegatedPermissionGrant.ReadWrite.All", "Application.Read.All", "Domain.Read.All",
+		"DelegatedPermissionGrant.ReadWrite.All", "Application.Read.All", "Domain.Read.All", "Device.ReadWrite.All",
 	}
 	DefaultExchangeRoles = []string{"Exchange.ManageAsApp"}
 )

@@ -184,4 +184,8 @@ type Demo struct {
 	IllicitGrantID   string   // the user's own (Principal) grant to the illicit app
 	AdminGrantID     string   // a tenant-wide (AllPrincipals) grant, never the user's to revoke
 	OtherUserGrantID string   // Alex Wilber's own grant, never Adele's
+
+	// Devices (seedDemoDevices).
+	AttackerDeviceID string   // the Windows PC the attacker registered 2 h 30 min ago
+	UserDeviceIDs    []string // hers, registered months ago: a Windows laptop, an iPhone
 }

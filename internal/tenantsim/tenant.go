@@ -34,6 +34,7 @@ type tenant struct {
 	grants        []*PermissionGrant       // oauth2PermissionGrants
 	appRoles      []*AppRoleAssignment     // appRoleAssignments (graph_approles.go)
 	spNames       map[string]servicePrincipalNames
+	devices       []*Device // graph_devices.go
 
 	// pimUnlicensed: the tenant has neither Entra ID P2 nor ID Governance, so every PIM
 	// schedule call answers 400 AadPremiumLicenseRequired.
