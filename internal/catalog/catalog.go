@@ -70,7 +70,7 @@ var Steps = []Step{
 	{Name: ResetPassword, Title: "Reset the password (new random password, change forced at next sign-in)", Default: true, Impact: ImpactHigh,
 		Description: "Sets a new random password that the user must change at next sign-in; the password is never mailed, logged, stored or returned. A user synced from on-premises AD, or a guest whose password its home organisation holds, ends action_required with what to do."},
 	{Name: BlockSignIn, Title: "Block sign-in until the account is secured", Impact: ImpactHigh, Reversible: true,
-		Description: "Blocks sign-in (accountEnabled false) until the account is secured; restore enables it again only if this run disabled it. A synced user ends action_required (disable it in on-premises AD); never the tenant's last enabled Global Administrator."},
+		Description: "Blocks sign-in (accountEnabled false) until the account is secured; restore enables it again only if this run disabled it. A synced user ends action_required (disable it in on-premises AD); never the tenant's last enabled Global Administrator. With options.blockSignIn.disableDevices it also disables the Entra ID devices the user registered or owns that were registered in the look-back window, each recorded so restore enables it again; devices without a registration time, and non-Windows devices, are named and the step ends action_required."},
 	{Name: RevokeSessions, Title: "Revoke every session and refresh token", Default: true, Impact: ImpactMedium, After: []Name{ResetPassword, BlockSignIn},
 		Description: "Invalidates every refresh token and session cookie, after the password reset and sign-in block, so no session outlives them."},
 	{Name: RemoveForwarding, Title: "Remove mailbox forwarding", Default: true, Impact: ImpactMedium,
