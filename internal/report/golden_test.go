@@ -62,8 +62,10 @@ func goldenRuns(t *testing.T) map[string]*runs.Run {
 	for i := range dry.Steps {
 		dry.Steps[i].Status = runs.StepPlanned
 	}
+	demo := demoRun(t)
+	demo.Steps = append(demo.Steps, blockSignInWithDevices())
 	return map[string]*runs.Run{
-		"demo":     demoRun(t),
+		"demo":     demo,
 		"waiting":  waiting,
 		"decided":  decided,
 		"dry-run":  dry,

@@ -356,6 +356,7 @@ var actionNames = map[string]string{
 	"send_as_removed":           "SendAs delegate removed",
 	"send_on_behalf_removed":    "SendOnBehalf delegate removed",
 	"sign_in_blocked":           "Sign-in blocked",
+	"device_disabled":           "Device disabled",
 	"granted_back":              "Granted back at once (no other Global Administrator remained)",
 	"sign_in_allowed_again":     "Sign-in allowed again at once (no other Global Administrator remained)",
 	"mfa_method_removed":        "Authentication method removed",

@@ -47,6 +47,24 @@ func at(s string) *time.Time {
 	return &t
 }
 
+// blockSignInWithDevices is a block-sign-in step of a run with
+// options.blockSignIn.disableDevices, as the store holds it.
+func blockSignInWithDevices() runs.Step {
+	return runs.Step{Name: string(catalog.BlockSignIn), Status: runs.StepSucceeded, Attempts: 1, Changes: []runs.Change{{
+		Action: "sign_in_blocked", Target: "adele.vance@contoso.com",
+		Before: map[string]any{"accountEnabled": true}, After: map[string]any{"accountEnabled": false},
+		Restore: map[string]any{"accountEnabled": true},
+	}, {
+		Action: "device_disabled", Target: "DESKTOP-7QK2M1A (Windows 10.0.19045.3930) [5f1c2d3e-0000-4000-8000-00000000de01]",
+		Before: map[string]any{"accountEnabled": true, "id": "5f1c2d3e-0000-4000-8000-00000000de01", "deviceId": "9d8e7f60-0000-4000-8000-00000000de02",
+			"displayName": "DESKTOP-7QK2M1A", "operatingSystem": "Windows", "operatingSystemVersion": "10.0.19045.3930", "trustType": "Workplace",
+			"registrationDateTime": "2026-11-30T00:30:00Z", "approximateLastSignInDateTime": "2026-11-30T02:20:00Z"},
+		After:   map[string]any{"accountEnabled": false},
+		Reasons: []string{"registered or joined at 2026-11-30T00:30:00Z, in the look-back window since 2026-11-23T03:00:00Z (the last 7 days: options.investigate.days): a device the attacker registered keeps getting tokens for the account through its own sign-in, so it is disabled (options.blockSignIn.disableDevices) until the account is secured; restore enables it again"},
+		Restore: map[string]any{"device": "5f1c2d3e-0000-4000-8000-00000000de01", "accountEnabled": true},
+	}}}
+}
+
 // demoRun is shaped like a stored run of the demo tenant: Before values are JSON maps.
 func demoRun(t *testing.T) *runs.Run {
 	t.Helper()
@@ -332,6 +350,7 @@ func TestRestoreCommandForTheGraphContainmentSteps(t *testing.T) {
 	}{
 		{"remove-mfa-methods", "mfa_method_removed", nil, false},
 		{"block-sign-in", "sign_in_blocked", map[string]any{"accountEnabled": true}, true},
+		{"block-sign-in", "device_disabled", map[string]any{"device": "d", "accountEnabled": true}, true},
 		{"revoke-app-consents", "consent_revoked", map[string]any{"clientId": "c"}, true},
 	} {
 		run := &runs.Run{RunID: "r-3", Status: runs.Succeeded, User: runs.UserRef{UserPrincipalName: "a@b.example"},

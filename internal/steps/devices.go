@@ -107,7 +107,7 @@ func deviceLabels(ds []graph.Device) string {
 }
 
 func (p devicePlan) window() string {
-	return fmt.Sprintf("since %s (the last %d days, options.investigate.days)", p.since.Format(time.RFC3339), p.days)
+	return fmt.Sprintf("since %s (the last %d days: options.investigate.days)", p.since.Format(time.RFC3339), p.days)
 }
 
 // changes are the planned change of each device to disable.
@@ -122,8 +122,8 @@ func (p devicePlan) changes() []runs.Change {
 		return runs.Change{
 			Action: actionDeviceDisabled, Target: deviceLabel(d),
 			Before: before, After: map[string]any{"accountEnabled": false},
-			Reasons: []string{"registered or joined at " + d.Registered.Format(time.RFC3339) + ", within the look-back window " + p.window() +
-				" (options.blockSignIn.disableDevices): a device the attacker registered keeps getting tokens for the account through its device sign-in; disabled until the account is secured, restore enables it again"},
+			Reasons: []string{"registered or joined at " + d.Registered.Format(time.RFC3339) + ", in the look-back window " + p.window() +
+				": a device the attacker registered keeps getting tokens for the account through its own sign-in, so it is disabled (options.blockSignIn.disableDevices) until the account is secured; restore enables it again"},
 			Restore: DeviceGrant{Device: d.ID, AccountEnabled: true},
 		}
 	})
