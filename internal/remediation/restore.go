@@ -121,7 +121,9 @@ func checkRestoreRequest(req *RestoreRequest) error {
 // wantedSteps returns the reversible steps among names. When names is empty it returns
 // those that gave the victim's own access back (roles, sign-in, protocols, role groups):
 // a delegate or an app consent may be the attacker's, so it comes back only when named
-// (contract section 2).
+// (contract section 2). Within block-sign-in, the devices it disabled (registered in the
+// look-back window, so likely the attacker's) come back only when the step is named too
+// (steps.RestoreOnlyWhenNamed).
 func wantedSteps(names []string) []steps.Name {
 	var out []steps.Name
 	for _, r := range reversible {
@@ -169,7 +171,7 @@ func (s *Service) restore(ctx context.Context, run *runs.Run, req RestoreRequest
 				continue
 			}
 			for _, c := range st.Changes {
-				if c.Restore == nil {
+				if c.Restore == nil || len(req.Steps) == 0 && steps.RestoreOnlyWhenNamed(c) {
 					continue
 				}
 				cand := restoreCandidate{step: name, change: c, item: runs.RestoreItem{Step: string(name), Target: c.Target, Result: "pending"}}

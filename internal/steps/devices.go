@@ -25,6 +25,12 @@ type Devices interface {
 // from the account's own change by it (the action is sealed).
 const actionDeviceDisabled = "device_disabled"
 
+// RestoreOnlyWhenNamed reports a change that a restore gives back only when the request
+// names its step: a device block-sign-in disabled was registered in the look-back window,
+// so it is likely the attacker's, like a mailbox delegate or an app consent. A restore
+// without steps gives back the victim's own access only (the account's sign-in).
+func RestoreOnlyWhenNamed(c runs.Change) bool { return c.Action == actionDeviceDisabled }
+
 // DeviceGrant is what restore needs to enable a device again (Change.Restore): the device's
 // object id, enabled before this run disabled it. A device found already disabled is not
 // recorded, so restore never enables a device this run did not disable.
