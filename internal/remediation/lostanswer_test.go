@@ -26,6 +26,7 @@ func TestAChangeWhoseAnswerWasLostIsRecorded(t *testing.T) {
 		match  string // the write whose answer is lost; its retries inside the client fail
 		action string // the change that must be on the record
 		done   func(*tenantsim.Sim, tenantsim.Demo) bool
+		opts   string
 	}{
 		{"group membership, Graph", "remove-admin-roles", "/$ref", "group_membership_removed", func(sim *tenantsim.Sim, d tenantsim.Demo) bool {
 			for _, m := range sim.GroupMembers(d.HelpdeskGroupID) {
@@ -34,7 +35,7 @@ func TestAChangeWhoseAnswerWasLostIsRecorded(t *testing.T) {
 				}
 			}
 			return true
-		}},
+		}, ""},
 		{"inbox rule, Exchange", "remove-inbox-rules", "Disable-InboxRule", "disabled", func(sim *tenantsim.Sim, d tenantsim.Demo) bool {
 			disabled := 0
 			for _, r := range sim.InboxRules(d.UPN) {
@@ -45,7 +46,11 @@ func TestAChangeWhoseAnswerWasLostIsRecorded(t *testing.T) {
 				}
 			}
 			return disabled == 1 // the one whose answer was lost; the others failed
-		}},
+		}, ""},
+		{"device, Graph", "block-sign-in", "/devices/", "device_disabled", func(sim *tenantsim.Sim, d tenantsim.Demo) bool {
+			dev, _ := sim.GetDevice(d.AttackerDeviceID)
+			return !dev.AccountEnabled
+		}, `{"blockSignIn":{"disableDevices":true}}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -53,7 +58,11 @@ func TestAChangeWhoseAnswerWasLostIsRecorded(t *testing.T) {
 			e := newEnv(t, remediation.Config{})
 			e.sim.LoseAnswerNext(1, tc.match)
 			e.sim.FailNext(20, tc.match, 500) // the client's own retries, and the other items, fail
-			run := e.start(remediation.StartRequest{User: e.demo.UPN, Mode: "async", Steps: []string{string(tc.step)}, Reason: "INC-7"})
+			req := remediation.StartRequest{User: e.demo.UPN, Mode: "async", Steps: []string{string(tc.step)}, Reason: "INC-7"}
+			if tc.opts != "" {
+				req.Options = []byte(tc.opts)
+			}
+			run := e.start(req)
 			e.queue.take()
 
 			ctx := context.Background()
@@ -86,7 +95,7 @@ func TestAChangeWhoseAnswerWasLostIsRecorded(t *testing.T) {
 				seen[c.Action+" "+c.Target]++
 				if c.Action == tc.action && strings.Contains(strings.Join(c.Reasons, " "), "answer never came") {
 					learnt++
-					if tc.step == "remove-admin-roles" && (c.Restore == nil || c.Seal == "") {
+					if tc.step != "remove-inbox-rules" && (c.Restore == nil || c.Seal == "") {
 						t.Errorf("the carried-over removal cannot be restored: %+v", c)
 					}
 				}

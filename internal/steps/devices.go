@@ -158,7 +158,7 @@ func (p devicePlan) notes() (notes []string, action bool) {
 		notes = append(notes, fmt.Sprintf("%d device(s) registered before the look-back window were left enabled (the user's own, as far as the dates tell).", p.older))
 	}
 	if p.already > 0 {
-		notes = append(notes, fmt.Sprintf("%d device(s) registered in the window were already disabled: nothing recorded, and restore will not enable them.", p.already))
+		notes = append(notes, fmt.Sprintf("%d device(s) registered in the window were found already disabled: a device is recorded (and restore enables it) only when this run disabled it.", p.already))
 	}
 	return notes, action
 }
