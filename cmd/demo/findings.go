@@ -5,11 +5,19 @@ import (
 
 	"github.com/tourniquet/tourniquet/internal/catalog"
 	"github.com/tourniquet/tourniquet/internal/runs"
+	"github.com/tourniquet/tourniquet/internal/tenantsim"
 )
 
 // demoSteps is full containment: every step of the catalog, the investigation included
 // (what the attacker did is read beside the containment, which does not wait for it).
 var demoSteps = catalog.All
+
+// demoOptions: the eviction watch, and block-sign-in disabling the devices registered during
+// the compromise (options.blockSignIn.disableDevices).
+var demoOptions = map[string]any{
+	"watch":       map[string]any{"duration": "20s", "ips": []string{tenantsim.AttackerIP}},
+	"blockSignIn": map[string]any{"disableDevices": true},
+}
 
 // findings prints the investigation's summary, signals and timeline.
 func (r *report) findings(f *runs.Findings) {

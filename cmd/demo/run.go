@@ -117,7 +117,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	status, err := api.post(ctx, "/api/remediations", map[string]any{
 		"user": demo.UPN, "mode": "sync", "reason": "Demo: impossible-travel sign-in and external forwarding (incident 4711)",
 		"idempotencyKey": "demo-incident-4711", "steps": demoSteps,
-		"options": map[string]any{"watch": map[string]any{"duration": "20s", "ips": []string{tenantsim.AttackerIP}}},
+		"options": demoOptions,
 	}, &doc)
 	if err != nil {
 		return err
@@ -146,7 +146,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	out.title("2. The same request again (same idempotency key): the first run, not a second one")
 	var replay runs.Run
 	status, err = api.post(ctx, "/api/remediations", map[string]any{"user": demo.UPN, "mode": "sync", "idempotencyKey": "demo-incident-4711", "steps": demoSteps,
-		"options": map[string]any{"watch": map[string]any{"duration": "20s", "ips": []string{tenantsim.AttackerIP}}}}, &replay)
+		"options": demoOptions}, &replay)
 	if err != nil {
 		return err
 	}
@@ -193,21 +193,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 	}
 
-	// The person who clears the account gives back what the user had; the delegates and the
-	// app consent were the attacker's, so they are not named.
-	restoreSteps := []string{"block-sign-in", "remove-admin-roles", "remove-exchange-role-groups", "disable-mail-protocols"}
-	out.title("6. Restore of run " + doc.RunID + " once the account is cleared: " + strings.Join(restoreSteps, ", "))
+	// The person who clears the account gives back what the user had: a restore that names
+	// no step. The delegates, the app consent and the device registered during the
+	// compromise were the attacker's, so they come back only when their step is named.
+	out.title("6. Restore of run " + doc.RunID + " once the account is cleared (no steps named: the user's own access)")
 	var restored struct {
 		Items []runs.RestoreItem `json:"items"`
 	}
-	status, err = api.post(ctx, "/api/remediations/"+doc.RunID+"/restore", map[string]any{"steps": restoreSteps}, &restored)
+	status, err = api.post(ctx, "/api/remediations/"+doc.RunID+"/restore", map[string]any{}, &restored)
 	if err != nil {
 		return err
 	}
 	for _, item := range restored.Items {
 		out.line("HTTP %d  %-28s %-16s %s %s", status, item.Step, item.Result, item.Target, item.Problem())
 	}
-	out.line("not restored: the attacker's delegates and app consent (not named; POST .../restore without steps does not restore them either),")
+	out.line("not restored: the attacker's delegates, app consent and device (they come back only when their step is named),")
 	out.line("and, by design, the password, the sessions, forwarding, inbox rules and MFA methods (the user registers again)")
 	out.title("After the restore: " + demo.UPN)
 	out.tenantState(sim, demo.UPN, demo.UserID)
@@ -322,6 +322,16 @@ func (r *report) tenantState(sim *tenantsim.Sim, upn, userID string) {
 	r.line("on the Restricted users list: %v; sessions revoked so far: %d", blocked, sim.SessionsRevoked(userID))
 	if u, ok := sim.User(userID); ok {
 		r.line("sign-in enabled: %v", u.AccountEnabled)
+	}
+	var devices []string
+	for _, id := range sim.UserDeviceIDs(userID) {
+		if d, ok := sim.GetDevice(id); ok {
+			devices = append(devices, fmt.Sprintf("%s (%s, registered %s) enabled=%v", d.DisplayName, d.OperatingSystem, d.Registered.Format("2006-01-02 15:04"), d.AccountEnabled))
+		}
+	}
+	r.line("devices: %d", len(devices))
+	for _, d := range devices {
+		r.line("  - %s", d)
 	}
 	var methods []string
 	for _, m := range sim.AuthMethods(userID) {

@@ -245,7 +245,7 @@ func build(run *runs.Run, opts Options) (*view, error) {
 	}
 	if reversible {
 		v.RestoreAll = post(base, runPath+"/restore", "",
-			`Gives back the user's own access this run removed (roles, sign-in, mail protocols, role groups); mailbox delegates and app consents only when named in {"steps": [...]}. Refused with 409 account_not_secured until the account is secured, unless the body says "force": true with a "reason".`)
+			`Gives back the user's own access this run removed (roles, sign-in, mail protocols, role groups); mailbox delegates, app consents and the devices block-sign-in disabled only when their step is named in {"steps": [...]}. Refused with 409 account_not_secured until the account is secured, unless the body says "force": true with a "reason".`)
 	}
 	if run.Status == awaitingApproval {
 		v.Approve = post(base, runPath+"/approve", `{"reason":"<why>"}`, "A second person approves; the run then continues on its own.")

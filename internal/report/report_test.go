@@ -60,7 +60,7 @@ func blockSignInWithDevices() runs.Step {
 			"displayName": "DESKTOP-7QK2M1A", "operatingSystem": "Windows", "operatingSystemVersion": "10.0.19045.3930", "trustType": "Workplace",
 			"registrationDateTime": "2026-11-30T00:30:00Z", "approximateLastSignInDateTime": "2026-11-30T02:20:00Z"},
 		After:   map[string]any{"accountEnabled": false},
-		Reasons: []string{"registered or joined at 2026-11-30T00:30:00Z, in the look-back window since 2026-11-23T03:00:00Z (the last 7 days: options.investigate.days): a device the attacker registered keeps getting tokens for the account through its own sign-in, so it is disabled (options.blockSignIn.disableDevices) until the account is secured; restore enables it again"},
+		Reasons: []string{"registered or joined at 2026-11-30T00:30:00Z, in the look-back window since 2026-11-23T03:00:00Z (the last 7 days: options.investigate.days): a device the attacker registered keeps getting tokens for the account through its own sign-in, so it is disabled (options.blockSignIn.disableDevices) until the account is secured; a restore that names block-sign-in enables it again"},
 		Restore: map[string]any{"device": "5f1c2d3e-0000-4000-8000-00000000de01", "accountEnabled": true},
 	}}}
 }

@@ -129,7 +129,7 @@ func (p devicePlan) changes() []runs.Change {
 			Action: actionDeviceDisabled, Target: deviceLabel(d),
 			Before: before, After: map[string]any{"accountEnabled": false},
 			Reasons: []string{"registered or joined at " + d.Registered.Format(time.RFC3339) + ", in the look-back window " + p.window() +
-				": a device the attacker registered keeps getting tokens for the account through its own sign-in, so it is disabled (options.blockSignIn.disableDevices) until the account is secured; restore enables it again"},
+				": a device the attacker registered keeps getting tokens for the account through its own sign-in, so it is disabled (options.blockSignIn.disableDevices) until the account is secured; a restore that names block-sign-in enables it again"},
 			Restore: DeviceGrant{Device: d.ID, AccountEnabled: true},
 		}
 	})
