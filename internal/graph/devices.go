@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/microsoftgraph/msgraph-sdk-go/devices"
@@ -42,32 +43,46 @@ func (c *Client) UserDevices(ctx context.Context, userID string) ([]Device, erro
 	if err := checkUser(op, userID); err != nil {
 		return nil, err
 	}
+	// The two listings are read at once: block-sign-in reads them beside the account, on
+	// the path revoke-sessions waits for.
 	user := c.sdk.Users().ByUserId(userID)
-	registered := user.RegisteredDevices().GraphDevice()
-	found, err := listAll[models.Deviceable](ctx, c, op,
-		func(ctx context.Context) (models.DeviceCollectionResponseable, error) {
-			return registered.Get(ctx, &users.ItemRegisteredDevicesGraphDeviceRequestBuilderGetRequestConfiguration{
-				QueryParameters: &users.ItemRegisteredDevicesGraphDeviceRequestBuilderGetQueryParameters{Select: deviceFields},
+	registered, owned := user.RegisteredDevices().GraphDevice(), user.OwnedDevices().GraphDevice()
+	var (
+		found, more     []models.Deviceable
+		errReg, errOwns error
+		wg              sync.WaitGroup
+	)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		found, errReg = listAll[models.Deviceable](ctx, c, op,
+			func(ctx context.Context) (models.DeviceCollectionResponseable, error) {
+				return registered.Get(ctx, &users.ItemRegisteredDevicesGraphDeviceRequestBuilderGetRequestConfiguration{
+					QueryParameters: &users.ItemRegisteredDevicesGraphDeviceRequestBuilderGetQueryParameters{Select: deviceFields},
+				})
+			},
+			func(ctx context.Context, link string) (models.DeviceCollectionResponseable, error) {
+				return registered.WithUrl(link).Get(ctx, nil)
 			})
-		},
-		func(ctx context.Context, link string) (models.DeviceCollectionResponseable, error) {
-			return registered.WithUrl(link).Get(ctx, nil)
-		})
-	if err != nil {
-		return nil, err
+	}()
+	go func() {
+		defer wg.Done()
+		more, errOwns = listAll[models.Deviceable](ctx, c, op,
+			func(ctx context.Context) (models.DeviceCollectionResponseable, error) {
+				return owned.Get(ctx, &users.ItemOwnedDevicesGraphDeviceRequestBuilderGetRequestConfiguration{
+					QueryParameters: &users.ItemOwnedDevicesGraphDeviceRequestBuilderGetQueryParameters{Select: deviceFields},
+				})
+			},
+			func(ctx context.Context, link string) (models.DeviceCollectionResponseable, error) {
+				return owned.WithUrl(link).Get(ctx, nil)
+			})
+	}()
+	wg.Wait()
+	if errReg != nil {
+		return nil, errReg
 	}
-	owned := user.OwnedDevices().GraphDevice()
-	more, err := listAll[models.Deviceable](ctx, c, op,
-		func(ctx context.Context) (models.DeviceCollectionResponseable, error) {
-			return owned.Get(ctx, &users.ItemOwnedDevicesGraphDeviceRequestBuilderGetRequestConfiguration{
-				QueryParameters: &users.ItemOwnedDevicesGraphDeviceRequestBuilderGetQueryParameters{Select: deviceFields},
-			})
-		},
-		func(ctx context.Context, link string) (models.DeviceCollectionResponseable, error) {
-			return owned.WithUrl(link).Get(ctx, nil)
-		})
-	if err != nil {
-		return nil, err
+	if errOwns != nil {
+		return nil, errOwns
 	}
 	seen := map[string]bool{}
 	var out []Device
