@@ -115,7 +115,7 @@ param exchangeBaseUrl string = 'https://outlook.office365.com/adminapi/beta'
 @description('Grant RoleManagement.ReadWrite.Directory and GroupMember.ReadWrite.All (needed only by the remove-admin-roles step and restore).')
 param enableAdminRoleRemoval bool = true
 
-@description('Grant the Graph app roles of block-sign-in, remove-mfa-methods and revoke-app-consents (User.EnableDisableAccount.All, UserAuthenticationMethod.ReadWrite.All, DelegatedPermissionGrant.ReadWrite.All).')
+@description('Grant the Graph app roles of block-sign-in, remove-mfa-methods and revoke-app-consents (User.EnableDisableAccount.All, UserAuthenticationMethod.ReadWrite.All, DelegatedPermissionGrant.ReadWrite.All; Device.ReadWrite.All for options.blockSignIn.disableDevices).')
 param enableGraphContainment bool = true
 
 @description('Assign the Graph and Exchange app roles to the managed identity (needs a deployer allowed to grant app roles, e.g. Privileged Role Administrator).')
