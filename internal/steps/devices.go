@@ -50,6 +50,8 @@ type devicePlan struct {
 	// notWindows: enabled devices in the window that an application cannot disable (Graph
 	// changes accountEnabled of Windows devices only in app-only calls).
 	notWindows []graph.Device
+	// onPremises: devices Graph refused as mastered in on-premises AD (hybrid joined).
+	onPremises []graph.Device
 	older      int // enabled devices registered before the window: left alone
 	already    int // devices in the window already disabled: nothing to do
 	since      time.Time
@@ -154,6 +156,11 @@ func (p devicePlan) notes() (notes []string, action bool) {
 		notes = append(notes, "Devices registered "+p.window()+" that Microsoft Graph does not let an application disable (it changes accountEnabled of Windows devices only): "+
 			deviceLabels(p.notWindows)+". Disable them in the Entra admin center (Devices, All devices, Disable) or with Intune.")
 	}
+	if len(p.onPremises) > 0 {
+		action = true
+		notes = append(notes, "Devices mastered in on-premises Active Directory (hybrid joined), which Graph does not change from the cloud: "+
+			deviceLabels(p.onPremises)+". Disable their computer accounts in on-premises AD and let them sync.")
+	}
 	if p.older > 0 {
 		notes = append(notes, fmt.Sprintf("%d device(s) registered before the look-back window were left enabled (the user's own, as far as the dates tell).", p.older))
 	}
@@ -222,7 +229,7 @@ func (r *Runner) withDevices(ctx context.Context, in Input, p devicePlan, base O
 	}
 	errs := callEach(len(p.disable), func(i int) error { return r.Directory.SetDeviceEnabled(ctx, p.disable[i].ID, false) })
 	out := base
-	var refused []graph.Device
+	var refused, onPremises []graph.Device
 	var gone []string
 	var firstErr error
 	for i, err := range errs {
@@ -234,12 +241,15 @@ func (r *Runner) withDevices(ctx context.Context, in Input, p devicePlan, base O
 			gone = append(gone, deviceLabel(p.disable[i]))
 		case errors.As(err, &ge) && ge.Status == http.StatusBadRequest && strings.Contains(strings.ToLower(ge.Message), "windows devices"):
 			refused = append(refused, p.disable[i])
+		case errors.As(err, &ge) && ge.Status == http.StatusBadRequest && strings.Contains(strings.ToLower(ge.Message), "on-premises"):
+			onPremises = append(onPremises, p.disable[i])
 		case firstErr == nil:
 			firstErr = err
 		}
 	}
-	if len(refused) > 0 {
+	if len(refused)+len(onPremises) > 0 {
 		p.notWindows = append(p.notWindows, refused...)
+		p.onPremises = onPremises
 		notes, action = p.notes()
 	}
 	if len(gone) > 0 {

@@ -164,6 +164,16 @@ func TestBlockSignInDisablesDevices(t *testing.T) {
 			t.Fatal("the device was not tried")
 		}
 	})
+	t.Run("a hybrid-joined device is left to on-premises AD", func(t *testing.T) {
+		r, sim, demo := simRunner(t)
+		hybrid := sim.AddDevice(tenantsim.Device{DisplayName: "CONTOSO-WS042", OperatingSystem: "Windows", TrustType: "ServerAd", AccountEnabled: true,
+			Registered: time.Now().Add(-time.Hour), RegisteredUsers: []string{demo.UserID}})
+		out := r.Run(ctx, BlockSignIn, Input{Target: Target{ID: demo.UserID, UPN: demo.UPN}, Options: withDevices})
+		if out.Status != runs.StepActionRequired || out.Error != nil || len(deviceChanges(out)) != 1 ||
+			!strings.Contains(out.Message, "CONTOSO-WS042") || !strings.Contains(out.Message, "on-premises AD") || !deviceEnabled(t, sim, hybrid) {
+			t.Fatalf("outcome %+v", out)
+		}
+	})
 	t.Run("without Device.ReadWrite.All: the account is blocked, the step says what to grant", func(t *testing.T) {
 		r, sim, demo := simRunner(t)
 		sim.SetIdentityRoles("graph", slices.DeleteFunc(slices.Clone(tenantsim.DefaultGraphRoles), func(r string) bool { return r == "Device.ReadWrite.All" }))

@@ -197,6 +197,12 @@ func (s *Sim) patchDevice(c *graphCall, p []string) graphResult {
 		return graphNotFound(p[0])
 	}
 	if enabled != nil {
+		if strings.EqualFold(d.TrustType, "ServerAd") {
+			// A hybrid-joined device is mastered in on-premises AD and synced: the same answer
+			// as a synced user's (a guess: docs/simulator-fidelity.md).
+			return graphErr(http.StatusBadRequest, "Request_BadRequest",
+				"Unable to update the specified properties for on-premises mastered Directory Sync objects or objects currently undergoing migration.")
+		}
 		if !strings.EqualFold(d.OperatingSystem, "Windows") {
 			return graphErr(http.StatusBadRequest, "Request_BadRequest", "Properties other than ExtendedAttribute1..15 can be modified only on windows devices.")
 		}
