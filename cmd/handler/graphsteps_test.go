@@ -141,6 +141,32 @@ func TestGraphContainmentStepsThroughTheHost(t *testing.T) {
 		t.Fatal("a run that did not disable the account enabled it")
 	}
 
+	// block-sign-in with options.blockSignIn.disableDevices, one step through HTTP, on the
+	// account disabled above: nothing to change for the account, the device the attacker
+	// registered is disabled and recorded, the user's own devices are left; a misspelt option
+	// is refused before anything runs.
+	var withDevices runs.Run
+	r = call(t, h, "POST", "/api/steps/block-sign-in", map[string]any{"user": s.demo.UPN, "reason": "INC-11 devices",
+		"options": map[string]any{"blockSignIn": map[string]any{"disableDevices": true}}})
+	r.json(t, &withDevices)
+	if r.status != 200 || withDevices.Steps[0].Status != runs.StepSucceeded || len(withDevices.Steps[0].Changes) != 1 ||
+		withDevices.Steps[0].Changes[0].Action != "device_disabled" || withDevices.Steps[0].Changes[0].Seal == "" ||
+		!strings.Contains(withDevices.Steps[0].Message, "already blocked") {
+		t.Fatalf("block-sign-in with devices: %d %s", r.status, r.body)
+	}
+	if d, _ := s.sim.GetDevice(s.demo.AttackerDeviceID); d.AccountEnabled {
+		t.Fatal("the attacker's device is enabled")
+	}
+	for _, id := range s.demo.UserDeviceIDs {
+		if d, _ := s.sim.GetDevice(id); !d.AccountEnabled {
+			t.Fatal("the user's own device was disabled")
+		}
+	}
+	if r = call(t, h, "POST", "/api/steps/block-sign-in", map[string]any{"user": s.demo.UPN,
+		"options": map[string]any{"blockSignIn": map[string]any{"disableDevice": true}}}); r.status != 400 {
+		t.Fatalf("a misspelt option: %d %s", r.status, r.body)
+	}
+
 	// A synced user's sign-in is blocked on-premises.
 	var synced runs.Run
 	call(t, h, "POST", "/api/steps/block-sign-in", map[string]any{"user": s.demo.SyncedUPN}).json(t, &synced)

@@ -196,7 +196,7 @@ func (r *Runner) withDevices(ctx context.Context, in Input, p devicePlan, base O
 		if base.Status == runs.StepSucceeded || base.Status == runs.StepNoChange {
 			base.Status = runs.StepActionRequired
 		}
-		base.Message = joinNotes(base.Message, "The user's devices were not disabled: "+base.Error.Message+".")
+		base.Message = joinNotes(sentence(base.Message), "The user's devices were not disabled: "+base.Error.Message+".")
 		return base
 	}
 	notes, action := p.notes()
@@ -208,7 +208,7 @@ func (r *Runner) withDevices(ctx context.Context, in Input, p devicePlan, base O
 		if len(planned) == 0 && len(notes) == 0 {
 			notes = append(notes, "No device registered "+p.window()+" is enabled: no device was disabled.")
 		}
-		o.Message = joinNotes(o.Message, notes...)
+		o.Message = joinNotes(sentence(o.Message), notes...)
 		return o
 	}
 	if in.DryRun {
@@ -269,6 +269,14 @@ func (r *Runner) withDevices(ctx context.Context, in Input, p devicePlan, base O
 		out.Status = runs.StepSucceeded
 	}
 	return mark(out)
+}
+
+// sentence ends a message that other sentences follow with a full stop.
+func sentence(msg string) string {
+	if msg == "" || strings.HasSuffix(msg, ".") {
+		return msg
+	}
+	return msg + "."
 }
 
 // restoreDevice enables again a device this run disabled, once: a device already enabled is
