@@ -23,8 +23,18 @@ type AuditRecord struct {
 	ClientIP     string // AuditData.ClientIP, or ClientIPAddress for mailbox audit records
 	ObjectID     string // AuditData.ObjectId
 	ResultStatus string // AuditData.ResultStatus
-	// Parameters are AuditData.Parameters (Name/Value pairs of the cmdlet the attacker ran).
+	// Parameters are AuditData.Parameters (Name/Value pairs of the cmdlet the attacker ran),
+	// or for a mailbox audit record its OperationProperties.
 	Parameters map[string]string
+	// SessionID and TokenID are AuditData.AppAccessContext.AADSessionId and UniqueTokenId:
+	// the Entra ID session and token the action was done with, the same values as a
+	// sign-in's sessionId and uniqueTokenIdentifier (Graph beta), so an action can be tied
+	// to the sign-in that opened the session.
+	SessionID, TokenID string
+	// Items is how many mail items a MailItemsAccessed record covers (its Folders'
+	// FolderItems, else OperationCount, else 1); Folders are the folder paths it names.
+	Items   int
+	Folders []string
 }
 
 type auditRecordWire struct {
@@ -47,6 +57,21 @@ type auditData struct {
 	Parameters      []struct {
 		Name  string
 		Value string
+	}
+	// Mailbox audit records (RecordType ExchangeItem / ExchangeItemAggregated) carry
+	// OperationProperties instead of Parameters.
+	OperationProperties []struct {
+		Name  string
+		Value string
+	}
+	AppAccessContext struct {
+		AADSessionId  string
+		UniqueTokenId string
+	}
+	OperationCount int
+	Folders        []struct {
+		Path        string
+		FolderItems []json.RawMessage
 	}
 }
 
@@ -220,10 +245,26 @@ func toAuditRecord(w auditRecordWire) (AuditRecord, error) {
 		rec.ClientIP = data.ClientIPAddress
 	}
 	rec.ObjectID, rec.ResultStatus = data.ObjectId, data.ResultStatus
-	if len(data.Parameters) > 0 {
+	if len(data.Parameters) > 0 || len(data.OperationProperties) > 0 {
 		rec.Parameters = map[string]string{}
+		for _, p := range data.OperationProperties {
+			rec.Parameters[p.Name] = p.Value
+		}
 		for _, p := range data.Parameters {
 			rec.Parameters[p.Name] = p.Value
+		}
+	}
+	rec.SessionID = strings.TrimSpace(data.AppAccessContext.AADSessionId)
+	rec.TokenID = strings.TrimSpace(data.AppAccessContext.UniqueTokenId)
+	if strings.EqualFold(rec.Operation, "MailItemsAccessed") {
+		for _, f := range data.Folders {
+			rec.Items += len(f.FolderItems)
+			if f.Path != "" {
+				rec.Folders = append(rec.Folders, f.Path)
+			}
+		}
+		if rec.Items == 0 {
+			rec.Items = max(data.OperationCount, 1)
 		}
 	}
 	return rec, nil

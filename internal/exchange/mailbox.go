@@ -170,3 +170,53 @@ func (c *Client) ClearForwarding(ctx context.Context, upn string) error {
 	}
 	return nil
 }
+
+// MailItemsAccessedAudit says whether the mailbox records MailItemsAccessed, from
+// Get-Mailbox's AuditOwner/AuditDelegate/AuditAdmin lists (the mailbox audit actions;
+// Microsoft adds new actions such as MailItemsAccessed to the default lists "subject to the
+// user having the appropriate license": Purview Audit Premium, E5). AuditEnabled is not
+// read: with mailbox auditing on by default in the organisation, a mailbox whose
+// AuditEnabled is False still audits the default actions (Purview "Manage mailbox
+// auditing"). known is false when the answer lacks the lists; why says what was seen.
+func (m Mailbox) MailItemsAccessedAudit() (audited, known bool, why string) {
+	var lists []string
+	for _, name := range []string{"AuditOwner", "AuditDelegate", "AuditAdmin"} {
+		v, ok := m.Raw[name]
+		if !ok {
+			continue
+		}
+		lists = append(lists, name)
+		for _, a := range auditActions(v) {
+			if strings.EqualFold(a, "MailItemsAccessed") {
+				return true, true, "Get-Mailbox " + name + " lists MailItemsAccessed"
+			}
+		}
+	}
+	if len(lists) == 0 {
+		return false, false, "Get-Mailbox answered no AuditOwner, AuditDelegate or AuditAdmin list"
+	}
+	return false, true, "the mailbox does not audit MailItemsAccessed (Get-Mailbox " + strings.Join(lists, ", ") +
+		" lack it): the tenant's licence does not record it (Purview Audit Premium or E5), or it was taken out of the mailbox's audit actions"
+}
+
+// auditActions reads a mailbox audit action list as Exchange answers it: an array of
+// strings, or one comma-separated string.
+func auditActions(v any) []string {
+	switch x := v.(type) {
+	case []any:
+		var out []string
+		for _, e := range x {
+			if s, ok := e.(string); ok {
+				out = append(out, strings.TrimSpace(s))
+			}
+		}
+		return out
+	case string:
+		var out []string
+		for _, s := range strings.Split(x, ",") {
+			out = append(out, strings.TrimSpace(s))
+		}
+		return out
+	}
+	return nil
+}

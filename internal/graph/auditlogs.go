@@ -2,8 +2,11 @@ package graph
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -30,6 +33,16 @@ type SignIn struct {
 	ErrorCode     int    // status.errorCode, 0 for success
 	FailureReason string
 	Risk          string // riskLevelDuringSignIn
+	// NonInteractive: a sign-in the client made with a token on the user's behalf
+	// (isInteractive false, signInEventTypes nonInteractiveUser): token refreshes, and a
+	// stolen token replayed.
+	NonInteractive bool
+	CorrelationID  string // correlationId
+	// SessionID and TokenID are the beta signIn's sessionId (the session of the root
+	// interactive sign-in) and uniqueTokenIdentifier (the token issued); the unified audit
+	// log's AppAccessContext carries the same values as AADSessionId and UniqueTokenId.
+	// Empty from the v1.0 endpoint, which has neither.
+	SessionID, TokenID string
 }
 
 // DirectoryAudit is one Entra ID audit record (auditLogs/directoryAudits).
@@ -125,6 +138,79 @@ func (c *Client) SignInsFromIP(ctx context.Context, ip string, since time.Time, 
 	return toSignIns(page.GetValue()), deref(page.GetOdataNextLink()) != "", nil
 }
 
+// SignInsRead is what UserSignIns read.
+type SignInsRead struct {
+	SignIns []SignIn
+	// NonInteractive: the beta endpoint answered, so the listing holds the non-interactive
+	// sign-ins as well as the interactive ones.
+	NonInteractive bool
+	// BetaError is why the beta endpoint was not used (its answer), nil when it was; the
+	// listing then holds the interactive sign-ins of v1.0 only.
+	BetaError error
+}
+
+// userSignInEventTypes is the beta filter clause that asks for the user's non-interactive
+// sign-ins as well: without it the endpoint answers interactive sign-ins only (signIn
+// resource, beta: "This API returns only interactive sign-ins unless you set an explicit
+// filter"; signInEventTypes supports $filter eq and any()).
+const userSignInEventTypes = "(signInEventTypes/any(t: t eq 'interactiveUser' or t eq 'nonInteractiveUser'))"
+
+// UserSignIns lists the user's sign-ins since the given time, interactive and
+// non-interactive, every page: the beta endpoint with a signInEventTypes filter (v1.0
+// serves interactive sign-ins only, and neither sessionId nor uniqueTokenIdentifier). When
+// beta refuses (an error answer other than the licence error, throttling or an expired
+// token) it reads v1.0 instead and says why in BetaError. A stolen token replayed shows
+// only as a non-interactive sign-in.
+func (c *Client) UserSignIns(ctx context.Context, userID string, since time.Time) (SignInsRead, error) {
+	const op = "UserSignIns"
+	if !ValidID(userID) {
+		return SignInsRead{}, invalid(op, "user id", userID)
+	}
+	beta, ok := c.betaRoot()
+	if !ok {
+		found, err := c.SignIns(ctx, userID, since)
+		return SignInsRead{SignIns: found, BetaError: &Error{Op: op, Message: "the Graph root " + c.baseURL + " has no beta counterpart"}}, err
+	}
+	filter := fmt.Sprintf("userId eq '%s' and createdDateTime ge %s and %s", userID, since.UTC().Format(time.RFC3339), userSignInEventTypes)
+	first := beta + "/auditLogs/signIns?%24filter=" + strings.ReplaceAll(url.QueryEscape(filter), "+", "%20")
+	builder := c.sdk.AuditLogs().SignIns()
+	found, err := listAllUnder[models.SignInable](ctx, c, op, beta,
+		func(ctx context.Context) (models.SignInCollectionResponseable, error) {
+			return builder.WithUrl(first).Get(ctx, nil)
+		},
+		func(ctx context.Context, link string) (models.SignInCollectionResponseable, error) {
+			return builder.WithUrl(link).Get(ctx, nil)
+		})
+	if err == nil {
+		return SignInsRead{SignIns: toSignIns(found), NonInteractive: true}, nil
+	}
+	if !betaRefused(err) {
+		return SignInsRead{}, err
+	}
+	v1, v1Err := c.SignIns(ctx, userID, since)
+	return SignInsRead{SignIns: v1, BetaError: err}, v1Err
+}
+
+// betaRoot is the beta counterpart of the configured Graph root (".../v1.0" -> ".../beta").
+func (c *Client) betaRoot() (string, bool) {
+	root, ok := strings.CutSuffix(c.baseURL, "/v1.0")
+	if !ok {
+		return "", false
+	}
+	return root + "/beta", true
+}
+
+// betaRefused reports a beta answer worth falling back to v1.0 for: Graph answered with an
+// error, and not one v1.0 would answer the same (the licence error, an expired token,
+// throttling) nor a failure to get an answer at all.
+func betaRefused(err error) bool {
+	var ge *Error
+	if !errors.As(err, &ge) || ge.Status == 0 || ge.Transient() {
+		return false
+	}
+	return ge.Code != SignInLicenceRequired && ge.Status != http.StatusUnauthorized
+}
+
 func toSignIns(found []models.SignInable) []SignIn {
 	out := make([]SignIn, 0, len(found))
 	for _, s := range found {
@@ -147,7 +233,42 @@ func toSignIns(found []models.SignInable) []SignIn {
 		if r := s.GetRiskLevelDuringSignIn(); r != nil {
 			in.Risk = r.String()
 		}
+		in.CorrelationID = deref(s.GetCorrelationId())
+		if i := s.GetIsInteractive(); i != nil {
+			in.NonInteractive = !*i
+		}
+		// The beta properties v1.0's model does not know land in its additional data.
+		extra := s.GetAdditionalData()
+		in.SessionID, in.TokenID = rawString(extra["sessionId"]), rawString(extra["uniqueTokenIdentifier"])
+		for _, t := range rawStrings(extra["signInEventTypes"]) {
+			if strings.EqualFold(t, "nonInteractiveUser") {
+				in.NonInteractive = true
+			}
+		}
 		out = append(out, in)
+	}
+	return out
+}
+
+// rawString and rawStrings read a value of a model's additional data (the JSON parse node
+// gives *string for a string, []any for an array).
+func rawString(v any) string {
+	switch x := v.(type) {
+	case *string:
+		return strings.TrimSpace(deref(x))
+	case string:
+		return strings.TrimSpace(x)
+	}
+	return ""
+}
+
+func rawStrings(v any) []string {
+	list, _ := v.([]any)
+	var out []string
+	for _, item := range list {
+		if s := rawString(item); s != "" {
+			out = append(out, s)
+		}
 	}
 	return out
 }

@@ -26,6 +26,14 @@ type page[T any] interface {
 func listAll[T any, P page[T]](ctx context.Context, c *Client, op string,
 	first func(ctx context.Context) (P, error), next func(ctx context.Context, link string) (P, error),
 ) ([]T, error) {
+	return listAllUnder(ctx, c, op, c.baseURL, first, next)
+}
+
+// listAllUnder is listAll for a listing whose nextLinks stay under root (the beta
+// endpoint's listings page under /beta, not under the configured v1.0 root).
+func listAllUnder[T any, P page[T]](ctx context.Context, c *Client, op, root string,
+	first func(ctx context.Context) (P, error), next func(ctx context.Context, link string) (P, error),
+) ([]T, error) {
 	var items []T
 	link := ""
 	for pageNumber := 0; ; pageNumber++ {
@@ -53,24 +61,27 @@ func listAll[T any, P page[T]](ctx context.Context, c *Client, op string,
 		if nextLink == "" {
 			return items, nil
 		}
-		if err := c.checkNextLink(nextLink); err != nil {
+		if err := checkNextLinkUnder(nextLink, root); err != nil {
 			return nil, &Error{Op: op, Message: err.Error()}
 		}
 		link = nextLink
 	}
 }
 
-// checkNextLink accepts only absolute links under the configured Graph root, so a
+// checkNextLinkUnder accepts only absolute links under the listing's Graph root, so a
 // listing never wanders to another host (where the token would not be sent anyway).
-func (c *Client) checkNextLink(link string) error {
+func checkNextLinkUnder(link, root string) error {
 	u, err := url.Parse(link)
 	if err != nil || !u.IsAbs() {
 		return fmt.Errorf("@odata.nextLink is not an absolute URL")
 	}
-	base, _ := url.Parse(c.baseURL) // checked in New
+	base, err := url.Parse(root) // the configured root was checked in New
+	if err != nil {
+		return fmt.Errorf("root %q: %w", root, err)
+	}
 	if !strings.EqualFold(u.Scheme, base.Scheme) || !strings.EqualFold(u.Host, base.Host) ||
 		!strings.HasPrefix(u.Path, base.Path+"/") {
-		return fmt.Errorf("@odata.nextLink %s://%s%s is outside %s", u.Scheme, u.Host, u.Path, c.baseURL)
+		return fmt.Errorf("@odata.nextLink %s://%s%s is outside %s", u.Scheme, u.Host, u.Path, root)
 	}
 	return nil
 }

@@ -55,7 +55,14 @@ var MailboxOperations = []string{
 	"Add-MailboxPermission", "Add-RecipientPermission",
 	// Rules deleted: an attacker removes the rules that hid the attack before leaving.
 	"Remove-InboxRule",
+	// Folder permissions: another account given read access to a folder (the cmdlets, and
+	// the mailbox audit actions Outlook's sharing writes).
+	"Add-MailboxFolderPermission", "Set-MailboxFolderPermission", "AddFolderPermissions", "ModifyFolderPermissions",
 }
+
+// MailItemsAccessedOperation is the mailbox audit action that records mail read (bind) or
+// downloaded (sync); it is searched on its own and summarised per session.
+const MailItemsAccessedOperation = "MailItemsAccessed"
 
 // AuditConfigOperations are the unified audit log operations read tenant-wide, whoever ran
 // them: a change of the audit configuration (turning ingestion off hides everything after).
@@ -64,10 +71,12 @@ var AuditConfigOperations = []string{"Set-AdminAuditLogConfig"}
 // Sources is what the reads brought back; a source that could not be read is in
 // Unavailable and its slice is nil.
 type Sources struct {
-	From, To    time.Time
-	SignIns     []graph.SignIn
-	Directory   []graph.DirectoryAudit
-	Mailbox     []exchange.AuditRecord
+	From, To  time.Time
+	SignIns   []graph.SignIn
+	Directory []graph.DirectoryAudit
+	Mailbox   []exchange.AuditRecord
+	// MailItems are the MailItemsAccessed records (nil when not read).
+	MailItems   []exchange.AuditRecord
 	Mail        []exchange.TracedMessage
 	Accepted    inboxrules.Domains
 	Unavailable []runs.Unavailable
@@ -119,6 +128,7 @@ func Build(s Sources) *runs.Findings {
 		}
 	}
 	flagSignIns(entries, s, signal, f)
+	tieSessions(entries, signal)
 	for _, e := range entries {
 		if e.Source == runs.SourceDirectory && e.suspicion {
 			signal(e, e.What+" at "+e.Time+byIP(e.IP))
@@ -142,6 +152,9 @@ func Build(s Sources) *runs.Findings {
 		if in.ErrorCode != 0 {
 			f.Summary.FailedSignIns++
 		}
+		if in.NonInteractive {
+			f.Summary.NonInteractiveSignIns++
+		}
 		if in.Country != "" {
 			countries[in.Country] = true
 		}
@@ -154,7 +167,22 @@ func Build(s Sources) *runs.Findings {
 	f.Summary.Countries, f.Summary.IPs = sortedKeys(countries), sortedKeys(ips)
 	f.Summary.MailSent, f.Summary.ExternalRecipients, f.Summary.ExternalDomains = summary.sent, summary.externalRecipients, summary.externalDomains
 
-	f.Indicators.IPs = indicatorIPs(entries)
+	f.Indicators.IPs, f.Indicators.SessionIDs = indicators(entries)
+	f.MailItemsAccessed = mailAccess(s.MailItems, f.Indicators)
+	for _, a := range f.MailItemsAccessed {
+		e := mailAccessEntry(a)
+		if a.Attacker {
+			signal(e, fmt.Sprintf("mail read in a session or from an address attributed to the attacker, %s to %s: %s", a.First, a.Last, e.What))
+		}
+		entries = append(entries, e)
+		for _, ip := range a.IPs {
+			if !slices.Contains(f.Summary.IPs, ip) {
+				f.Summary.IPs = append(f.Summary.IPs, ip)
+			}
+		}
+	}
+	sort.Strings(f.Summary.IPs)
+	sort.SliceStable(entries, func(i, j int) bool { return entries[i].at.Before(entries[j].at) })
 
 	entries = capTimeline(entries, f)
 	for _, e := range entries {
@@ -223,14 +251,19 @@ func flagSignIns(entries []*entry, s Sources, signal func(*entry, string), f *ru
 func signInEntry(in *graph.SignIn) *entry {
 	e := &entry{at: in.Time, signIn: in}
 	e.Time, e.Source, e.IP = stamp(in.Time), runs.SourceSignIn, NormalizeIP(in.IP)
+	e.SessionID, e.TokenID = in.SessionID, in.TokenID
 	app := orDash(in.App)
 	if in.ClientApp != "" {
 		app += " (" + in.ClientApp + ")"
 	}
+	kind := "sign-in to "
+	if in.NonInteractive {
+		kind = "non-interactive sign-in to "
+	}
 	if in.ErrorCode == 0 {
-		e.What = "sign-in to " + app
+		e.What = kind + app
 	} else {
-		e.What = "failed sign-in to " + app
+		e.What = "failed " + kind + app
 	}
 	e.Location = joinNonEmpty(", ", in.City, in.State, in.Country)
 	var detail []string
@@ -282,6 +315,7 @@ func directoryEntry(a graph.DirectoryAudit) *entry {
 func mailboxEntry(r exchange.AuditRecord) *entry {
 	e := &entry{at: r.Time, mailboxOp: true, suspicion: sendsMailAway(r), auditConfig: auditConfigChange(r)}
 	e.Time, e.Source, e.IP = stamp(r.Time), runs.SourceMailbox, NormalizeIP(r.ClientIP)
+	e.SessionID, e.TokenID = r.SessionID, r.TokenID
 	name := r.Parameters["Name"]
 	switch r.Operation {
 	case "New-InboxRule":
@@ -306,6 +340,10 @@ func mailboxEntry(r exchange.AuditRecord) *entry {
 		e.What = "mailbox permission added"
 	case "Add-RecipientPermission":
 		e.What = "send-as permission added"
+	case "Add-MailboxFolderPermission", "AddFolderPermissions":
+		e.What = "folder permission added" + folderGrant(r)
+	case "Set-MailboxFolderPermission", "ModifyFolderPermissions":
+		e.What = "folder permission changed" + folderGrant(r)
 	case "Set-AdminAuditLogConfig":
 		e.What = "audit log configuration changed"
 		if v, ok := r.Parameters["UnifiedAuditLogIngestionEnabled"]; ok && isFalse(v) {
@@ -338,6 +376,57 @@ func mailboxEntry(r exchange.AuditRecord) *entry {
 	return e
 }
 
+// folderGrant says whom a folder permission change lets in, to which folder, with which
+// rights, from the cmdlet's parameters (Identity "mailbox:\Folder", User, AccessRights) or
+// the mailbox audit record's folder.
+func folderGrant(r exchange.AuditRecord) string {
+	folder := folderOf(r)
+	var parts []string
+	if u := strings.TrimSpace(r.Parameters["User"]); u != "" {
+		parts = append(parts, " for "+u)
+	}
+	if folder != "" {
+		parts = append(parts, " on "+folder)
+	}
+	if rights := strings.TrimSpace(r.Parameters["AccessRights"]); rights != "" {
+		parts = append(parts, " ("+rights+")")
+	}
+	return strings.Join(parts, "")
+}
+
+// folderOf is the folder a folder permission change is on: the part of Identity after the
+// colon ("adele@contoso.com:\Inbox"), else the record's first folder.
+func folderOf(r exchange.AuditRecord) string {
+	if id := strings.TrimSpace(r.Parameters["Identity"]); id != "" {
+		if _, folder, ok := strings.Cut(id, ":"); ok {
+			return folder
+		}
+		return id
+	}
+	if len(r.Folders) > 0 {
+		return r.Folders[0]
+	}
+	return strings.TrimSpace(r.Parameters["FolderPath"])
+}
+
+// folderPermission reports a folder permission change, and whether it gives access to a
+// folder that holds mail: calendar sharing is the user's habit far more often than an
+// attacker's, so it does not start the clock; read access to the inbox or another mail
+// folder does, as mailbox permissions do.
+func folderPermission(r exchange.AuditRecord) (change, mail bool) {
+	switch r.Operation {
+	case "Add-MailboxFolderPermission", "Set-MailboxFolderPermission", "AddFolderPermissions", "ModifyFolderPermissions":
+	default:
+		return false, false
+	}
+	folder := strings.ToLower(folderOf(r))
+	rights := strings.ToLower(r.Parameters["AccessRights"])
+	if strings.Contains(folder, "calendar") || rights == "none" || rights == "availabilityonly" || rights == "limiteddetails" {
+		return true, false
+	}
+	return true, true
+}
+
 func auditConfigChange(r exchange.AuditRecord) bool {
 	return strings.EqualFold(r.Operation, "Set-AdminAuditLogConfig")
 }
@@ -352,6 +441,9 @@ func isFalse(v string) bool {
 func sendsMailAway(r exchange.AuditRecord) bool {
 	switch r.Operation {
 	case "Add-MailboxPermission", "Add-RecipientPermission":
+		return true
+	}
+	if _, mail := folderPermission(r); mail {
 		return true
 	}
 	for _, k := range []string{"ForwardTo", "RedirectTo", "ForwardAsAttachmentTo", "ForwardingSmtpAddress", "ForwardingAddress"} {

@@ -15,21 +15,6 @@ import (
 // indicator addresses and this many forwarding addresses, one page each.
 const MaxRelatedLookups = 5
 
-// indicatorIPs are the addresses of the events that start the clock (contract 1.1.1:
-// mail sent away or access given, consent, method registered), first seen first.
-func indicatorIPs(entries []*entry) []string {
-	out := []string{}
-	seen := map[string]bool{}
-	for _, e := range entries {
-		if !e.suspicion || e.IP == "" || e.Source != runs.SourceMailbox && e.Source != runs.SourceDirectory || seen[e.IP] {
-			continue
-		}
-		seen[e.IP] = true
-		out = append(out, e.IP)
-	}
-	return out
-}
-
 // forwardingParameters are the cmdlet parameters that send a mailbox's mail to an address.
 var forwardingParameters = []string{"ForwardingSmtpAddress", "ForwardTo", "RedirectTo", "ForwardAsAttachmentTo"}
 

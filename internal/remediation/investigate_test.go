@@ -114,7 +114,7 @@ func TestInvestigationReconstructsTheDemoAttack(t *testing.T) {
 		t.Errorf("burst signals %d in %q", burst, f.Signals)
 	}
 	sum := f.Summary
-	if sum.SignIns != 17 || sum.FailedSignIns != 3 || !slices.Equal(sum.Countries, []string{"NG", "RU", "US"}) ||
+	if sum.SignIns != 18 || sum.NonInteractiveSignIns != 1 || sum.FailedSignIns != 3 || !slices.Equal(sum.Countries, []string{"NG", "RU", "US"}) ||
 		sum.MailSent != 24+tenantsim.AttackBurst || sum.ExternalRecipients != 1+tenantsim.AttackBurst || len(sum.ExternalDomains) != 10 ||
 		!slices.Contains(sum.IPs, tenantsim.AttackerIP) || !slices.Contains(sum.IPs, tenantsim.AttackerIPv6) {
 		t.Errorf("summary %+v", sum)
@@ -264,7 +264,7 @@ func TestInvestigationThroughTheQueues(t *testing.T) {
 	e.drain(2) // duplicate deliveries read once and record once
 	run = e.get(run.RunID)
 	st := run.Step("investigate")
-	if st.Status != runs.StepSucceeded || st.Findings == nil || st.Findings.Summary.SignIns != 17 || st.Attempts != 1 {
+	if st.Status != runs.StepSucceeded || st.Findings == nil || st.Findings.Summary.SignIns != 18 || st.Attempts != 1 {
 		t.Fatalf("investigate %s attempts %d %+v", st.Status, st.Attempts, st.Findings)
 	}
 	from, _ := time.Parse(time.RFC3339, st.Findings.From)

@@ -396,6 +396,10 @@ func writeFindings(w *writer, f *runs.Findings) {
 		w.put("</td></tr>\n" + `<tr id="findings-indicators"><th>The attacker's addresses</th><td>`)
 		joined(w, f.Indicators.IPs, none, item)
 	}
+	if len(f.Indicators.SessionIDs) > 0 {
+		w.put("</td></tr>\n" + `<tr id="findings-sessions"><th>The attacker's sessions</th><td>`)
+		joined(w, f.Indicators.SessionIDs, none, item)
+	}
 	w.put("</td></tr>\n</table>")
 	if len(f.Signals) > 0 {
 		w.put("\n" + `<h3 class="signals">What stands out</h3>` + "\n" + `<ul class="signals" id="findings-signals">`)
@@ -425,6 +429,21 @@ func writeFindings(w *writer, f *runs.Findings) {
 		}
 		w.put("\n</ul>")
 	}
+	if len(f.MailItemsAccessed) > 0 {
+		w.put("\n" + `<h3 class="signals">Mail read (MailItemsAccessed), per session</h3>` + "\n" + `<table class="events" id="findings-mail-read">
+<thead><tr><th>Session</th><th>From (UTC)</th><th>Until</th><th>IP</th><th>Messages opened</th><th>Folders synced</th><th>Folders</th></tr></thead>
+<tbody>`)
+		for _, a := range f.MailItemsAccessed {
+			w.put("\n<tr")
+			w.putIf(a.Attacker, ` class="flagged"`)
+			w.put("><td>%s</td><td>%s</td><td>%s</td><td>", a.SessionID, a.First, a.Last)
+			joined(w, a.IPs, none, item)
+			w.put("</td><td>%s</td><td>%s</td><td>", strconv.Itoa(a.Items), strconv.Itoa(a.Syncs))
+			joined(w, a.Folders, none, item)
+			w.put("</td></tr>")
+		}
+		w.put("\n</tbody>\n</table>")
+	}
 	if len(f.Truncated) > 0 {
 		w.put("\n" + `<p class="meta" id="findings-truncated">Cut at a service limit (more happened than these sources answered): `)
 		joined(w, f.Truncated, none, item)
@@ -443,7 +462,11 @@ func writeFindings(w *writer, f *runs.Findings) {
 		for _, s := range e.Signals {
 			w.put(`<div class="why">%s</div>`, s)
 		}
-		w.put("</td><td>%s</td><td>%s</td><td>%s</td></tr>", e.IP, e.Location, e.Detail)
+		w.put("</td><td>%s</td><td>%s</td><td>%s", e.IP, e.Location, e.Detail)
+		if e.SessionID != "" {
+			w.put(`<div class="meta">session %s</div>`, e.SessionID)
+		}
+		w.put("</td></tr>")
 	}
 	if len(f.Timeline) == 0 {
 		w.put("\n" + `<tr><td colspan="6" class="none">No event in the window.</td></tr>`)

@@ -24,6 +24,9 @@ type Findings struct {
 	// Truncated names the sources whose results were cut at a service limit (the timeline
 	// then holds fewer events than happened).
 	Truncated []string `json:"truncated"`
+	// MailItemsAccessed summarises the unified audit log's MailItemsAccessed records (what
+	// was read, Audit Premium or a licence that records it) per session, not per item.
+	MailItemsAccessed []MailAccess `json:"mailItemsAccessed,omitempty"`
 	// Notes say what the findings leave out (a timeline cut to its cap, a source that
 	// answered only part of the window).
 	Notes []string `json:"notes,omitempty"`
@@ -39,6 +42,11 @@ type TimelineEntry struct {
 	Location string   `json:"location"`
 	Detail   string   `json:"detail"`
 	Signals  []string `json:"signals,omitempty"`
+	// SessionID and TokenID tie the event to an Entra ID session and token: a sign-in's
+	// sessionId and uniqueTokenIdentifier (Graph beta), a unified audit log record's
+	// AppAccessContext AADSessionId and UniqueTokenId. Empty where the source has none.
+	SessionID string `json:"sessionId,omitempty"`
+	TokenID   string `json:"tokenId,omitempty"`
 }
 
 // The timeline's sources.
@@ -58,6 +66,9 @@ type FindingsSummary struct {
 	MailSent           int      `json:"mailSent"`
 	ExternalRecipients int      `json:"externalRecipients"`
 	ExternalDomains    []string `json:"externalDomains"`
+	// NonInteractiveSignIns counts the sign-ins among SignIns a client made with a token
+	// (read where Graph's beta endpoint answers).
+	NonInteractiveSignIns int `json:"nonInteractiveSignIns,omitempty"`
 }
 
 // Unavailable names a source that could not be read and the service's reason.
@@ -72,6 +83,29 @@ type Indicators struct {
 	// mail sent away or access given (forwarding, an inbox rule that forwards, redirects or
 	// deletes, a mailbox permission), consent to an application, an MFA method registered.
 	IPs []string `json:"ips"`
+	// SessionIDs are the Entra ID sessions the investigation attributes to the attacker:
+	// those of the events that start the clock, and of the new sign-ins from an indicator
+	// address. A sign-in in one of them from another address (a token replayed) adds that
+	// address to IPs.
+	SessionIDs []string `json:"sessionIds,omitempty"`
+}
+
+// MailAccess is the mail read in one session: MailItemsAccessed records with the same
+// AADSessionId (or, without one, the same client address).
+type MailAccess struct {
+	SessionID string   `json:"sessionId,omitempty"`
+	IPs       []string `json:"ips"`
+	First     string   `json:"first"` // RFC 3339 UTC
+	Last      string   `json:"last"`
+	Records   int      `json:"records"`
+	// Items counts the messages bound (opened one by one); Syncs the folder syncs (a
+	// client downloading whole folders: every item in them is to be taken as read).
+	Items   int      `json:"items"`
+	Syncs   int      `json:"syncs"`
+	Folders []string `json:"folders,omitempty"`
+	// Attacker: the session is one of findings.indicators.sessionIds, or its address one
+	// of findings.indicators.ips.
+	Attacker bool `json:"attacker"`
 }
 
 // Related is another user the indicators point at, and why, one sentence per reason.

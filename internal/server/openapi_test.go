@@ -321,6 +321,7 @@ func TestOpenAPISchemasMatchTheGoTypes(t *testing.T) {
 		{"Unavailable", runs.Unavailable{}},
 		{"Indicators", runs.Indicators{}},
 		{"Related", runs.Related{}},
+		{"MailAccess", runs.MailAccess{}},
 		{"MFAMethodOptions", steps.MFAMethodOptions{}},
 		{"AppConsentOptions", steps.AppConsentOptions{}},
 		{"BlockSignInOptions", steps.BlockSignInOptions{}},

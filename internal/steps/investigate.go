@@ -32,6 +32,12 @@ type MailLogs interface {
 	AdminAuditLogConfig(ctx context.Context) (exchange.AuditConfig, error)
 }
 
+// UserSignInsReader lists a user's interactive and non-interactive sign-ins (Graph beta,
+// falling back to v1.0); an AuditLogs without it is read through SignIns, interactive only.
+type UserSignInsReader interface {
+	UserSignIns(ctx context.Context, userID string, since time.Time) (graph.SignInsRead, error)
+}
+
 // RelatedSignIns and ForwardingLookup are the tenant-wide, read-only look-ups for related
 // users; a client without them leaves findings.related empty with a note.
 type RelatedSignIns interface {
@@ -44,10 +50,11 @@ type ForwardingLookup interface {
 }
 
 var (
-	_ AuditLogs        = (*graph.Client)(nil)
-	_ MailLogs         = (*exchange.Client)(nil)
-	_ RelatedSignIns   = (*graph.Client)(nil)
-	_ ForwardingLookup = (*exchange.Client)(nil)
+	_ AuditLogs         = (*graph.Client)(nil)
+	_ MailLogs          = (*exchange.Client)(nil)
+	_ RelatedSignIns    = (*graph.Client)(nil)
+	_ UserSignInsReader = (*graph.Client)(nil)
+	_ ForwardingLookup  = (*exchange.Client)(nil)
 )
 
 // relatedSignInPage is the page size of each tenant-wide sign-in look-up by address: one
@@ -104,6 +111,16 @@ func (r *Runner) investigate(ctx context.Context, in Input) Outcome {
 	}
 
 	src := investigation.Sources{From: from, To: now}
+	// The mailbox is read once for the sources that need it (sender addresses, whether it
+	// audits MailItemsAccessed).
+	getMailbox := sync.OnceValues(func() (exchange.Mailbox, error) {
+		if r.Mailboxes == nil {
+			return exchange.Mailbox{}, errors.New("no Exchange Online client is configured")
+		}
+		mctx, cancel := context.WithTimeout(ctx, budget)
+		defer cancel()
+		return r.Mailboxes.GetMailbox(mctx, mailbox)
+	})
 	var (
 		mu        sync.Mutex
 		wg        sync.WaitGroup
@@ -130,6 +147,11 @@ func (r *Runner) investigate(ctx context.Context, in Input) Outcome {
 			src.Unavailable = append(src.Unavailable, runs.Unavailable{Source: source, Reason: unavailableReason(what, err, budget, sctx.Err() != nil)})
 		}()
 	}
+	note := func(text string) {
+		mu.Lock()
+		defer mu.Unlock()
+		src.Notes = append(src.Notes, text)
+	}
 	notRead := func(source, why string) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -141,8 +163,24 @@ func (r *Runner) investigate(ctx context.Context, in Input) Outcome {
 		notRead(runs.SourceDirectory, "no Microsoft Graph audit log client is configured")
 	} else {
 		read(runs.SourceSignIn, "sign-in logs (auditLogs/signIns)", func(ctx context.Context) error {
-			found, err := r.AuditLogs.SignIns(ctx, in.Target.ID, from)
-			src.SignIns = found
+			reader, ok := r.AuditLogs.(UserSignInsReader)
+			if !ok {
+				found, err := r.AuditLogs.SignIns(ctx, in.Target.ID, from)
+				src.SignIns = found
+				if err == nil {
+					note(interactiveOnly + "the audit log client reads v1.0 only")
+				}
+				return err
+			}
+			got, err := reader.UserSignIns(ctx, in.Target.ID, from)
+			src.SignIns = got.SignIns
+			if err == nil && !got.NonInteractive {
+				why := "Graph's beta endpoint, which lists them, was not used"
+				if got.BetaError != nil {
+					why = "Graph's beta endpoint, which lists them, answered: " + got.BetaError.Error()
+				}
+				note(interactiveOnly + why)
+			}
 			return err
 		})
 		read(runs.SourceDirectory, "directory audit log (auditLogs/directoryAudits)", func(ctx context.Context) error {
@@ -187,7 +225,9 @@ func (r *Runner) investigate(ctx context.Context, in Input) Outcome {
 			mu.Lock()
 			defer mu.Unlock()
 			if found.Truncated || changes.Truncated {
-				src.Truncated = append(src.Truncated, runs.SourceMailbox)
+				if !slices.Contains(src.Truncated, runs.SourceMailbox) {
+					src.Truncated = append(src.Truncated, runs.SourceMailbox)
+				}
 				src.Notes = append(src.Notes, "the unified audit log search stopped at the service's limit of 50,000 records of a session: more mailbox changes happened than the timeline shows (a shorter window, options.investigate.days, reads them)")
 			}
 			if n := found.Retries + changes.Retries; n > 0 {
@@ -201,15 +241,14 @@ func (r *Runner) investigate(ctx context.Context, in Input) Outcome {
 			}
 			return nil
 		})
+		r.readMailItemsAccessed(ctx, mailbox, from, now, budget, getMailbox, &src, &mu, &wg)
 		read(runs.SourceMail, "message trace (Get-MessageTraceV2)", func(ctx context.Context) error {
-			senders, note, err := r.senderAddresses(ctx, in.Target, mailbox)
+			senders, why, err := r.senderAddresses(in.Target, getMailbox)
 			if err != nil {
 				return err
 			}
-			if note != "" {
-				mu.Lock()
-				src.Notes = append(src.Notes, note)
-				mu.Unlock()
+			if why != "" {
+				note(why)
 			}
 			// What is external is told by the accepted domains, read beside the trace;
 			// reading them is part of this source's budget (they fall back to the
@@ -224,6 +263,13 @@ func (r *Runner) investigate(ctx context.Context, in Input) Outcome {
 	}
 	wg.Wait()
 	src.Accepted = accepted
+	if failures[runs.SourceMailbox] != nil || auditOff {
+		// The unified audit log as a whole could not be read, or records nothing: its entry
+		// for the mailbox source says so for the MailItemsAccessed records too.
+		src.Unavailable = slices.DeleteFunc(src.Unavailable, func(u runs.Unavailable) bool {
+			return u.Source == runs.SourceMailbox && strings.HasPrefix(u.Reason, mailReadUnavailable)
+		})
+	}
 	if auditOff {
 		notRead(runs.SourceMailbox, auditOffReason)
 	}
@@ -231,10 +277,16 @@ func (r *Runner) investigate(ctx context.Context, in Input) Outcome {
 	sort.SliceStable(src.Unavailable, func(i, j int) bool { return order[src.Unavailable[i].Source] < order[src.Unavailable[j].Source] })
 
 	findings := investigation.Build(src)
-	if len(failures) < 4 {
+	failed := 0
+	for _, source := range []string{runs.SourceSignIn, runs.SourceDirectory, runs.SourceMailbox, runs.SourceMail} {
+		if failures[source] != nil {
+			failed++
+		}
+	}
+	if failed < 4 {
 		r.relatedUsers(ctx, in.Target, src, findings, budget)
 	}
-	if len(failures) == 4 {
+	if failed == 4 {
 		return Outcome{Status: runs.StepFailed, Findings: findings, Transient: transient, Error: &runs.Error{
 			Code:    "no_source_available",
 			Message: "investigate: no source could be read: " + joinReasons(findings.Unavailable),
@@ -255,7 +307,7 @@ func (r *Runner) investigate(ctx context.Context, in Input) Outcome {
 // SMTP address and its other SMTP proxy addresses (Get-Mailbox EmailAddresses), not the
 // UPN, which need not be an address at all. Without a mailbox to read them from it falls
 // back to the user's mail and UPN, and says so.
-func (r *Runner) senderAddresses(ctx context.Context, target Target, mailbox string) ([]string, string, error) {
+func (r *Runner) senderAddresses(target Target, getMailbox func() (exchange.Mailbox, error)) ([]string, string, error) {
 	fallback := func() []string {
 		var out []string
 		for _, a := range []string{target.Mail, target.UPN} {
@@ -269,7 +321,7 @@ func (r *Runner) senderAddresses(ctx context.Context, target Target, mailbox str
 	if r.Mailboxes == nil {
 		return fallback(), "sent mail was traced by the user's mail address and UPN: no Exchange client to read the mailbox's addresses", nil
 	}
-	mb, err := r.Mailboxes.GetMailbox(ctx, mailbox)
+	mb, err := getMailbox()
 	if exchange.IsNotFound(err) {
 		return fallback(), "the user has no mailbox: sent mail was traced by the user's mail address and UPN", nil
 	}
@@ -356,6 +408,75 @@ func (r *Runner) relatedUsers(ctx context.Context, target Target, src investigat
 	sort.Strings(notes)
 	f.Notes = append(f.Notes, notes...)
 	f.Related = investigation.Related(in)
+}
+
+// interactiveOnly starts the note of a sign-in listing without the non-interactive ones.
+const interactiveOnly = "sign-ins: only interactive sign-ins were read (Graph v1.0): a stolen token replayed shows only as a non-interactive sign-in, so its absence here is no evidence; "
+
+// mailReadUnavailable starts the reason of the mailbox source's unavailable entry for the
+// MailItemsAccessed records alone (the part of the mailbox source the tenant's licence may
+// not record; the contract's four source names stay the only ones).
+const mailReadUnavailable = "mail read (MailItemsAccessed records): "
+
+// readMailItemsAccessed reads, beside the mailbox source and under its own budget, the
+// mailbox's MailItemsAccessed records (summarised per session by the findings). Whether
+// the mailbox records them at all is read first from Get-Mailbox's audit action lists: a
+// mailbox that does not (no Audit Premium or a licence that records it) makes the source
+// unavailable with that reason, instead of an empty result read as "nothing was read".
+func (r *Runner) readMailItemsAccessed(ctx context.Context, mailbox string, from, now time.Time, budget time.Duration,
+	getMailbox func() (exchange.Mailbox, error), src *investigation.Sources, mu *sync.Mutex, wg *sync.WaitGroup) {
+	unavailable := func(why string) {
+		mu.Lock()
+		defer mu.Unlock()
+		src.Unavailable = append(src.Unavailable, runs.Unavailable{Source: runs.SourceMailbox, Reason: mailReadUnavailable + why})
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		sctx, cancel := context.WithTimeout(ctx, budget)
+		defer cancel()
+		const what = "MailItemsAccessed records (Search-UnifiedAuditLog)"
+		known, audited, how := false, false, ""
+		if r.Mailboxes != nil {
+			mb, err := getMailbox()
+			switch {
+			case exchange.IsNotFound(err):
+				return // no mailbox, no mail to read (the mailbox steps say so)
+			case err == nil:
+				audited, known, how = mb.MailItemsAccessedAudit()
+			default:
+				how = "Get-Mailbox could not be read: " + explain("mailbox", err).Message
+			}
+		}
+		if known && !audited {
+			unavailable(how + "; what the attacker read is not recorded")
+			return
+		}
+		found, err := r.MailLogs.SearchUnifiedAuditLog(sctx, mailbox, from, now, []string{investigation.MailItemsAccessedOperation})
+		if err != nil {
+			unavailable(unavailableReason(what, err, budget, sctx.Err() != nil))
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		src.MailItems = found.Records
+		if found.Truncated {
+			if !slices.Contains(src.Truncated, runs.SourceMailbox) {
+				src.Truncated = append(src.Truncated, runs.SourceMailbox)
+			}
+			src.Notes = append(src.Notes, "the MailItemsAccessed search stopped at the service's limit of 50,000 records of a session: more mail was read than the summary counts")
+		}
+		throttled := false
+		for _, rec := range found.Records {
+			throttled = throttled || strings.EqualFold(rec.Parameters["IsThrottled"], "true")
+		}
+		switch {
+		case throttled:
+			src.Notes = append(src.Notes, "MailItemsAccessed records are throttled (IsThrottled True): a mailbox with more than 1,000 such records in 24 hours stops recording them for the next 24 hours, so later reads are missing")
+		case len(found.Records) == 0 && !known:
+			src.Notes = append(src.Notes, "no MailItemsAccessed record was found, and whether the mailbox records them could not be told ("+how+"): this is no evidence that nothing was read")
+		}
+	}()
 }
 
 // auditOffReason is why the mailbox source is unavailable in a tenant whose unified audit

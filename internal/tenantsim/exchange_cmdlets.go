@@ -14,7 +14,7 @@ func (t *tenant) mailboxItem(mb *mailbox) map[string]any {
 	if u := t.user(mb.ExternalDirectoryObjectID); u != nil && u.DisplayName != "" {
 		display = u.DisplayName
 	}
-	return map[string]any{
+	item := map[string]any{
 		"Identity": mb.Identity, "Name": mb.Name, "Alias": mb.Alias, "DisplayName": display,
 		"UserPrincipalName": mb.UserPrincipalName, "PrimarySmtpAddress": mb.PrimarySmtpAddress,
 		"ExternalDirectoryObjectId":  mb.ExternalDirectoryObjectID,
@@ -25,6 +25,10 @@ func (t *tenant) mailboxItem(mb *mailbox) map[string]any {
 		"EmailAddresses":             emailAddresses(mb),
 		"GrantSendOnBehalfTo":        t.sendOnBehalfNames(mb),
 	}
+	for k, v := range t.mailboxAuditActions() {
+		item[k] = v
+	}
+	return item
 }
 
 // emailAddresses is the mailbox's EmailAddresses: the primary SMTP address with the

@@ -187,7 +187,7 @@ func (s *Sim) pageItems(c *graphCall, opts queryOptions, context string, items [
 	}
 	body := map[string]any{"@odata.context": c.metadataURL(context), "value": value}
 	if end < len(items) {
-		body["@odata.nextLink"] = c.base + graphPrefix + c.path + "?" + encodeQuery(c.query, encodeSkipToken(end))
+		body["@odata.nextLink"] = c.root() + c.path + "?" + encodeQuery(c.query, encodeSkipToken(end))
 	}
 	return graphOK(body)
 }

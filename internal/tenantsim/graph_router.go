@@ -14,11 +14,25 @@ type graphCall struct {
 	body   []byte
 	base   string // "http://host:port", for absolute links
 	header http.Header
+	// prefix is the version segment the call came under: graphPrefix, or graphBetaPrefix
+	// for the beta endpoints.
+	prefix string
+}
+
+// beta reports a call to the beta endpoint.
+func (c *graphCall) beta() bool { return c.prefix == graphBetaPrefix }
+
+// root is the absolute version root, for links.
+func (c *graphCall) root() string {
+	if c.prefix == "" {
+		return c.base + graphPrefix
+	}
+	return c.base + c.prefix
 }
 
 // metadataURL builds an @odata.context value.
 func (c *graphCall) metadataURL(fragment string) string {
-	return c.base + graphPrefix + "/$metadata#" + fragment
+	return c.root() + "/$metadata#" + fragment
 }
 
 type graphHandler func(c *graphCall, params []string) graphResult
@@ -105,11 +119,18 @@ func (s *Sim) serveGraph(w http.ResponseWriter, r *http.Request, body []byte) {
 		body:   body,
 		base:   baseOf(r),
 		header: r.Header,
+		prefix: graphPrefix,
+	}
+	if rest, ok := strings.CutPrefix(r.URL.Path, graphBetaPrefix); ok {
+		c.path, c.prefix = rest, graphBetaPrefix
 	}
 	var res graphResult
-	if strings.EqualFold(c.path, "/$batch") {
+	switch {
+	case c.beta():
+		res = s.routeGraphBeta(c)
+	case strings.EqualFold(c.path, "/$batch"):
 		res = s.serveBatch(c)
-	} else {
+	default:
 		res = s.routeGraph(c)
 	}
 	res.write(w, r.Header)
@@ -137,6 +158,24 @@ func (s *Sim) routeGraph(c *graphCall) graphResult {
 		return graphErr(http.StatusMethodNotAllowed, "Request_BadRequest", "Specified HTTP method is not allowed for the request uri.")
 	}
 	return graphBadRequest("Resource not found for the segment '" + segs[len(segs)-1] + "'.")
+}
+
+// routeGraphBeta answers the beta endpoints Tourniquet reads: GET auditLogs/signIns (with
+// the beta properties: signInEventTypes, sessionId, uniqueTokenIdentifier). Everything else
+// under /beta is outside the simulator, said in Graph's words.
+func (s *Sim) routeGraphBeta(c *graphCall) graphResult {
+	segs := strings.Split(strings.Trim(c.path, "/"), "/")
+	pattern := []string{"auditLogs", "signIns"}
+	if _, ok := matchRoute(pattern, segs); !ok {
+		return graphBadRequest("Resource not found for the segment '" + segs[len(segs)-1] + "' (the tenant simulator serves only auditLogs/signIns under /beta).")
+	}
+	if c.method != http.MethodGet {
+		return graphErr(http.StatusMethodNotAllowed, "Request_BadRequest", "Specified HTTP method is not allowed for the request uri.")
+	}
+	if res, denied := s.deniedByRoles(c, c.method, pattern); denied {
+		return res
+	}
+	return s.listSignIns(c, nil)
 }
 
 func matchRoute(pattern, segs []string) ([]string, bool) {

@@ -25,9 +25,11 @@ const (
 	defaultPageSize   = 2
 	defaultFaultDelay = 45 * time.Second
 
-	graphPrefix    = "/v1.0"
-	exchangePrefix = "/adminapi/beta"
-	identityPath   = "/msi/token"
+	graphPrefix = "/v1.0"
+	// graphBetaPrefix serves the few beta endpoints Tourniquet reads (auditLogs/signIns).
+	graphBetaPrefix = "/beta"
+	exchangePrefix  = "/adminapi/beta"
+	identityPath    = "/msi/token"
 )
 
 // Options configures a Sim. Zero values take the documented defaults.
@@ -152,13 +154,13 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch p := r.URL.Path; {
 	case p == identityPath:
 		s.serveIdentity(w, r)
-	case p == graphPrefix || strings.HasPrefix(p, graphPrefix+"/"):
+	case p == graphPrefix || strings.HasPrefix(p, graphPrefix+"/"), strings.HasPrefix(p, graphBetaPrefix+"/"):
 		s.serveAPI(w, r, ServiceGraph)
 	case strings.HasPrefix(p, exchangePrefix+"/"):
 		s.serveAPI(w, r, ServiceExchange)
 	default:
 		writeJSON(w, http.StatusNotFound, map[string]any{"error": map[string]any{
-			"code": "NotFound", "message": "The tenant simulator serves /v1.0, /adminapi/beta and /msi/token only.",
+			"code": "NotFound", "message": "The tenant simulator serves /v1.0, /beta (auditLogs/signIns), /adminapi/beta and /msi/token only.",
 		}})
 	}
 }
