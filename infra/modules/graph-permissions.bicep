@@ -27,6 +27,10 @@ var coreGraphRoles = [
   // password list the Global Administrators and their groups when the containment and
   // admin-role roles are not granted. Read-only, but it reads the whole directory.
   'Directory.Read.All'
+  // GET /admin/exchange/tracing/messageTraces (investigate: mail sent; read-only). It answers
+  // only once Microsoft's message trace app (8bd644d1-64a1-4d4b-ae52-2e0cbf64e373) has a
+  // service principal in the tenant; until then investigate uses Get-MessageTraceV2.
+  'ExchangeMessageTrace.Read.All'
 ]
 // remove-admin-roles and restore-admin-roles.
 var adminRoleGraphRoles = [

@@ -55,6 +55,8 @@ var Needs = map[catalog.Name]Need{
 	catalog.Investigate: {Exchange: true, GraphOptional: map[string]string{
 		"AuditLog.Read.All":  "without it the user's sign-ins and directory audit events are not read",
 		"Directory.Read.All": "Microsoft's pages for the sign-in and directory-audit listings name it beside AuditLog.Read.All; a tenant may refuse the listings without it",
+		"ExchangeMessageTrace.Read.All": "without it sent mail is read with Exchange Online's Get-MessageTraceV2 instead of Microsoft Graph's message trace (which also needs the service principal of Microsoft's message trace app, " +
+			"8bd644d1-64a1-4d4b-ae52-2e0cbf64e373, in the tenant)",
 	}},
 	catalog.UnblockSender: {Exchange: true},
 }

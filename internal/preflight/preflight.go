@@ -67,6 +67,13 @@ type Directory interface {
 	SignIns(ctx context.Context, userID string, since time.Time) ([]graph.SignIn, error)
 }
 
+// MessageTraces is Graph's message trace, which a Directory may offer: the preflight then
+// checks that it answers (its first-party service principal provisioned, the permission
+// granted).
+type MessageTraces interface {
+	MessageTraces(ctx context.Context, senders []string, start, end time.Time) ([]graph.MessageTrace, error)
+}
+
 // Mailboxes is what the preflight reads of Exchange Online.
 type Mailboxes interface {
 	AcceptedDomains(ctx context.Context) ([]exchange.AcceptedDomain, error)
@@ -219,6 +226,9 @@ func (c *Checker) run(ctx context.Context) Report {
 			func(ctx context.Context) { c.checkPIM(ctx, f, graphTok) },
 			func(ctx context.Context) { c.checkSignInLogs(ctx, f, graphTok) },
 		)
+		if mt, ok := c.Directory.(MessageTraces); ok {
+			probes = append(probes, func(ctx context.Context) { c.checkGraphMessageTrace(ctx, f, mt, graphTok) })
+		}
 	}
 	if exchangeTok.err == nil {
 		probes = append(probes, func(ctx context.Context) { c.checkExchangeReads(ctx, f) })
@@ -448,6 +458,31 @@ func (c *Checker) checkSignInLogs(ctx context.Context, f *findings, t tokenInfo)
 	}
 }
 
+// checkGraphMessageTrace asks Graph's message trace for one hour of a sender nobody has (it
+// returns nothing and costs one request). investigate prefers it to Get-MessageTraceV2 and
+// falls back to that, so a refusal is a warning that names the fix, not a degraded step.
+func (c *Checker) checkGraphMessageTrace(ctx context.Context, f *findings, mt MessageTraces, t tokenInfo) {
+	now := c.now()
+	_, err := mt.MessageTraces(ctx, []string{"preflight-probe@invalid.example"}, now.Add(-time.Hour), now)
+	var ge *graph.Error
+	switch {
+	case err == nil:
+		f.add(Check{Name: "graph message trace", Status: OK, Detail: "Microsoft Graph's message trace answers: investigate reads the mail sent from it"})
+	case errors.As(err, &ge) && strings.Contains(ge.Message, graph.MessageTraceAppID):
+		f.add(Check{Name: "graph message trace", Status: Warn,
+			Detail: "Microsoft Graph's message trace needs the service principal of Microsoft's message trace application (app id " + graph.MessageTraceAppID + ") in the tenant, and it is not there (" + oneLine(err) + "): investigate reads sent mail with Get-MessageTraceV2 instead",
+			Fix:    "az ad sp create --id " + graph.MessageTraceAppID + "   # or: Connect-MgGraph -Scopes Application.ReadWrite.All; New-MgServicePrincipal -AppId " + graph.MessageTraceAppID + " (provisioning can take hours)"})
+	case errors.As(err, &ge) && ge.Status == http.StatusForbidden:
+		f.add(Check{Name: "graph message trace", Status: Warn,
+			Detail: "Microsoft Graph's message trace refused the identity (" + oneLine(err) + "): investigate reads sent mail with Get-MessageTraceV2 instead",
+			Fix:    grantFix(graphAppID, "Microsoft Graph", "ExchangeMessageTrace.Read.All", t.oid)})
+	default:
+		_, why := classify(err)
+		f.add(Check{Name: "graph message trace", Status: Warn,
+			Detail: "Microsoft Graph's message trace failed (" + why + "): investigate reads sent mail with Get-MessageTraceV2 instead"})
+	}
+}
+
 func (c *Checker) checkExchangeReads(ctx context.Context, f *findings) {
 	exchangeSteps := func(n Need) bool { return n.Exchange }
 	rbacFix := "Connect-ExchangeOnline; New-ServicePrincipal -AppId <managed identity app id> -ObjectId <managed identity object id> -DisplayName Tourniquet; Add-RoleGroupMember 'Organization Management' -Member <managed identity object id>   # or assign the Exchange Administrator directory role (bash infra/assign-directory-roles.sh)"
@@ -624,7 +659,7 @@ func dedupe(in []string) []string {
 // checkOrder lists the checks as a person reads them: tokens and permissions, directory
 // roles, Exchange, licences, protected accounts, settings.
 func checkOrder(name string) int {
-	for i, prefix := range []string{"graph-token", "graph-permission", "exchange-token", "directory-role", "exchange read", "audit log", "message trace", "licence", "protected", "setting"} {
+	for i, prefix := range []string{"graph-token", "graph-permission", "exchange-token", "directory-role", "exchange read", "audit log", "message trace", "graph message trace", "licence", "protected", "setting"} {
 		if strings.HasPrefix(name, prefix) {
 			return i
 		}

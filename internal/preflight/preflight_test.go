@@ -34,6 +34,7 @@ var fullGraph = []string{
 	"Directory.Read.All", "RoleManagement.ReadWrite.Directory", "PrivilegedEligibilitySchedule.ReadWrite.AzureADGroup",
 	"GroupMember.ReadWrite.All", "User.EnableDisableAccount.All", "UserAuthenticationMethod.ReadWrite.All",
 	"DelegatedPermissionGrant.ReadWrite.All", "Application.Read.All", "Domain.Read.All", "Device.ReadWrite.All",
+	"ExchangeMessageTrace.Read.All",
 }
 
 func jwt(claims map[string]any) string {
@@ -81,6 +82,16 @@ func (d fakeDirectory) EligibleSchedules(ctx context.Context, _ string) ([]graph
 }
 func (d fakeDirectory) SignIns(ctx context.Context, _ string, _ time.Time) ([]graph.SignIn, error) {
 	return nil, errors.Join(d.wait(ctx), d.signInErr)
+}
+
+// fakeTraceDirectory is a directory that also offers Graph's message trace.
+type fakeTraceDirectory struct {
+	fakeDirectory
+	traceErr error
+}
+
+func (d fakeTraceDirectory) MessageTraces(context.Context, []string, time.Time, time.Time) ([]graph.MessageTrace, error) {
+	return nil, d.traceErr
 }
 
 type fakeMailboxes struct {
@@ -230,6 +241,22 @@ func TestPreflight(t *testing.T) {
 			},
 			status: Ready, steps: map[catalog.Name]string{catalog.Investigate: Degraded}, reason: "message trace",
 			check: "message trace", checkState: Warn, fix: "Message Tracking"},
+		"graph message trace answers": {
+			change: func(c *Checker) { c.Directory = fakeTraceDirectory{fakeDirectory: fakeDirectory{roles: identityRoles}} },
+			status: Ready, check: "graph message trace", checkState: OK},
+		"graph message trace without its service principal": {
+			change: func(c *Checker) {
+				c.Directory = fakeTraceDirectory{fakeDirectory: fakeDirectory{roles: identityRoles}, traceErr: &graph.Error{Status: 401, Code: "InvalidAuthenticationToken",
+					Message: "Service principal-less authentication failed: The service principal for App ID 8bd644d1-64a1-4d4b-ae52-2e0cbf64e373 was not found."}}
+			},
+			// Investigate falls back to Get-MessageTraceV2: a warning that names the fix, the
+			// step stays ready.
+			status: Ready, check: "graph message trace", checkState: Warn, fix: "az ad sp create --id 8bd644d1-64a1-4d4b-ae52-2e0cbf64e373"},
+		"graph message trace refused": {
+			change: func(c *Checker) {
+				c.Directory = fakeTraceDirectory{fakeDirectory: fakeDirectory{roles: identityRoles}, traceErr: &graph.Error{Status: 403, Code: "Authorization_RequestDenied", Message: "Insufficient privileges"}}
+			},
+			status: Ready, check: "graph message trace", checkState: Warn, fix: "ExchangeMessageTrace.Read.All"},
 		"no record key": {
 			change: func(c *Checker) { c.Settings.RecordKeySet = false },
 			status: Ready, check: "setting TOURNIQUET_RECORD_KEY", checkState: Warn, fix: "openssl rand -base64 32"},

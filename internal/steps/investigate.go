@@ -242,7 +242,7 @@ func (r *Runner) investigate(ctx context.Context, in Input) Outcome {
 			return nil
 		})
 		r.readMailItemsAccessed(ctx, mailbox, from, now, budget, getMailbox, &src, &mu, &wg)
-		read(runs.SourceMail, "message trace (Get-MessageTraceV2)", func(ctx context.Context) error {
+		read(runs.SourceMail, "message trace", func(ctx context.Context) error {
 			senders, why, err := r.senderAddresses(in.Target, getMailbox)
 			if err != nil {
 				return err
@@ -254,7 +254,15 @@ func (r *Runner) investigate(ctx context.Context, in Input) Outcome {
 			// reading them is part of this source's budget (they fall back to the
 			// directory's verified domains).
 			g, gctx := errgroup.WithContext(ctx)
-			g.Go(func() (err error) { src.Mail, err = r.MailLogs.MessageTrace(gctx, senders, from, now); return err })
+			g.Go(func() error {
+				found, via, err := r.messageTrace(gctx, senders, from, now)
+				if err != nil {
+					return err
+				}
+				note(via)
+				src.Mail = found
+				return nil
+			})
 			if r.Mailboxes != nil {
 				g.Go(func() (err error) { accepted, err = r.acceptedDomains(gctx, in.Target); return err })
 			}
@@ -301,6 +309,53 @@ func (r *Runner) investigate(ctx context.Context, in Input) Outcome {
 		msg += "; not read: " + strings.Join(names, ", ")
 	}
 	return Outcome{Status: runs.StepSucceeded, Message: msg, Findings: findings}
+}
+
+// MessageTraceReader is Graph's message trace (admin/exchange/tracing/messageTraces),
+// preferred to Exchange's Get-MessageTraceV2 where the tenant allows it.
+type MessageTraceReader interface {
+	MessageTraces(ctx context.Context, senders []string, start, end time.Time) ([]graph.MessageTrace, error)
+}
+
+var _ MessageTraceReader = (*graph.Client)(nil)
+
+// messageTrace reads the mail sent from senders: Graph's message trace first (typed,
+// managed identity, ExchangeMessageTrace.Read.All), Get-MessageTraceV2 when Graph refuses
+// (its first-party service principal not provisioned answers 401, a missing permission
+// 403, its 100 requests per 5 minutes 429) or the client has none. via says which one
+// answered, and why the other did not, for the findings' notes.
+func (r *Runner) messageTrace(ctx context.Context, senders []string, from, to time.Time) ([]exchange.TracedMessage, string, error) {
+	const graphName = "Microsoft Graph's message trace (admin/exchange/tracing/messageTraces)"
+	const exoName = "Exchange Online's Get-MessageTraceV2"
+	why := "the Graph client has no message trace"
+	if reader, ok := r.AuditLogs.(MessageTraceReader); ok && r.AuditLogs != nil {
+		if len(senders) > graph.MaxMessageTraceSenders {
+			why = fmt.Sprintf("the mailbox has %d sender addresses, more than the %d Graph queries per window Tourniquet spends (one per address)", len(senders), graph.MaxMessageTraceSenders)
+		} else {
+			rows, err := reader.MessageTraces(ctx, senders, from, to)
+			if err == nil {
+				out := make([]exchange.TracedMessage, 0, len(rows))
+				for _, m := range rows {
+					out = append(out, exchange.TracedMessage{Received: m.Received, SenderAddress: m.Sender, RecipientAddress: m.Recipient,
+						Subject: m.Subject, Status: m.Status, FromIP: m.FromIP, MessageTraceID: m.ID})
+				}
+				return out, "sent mail was read from " + graphName, nil
+			}
+			if ctx.Err() != nil {
+				return nil, "", err
+			}
+			why = graphName + " answered: " + err.Error()
+			var ge *graph.Error
+			if errors.As(err, &ge) && strings.Contains(ge.Message, graph.MessageTraceAppID) {
+				why += " (provision its service principal: New-MgServicePrincipal -AppId " + graph.MessageTraceAppID + ")"
+			}
+		}
+	}
+	found, err := r.MailLogs.MessageTrace(ctx, senders, from, to)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w (%s was not used: %s)", err, graphName, why)
+	}
+	return found, "sent mail was read with " + exoName + ": " + why, nil
 }
 
 // senderAddresses are the addresses the message trace is asked by: the mailbox's primary

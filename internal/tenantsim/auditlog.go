@@ -120,6 +120,9 @@ type auditState struct {
 	messages []*SentMessage
 	// signInsUnlicensed: the tenant has no Entra ID P1/P2, so sign-in logs answer 403.
 	signInsUnlicensed bool
+	// messageTraceSP: Microsoft's message trace application has a service principal, so
+	// Graph's messageTraces answers (SetMessageTraceServicePrincipal).
+	messageTraceSP bool
 	// betaSignInsRefused: beta auditLogs/signIns answers 400 (see RefuseBetaSignIns).
 	betaSignInsRefused bool
 	// mailItemsNotAudited: the tenant's mailboxes do not audit MailItemsAccessed (no Audit
@@ -340,7 +343,11 @@ func auditQuery(c *graphCall, pattern *regexp.Regexp, entity string) ([]string, 
 			rest = cloneWithout(c.query, k)
 		}
 	}
-	opts, bad := parseQuery(rest, querySpec{entity: entity, paged: true})
+	spec := querySpec{entity: entity, paged: true}
+	if entity == "microsoft.graph.exchangeMessageTrace" {
+		spec.maxTop = 5000 // List messageTraces: $top 1 to 5000
+	}
+	opts, bad := parseQuery(rest, spec)
 	if bad != nil {
 		return nil, opts, bad
 	}

@@ -1,6 +1,7 @@
 package tenantsim
 
 import (
+	"cmp"
 	"encoding/base64"
 	"net/url"
 	"regexp"
@@ -17,6 +18,7 @@ type querySpec struct {
 	selectable   []string // canonical property names; nil: $select accepted and ignored
 	expandable   []string // navigation properties accepted in $expand
 	paged        bool     // $top and $skiptoken accepted
+	maxTop       int      // the largest $top; 0: Graph's usual 999
 }
 
 // queryOptions is a parsed query.
@@ -79,8 +81,9 @@ func parseQuery(q url.Values, spec querySpec) (queryOptions, *graphResult) {
 			}
 		case "top":
 			n, err := strconv.Atoi(value)
-			if !spec.paged || err != nil || n < 1 || n > maxTop {
-				return fail("Invalid page size specified: '" + value + "'. Must be between 1 and 999 inclusive.")
+			limit := cmp.Or(spec.maxTop, maxTop)
+			if !spec.paged || err != nil || n < 1 || n > limit {
+				return fail("Invalid page size specified: '" + value + "'. Must be between 1 and " + strconv.Itoa(limit) + " inclusive.")
 			}
 			opts.top = n
 		case "skiptoken":

@@ -30,6 +30,7 @@ var graphRoleRules = []roleRule{
 	{http.MethodPost, "users/*/revokeSignInSessions", "", []string{"User.RevokeSessions.All", "User.ReadWrite.All", "Directory.ReadWrite.All"}},
 	{http.MethodGet, "auditLogs/signIns", "", []string{"AuditLog.Read.All"}},
 	{http.MethodGet, "auditLogs/directoryAudits", "", []string{"AuditLog.Read.All"}},
+	{http.MethodGet, "admin/exchange/tracing/messageTraces", "", []string{"ExchangeMessageTrace.Read.All"}},
 	{http.MethodGet, "users/*/authentication/methods", "", []string{"UserAuthenticationMethod.Read.All", "UserAuthenticationMethod.ReadWrite.All"}},
 	{http.MethodGet, "oauth2PermissionGrants", "", []string{"DelegatedPermissionGrant.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}},
 	{http.MethodDelete, "oauth2PermissionGrants/*", "", []string{"DelegatedPermissionGrant.ReadWrite.All", "Directory.ReadWrite.All"}},

@@ -81,6 +81,7 @@ func (s *Sim) graphRoutes() []graphRoute {
 
 		r(http.MethodGet, "auditLogs/signIns", s.listSignIns),
 		r(http.MethodGet, "auditLogs/directoryAudits", s.listDirectoryAudits),
+		r(http.MethodGet, "admin/exchange/tracing/messageTraces", s.listMessageTraces),
 
 		r(http.MethodGet, "identityGovernance/privilegedAccess/group/eligibilitySchedules", s.listGroupEligibilitySchedules),
 		r(http.MethodPost, "identityGovernance/privilegedAccess/group/eligibilityScheduleRequests", s.groupEligibilityRequest),

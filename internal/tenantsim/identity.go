@@ -46,6 +46,7 @@ var (
 		"Directory.Read.All", "RoleManagement.ReadWrite.Directory", "PrivilegedEligibilitySchedule.ReadWrite.AzureADGroup",
 		"GroupMember.ReadWrite.All", "User.EnableDisableAccount.All", "UserAuthenticationMethod.ReadWrite.All",
 		"DelegatedPermissionGrant.ReadWrite.All", "Application.Read.All", "Domain.Read.All", "Device.ReadWrite.All",
+		"ExchangeMessageTrace.Read.All",
 	}
 	DefaultExchangeRoles = []string{"Exchange.ManageAsApp"}
 )
