@@ -62,3 +62,49 @@ func TestMessageTracesAgainstTheSimulator(t *testing.T) {
 		}
 	}
 }
+
+// Sign-ins: beta with non-interactive ones, session and token ids; beta refused, v1.0
+// (interactive only) with the refusal said; the licence error is not retried on v1.0.
+func TestUserSignInsAgainstTheSimulator(t *testing.T) {
+	c, sim, demo := simClient(t, 5)
+	ctx := context.Background()
+	since := time.Now().Add(-7 * 24 * time.Hour)
+
+	got, err := c.UserSignIns(ctx, demo.UserID, since)
+	if err != nil || !got.NonInteractive || got.BetaError != nil {
+		t.Fatalf("beta: %+v, %v", got, err)
+	}
+	nonInteractive := 0
+	for _, in := range got.SignIns {
+		if in.SessionID == "" || in.TokenID == "" || in.CorrelationID == "" {
+			t.Errorf("sign-in without its ids: %+v", in)
+		}
+		if in.NonInteractive {
+			nonInteractive++
+		}
+	}
+	if nonInteractive != 1 || len(got.SignIns) != 18 {
+		t.Errorf("%d sign-ins, %d non-interactive; want 18 and 1", len(got.SignIns), nonInteractive)
+	}
+
+	sim.RefuseBetaSignIns(true)
+	got, err = c.UserSignIns(ctx, demo.UserID, since)
+	var ge *Error
+	if err != nil || got.NonInteractive || !errors.As(got.BetaError, &ge) || ge.Status != http.StatusBadRequest || len(got.SignIns) != 17 {
+		t.Fatalf("beta refused: %d sign-ins, non-interactive %v, beta error %v, err %v", len(got.SignIns), got.NonInteractive, got.BetaError, err)
+	}
+	for _, in := range got.SignIns {
+		if in.SessionID != "" || in.NonInteractive {
+			t.Errorf("v1.0 sign-in with beta properties: %+v", in)
+		}
+	}
+
+	sim.SetSignInLogsLicensed(false)
+	sim.ResetRequests()
+	if _, err := c.UserSignIns(ctx, demo.UserID, since); !errors.As(err, &ge) || ge.Code != SignInLicenceRequired {
+		t.Fatalf("unlicensed: %v", err)
+	}
+	if n := len(sim.Requests()); n != 1 {
+		t.Errorf("%d requests for an unlicensed tenant, want 1 (v1.0 answers the same)", n)
+	}
+}

@@ -26,6 +26,8 @@ var profiles = []Profile{
 	{Name: "missing-graph-role", Description: "a deployment whose identity lacks User-PasswordProfile.ReadWrite.All: reset-password is refused 403 Authorization_RequestDenied", Seed: SeedMissingGraphRole},
 	{Name: "no-directory-role", Description: "a deployment whose identity holds no directory role: admins' passwords cannot be reset, and Exchange runs no cmdlet", Seed: SeedNoDirectoryRole},
 	{Name: "exchange-rbac-missing", Description: "a deployment whose identity has Exchange.ManageAsApp but no Exchange role: every cmdlet answers 403", Seed: SeedExchangeRBACMissing},
+	{Name: "audit-standard", Description: "the demo tenant without Audit Premium: mailboxes do not record MailItemsAccessed (what the attacker read is unavailable), Graph's beta sign-in endpoint refuses (interactive sign-ins only)", Seed: SeedAuditStandard},
+	{Name: "message-trace-ready", Description: "the demo tenant with Microsoft's message trace app provisioned: Graph's messageTraces answers (no Get-MessageTraceV2 fallback)", Seed: SeedMessageTraceReady},
 	{Name: "large-mailbox", Description: "a compromised mailbox with 500 inbox rules (150 suspicious, some hidden), non-ASCII names, descriptions of several KB", Seed: SeedLargeMailbox},
 }
 
@@ -53,6 +55,24 @@ func SeedProfile(s *Sim, name string) (Demo, error) {
 		}
 	}
 	return Demo{}, fmt.Errorf("tenantsim: unknown profile %q (profiles: %s)", name, strings.Join(ProfileNames(), ", "))
+}
+
+// SeedAuditStandard is the demo tenant as many real ones are: no Audit Premium licence, so
+// MailItemsAccessed is not recorded, and Graph's beta sign-in listing refused, so only the
+// interactive sign-ins of v1.0 are read.
+func SeedAuditStandard(s *Sim) Demo {
+	d := SeedDemo(s)
+	s.SetMailItemsAccessedAudited(false)
+	s.RefuseBetaSignIns(true)
+	return d
+}
+
+// SeedMessageTraceReady is the demo tenant with the service principal of Microsoft's
+// message trace application provisioned: Graph's message trace answers.
+func SeedMessageTraceReady(s *Sim) Demo {
+	d := SeedDemo(s)
+	s.SetMessageTraceServicePrincipal(true)
+	return d
 }
 
 // SeedMissingGraphRole is the demo tenant, deployed without User-PasswordProfile.ReadWrite.All.
