@@ -256,10 +256,12 @@ func (r *Runner) investigate(ctx context.Context, in Input) Outcome {
 			g, gctx := errgroup.WithContext(ctx)
 			g.Go(func() error {
 				found, via, err := r.messageTrace(gctx, senders, from, now)
+				if via != "" {
+					note(via)
+				}
 				if err != nil {
 					return err
 				}
-				note(via)
 				src.Mail = found
 				return nil
 			})
@@ -323,7 +325,7 @@ var _ MessageTraceReader = (*graph.Client)(nil)
 // managed identity, ExchangeMessageTrace.Read.All), Get-MessageTraceV2 when Graph refuses
 // (its first-party service principal not provisioned answers 401, a missing permission
 // 403, its 100 requests per 5 minutes 429) or the client has none. via says which one
-// answered, and why the other did not, for the findings' notes.
+// answered, and why the other did not, for the findings' notes (also when neither did).
 func (r *Runner) messageTrace(ctx context.Context, senders []string, from, to time.Time) ([]exchange.TracedMessage, string, error) {
 	const graphName = "Microsoft Graph's message trace (admin/exchange/tracing/messageTraces)"
 	const exoName = "Exchange Online's Get-MessageTraceV2"
@@ -353,7 +355,7 @@ func (r *Runner) messageTrace(ctx context.Context, senders []string, from, to ti
 	}
 	found, err := r.MailLogs.MessageTrace(ctx, senders, from, to)
 	if err != nil {
-		return nil, "", fmt.Errorf("%w (%s was not used: %s)", err, graphName, why)
+		return nil, "sent mail: " + exoName + " failed too (see unavailable); " + why, err
 	}
 	return found, "sent mail was read with " + exoName + ": " + why, nil
 }
