@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -141,26 +140,39 @@ func (c *Client) SignInsFromIP(ctx context.Context, ip string, since time.Time, 
 // SignInsRead is what UserSignIns read.
 type SignInsRead struct {
 	SignIns []SignIn
-	// NonInteractive: the beta endpoint answered, so the listing holds the non-interactive
-	// sign-ins as well as the interactive ones.
+	// NonInteractive: the beta endpoint answered, so the listing holds non-interactive
+	// sign-ins as well as the interactive ones (all of them unless NonInteractiveCut says).
 	NonInteractive bool
+	// NonInteractiveCut says why only the newest non-interactive sign-ins were read (the
+	// page cap, or the caller's deadline); "" when all were.
+	NonInteractiveCut string
 	// BetaError is why the beta endpoint was not used (its answer), nil when it was; the
 	// listing then holds the interactive sign-ins of v1.0 only.
 	BetaError error
 }
 
-// userSignInEventTypes is the beta filter clause that asks for the user's non-interactive
-// sign-ins as well: without it the endpoint answers interactive sign-ins only (signIn
-// resource, beta: "This API returns only interactive sign-ins unless you set an explicit
-// filter"; signInEventTypes supports $filter eq and any()).
-const userSignInEventTypes = "(signInEventTypes/any(t: t eq 'interactiveUser' or t eq 'nonInteractiveUser'))"
+// The beta filter clauses of each listing: without one the endpoint answers interactive
+// sign-ins only (signIn resource, beta: "This API returns only interactive sign-ins unless
+// you set an explicit filter"; signInEventTypes supports $filter eq and any()).
+const (
+	interactiveSignIns    = "(signInEventTypes/any(t: t eq 'interactiveUser'))"
+	nonInteractiveSignIns = "(signInEventTypes/any(t: t eq 'nonInteractiveUser'))"
+	// signInPage is the beta listing's page size: its maximum and default (List signIns).
+	signInPage = 1000
+)
 
-// UserSignIns lists the user's sign-ins since the given time, interactive and
-// non-interactive, every page: the beta endpoint with a signInEventTypes filter (v1.0
-// serves interactive sign-ins only, and neither sessionId nor uniqueTokenIdentifier). When
-// beta refuses (an error answer other than the licence error, throttling or an expired
-// token) it reads v1.0 instead and says why in BetaError. A stolen token replayed shows
-// only as a non-interactive sign-in.
+// maxNonInteractivePages bounds the non-interactive listing (20,000 sign-ins): a client
+// refreshes its token about every hour, so a busy user has thousands a month; the newest
+// come first. A variable for tests.
+var maxNonInteractivePages = 20
+
+// UserSignIns lists the user's sign-ins since the given time from the beta endpoint, two
+// listings at once: the interactive ones, every page, and the non-interactive ones (a
+// stolen token replayed shows only there), newest first, at most maxNonInteractivePages
+// pages and what arrived before ctx ended (NonInteractiveCut says so). Beta items carry
+// sessionId and uniqueTokenIdentifier, which v1.0 lacks. When beta refuses (an error
+// answer other than the licence error, which v1.0 would answer alike, or an expired token)
+// the interactive sign-ins of v1.0 are read instead and BetaError says why.
 func (c *Client) UserSignIns(ctx context.Context, userID string, since time.Time) (SignInsRead, error) {
 	const op = "UserSignIns"
 	if !ValidID(userID) {
@@ -171,24 +183,74 @@ func (c *Client) UserSignIns(ctx context.Context, userID string, since time.Time
 		found, err := c.SignIns(ctx, userID, since)
 		return SignInsRead{SignIns: found, BetaError: &Error{Op: op, Message: "the Graph root " + c.baseURL + " has no beta counterpart"}}, err
 	}
-	filter := fmt.Sprintf("userId eq '%s' and createdDateTime ge %s and %s", userID, since.UTC().Format(time.RFC3339), userSignInEventTypes)
-	first := beta + "/auditLogs/signIns?%24filter=" + strings.ReplaceAll(url.QueryEscape(filter), "+", "%20")
+	type listing struct {
+		found    []SignIn
+		complete bool
+		err      error
+	}
+	nonInteractive := make(chan listing, 1)
+	go func() {
+		found, complete, err := c.betaSignIns(ctx, op, beta, userID, since, nonInteractiveSignIns, maxNonInteractivePages)
+		nonInteractive <- listing{found, complete, err}
+	}()
+	interactive, _, err := c.betaSignIns(ctx, op, beta, userID, since, interactiveSignIns, maxPages)
+	non := <-nonInteractive
+	if err != nil {
+		if !betaRefused(err) || ctx.Err() != nil {
+			return SignInsRead{}, err
+		}
+		v1, v1Err := c.SignIns(ctx, userID, since)
+		return SignInsRead{SignIns: v1, BetaError: err}, v1Err
+	}
+	read := SignInsRead{SignIns: interactive, NonInteractive: true}
+	switch {
+	case non.err != nil && ctx.Err() != nil:
+		read.NonInteractiveCut = fmt.Sprintf("only the newest %d non-interactive sign-ins were read before the time allowed ran out", len(non.found))
+	case non.err != nil:
+		// The interactive listing answered and this one did not: keep what it read.
+		read.NonInteractive = len(non.found) > 0
+		read.NonInteractiveCut = fmt.Sprintf("the non-interactive listing failed after %d sign-ins: %v", len(non.found), non.err)
+		if len(non.found) == 0 {
+			read.BetaError = non.err
+		}
+	case !non.complete:
+		read.NonInteractiveCut = fmt.Sprintf("only the newest %d non-interactive sign-ins were read (%d pages of %d)", len(non.found), maxNonInteractivePages, signInPage)
+	}
+	read.SignIns = append(read.SignIns, non.found...)
+	return read, nil
+}
+
+// betaSignIns lists the user's sign-ins of one kind (a signInEventTypes clause) from the
+// beta endpoint, at most pages pages, newest first; on a failure after some pages it
+// returns them with the error, and complete false when the cap cut the listing.
+func (c *Client) betaSignIns(ctx context.Context, op, beta, userID string, since time.Time, kind string, pages int) (found []SignIn, complete bool, err error) {
+	filter := fmt.Sprintf("userId eq '%s' and createdDateTime ge %s and %s", userID, since.UTC().Format(time.RFC3339), kind)
+	link := beta + "/auditLogs/signIns?%24filter=" + escapeQuery(filter) + fmt.Sprintf("&%%24top=%d", signInPage)
 	builder := c.sdk.AuditLogs().SignIns()
-	found, err := listAllUnder[models.SignInable](ctx, c, op, beta,
-		func(ctx context.Context) (models.SignInCollectionResponseable, error) {
-			return builder.WithUrl(first).Get(ctx, nil)
-		},
-		func(ctx context.Context, link string) (models.SignInCollectionResponseable, error) {
-			return builder.WithUrl(link).Get(ctx, nil)
+	for page := 0; page < pages; page++ {
+		var current models.SignInCollectionResponseable
+		err := c.call(ctx, op, func(ctx context.Context) error {
+			var err error
+			current, err = builder.WithUrl(link).Get(ctx, nil)
+			return err
 		})
-	if err == nil {
-		return SignInsRead{SignIns: toSignIns(found), NonInteractive: true}, nil
+		if err != nil {
+			return found, false, err
+		}
+		if isNil(current) {
+			return found, true, nil
+		}
+		found = append(found, toSignIns(current.GetValue())...)
+		next := deref(current.GetOdataNextLink())
+		if next == "" {
+			return found, true, nil
+		}
+		if err := checkNextLinkUnder(next, beta); err != nil {
+			return found, false, &Error{Op: op, Message: err.Error()}
+		}
+		link = next
 	}
-	if !betaRefused(err) {
-		return SignInsRead{}, err
-	}
-	v1, v1Err := c.SignIns(ctx, userID, since)
-	return SignInsRead{SignIns: v1, BetaError: err}, v1Err
+	return found, false, nil
 }
 
 // betaRoot is the beta counterpart of the configured Graph root (".../v1.0" -> ".../beta").

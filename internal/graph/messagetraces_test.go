@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tourniquet/tourniquet/internal/tenantsim"
 )
 
 // Graph's message trace against the simulator: refused with the documented 401 until
@@ -64,7 +66,8 @@ func TestMessageTracesAgainstTheSimulator(t *testing.T) {
 }
 
 // Sign-ins: beta with non-interactive ones, session and token ids; beta refused, v1.0
-// (interactive only) with the refusal said; the licence error is not retried on v1.0.
+// (interactive only) with the refusal said; the licence error is not retried on v1.0; the
+// non-interactive listing is capped, newest first, and the cap is said.
 func TestUserSignInsAgainstTheSimulator(t *testing.T) {
 	c, sim, demo := simClient(t, 5)
 	ctx := context.Background()
@@ -104,7 +107,33 @@ func TestUserSignInsAgainstTheSimulator(t *testing.T) {
 	if _, err := c.UserSignIns(ctx, demo.UserID, since); !errors.As(err, &ge) || ge.Code != SignInLicenceRequired {
 		t.Fatalf("unlicensed: %v", err)
 	}
-	if n := len(sim.Requests()); n != 1 {
-		t.Errorf("%d requests for an unlicensed tenant, want 1 (v1.0 answers the same)", n)
+	for _, r := range sim.Requests() {
+		if strings.HasPrefix(r.Path, "/v1.0/") {
+			t.Errorf("unlicensed: v1.0 asked too (%s), though it answers the same", r.Path)
+		}
+	}
+}
+
+// The non-interactive listing stops at its page cap, keeps the newest, and says so.
+func TestUserSignInsCapsTheNonInteractiveListing(t *testing.T) {
+	c, sim, demo := simClient(t, 5)
+	before := maxNonInteractivePages
+	maxNonInteractivePages = 1
+	t.Cleanup(func() { maxNonInteractivePages = before })
+	now := time.Now()
+	for i := 0; i < signInPage+10; i++ {
+		sim.AddSignIn(tenantsim.SignIn{UserID: demo.UserID, Time: now.Add(-time.Duration(i+1) * time.Minute), App: "Outlook", IP: "203.0.113.10", Country: "US", NonInteractive: true})
+	}
+	got, err := c.UserSignIns(context.Background(), demo.UserID, now.Add(-7*24*time.Hour))
+	if err != nil || !got.NonInteractive || !strings.Contains(got.NonInteractiveCut, "only the newest 1000 non-interactive sign-ins") {
+		t.Fatalf("cut %q, err %v", got.NonInteractiveCut, err)
+	}
+	newest := now.Add(-time.Minute)
+	seenNewest := false
+	for _, in := range got.SignIns {
+		seenNewest = seenNewest || in.NonInteractive && in.Time.Equal(newest.UTC().Truncate(time.Second))
+	}
+	if n := len(got.SignIns); n != 17+signInPage || !seenNewest {
+		t.Errorf("%d sign-ins (want the 17 interactive and the newest %d non-interactive), newest kept %v", n, signInPage, seenNewest)
 	}
 }

@@ -33,7 +33,8 @@ type MailLogs interface {
 }
 
 // UserSignInsReader lists a user's interactive and non-interactive sign-ins (Graph beta,
-// falling back to v1.0); an AuditLogs without it is read through SignIns, interactive only.
+// the non-interactive ones bounded; v1.0 when beta refuses); an AuditLogs without it is
+// read through SignIns, interactive only.
 type UserSignInsReader interface {
 	UserSignIns(ctx context.Context, userID string, since time.Time) (graph.SignInsRead, error)
 }
@@ -180,6 +181,9 @@ func (r *Runner) investigate(ctx context.Context, in Input) Outcome {
 					why = "Graph's beta endpoint, which lists them, answered: " + got.BetaError.Error()
 				}
 				note(interactiveOnly + why)
+			}
+			if err == nil && got.NonInteractiveCut != "" {
+				note("sign-ins: " + got.NonInteractiveCut + " (the interactive ones were all read)")
 			}
 			return err
 		})

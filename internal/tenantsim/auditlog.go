@@ -344,8 +344,11 @@ func auditQuery(c *graphCall, pattern *regexp.Regexp, entity string) ([]string, 
 		}
 	}
 	spec := querySpec{entity: entity, paged: true}
-	if entity == "microsoft.graph.exchangeMessageTrace" {
+	switch entity {
+	case "microsoft.graph.exchangeMessageTrace":
 		spec.maxTop = 5000 // List messageTraces: $top 1 to 5000
+	case "microsoft.graph.signIn":
+		spec.maxTop = 1000 // List signIns: "the maximum and default page size is 1,000 objects"
 	}
 	opts, bad := parseQuery(rest, spec)
 	if bad != nil {
