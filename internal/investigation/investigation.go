@@ -14,7 +14,9 @@
 //     successful sign-ins more than a day before it (Baseline); with no suspicious event the
 //     last day is compared with the days before it.
 //   - A successful sign-in after the baseline from a country, or an IP address, that no
-//     baseline sign-in came from is flagged; its IP becomes a suspect IP.
+//     baseline sign-in came from is flagged; its IP becomes a suspect IP. A non-interactive
+//     sign-in (a client using its token) is flagged for a new country only, or when it is in
+//     the session of a flagged sign-in from another address (the token used elsewhere).
 //   - A mailbox change (rule created or changed, forwarding set, permission added) from a
 //     suspect IP is flagged, naming the sign-in that brought the IP.
 //   - Every MFA method registered, and every consent to an application, in the window is
@@ -226,7 +228,11 @@ func flagSignIns(entries []*entry, s Sources, signal func(*entry, string), f *ru
 		switch {
 		case in.Country != "" && !seenCountry[in.Country]:
 			text = fmt.Sprintf("sign-in from a country not seen in the baseline (before %s): %s, %s at %s", cut.UTC().Format(time.RFC3339), in.Country, e.IP, e.Time)
-		case e.IP != "" && !seenIP[e.IP]:
+		case e.IP != "" && !seenIP[e.IP] && !in.NonInteractive:
+			// A client refreshing its token signs in from whatever network the device is on
+			// (mobile carriers change addresses all day): a new address alone flags only
+			// interactive sign-ins. A non-interactive one is flagged for a new country, or
+			// when it is in a flagged session (tieSessions).
 			text = fmt.Sprintf("sign-in from an IP address not seen in the baseline (before %s): %s at %s", cut.UTC().Format(time.RFC3339), e.IP, e.Time)
 		default:
 			continue

@@ -226,3 +226,22 @@ func TestADeletedRuleIsOnTheTimeline(t *testing.T) {
 		t.Errorf("timeline %+v", f.Timeline)
 	}
 }
+
+// A non-interactive sign-in from a new address in a known country is a device changing
+// networks, not a signal; from a new country it is.
+func TestNonInteractiveSignInsAreFlaggedForANewCountryOnly(t *testing.T) {
+	to := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	base := []graph.SignIn{
+		{Time: to.Add(-5 * 24 * time.Hour), IP: "203.0.113.10", Country: "US", SessionID: "home"},
+		{Time: to.Add(-2 * time.Hour), IP: "198.51.100.77", Country: "US", NonInteractive: true, SessionID: "home"},
+		{Time: to.Add(-time.Hour), IP: "192.0.2.5", Country: "NL", NonInteractive: true, SessionID: "other"},
+	}
+	f := Build(Sources{From: to.Add(-7 * 24 * time.Hour), To: to, SignIns: base})
+	flagged := map[string]bool{}
+	for _, e := range f.Timeline {
+		flagged[e.IP] = len(e.Signals) > 0
+	}
+	if flagged["198.51.100.77"] || !flagged["192.0.2.5"] {
+		t.Errorf("flags %v: want the NL token use flagged, the US network change not", flagged)
+	}
+}
