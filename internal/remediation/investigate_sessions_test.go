@@ -194,7 +194,12 @@ func TestInvestigationSaysWhenMailReadIsNotRecorded(t *testing.T) {
 	e := newEnv(t, remediation.Config{})
 	e.sim.SetMailItemsAccessedAudited(false)
 	e.sim.ResetRequests()
-	f := investigateDemo(t, e, "INC-24m")
+	run := e.start(remediation.StartRequest{User: e.demo.UPN, Mode: "sync", Reason: "INC-24m", Steps: []string{"investigate"}})
+	st, _ := findingsOf(t, e.get(run.RunID))
+	if st.Status != runs.StepSucceeded || !strings.Contains(st.Message, "not read: mail read (MailItemsAccessed)") {
+		t.Errorf("investigate %s %q", st.Status, st.Message)
+	}
+	f := st.Findings
 	if len(f.Unavailable) != 1 || f.Unavailable[0].Source != "mailbox" || !strings.HasPrefix(f.Unavailable[0].Reason, "mail read (MailItemsAccessed records): ") ||
 		!strings.Contains(f.Unavailable[0].Reason, "AuditOwner") ||
 		!strings.Contains(f.Unavailable[0].Reason, "Audit Premium") {

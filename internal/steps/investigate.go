@@ -310,7 +310,11 @@ func (r *Runner) investigate(ctx context.Context, in Input) Outcome {
 	if len(findings.Unavailable) > 0 {
 		var names []string
 		for _, u := range findings.Unavailable {
-			names = append(names, u.Source)
+			name := u.Source
+			if strings.HasPrefix(u.Reason, mailReadUnavailable) {
+				name = "mail read (MailItemsAccessed)"
+			}
+			names = append(names, name)
 		}
 		msg += "; not read: " + strings.Join(names, ", ")
 	}
