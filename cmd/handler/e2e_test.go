@@ -434,9 +434,8 @@ func TestStoreOutageAnswers503AndChangesNothing(t *testing.T) {
 	if err := s.storage.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	if r := call(t, s.host, "GET", "/api/health", nil); r.status != 503 {
-		t.Fatalf("health with the store down: %d", r.status)
-	}
+	// Health caches its answer for up to 5 s (healthTTL): asked until that has passed.
+	waitFor(t, 10*time.Second, func() bool { return call(t, s.host, "GET", "/api/health", nil).status == 503 })
 	s.sim.ResetRequests()
 	if r := call(t, s.host, "POST", "/api/remediations", map[string]any{"user": s.demo.UPN, "mode": "sync"}); r.status != 503 {
 		t.Fatalf("start with the store down: %d %s", r.status, r.body)
