@@ -835,29 +835,7 @@ func (s *Sim) getMessageTraceV2(p exoParams) ([]any, *exoError) {
 	if err != nil {
 		return nil, err
 	}
-	type row struct {
-		m    *SentMessage
-		to   string
-		id   string
-		when time.Time
-	}
-	s.mu.Lock()
-	var rows []row
-	for i, m := range s.tenant.audit.messages {
-		if len(senders) > 0 && !containsFold(senders, m.Sender) || m.Time.Before(start) || m.Time.After(end) {
-			continue
-		}
-		for _, to := range m.Recipients {
-			rows = append(rows, row{m: m, to: strings.ToLower(to), id: traceID(i), when: m.Time.UTC()})
-		}
-	}
-	s.mu.Unlock()
-	sort.SliceStable(rows, func(i, j int) bool {
-		if !rows[i].when.Equal(rows[j].when) {
-			return rows[i].when.After(rows[j].when)
-		}
-		return rows[i].to < rows[j].to
-	})
+	rows := s.traceRows(senders, start, end)
 	out := []any{}
 	for _, r := range rows {
 		if startingRecipient != "" && r.when.Equal(end) && r.to <= strings.ToLower(startingRecipient) {
@@ -879,4 +857,36 @@ func (s *Sim) getMessageTraceV2(p exoParams) ([]any, *exoError) {
 // traceID is a stable MessageTraceId for the i-th message.
 func traceID(i int) string {
 	return "4b1c3f2e-0000-4000-8000-" + strings.Repeat("0", 12-len(strconv.Itoa(i))) + strconv.Itoa(i)
+}
+
+// traceRow is one recipient of one sent message, as both message traces list them
+// (Get-MessageTraceV2 and Graph's messageTraces): newest first, then by recipient.
+type traceRow struct {
+	m    *SentMessage
+	to   string
+	id   string
+	when time.Time
+}
+
+// traceRows lists the recipients of the messages sent by senders (every sender when empty)
+// between start and end, newest first.
+func (s *Sim) traceRows(senders []string, start, end time.Time) []traceRow {
+	s.mu.Lock()
+	var rows []traceRow
+	for i, m := range s.tenant.audit.messages {
+		if len(senders) > 0 && !containsFold(senders, m.Sender) || m.Time.Before(start) || m.Time.After(end) {
+			continue
+		}
+		for _, to := range m.Recipients {
+			rows = append(rows, traceRow{m: m, to: strings.ToLower(to), id: traceID(i), when: m.Time.UTC()})
+		}
+	}
+	s.mu.Unlock()
+	sort.SliceStable(rows, func(i, j int) bool {
+		if !rows[i].when.Equal(rows[j].when) {
+			return rows[i].when.After(rows[j].when)
+		}
+		return rows[i].to < rows[j].to
+	})
+	return rows
 }

@@ -3,8 +3,6 @@ package tenantsim
 import (
 	"net/http"
 	"regexp"
-	"sort"
-	"strings"
 	"time"
 )
 
@@ -66,29 +64,11 @@ func (s *Sim) listMessageTraces(c *graphCall, _ []string) graphResult {
 	case opts.top > 5000:
 		return graphBadRequest("$top must be between 1 and 5000.")
 	}
-	type row struct {
-		m    *SentMessage
-		to   string
-		id   string
-		when time.Time
+	var senders []string
+	if sender != "" {
+		senders = []string{sender}
 	}
-	s.mu.Lock()
-	var rows []row
-	for i, msg := range s.tenant.audit.messages {
-		if sender != "" && !strings.EqualFold(msg.Sender, sender) || msg.Time.Before(start) || msg.Time.After(end) {
-			continue
-		}
-		for _, to := range msg.Recipients {
-			rows = append(rows, row{m: msg, to: strings.ToLower(to), id: traceID(i), when: msg.Time.UTC()})
-		}
-	}
-	s.mu.Unlock()
-	sort.SliceStable(rows, func(i, j int) bool {
-		if !rows[i].when.Equal(rows[j].when) {
-			return rows[i].when.After(rows[j].when)
-		}
-		return rows[i].to < rows[j].to
-	})
+	rows := s.traceRows(senders, start, end)
 	items := make([]map[string]any, 0, len(rows))
 	for _, r := range rows {
 		items = append(items, map[string]any{
