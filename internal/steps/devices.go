@@ -287,18 +287,10 @@ func (r *Runner) restoreDevice(ctx context.Context, c runs.Change) ([]runs.Chang
 	if err := json.Unmarshal(raw, &grant); err != nil || !grant.AccountEnabled || !graph.ValidID(grant.Device) {
 		return nil, errors.New("the recorded change does not name a device that was enabled before")
 	}
-	current, err := r.Directory.GetDevice(ctx, grant.Device)
-	if err != nil {
-		return nil, err
-	}
-	change := runs.Change{Action: "restored", Target: c.Target, After: map[string]any{"accountEnabled": true},
-		Reasons: []string{"this run disabled the device (" + c.Action + "); it is enabled again"}}
-	if current.AccountEnabled {
-		change.Action = "already_present"
-		return []runs.Change{change}, nil
-	}
-	if err := r.Directory.SetDeviceEnabled(ctx, grant.Device, true); err != nil {
-		return nil, err
-	}
-	return []runs.Change{change}, nil
+	return enableAgain(c, "this run disabled the device ("+c.Action+"); it is enabled again",
+		func() (bool, error) {
+			current, err := r.Directory.GetDevice(ctx, grant.Device)
+			return current.AccountEnabled, err
+		},
+		func() error { return r.Directory.SetDeviceEnabled(ctx, grant.Device, true) })
 }

@@ -202,17 +202,27 @@ func (r *Runner) restoreSignIn(ctx context.Context, user runs.UserRef, c runs.Ch
 	if err := json.Unmarshal(raw, &grant); err != nil || !grant.AccountEnabled {
 		return nil, errors.New("the recorded change does not say the account was enabled before")
 	}
-	current, err := r.Directory.GetUser(ctx, user.ID)
+	return enableAgain(c, "this run blocked the sign-in ("+c.Action+"); it is allowed again",
+		func() (bool, error) {
+			current, err := r.Directory.GetUser(ctx, user.ID)
+			return current.AccountEnabled, err
+		},
+		func() error { return r.Directory.SetAccountEnabled(ctx, user.ID, true) })
+}
+
+// enableAgain restores what a run disabled (an account, a device): already_present when it
+// is enabled now, else enabled again and reported restored.
+func enableAgain(c runs.Change, reason string, enabled func() (bool, error), enable func() error) ([]runs.Change, error) {
+	on, err := enabled()
 	if err != nil {
 		return nil, err
 	}
-	change := runs.Change{Action: "restored", Target: c.Target, After: map[string]any{"accountEnabled": true},
-		Reasons: []string{"this run blocked the sign-in (" + c.Action + "); it is allowed again"}}
-	if current.AccountEnabled {
+	change := runs.Change{Action: "restored", Target: c.Target, After: map[string]any{"accountEnabled": true}, Reasons: []string{reason}}
+	if on {
 		change.Action = "already_present"
 		return []runs.Change{change}, nil
 	}
-	if err := r.Directory.SetAccountEnabled(ctx, user.ID, true); err != nil {
+	if err := enable(); err != nil {
 		return nil, err
 	}
 	return []runs.Change{change}, nil
