@@ -149,6 +149,11 @@ type SignInsRead struct {
 	// BetaError is why the beta endpoint was not used (its answer), nil when it was; the
 	// listing then holds the interactive sign-ins of v1.0 only.
 	BetaError error
+	// NonInteractiveErr is why the non-interactive listing stopped short when the
+	// interactive one answered (its error, or the caller's deadline), nil when it ended or
+	// the page cap cut it: a caller that reads again from the same time (the eviction
+	// watch) can tell a listing that may answer next time from one cut by design.
+	NonInteractiveErr error
 }
 
 // The beta filter clauses of each listing: without one the endpoint answers interactive
@@ -174,7 +179,15 @@ var maxNonInteractivePages = 20
 // answer other than the licence error, which v1.0 would answer alike, or an expired token)
 // the interactive sign-ins of v1.0 are read instead and BetaError says why.
 func (c *Client) UserSignIns(ctx context.Context, userID string, since time.Time) (SignInsRead, error) {
+	return c.UserSignInsUpTo(ctx, userID, since, maxNonInteractivePages)
+}
+
+// UserSignInsUpTo is UserSignIns with its own cap on the non-interactive pages (at least
+// one, at most maxNonInteractivePages): the eviction watch reads a few minutes of them at
+// every check and bounds each check's cost lower.
+func (c *Client) UserSignInsUpTo(ctx context.Context, userID string, since time.Time, nonInteractivePages int) (SignInsRead, error) {
 	const op = "UserSignIns"
+	nonInteractivePages = max(1, min(nonInteractivePages, maxNonInteractivePages))
 	if !ValidID(userID) {
 		return SignInsRead{}, invalid(op, "user id", userID)
 	}
@@ -190,7 +203,7 @@ func (c *Client) UserSignIns(ctx context.Context, userID string, since time.Time
 	}
 	nonInteractive := make(chan listing, 1)
 	go func() {
-		found, complete, err := c.betaSignIns(ctx, op, beta, userID, since, nonInteractiveSignIns, maxNonInteractivePages)
+		found, complete, err := c.betaSignIns(ctx, op, beta, userID, since, nonInteractiveSignIns, nonInteractivePages)
 		nonInteractive <- listing{found, complete, err}
 	}()
 	interactive, _, err := c.betaSignIns(ctx, op, beta, userID, since, interactiveSignIns, maxPages)
@@ -206,7 +219,9 @@ func (c *Client) UserSignIns(ctx context.Context, userID string, since time.Time
 	switch {
 	case non.err != nil && ctx.Err() != nil:
 		read.NonInteractiveCut = fmt.Sprintf("only the newest %d non-interactive sign-ins were read before the time allowed ran out", len(non.found))
+		read.NonInteractiveErr = non.err
 	case non.err != nil:
+		read.NonInteractiveErr = non.err
 		// The interactive listing answered and this one did not: keep what it read.
 		read.NonInteractive = len(non.found) > 0
 		read.NonInteractiveCut = fmt.Sprintf("the non-interactive listing failed after %d sign-ins: %v", len(non.found), non.err)
@@ -214,7 +229,7 @@ func (c *Client) UserSignIns(ctx context.Context, userID string, since time.Time
 			read.BetaError = non.err
 		}
 	case !non.complete:
-		read.NonInteractiveCut = fmt.Sprintf("only the newest %d non-interactive sign-ins were read (%d pages of %d)", len(non.found), maxNonInteractivePages, signInPage)
+		read.NonInteractiveCut = fmt.Sprintf("only the newest %d non-interactive sign-ins were read (%d pages of %d)", len(non.found), nonInteractivePages, signInPage)
 	}
 	read.SignIns = append(read.SignIns, non.found...)
 	return read, nil

@@ -88,10 +88,13 @@ func (s *Service) beginWatch(run *runs.Run, status runs.Status, now time.Time) b
 		Until: now.Add(d), Interval: s.watchInterval().String(), Verdict: runs.WatchWatching,
 		Hits: []runs.WatchHit{}, RecontainRuns: []string{}, Unavailable: []runs.Unavailable{},
 		Checked: []string{
-			"successful sign-ins of the user from " + describeIPs(s.watchIPs(run)),
+			"successful sign-ins of the user, interactive and non-interactive (a token replayed), from " + describeIPs(s.watchIPs(run)),
 			"mailbox forwarding set again",
 			"inbox rules the classifier flags that were not there when the watch began",
 		},
+	}
+	if sessions := investigationSessions(run); len(sessions) > 0 {
+		run.Watch.Checked = slices.Insert(run.Watch.Checked, 1, "successful sign-ins of the user, interactive and non-interactive, from any address in a session the investigation attributes to the attacker: "+strings.Join(sessions, ", "))
 	}
 	run.WatchBaseline = &runs.WatchBaseline{SignInsReadTo: now}
 	return true
@@ -134,6 +137,24 @@ func investigationIPs(run *runs.Run) []string {
 		return nil
 	}
 	return st.Findings.Indicators.IPs
+}
+
+// investigationSessions are findings.indicators.sessionIds of the run's investigate step
+// (sealed with the step's findings): the Entra ID sessions the investigation attributes to
+// the attacker, trimmed, deduplicated and sorted.
+func investigationSessions(run *runs.Run) []string {
+	st := run.Step(string(steps.Investigate))
+	if st == nil || st.Findings == nil {
+		return nil
+	}
+	var out []string
+	for _, id := range st.Findings.Indicators.SessionIDs {
+		if id = strings.TrimSpace(id); id != "" && !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // startWatch lists the run as watched and sends its first check, which also takes the
@@ -218,24 +239,38 @@ func (s *Service) check(ctx context.Context, run *runs.Run, check int) (time.Dur
 	for _, u := range w.Unavailable {
 		unavailable[u.Source] = u.Reason
 	}
-	// Sign-ins: a successful one from an indicator address. The user's own sign-ins from
+	// Sign-ins: a successful one, interactive or not, from an indicator address or in a
+	// session the investigation attributes to the attacker. The user's own sign-ins from
 	// elsewhere after the reset are not hits.
 	switch err := obs.SignInsErr; {
 	case err == nil:
-		ips := map[string]bool{}
+		ips, sessions := map[string]bool{}, map[string]bool{}
 		for _, ip := range s.watchIPs(run) {
 			ips[ip] = true
 		}
-		for _, si := range steps.SuccessfulFrom(obs.SignIns, ips) {
+		for _, id := range investigationSessions(run) {
+			sessions[strings.ToLower(id)] = true
+		}
+		for _, si := range steps.SuccessfulFrom(obs.SignIns, ips, sessions) {
 			if slices.Contains(b.SeenSignInIDs, si.ID) {
 				continue
 			}
 			b.SeenSignInIDs = append(b.SeenSignInIDs, si.ID)
-			hits = append(hits, runs.WatchHit{Time: si.Time, Kind: "sign-in", IP: si.IP,
-				Detail: fmt.Sprintf("successful sign-in from %s (an attacker address) to %s", si.IP, orDash(si.App))})
+			hits = append(hits, runs.WatchHit{Time: si.Time, Kind: "sign-in", IP: si.IP, Detail: signInHitDetail(si, ips, sessions)})
 		}
-		b.SignInsReadTo = now
 		delete(unavailable, "sign-ins")
+		switch nerr := obs.NonInteractiveErr; {
+		case nerr != nil && !permanentRefusal(nerr):
+			// The interactive sign-ins were read, the non-interactive ones stopped short in
+			// a way that may pass: the next check reads both again from the same time (a
+			// sign-in seen now is not a hit twice).
+			s.Log.Warn("eviction watch: non-interactive sign-ins could not be read this time; the next check reads from the same time", "runId", run.RunID, "err", nerr)
+		default:
+			if obs.NonInteractiveGap != "" {
+				noteGap(unavailable, check, b.SignInsReadTo, now, obs.NonInteractiveGap)
+			}
+			b.SignInsReadTo = now
+		}
 	case permanentRefusal(err):
 		unavailable["sign-ins"] = "the sign-in logs cannot be read (" + steps.Explain("read sign-ins", err).Message + "); sign-ins from an attacker address would not be seen"
 	default:
@@ -355,6 +390,39 @@ func permanentRefusal(err error) bool {
 		return xe.Status == http.StatusForbidden || xe.Status == http.StatusUnauthorized
 	}
 	return false
+}
+
+// nonInteractiveSource is the watch's unavailable entry for non-interactive sign-ins it
+// could not read (beta refused, or cut at the page cap).
+const nonInteractiveSource = "non-interactive sign-ins"
+
+// noteGap records that a check did not read every non-interactive sign-in, once: the
+// first such check's entry stays while the watch lasts (those minutes stay unread whatever
+// later checks read), and later gaps do not add to it.
+func noteGap(unavailable map[string]string, check int, from, to time.Time, why string) {
+	if _, ok := unavailable[nonInteractiveSource]; ok {
+		return
+	}
+	unavailable[nonInteractiveSource] = fmt.Sprintf("not every non-interactive sign-in was read, first at check %d (sign-ins from %s to %s): %s; a token replayed (refresh token, session cookie) from an attacker address or in an attacker session then would not be seen",
+		check, from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339), why)
+}
+
+// signInHitDetail says what made a sign-in a hit.
+func signInHitDetail(si graph.SignIn, ips, sessions map[string]bool) string {
+	kind := "successful sign-in"
+	if si.NonInteractive {
+		kind = "successful non-interactive sign-in (a token replayed)"
+	}
+	var why []string
+	if ips[strings.ToLower(strings.TrimSpace(si.IP))] {
+		why = append(why, "from "+orDash(si.IP)+" (an attacker address)")
+	} else {
+		why = append(why, "from "+orDash(si.IP))
+	}
+	if si.SessionID != "" && sessions[strings.ToLower(strings.TrimSpace(si.SessionID))] {
+		why = append(why, "in session "+si.SessionID+" (an attacker session)")
+	}
+	return kind + " " + strings.Join(why, " ") + " to " + orDash(si.App)
 }
 
 func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }

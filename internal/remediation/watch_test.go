@@ -87,6 +87,12 @@ func TestWatchSeesTheAttackerReturnAndReContains(t *testing.T) {
 			},
 			kind: "sign-in", wantSteps: []string{"revoke-sessions"},
 		},
+		"a token replayed from an attacker address": {
+			come: func(e *env) {
+				e.sim.AddSignIn(tenantsim.SignIn{UserID: e.demo.UserID, Time: time.Now(), App: "Office 365 Exchange Online", IP: attackerIP, Country: "NG", NonInteractive: true})
+			},
+			kind: "sign-in", wantSteps: []string{"revoke-sessions"},
+		},
 		"forwarding set again": {
 			come: func(e *env) { e.sim.SetForwarding(e.demo.UPN, "smtp:drop@evil.example", "", true) },
 			kind: "forwarding", wantSteps: []string{"revoke-sessions", "remove-forwarding"},
@@ -270,8 +276,9 @@ func TestWatchOnAUserWithoutAMailboxAndThroughThrottling(t *testing.T) {
 		e := newEnv(t, remediation.Config{WatchInterval: 2 * time.Second})
 		run := watchedRun(t, e, `{"watch":{"duration":"10s","ips":["`+attackerIP+`"]}}`)
 		e.sim.AddSignIn(tenantsim.SignIn{UserID: e.demo.UserID, Time: time.Now(), App: "Outlook", IP: attackerIP})
-		// Every attempt of this check's sign-in read (the client retries once) is throttled.
-		e.sim.ThrottleNext(2, "auditLogs/signIns", time.Second)
+		// Every attempt of this check's sign-in read is throttled: both listings (the
+		// interactive and the non-interactive sign-ins) and the client's one retry of each.
+		e.sim.ThrottleNext(4, "auditLogs/signIns", time.Second)
 		e.checkWatch(run.RunID, 2)
 		if w := e.get(run.RunID).Watch; w.Checks != 2 || len(w.Hits) != 0 || len(w.Unavailable) != 0 {
 			t.Fatalf("a throttled check: %+v", w)

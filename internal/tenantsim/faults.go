@@ -14,10 +14,16 @@ import (
 // faultKey is what ThrottleNext and FailNext match against.
 type faultKey struct {
 	method, path, cmdlet string
+	query                string // the decoded query string (ThrottleNextWhere)
 }
 
 func (k faultKey) matches(match string) bool {
 	return strings.Contains(k.method+" "+k.path, match) || (k.cmdlet != "" && strings.Contains(k.cmdlet, match))
+}
+
+// matches reports whether the rule applies to the request.
+func (r *faultRule) matches(k faultKey) bool {
+	return k.matches(r.match) && (r.query == "" || strings.Contains(k.query, r.query))
 }
 
 type faultKind int
@@ -43,7 +49,8 @@ type faultRule struct {
 	match      string
 	status     int
 	retryAfter string
-	loseAnswer bool // LoseAnswerNext
+	loseAnswer bool   // LoseAnswerNext
+	query      string // ThrottleNextWhere: the decoded query string must contain it
 }
 
 // tokenBucket implements SetRateLimit: perSecond tokens refilled continuously, burst perSecond.
@@ -90,6 +97,13 @@ func newFaultInjector(delay time.Duration) *faultInjector {
 func (s *Sim) ThrottleNext(n int, match string, retryAfter time.Duration) {
 	secs := int(math.Ceil(retryAfter.Seconds()))
 	s.faults.addRule(&faultRule{remaining: n, match: match, status: http.StatusTooManyRequests, retryAfter: strconv.Itoa(max(secs, 0))})
+}
+
+// ThrottleNextWhere is ThrottleNext for the requests whose decoded query string also
+// contains query, e.g. one kind of a listing's $filter ("'nonInteractiveUser'").
+func (s *Sim) ThrottleNextWhere(n int, match, query string, retryAfter time.Duration) {
+	secs := int(math.Ceil(retryAfter.Seconds()))
+	s.faults.addRule(&faultRule{remaining: n, match: match, query: query, status: http.StatusTooManyRequests, retryAfter: strconv.Itoa(max(secs, 0))})
 }
 
 // ThrottleWritesFor answers every write (a Graph request other than GET and $batch, an
@@ -170,7 +184,7 @@ func (f *faultInjector) decide(key faultKey, randomFaults, connFaults bool) faul
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for i, r := range f.rules {
-		if !key.matches(r.match) {
+		if !r.matches(key) {
 			continue
 		}
 		r.remaining--

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -92,7 +93,7 @@ func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request, service string) {
 		writeBadBody(sw, service, bodyErr)
 		return
 	}
-	if s.applyFault(sw, r, faultKey{method: r.Method, path: r.URL.Path, cmdlet: rec.Cmdlet}, service, true) {
+	if s.applyFault(sw, r, faultKey{method: r.Method, path: r.URL.Path, cmdlet: rec.Cmdlet, query: decodedQuery(r.URL.RawQuery)}, service, true) {
 		return
 	}
 	switch service {
@@ -191,4 +192,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// decodedQuery is a request's query string with its escapes undone ("" when it does not
+// decode), for ThrottleNextWhere.
+func decodedQuery(raw string) string {
+	q, err := url.QueryUnescape(raw)
+	if err != nil {
+		return ""
+	}
+	return q
 }
