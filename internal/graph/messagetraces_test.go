@@ -137,3 +137,38 @@ func TestUserSignInsCapsTheNonInteractiveListing(t *testing.T) {
 		t.Errorf("%d sign-ins (want the 17 interactive and the newest %d non-interactive), newest kept %v", n, signInPage, seenNewest)
 	}
 }
+
+// UserSignInsUpTo caps the non-interactive pages at the caller's number (the eviction
+// watch's per-check bound), and a non-interactive listing that fails while the
+// interactive one answers keeps the interactive sign-ins and gives its error apart.
+func TestUserSignInsUpToCapsAndGivesTheNonInteractiveError(t *testing.T) {
+	c, sim, demo := simClient(t, 5)
+	now := time.Now()
+	for i := 0; i < signInPage+10; i++ {
+		sim.AddSignIn(tenantsim.SignIn{UserID: demo.UserID, Time: now.Add(-time.Duration(i+1) * time.Second), App: "Outlook", IP: "203.0.113.10", Country: "US", NonInteractive: true})
+	}
+	since := now.Add(-7 * 24 * time.Hour)
+	got, err := c.UserSignInsUpTo(context.Background(), demo.UserID, since, 1)
+	if err != nil || !got.NonInteractive || got.NonInteractiveErr != nil || !strings.Contains(got.NonInteractiveCut, "(1 pages of 1000)") {
+		t.Fatalf("cut %q, non-interactive error %v, err %v", got.NonInteractiveCut, got.NonInteractiveErr, err)
+	}
+	full, err := c.UserSignIns(context.Background(), demo.UserID, since)
+	if err != nil || full.NonInteractiveCut != "" || len(full.SignIns)-len(got.SignIns) < 10 {
+		t.Fatalf("UserSignIns: %d sign-ins, cut %q, err %v (capped: %d)", len(full.SignIns), full.NonInteractiveCut, err, len(got.SignIns))
+	}
+
+	sim.ThrottleNextWhere(20, "auditLogs/signIns", "'nonInteractiveUser'", 0)
+	got, err = c.UserSignInsUpTo(context.Background(), demo.UserID, since, 1)
+	var ge *Error
+	if err != nil || !errors.As(got.NonInteractiveErr, &ge) || ge.Status != 429 || got.NonInteractiveCut == "" {
+		t.Fatalf("throttled non-interactive listing: err %v, non-interactive error %v, cut %q", err, got.NonInteractiveErr, got.NonInteractiveCut)
+	}
+	for _, in := range got.SignIns {
+		if in.NonInteractive {
+			t.Fatalf("a non-interactive sign-in read through the throttle: %+v", in)
+		}
+	}
+	if len(got.SignIns) == 0 {
+		t.Fatal("the interactive sign-ins were not kept")
+	}
+}
