@@ -231,7 +231,19 @@ func (c *Client) UserSignInsUpTo(ctx context.Context, userID string, since time.
 	case !non.complete:
 		read.NonInteractiveCut = fmt.Sprintf("only the newest %d non-interactive sign-ins were read (%d pages of %d)", len(non.found), nonInteractivePages, signInPage)
 	}
-	read.SignIns = append(read.SignIns, non.found...)
+	// A sign-in is in one listing only on Graph; a service or proxy that ignores the
+	// signInEventTypes clause would answer both listings alike, and each sign-in would be
+	// counted twice. Kept once, by id, the interactive listing's first.
+	seen := make(map[string]bool, len(read.SignIns))
+	for _, si := range read.SignIns {
+		seen[si.ID] = si.ID != ""
+	}
+	for _, si := range non.found {
+		if si.ID == "" || !seen[si.ID] {
+			seen[si.ID] = si.ID != ""
+			read.SignIns = append(read.SignIns, si)
+		}
+	}
 	return read, nil
 }
 

@@ -172,3 +172,27 @@ func TestUserSignInsUpToCapsAndGivesTheNonInteractiveError(t *testing.T) {
 		t.Fatal("the interactive sign-ins were not kept")
 	}
 }
+
+// A service that ignores the signInEventTypes clause answers both beta listings alike: each
+// sign-in is still listed once, not once per listing.
+func TestUserSignInsListsASignInOnceWhenBothListingsAnswerIt(t *testing.T) {
+	f := newFakeGraph(t)
+	f.mu.Lock()
+	f.routes["GET /beta/auditLogs/signIns"] = func(w http.ResponseWriter, _ *http.Request, _ []byte) {
+		writeJSON(w, http.StatusOK, collection([]any{
+			map[string]any{"id": "s1", "userId": userID, "createdDateTime": "2026-12-07T10:00:00Z", "ipAddress": "198.51.100.23"},
+			map[string]any{"id": "s2", "userId": userID, "createdDateTime": "2026-12-07T11:00:00Z", "ipAddress": "203.0.113.9"},
+		}, ""))
+	}
+	f.mu.Unlock()
+	got, err := newTestClient(t, f).UserSignIns(context.Background(), userID, time.Now().Add(-24*time.Hour))
+	if err != nil || !got.NonInteractive {
+		t.Fatalf("UserSignIns: %+v, %v", got, err)
+	}
+	if len(got.SignIns) != 2 || got.SignIns[0].ID != "s1" || got.SignIns[1].ID != "s2" {
+		t.Errorf("sign-ins %+v, want s1 and s2 once each", got.SignIns)
+	}
+	if n := len(f.seen()); n != 2 {
+		t.Errorf("requests = %d, want the two listings", n)
+	}
+}

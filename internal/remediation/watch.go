@@ -267,7 +267,7 @@ func (s *Service) check(ctx context.Context, run *runs.Run, check int) (time.Dur
 			s.Log.Warn("eviction watch: non-interactive sign-ins could not be read this time; the next check reads from the same time", "runId", run.RunID, "err", nerr)
 		default:
 			if obs.NonInteractiveGap != "" {
-				noteGap(unavailable, check, b.SignInsReadTo, now, obs.NonInteractiveGap)
+				w.Notes = noteGap(w.Notes, check, b.SignInsReadTo, now, obs.NonInteractiveGap)
 			}
 			b.SignInsReadTo = now
 		}
@@ -392,19 +392,23 @@ func permanentRefusal(err error) bool {
 	return false
 }
 
-// nonInteractiveSource is the watch's unavailable entry for non-interactive sign-ins it
-// could not read (beta refused, or cut at the page cap).
-const nonInteractiveSource = "non-interactive sign-ins"
+// nonInteractiveNote starts the watch's note on non-interactive sign-ins it could not read
+// (beta refused, or cut at the page cap).
+const nonInteractiveNote = "non-interactive sign-ins: "
 
 // noteGap records that a check did not read every non-interactive sign-in, once: the
-// first such check's entry stays while the watch lasts (those minutes stay unread whatever
-// later checks read), and later gaps do not add to it.
-func noteGap(unavailable map[string]string, check int, from, to time.Time, why string) {
-	if _, ok := unavailable[nonInteractiveSource]; ok {
-		return
+// first such check's note stays while the watch lasts (those minutes stay unread whatever
+// later checks read), and later gaps do not add to it. It is a note, not an unavailable
+// source: the sign-in source answered (contract 1.3 keeps unavailable for the sources the
+// tenant does not allow).
+func noteGap(notes []string, check int, from, to time.Time, why string) []string {
+	for _, n := range notes {
+		if strings.HasPrefix(n, nonInteractiveNote) {
+			return notes
+		}
 	}
-	unavailable[nonInteractiveSource] = fmt.Sprintf("not every non-interactive sign-in was read, first at check %d (sign-ins from %s to %s): %s; a token replayed (refresh token, session cookie) from an attacker address or in an attacker session then would not be seen",
-		check, from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339), why)
+	return append(notes, fmt.Sprintf(nonInteractiveNote+"not every one was read, first at check %d (sign-ins from %s to %s): %s; a token replayed (refresh token, session cookie) from an attacker address or in an attacker session then would not be seen",
+		check, from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339), why))
 }
 
 // signInHitDetail says what made a sign-in a hit.

@@ -375,6 +375,13 @@ func writeWatch(w *writer, wt *runs.Watch) {
 		}
 		w.put("\n</ul>")
 	}
+	if len(wt.Notes) > 0 {
+		w.put("\n" + `<h3>Read less than it could</h3>` + "\n" + `<ul id="watch-notes">`)
+		for _, n := range wt.Notes {
+			w.put("\n<li>%s</li>", n)
+		}
+		w.put("\n</ul>")
+	}
 }
 
 func writeFindings(w *writer, f *runs.Findings) {

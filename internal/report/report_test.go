@@ -400,10 +400,12 @@ func TestWatchIsShown(t *testing.T) {
 		Checked:       []string{"mailbox forwarding set again"},
 		Hits:          []runs.WatchHit{{Time: last, Kind: "inbox-rule", Detail: "new inbox rule <script>alert(1)</script>"}},
 		RecontainRuns: []string{"20261207t142000-aaaa"},
-		Unavailable:   []runs.Unavailable{{Source: "sign-ins", Reason: "no Entra ID P1"}}}
+		Unavailable:   []runs.Unavailable{{Source: "sign-ins", Reason: "no Entra ID P1"}},
+		Notes:         []string{"non-interactive sign-ins: not every one was read <b>beta</b>"}}
 	page := render(t, run)
 	for _, want := range []string{`id="watch"`, "the attacker returned: re-contained", "mailbox forwarding set again",
-		"new inbox rule &lt;script&gt;alert(1)&lt;/script&gt;", "20261207t142000-aaaa", "no Entra ID P1"} {
+		"new inbox rule &lt;script&gt;alert(1)&lt;/script&gt;", "20261207t142000-aaaa", "no Entra ID P1",
+		`id="watch-notes"`, "not every one was read &lt;b&gt;beta&lt;/b&gt;"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the page does not show %q", want)
 		}

@@ -30,6 +30,10 @@ type Watch struct {
 	Unavailable   []Unavailable `json:"unavailable"`
 	// Checked says, in words, what the watch looks at (shown by the report page).
 	Checked []string `json:"checked,omitempty"`
+	// Notes says what the watch read less of than it could, though its sources answered: the
+	// non-interactive sign-ins where Graph's beta endpoint refuses (v1.0 lists interactive
+	// ones only). Not in Unavailable, which names the sources the tenant does not allow.
+	Notes []string `json:"notes,omitempty"`
 	// StoppedBy, StoppedAt and StopReason record a watch a person stopped before its end.
 	StoppedBy  string     `json:"stoppedBy,omitempty"`
 	StoppedAt  *time.Time `json:"stoppedAt,omitempty"`
