@@ -11,6 +11,10 @@ type Need struct {
 	// GraphOptional lists permissions the step works without, with less: missing one
 	// degrades it, with the reason given.
 	GraphOptional map[string]string
+	// GraphForOptions lists permissions only an option or a preferred path of the step uses:
+	// without one the step does all it does by default, as well (so it stays ready), and a
+	// warning check names the permission and what is not available.
+	GraphForOptions map[string]string
 	// Exchange: the step runs Exchange Online cmdlets (Exchange.ManageAsApp and an Exchange
 	// role).
 	Exchange bool
@@ -27,7 +31,7 @@ var everyStep = []string{"User.Read.All"}
 var Needs = map[catalog.Name]Need{
 	catalog.ResetPassword: {Graph: []string{"User-PasswordProfile.ReadWrite.All"}, AdminReset: true, GraphOptional: lockoutGuardReads},
 	catalog.BlockSignIn: {Graph: []string{"User.EnableDisableAccount.All", "RoleManagement.Read.Directory", "GroupMember.Read.All"},
-		AdminReset: true, GraphOptional: map[string]string{
+		AdminReset: true, GraphForOptions: map[string]string{
 			"Device.ReadWrite.All": "blocked for options.blockSignIn.disableDevices: without it the user's devices are not disabled (the account's block works; the step ends action_required naming the devices)",
 		}},
 	catalog.RevokeSessions:   {Graph: []string{"User.RevokeSessions.All"}},
@@ -55,6 +59,7 @@ var Needs = map[catalog.Name]Need{
 	catalog.Investigate: {Exchange: true, GraphOptional: map[string]string{
 		"AuditLog.Read.All":  "without it the user's sign-ins and directory audit events are not read",
 		"Directory.Read.All": "Microsoft's pages for the sign-in and directory-audit listings name it beside AuditLog.Read.All; a tenant may refuse the listings without it",
+	}, GraphForOptions: map[string]string{
 		"ExchangeMessageTrace.Read.All": "without it sent mail is read with Exchange Online's Get-MessageTraceV2 instead of Microsoft Graph's message trace (which also needs the service principal of Microsoft's message trace app, " +
 			"8bd644d1-64a1-4d4b-ae52-2e0cbf64e373, in the tenant)",
 	}},

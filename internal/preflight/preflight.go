@@ -344,6 +344,14 @@ func (c *Checker) checkGraphToken(f *findings, t tokenInfo) {
 				f.degradeStep(st.Name, "no "+p+": "+n.GraphOptional[p])
 			}
 		}
+		// A permission only an option or a preferred path uses leaves the step ready.
+		for _, p := range sortedKeys(n.GraphForOptions) {
+			if !granted(t.roles, p) {
+				f.add(Check{Name: "graph-permission " + p, Status: Warn,
+					Detail: string(st.Name) + ": " + n.GraphForOptions[p],
+					Fix:    grantFix(graphAppID, "Microsoft Graph", p, t.oid)})
+			}
+		}
 	}
 	for _, p := range missing {
 		f.add(Check{Name: "graph-permission " + p, Status: Fail,

@@ -192,11 +192,18 @@ func TestPreflight(t *testing.T) {
 				c.Credential = fakeCredential{roles: map[string][]string{graphScope: roles, exchangeScope: {"Exchange.ManageAsApp"}}}
 			},
 			status: Ready},
+		// Without a permission only an option uses, the step does all it does by default: it
+		// stays ready and a warning names the option and the fix.
 		"no Device.ReadWrite.All: block-sign-in's disableDevices option is blocked": {
 			change: func(c *Checker) {
 				c.Credential = fakeCredential{roles: map[string][]string{graphScope: without(fullGraph, "Device.ReadWrite.All"), exchangeScope: {"Exchange.ManageAsApp"}}}
 			},
-			status: Ready, steps: map[catalog.Name]string{catalog.BlockSignIn: Degraded}, reason: "blocked for options.blockSignIn.disableDevices"},
+			status: Ready, check: "graph-permission Device.ReadWrite.All", checkState: Warn, fix: "appRoles[?value=='Device.ReadWrite.All']"},
+		"no ExchangeMessageTrace.Read.All: investigate reads sent mail from Exchange": {
+			change: func(c *Checker) {
+				c.Credential = fakeCredential{roles: map[string][]string{graphScope: without(fullGraph, "ExchangeMessageTrace.Read.All"), exchangeScope: {"Exchange.ManageAsApp"}}}
+			},
+			status: Ready, check: "graph-permission ExchangeMessageTrace.Read.All", checkState: Warn, fix: "ExchangeMessageTrace.Read.All"},
 		"no Exchange.ManageAsApp": {
 			change: func(c *Checker) {
 				c.Credential = fakeCredential{roles: map[string][]string{graphScope: fullGraph}}
@@ -352,6 +359,11 @@ func TestPermissionsDocNamesEveryNeed(t *testing.T) {
 	}
 	for name, n := range Needs {
 		for _, p := range append(append(slices.Clone(n.Graph), everyStep...), sortedKeys(n.GraphOptional)...) {
+			if !strings.Contains(string(doc), "`"+p+"`") {
+				t.Errorf("%s needs %s, which docs/permissions.md does not name", name, p)
+			}
+		}
+		for _, p := range sortedKeys(n.GraphForOptions) {
 			if !strings.Contains(string(doc), "`"+p+"`") {
 				t.Errorf("%s needs %s, which docs/permissions.md does not name", name, p)
 			}

@@ -27,6 +27,9 @@ func NeedsTable() string {
 		for _, p := range sortedKeys(n.GraphOptional) {
 			optional = append(optional, "`"+p+"`")
 		}
+		for _, p := range sortedKeys(n.GraphForOptions) {
+			optional = append(optional, "`"+p+"` (an option or a preferred path only)")
+		}
 		exchange, role, licence := "", "", ""
 		if n.Exchange {
 			exchange = "`Exchange.ManageAsApp` and an Exchange role (Exchange Administrator, or a role group)"
