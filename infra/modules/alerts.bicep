@@ -1,8 +1,17 @@
 // Log alert rules on the handler's own log lines in Application Insights (traces): the
-// custom handler writes JSON lines to stdout, which the Functions host sends to the traces
-// table. Each rule looks at the last 5 minutes every 5 minutes and fires on one matching
-// line. Checked against the Microsoft.Insights/scheduledQueryRules 2021-08-01 reference
-// (no Bicep compiler is reachable where this was written: run `az bicep build` before use).
+// custom handler writes one JSON object per line to stdout (log/slog), and the Functions host
+// logs each stdout line, as it is, as the message of a trace (category Host.Function.Console;
+// azure-functions-host WorkerProcess.OnOutputDataReceived -> WorkerConsoleLogService, which
+// logs the line with no prefix). Caller-supplied text (a run's reason, who asked, an inbox
+// rule's name) reaches those lines as escaped attribute values, so a rule does not look for
+// words in the line: it parses the line and matches its top-level "event" attribute exactly,
+// which only the code writes, with a constant of internal/logevent (infra's test holds the
+// events here, those constants and the code that logs them together). A line that is not
+// JSON has no "event" and matches no rule. Each rule looks at the last 5 minutes every 5
+// minutes and fires on one matching line. Checked against the
+// Microsoft.Insights/scheduledQueryRules 2021-08-01 reference and the KQL parse_json() and
+// tostring() references (no Bicep compiler or Azure is reachable where this was written: run
+// `az bicep build` before use).
 param location string
 param tags object
 param appInsightsName string
@@ -19,28 +28,28 @@ var rules = [
     displayName: 'Tourniquet: the attacker returned during an eviction watch'
     description: 'An eviction watch saw a sign-in from an attacker address, forwarding set again or a new suspicious inbox rule, and started a re-containing run. Look at the run and its re-containing runs.'
     severity: 1
-    query: 'traces | where message has "the attacker returned"'
+    event: 'attacker_returned'
   }
   {
     name: 'run-failed'
     displayName: 'Tourniquet: a remediation run failed'
     description: 'A run ended failed: some step could not be carried out. The run document says which and why.'
     severity: 2
-    query: 'traces | where message has "run finished" and message has "\\"status\\":\\"failed\\""'
+    event: 'run_failed'
   }
   {
     name: 'record-tampered'
     displayName: 'Tourniquet: a run record was changed outside the handler'
-    description: 'Someone with write access to the storage account changed a run record (record_tampered); nothing of it is acted on. Investigate who holds storage write.'
+    description: 'Someone with write access to the storage account changed a run record or the evidence of a step (record_tampered); nothing of it is acted on. Investigate who holds storage write.'
     severity: 1
-    query: 'traces | where message has "record_tampered"'
+    event: 'record_tampered'
   }
   {
     name: 'lockout-guard'
     displayName: 'Tourniquet: a run would have taken the last usable Global Administrator'
     description: 'The lockout guard held a run for approval: it would reset, block or strip the tenant\'s last usable Global Administrator.'
     severity: 1
-    query: 'traces | where message has "lockout guard: the run would take"'
+    event: 'lockout_guard_held'
   }
 ]
 
@@ -62,7 +71,7 @@ resource alert 'Microsoft.Insights/scheduledQueryRules@2021-08-01' = [for r in r
     criteria: {
       allOf: [
         {
-          query: r.query
+          query: 'traces | where tostring(parse_json(message)["event"]) == "${r.event}"'
           timeAggregation: 'Count'
           operator: 'GreaterThan'
           threshold: 0

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tourniquet/tourniquet/internal/catalog"
 	"github.com/tourniquet/tourniquet/internal/functions"
+	"github.com/tourniquet/tourniquet/internal/logevent"
 	"github.com/tourniquet/tourniquet/internal/runs"
 	"github.com/tourniquet/tourniquet/internal/steps"
 )
@@ -506,7 +507,7 @@ func (s *Service) finish(ctx context.Context, run *runs.Run) error {
 		run.FinishedAt = &now
 		err := s.Store.UpdateRun(ctx, run)
 		if err == nil {
-			s.Log.Info("run finished", "runId", run.RunID, "userId", run.User.ID, "status", status, "dryRun", run.DryRun)
+			s.Log.Info("run finished", logevent.Attr(finishedEvent(status)), "runId", run.RunID, "userId", run.User.ID, "status", status, "dryRun", run.DryRun)
 			if watched {
 				s.startWatch(ctx, run)
 			}
@@ -740,4 +741,13 @@ func (s *Service) deferStep(ctx context.Context, run *runs.Run, step *runs.Step,
 // so they do not all come back in the same second.
 func jitter(wait time.Duration) time.Duration {
 	return rand.N(max(wait/5, time.Second))
+}
+
+// finishedEvent is the event of the "run finished" line: run_failed, which an alert rule
+// fires on, for a failed run; run_finished otherwise.
+func finishedEvent(status runs.Status) logevent.Event {
+	if status == runs.Failed {
+		return logevent.RunFailed
+	}
+	return logevent.RunFinished
 }

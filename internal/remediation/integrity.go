@@ -2,6 +2,7 @@ package remediation
 
 import (
 	"github.com/tourniquet/tourniquet/internal/apperr"
+	"github.com/tourniquet/tourniquet/internal/logevent"
 	"github.com/tourniquet/tourniquet/internal/runs"
 )
 
@@ -12,6 +13,6 @@ import (
 // taken on it, and nothing is restored from it (contract section 6, "Records").
 func (s *Service) tampered(run *runs.Run, where string) *apperr.Error {
 	s.Log.Error("record_tampered: a run record was changed outside the handler; nothing of it is acted on",
-		"runId", run.RunID, "userId", run.User.ID, "where", where, "why", run.Tampered)
+		logevent.Attr(logevent.RecordTampered), "runId", run.RunID, "userId", run.User.ID, "where", where, "why", run.Tampered)
 	return apperr.New(apperr.RecordTampered, "run %s was changed outside Tourniquet (%s): nothing of it is acted on, approved or restored", run.RunID, run.Tampered)
 }

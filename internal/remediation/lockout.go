@@ -11,6 +11,7 @@ import (
 
 	"github.com/tourniquet/tourniquet/internal/apperr"
 	"github.com/tourniquet/tourniquet/internal/graph"
+	"github.com/tourniquet/tourniquet/internal/logevent"
 	"github.com/tourniquet/tourniquet/internal/runs"
 	"github.com/tourniquet/tourniquet/internal/steps"
 )
@@ -167,7 +168,7 @@ func (s *Service) lockoutDecision(ctx context.Context, user graph.User, names []
 		}
 	}
 	s.Log.Error("lockout guard: the run would take the tenant's last usable Global Administrator; it waits for approval whatever APPROVAL_MODE says",
-		"runId", runID, "userId", user.ID, "steps", acts, "globalAdministrators", len(admins))
+		logevent.Attr(logevent.LockoutGuardHeld), "runId", runID, "userId", user.ID, "steps", acts, "globalAdministrators", len(admins))
 	return true, fmt.Sprintf("lockout guard: %s is the tenant's last usable Global Administrator (no other enabled Global Administrator remains that no run has reset, blocked or stripped of methods in the last 24 hours, and no protected account holds the role); %s would lock the tenant out of its own administration, so the run waits for a second person whatever APPROVAL_MODE says",
 		user.UserPrincipalName, strings.Join(acts, ", ")), release, nil
 }

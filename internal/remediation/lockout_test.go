@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tourniquet/tourniquet/internal/logevent"
 	"github.com/tourniquet/tourniquet/internal/remediation"
 	"github.com/tourniquet/tourniquet/internal/runs"
 )
@@ -40,8 +41,8 @@ func TestLockoutGuardHoldsTheLastUsableGlobalAdministrator(t *testing.T) {
 			if w := writes(e.sim); len(w) != 0 {
 				t.Fatalf("the tenant changed before approval: %v", w)
 			}
-			if !strings.Contains(e.logs.String(), "lockout guard") {
-				t.Error("the guard's decision was not logged")
+			if !e.eventLogged(logevent.LockoutGuardHeld) {
+				t.Errorf("the guard's decision was not logged as lockout_guard_held:\n%s", e.logs.String())
 			}
 			if _, err := e.svc.Decide(context.Background(), remediation.DecideRequest{RunID: run.RunID, Approve: true, Reason: "called Megan", By: remediation.Principal{Name: "bob@contoso.example", Checked: true}}); err != nil {
 				t.Fatal(err)

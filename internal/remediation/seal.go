@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/tourniquet/tourniquet/internal/logevent"
 	"github.com/tourniquet/tourniquet/internal/runs"
 )
 
@@ -108,7 +109,7 @@ func (s *Service) verifiedEvidence(run *runs.Run, step string, evidence []runs.C
 	var out []runs.Change
 	for _, c := range evidence {
 		if err := s.verifySeal(run.RunID, run.User.ID, step, c); err != nil {
-			s.Log.Error("record_tampered: evidence the handler did not write is ignored", "runId", run.RunID, "step", step, "action", c.Action, "target", c.Target, "err", err)
+			s.Log.Error("record_tampered: evidence the handler did not write is ignored", logevent.Attr(logevent.RecordTampered), "runId", run.RunID, "step", step, "action", c.Action, "target", c.Target, "err", err)
 			continue
 		}
 		out = append(out, c)

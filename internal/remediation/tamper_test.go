@@ -11,6 +11,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
 	"github.com/tourniquet/tourniquet/internal/apperr"
+	"github.com/tourniquet/tourniquet/internal/logevent"
 	"github.com/tourniquet/tourniquet/internal/remediation"
 	"github.com/tourniquet/tourniquet/internal/runs"
 	"github.com/tourniquet/tourniquet/internal/steps"
@@ -52,8 +53,9 @@ func (e *env) tamper(runID, rowKey string, edit func(m map[string]any)) {
 	}
 }
 
-// tamperLogged reports whether the handler logged the record as tampered.
-func (e *env) tamperLogged() bool { return strings.Contains(e.logs.String(), "record_tampered") }
+// tamperLogged reports whether the handler logged the record as tampered, on a line the
+// record-tampered alert rule fires on.
+func (e *env) tamperLogged() bool { return e.eventLogged(logevent.RecordTampered) }
 
 // A dry run flipped into a real one in the table changes nothing in the tenant: its queued
 // steps are not claimed, and the run document says why.

@@ -17,6 +17,7 @@ import (
 	"github.com/tourniquet/tourniquet/internal/exchange"
 	"github.com/tourniquet/tourniquet/internal/functions"
 	"github.com/tourniquet/tourniquet/internal/graph"
+	"github.com/tourniquet/tourniquet/internal/logevent"
 	"github.com/tourniquet/tourniquet/internal/runs"
 	"github.com/tourniquet/tourniquet/internal/steps"
 )
@@ -357,7 +358,7 @@ func (s *Service) recontain(ctx context.Context, run *runs.Run, check int, hits 
 	for i, h := range hits {
 		what[i] = h.Detail
 	}
-	s.Log.Error("eviction watch: the attacker returned; re-containing", "runId", run.RunID, "userId", run.User.ID, "check", check, "hits", what)
+	s.Log.Error("eviction watch: the attacker returned; re-containing", logevent.Attr(logevent.AttackerReturned), "runId", run.RunID, "userId", run.User.ID, "check", check, "hits", what)
 	started, err := s.Start(ctx, StartRequest{
 		User: run.User.ID, Steps: names, Mode: "async", FromQueue: true,
 		Reason:         fmt.Sprintf("eviction watch of run %s: %s", run.RunID, strings.Join(what, "; ")),

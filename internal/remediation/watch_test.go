@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tourniquet/tourniquet/internal/apperr"
+	"github.com/tourniquet/tourniquet/internal/logevent"
 	"github.com/tourniquet/tourniquet/internal/remediation"
 	"github.com/tourniquet/tourniquet/internal/runs"
 	"github.com/tourniquet/tourniquet/internal/tenantsim"
@@ -118,8 +119,8 @@ func TestWatchSeesTheAttackerReturnAndReContains(t *testing.T) {
 			if w.Verdict != runs.WatchReturned || len(w.Hits) != 1 || w.Hits[0].Kind != tt.kind || len(w.RecontainRuns) != 1 {
 				t.Fatalf("watch: %+v", w)
 			}
-			if !strings.Contains(e.logs.String(), "the attacker returned") {
-				t.Error("no error logged for an alert rule")
+			if !e.eventLogged(logevent.AttackerReturned) {
+				t.Errorf("no attacker_returned line for the alert rule:\n%s", e.logs.String())
 			}
 			re := e.get(w.RecontainRuns[0])
 			if re.ParentRunID != run.RunID || !strings.HasPrefix(re.RequestedBy, "watch:") {
