@@ -21,6 +21,7 @@ import (
 	"github.com/tourniquet/tourniquet/internal/exchange"
 	"github.com/tourniquet/tourniquet/internal/graph"
 	"github.com/tourniquet/tourniquet/internal/identity"
+	"github.com/tourniquet/tourniquet/internal/logevent"
 	"github.com/tourniquet/tourniquet/internal/preflight"
 	"github.com/tourniquet/tourniquet/internal/queues"
 	"github.com/tourniquet/tourniquet/internal/remediation"
@@ -33,7 +34,7 @@ import (
 
 // run wires the handler from its settings and serves until ctx ends.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := slog.New(logevent.NewJSONHandler(stdout, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	appRoot, err := os.Getwd()
 	if err != nil {
 		return err

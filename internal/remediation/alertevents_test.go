@@ -2,9 +2,11 @@ package remediation_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tourniquet/tourniquet/internal/logevent"
 	"github.com/tourniquet/tourniquet/internal/remediation"
@@ -101,5 +103,42 @@ func TestCallerTextCannotRaiseAnAlert(t *testing.T) {
 		if ev != logevent.RunFinished && !slices.Contains(logevent.Alerted, ev) {
 			t.Errorf("a line carries the event %q, which no constant names", ev)
 		}
+	}
+}
+
+// An attacker who comes back with many inbox rules of long names (their names are in the
+// hits) can neither make the attacker_returned line too long to parse, and so silence its
+// alert (every line stays under logevent.MaxLine, and the event is read from it), nor make
+// the re-containing run's reason too long for Start, and so stop the re-containment.
+func TestAnAttackersManyLongRulesNeitherSilenceTheAlertNorStopReContainment(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, remediation.Config{WatchInterval: 2 * time.Second})
+	run := watchedRun(t, e, `{"watch":{"duration":"10s","ips":["`+attackerIP+`"]}}`)
+	name := strings.Repeat(`"quoted" \ rule `, 12)
+	for i := range 120 {
+		e.sim.AddInboxRule(e.demo.UPN, tenantsim.InboxRule{Name: fmt.Sprintf("%s%d", name, i), ForwardTo: []string{tenantsim.Recipient("x", "x@evil.example")}, Enabled: true})
+	}
+	e.checkWatch(run.RunID, 2)
+	w := e.get(run.RunID).Watch
+	if w.Verdict != runs.WatchReturned || len(w.Hits) != 120 {
+		t.Fatalf("watch: verdict %s, %d hits", w.Verdict, len(w.Hits))
+	}
+	for line := range strings.SplitSeq(strings.TrimSpace(e.logs.String()), "\n") {
+		if len(line) > logevent.MaxLine {
+			t.Errorf("a line of %d bytes, over %d: %.200s", len(line), logevent.MaxLine, line)
+		}
+	}
+	if got := e.loggedEvents(); got[logevent.AttackerReturned] != 1 {
+		t.Fatalf("attacker_returned lines read: %d", got[logevent.AttackerReturned])
+	}
+	if len(w.RecontainRuns) != 1 {
+		t.Fatalf("no re-containing run started:\n%s", e.logs.String())
+	}
+	re := e.get(w.RecontainRuns[0])
+	if len(re.Reason) > 2000 || !strings.Contains(re.Reason, "120 hits in all") || !strings.HasPrefix(re.Reason, "eviction watch of run "+run.RunID) {
+		t.Errorf("re-containing run's reason (%d bytes): %.300q", len(re.Reason), re.Reason)
+	}
+	if names := []string{re.Steps[0].Name, re.Steps[len(re.Steps)-1].Name}; names[0] != "revoke-sessions" || names[1] != "remove-inbox-rules" {
+		t.Errorf("re-containing steps: %v", names)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/tourniquet/tourniquet/internal/exchange"
 	"github.com/tourniquet/tourniquet/internal/graph"
 	"github.com/tourniquet/tourniquet/internal/identity"
+	"github.com/tourniquet/tourniquet/internal/logevent"
 	"github.com/tourniquet/tourniquet/internal/remediation"
 	"github.com/tourniquet/tourniquet/internal/runs"
 	"github.com/tourniquet/tourniquet/internal/runs/runstest"
@@ -185,7 +186,7 @@ func newEnvSeeded(t *testing.T, cfg remediation.Config, seed func(*tenantsim.Sim
 	q := &memQueue{}
 	svc := &remediation.Service{
 		Store: store, Runner: &steps.Runner{Directory: g, Mailboxes: x, Locker: store, AuditLogs: g, MailLogs: x}, Queue: q, Config: cfg,
-		Log: slog.New(slog.NewJSONHandler(logs, nil)),
+		Log: slog.New(logevent.NewJSONHandler(logs, nil)), // as cmd/handler logs
 	}
 	return &env{t: t, sim: sim, demo: demo, svc: svc, queue: q, logs: logs, prefix: prefix}
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tourniquet/tourniquet/internal/apperr"
 	"github.com/tourniquet/tourniquet/internal/exchange"
@@ -342,6 +343,26 @@ func (s *Service) check(ctx context.Context, run *runs.Run, check int) (time.Dur
 	return max(next, time.Second), nil
 }
 
+// maxReason is the longest reason Start takes.
+const maxReason = 2000
+
+// recontainReason is the reason of a re-containing run: the watched run and what came back,
+// cut to the length Start takes. The hits name what the attacker made (an inbox rule's name),
+// so they can be as long and as many as the attacker likes; a reason over the limit would
+// have the re-containing run refused. The watched run's watch lists every hit in full.
+func recontainReason(runID string, what []string) string {
+	reason := fmt.Sprintf("eviction watch of run %s: %s", runID, strings.Join(what, "; "))
+	if len(reason) <= maxReason {
+		return reason
+	}
+	more := fmt.Sprintf(" … (%d hits in all: see the watch of run %s)", len(what), runID)
+	cut := maxReason - len(more)
+	for cut > 0 && !utf8.RuneStart(reason[cut]) {
+		cut--
+	}
+	return reason[:cut] + more
+}
+
 // recontain starts the run that throws the attacker out again: revoke-sessions, and the
 // removal of what came back. Its idempotency key is the watched run and the check, so a
 // redelivered check finds the run its first delivery started. It answers the new run's id
@@ -361,7 +382,7 @@ func (s *Service) recontain(ctx context.Context, run *runs.Run, check int, hits 
 	s.Log.Error("eviction watch: the attacker returned; re-containing", logevent.Attr(logevent.AttackerReturned), "runId", run.RunID, "userId", run.User.ID, "check", check, "hits", what)
 	started, err := s.Start(ctx, StartRequest{
 		User: run.User.ID, Steps: names, Mode: "async", FromQueue: true,
-		Reason:         fmt.Sprintf("eviction watch of run %s: %s", run.RunID, strings.Join(what, "; ")),
+		Reason:         recontainReason(run.RunID, what),
 		RequestedBy:    "watch:" + run.RunID,
 		IdempotencyKey: "watch:" + run.RunID + ":" + strconv.Itoa(check),
 		ParentRunID:    run.RunID,
