@@ -1,10 +1,12 @@
 package infra
 
 import (
+	"encoding/json"
 	"go/ast"
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -197,4 +199,30 @@ func logeventConstants(t *testing.T) map[string]string {
 		t.Fatal("no Event constants read from internal/logevent/logevent.go")
 	}
 	return out
+}
+
+// The alert lines reach Application Insights whole: host.json keeps traces (the handler's
+// console lines) out of adaptive sampling, which the Functions host otherwise applies to
+// them under load (host.json reference: samplingSettings.excludedTypes), and an alert line
+// sampled out is an alert lost.
+func TestHostJSONKeepsTracesOutOfSampling(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "host.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var host struct {
+		Logging struct {
+			ApplicationInsights struct {
+				SamplingSettings struct {
+					ExcludedTypes string `json:"excludedTypes"`
+				} `json:"samplingSettings"`
+			} `json:"applicationInsights"`
+		} `json:"logging"`
+	}
+	if err := json.Unmarshal(raw, &host); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(strings.Split(host.Logging.ApplicationInsights.SamplingSettings.ExcludedTypes, ";"), "Trace") {
+		t.Errorf("host.json samplingSettings.excludedTypes = %q, want Trace among them", host.Logging.ApplicationInsights.SamplingSettings.ExcludedTypes)
+	}
 }

@@ -9,7 +9,8 @@
 // events here, those constants and the code that logs them together). A line that is not
 // JSON has no "event" and matches no rule; so that no attacker text can make a line too long
 // to be kept whole (Application Insights is reported to cut a trace's message at 32,768
-// characters), logevent.NewJSONHandler bounds every value of a line. Each rule looks at the
+// characters), logevent.NewJSONHandler bounds every value of a line; and host.json keeps traces
+// out of adaptive sampling (samplingSettings.excludedTypes), so none is sampled out. Each rule looks at the
 // last 5 minutes every 5 minutes and fires on one matching line. Checked against the
 // Microsoft.Insights/scheduledQueryRules 2021-08-01 reference and the KQL parse_json() and
 // tostring() references (no Bicep compiler or Azure is reachable where this was written: run
