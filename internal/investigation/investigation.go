@@ -24,6 +24,9 @@
 //     mail through the API.
 //   - A burst of external mail: BurstThreshold or more messages to recipients outside the
 //     accepted domains within one hour.
+//   - A way in left elsewhere in the tenant that the user made (persistence.go): app
+//     credentials or owners, applications, role grants, accounts, Conditional Access and
+//     federation changes. Flagged for a person; they do not start the attacker's clock.
 package investigation
 
 import (
@@ -73,7 +76,10 @@ var AuditConfigOperations = []string{"Set-AdminAuditLogConfig"}
 // Sources is what the reads brought back; a source that could not be read is in
 // Unavailable and its slice is nil.
 type Sources struct {
-	From, To  time.Time
+	From, To time.Time
+	// UserID is the investigated user's object id: directory events the user made
+	// themselves (initiator) are told from those made on the user.
+	UserID    string
 	SignIns   []graph.SignIn
 	Directory []graph.DirectoryAudit
 	Mailbox   []exchange.AuditRecord
@@ -113,8 +119,10 @@ func Build(s Sources) *runs.Findings {
 	for i := range s.SignIns {
 		entries = append(entries, signInEntry(&s.SignIns[i]))
 	}
-	for _, a := range s.Directory {
-		entries = append(entries, directoryEntry(a))
+	directoryEntries := make([]*entry, len(s.Directory))
+	for i, a := range s.Directory {
+		directoryEntries[i] = directoryEntry(a)
+		entries = append(entries, directoryEntries[i])
 	}
 	for _, r := range s.Mailbox {
 		entries = append(entries, mailboxEntry(r))
@@ -139,6 +147,11 @@ func Build(s Sources) *runs.Findings {
 	for _, e := range mail {
 		if e.suspicion {
 			signal(e, e.Detail)
+		}
+	}
+	for i, a := range s.Directory {
+		if why := persistence(a, s.UserID); why != "" {
+			signal(directoryEntries[i], fmt.Sprintf("possible persistence: %s at %s%s (%s): no containment step undoes it; review it and undo it by hand", a.Activity, stamp(a.Time), byIP(NormalizeIP(a.IP)), why))
 		}
 	}
 	for _, e := range entries {

@@ -245,3 +245,46 @@ func TestNonInteractiveSignInsAreFlaggedForANewCountryOnly(t *testing.T) {
 		t.Errorf("flags %v: want the NL token use flagged, the US network change not", flagged)
 	}
 }
+
+// A way in the attacker left elsewhere in the tenant, made by the investigated account, is a
+// signal for a person; the same activity made by someone else on the account, or one that
+// failed, is not; none of them starts the attacker's clock (indicators).
+func TestPersistenceTheUserLeftIsFlagged(t *testing.T) {
+	t.Parallel()
+	const user, admin = "11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"
+	f := Build(Sources{From: t0.Add(-24 * time.Hour), To: t0, UserID: user, Directory: []graph.DirectoryAudit{
+		{Time: t0.Add(-5 * time.Hour), Activity: "Add service principal credentials", Result: "success", InitiatorID: user, IP: "198.51.100.23", Targets: []string{"Mail Sync Pro"}},
+		{Time: t0.Add(-4 * time.Hour), Activity: "Update application \u2013 Certificates and secrets management ", Result: "success", InitiatorID: strings.ToUpper(user)},
+		{Time: t0.Add(-3 * time.Hour), Activity: "Add member to role", Result: "success", InitiatorID: admin, Targets: []string{"adele"}},
+		{Time: t0.Add(-2 * time.Hour), Activity: "Add user", Result: "failure", InitiatorID: user},
+		{Time: t0.Add(-1 * time.Hour), Activity: "Update user", Result: "success", InitiatorID: user},
+	}})
+	var persistence []string
+	for _, s := range f.Signals {
+		if strings.HasPrefix(s, "possible persistence: ") {
+			persistence = append(persistence, s)
+		}
+	}
+	if len(persistence) != 2 || !strings.Contains(persistence[0], "Add service principal credentials") || !strings.Contains(persistence[0], "from 198.51.100.23") ||
+		!strings.Contains(persistence[1], "Certificates and secrets management") {
+		t.Fatalf("persistence signals %q", persistence)
+	}
+	if len(f.Indicators.IPs) != 0 {
+		t.Errorf("indicators %v: a persistence signal must not start the attacker's clock", f.Indicators.IPs)
+	}
+	flagged := 0
+	for _, e := range f.Timeline {
+		if len(e.Signals) > 0 {
+			flagged++
+		}
+	}
+	if flagged != 2 {
+		t.Errorf("%d timeline entries flagged, want the 2 the user made", flagged)
+	}
+	// Without the user's id nothing can be told to be the user's own: nothing is flagged.
+	if f := Build(Sources{From: t0.Add(-24 * time.Hour), To: t0, Directory: []graph.DirectoryAudit{
+		{Time: t0.Add(-5 * time.Hour), Activity: "Add service principal credentials", Result: "success", InitiatorID: user},
+	}}); len(f.Signals) != 0 {
+		t.Errorf("signals without the user's id %q", f.Signals)
+	}
+}

@@ -111,7 +111,7 @@ func (r *Runner) investigate(ctx context.Context, in Input) Outcome {
 		mailbox = in.Target.Mail
 	}
 
-	src := investigation.Sources{From: from, To: now}
+	src := investigation.Sources{From: from, To: now, UserID: in.Target.ID}
 	// The mailbox is read once for the sources that need it (sender addresses, whether it
 	// audits MailItemsAccessed).
 	getMailbox := sync.OnceValues(func() (exchange.Mailbox, error) {
