@@ -63,6 +63,9 @@ var MailboxOperations = []string{
 	// Folder permissions: another account given read access to a folder (the cmdlets, and
 	// the mailbox audit actions Outlook's sharing writes).
 	"Add-MailboxFolderPermission", "Set-MailboxFolderPermission", "AddFolderPermissions", "ModifyFolderPermissions",
+	// Mail flow rules the account made as an Exchange administrator: one rule can copy or
+	// redirect the whole organisation's mail, and no step undoes it (persistence.go).
+	"New-TransportRule", "Set-TransportRule", "Enable-TransportRule",
 }
 
 // MailItemsAccessedOperation is the mailbox audit action that records mail read (bind) or
@@ -102,6 +105,9 @@ type entry struct {
 	mailboxOp bool
 	// auditConfig: a change of the tenant's audit configuration (Set-AdminAuditLogConfig).
 	auditConfig bool
+	// persistence says why the event is a way in left elsewhere in the tenant, which no
+	// containment step undoes (persistence.go); "" when it is not one.
+	persistence string
 }
 
 // Build makes the findings.
@@ -119,10 +125,10 @@ func Build(s Sources) *runs.Findings {
 	for i := range s.SignIns {
 		entries = append(entries, signInEntry(&s.SignIns[i]))
 	}
-	directoryEntries := make([]*entry, len(s.Directory))
-	for i, a := range s.Directory {
-		directoryEntries[i] = directoryEntry(a)
-		entries = append(entries, directoryEntries[i])
+	for _, a := range s.Directory {
+		e := directoryEntry(a)
+		e.persistence = persistence(a, s.UserID)
+		entries = append(entries, e)
 	}
 	for _, r := range s.Mailbox {
 		entries = append(entries, mailboxEntry(r))
@@ -149,9 +155,9 @@ func Build(s Sources) *runs.Findings {
 			signal(e, e.Detail)
 		}
 	}
-	for i, a := range s.Directory {
-		if why := persistence(a, s.UserID); why != "" {
-			signal(directoryEntries[i], fmt.Sprintf("possible persistence: %s at %s%s (%s): no containment step undoes it; review it and undo it by hand", a.Activity, stamp(a.Time), byIP(NormalizeIP(a.IP)), why))
+	for _, e := range entries {
+		if e.persistence != "" {
+			signal(e, fmt.Sprintf("possible persistence: %s at %s%s (%s): no containment step undoes it; review it and undo it by hand", e.What, e.Time, byIP(e.IP), e.persistence))
 		}
 	}
 	for _, e := range entries {
@@ -363,6 +369,13 @@ func mailboxEntry(r exchange.AuditRecord) *entry {
 		e.What = "folder permission added" + folderGrant(r)
 	case "Set-MailboxFolderPermission", "ModifyFolderPermissions":
 		e.What = "folder permission changed" + folderGrant(r)
+	case "New-TransportRule", "Set-TransportRule", "Enable-TransportRule":
+		e.What = map[string]string{"New-TransportRule": "mail flow rule created", "Set-TransportRule": "mail flow rule changed",
+			"Enable-TransportRule": "mail flow rule enabled"}[r.Operation]
+		if name == "" {
+			name = r.Parameters["Identity"]
+		}
+		e.persistence = transportRulePersistence(r)
 	case "Set-AdminAuditLogConfig":
 		e.What = "audit log configuration changed"
 		if v, ok := r.Parameters["UnifiedAuditLogIngestionEnabled"]; ok && isFalse(v) {

@@ -3,6 +3,7 @@ package investigation
 import (
 	"strings"
 
+	"github.com/tourniquet/tourniquet/internal/exchange"
 	"github.com/tourniquet/tourniquet/internal/graph"
 )
 
@@ -49,4 +50,24 @@ func persistence(a graph.DirectoryAudit, userID string) string {
 		}
 	}
 	return ""
+}
+
+// transportRuleCopies are the New-/Set-TransportRule parameters by which a rule sends mail
+// somewhere else (the cmdlet's actions).
+var transportRuleCopies = []string{"RedirectMessageTo", "BlindCopyTo", "CopyTo", "AddToRecipients", "AddManagerAsRecipientType", "RouteMessageOutboundConnector"}
+
+// transportRulePersistence says why a mail flow rule the account made is a way in: every
+// one is (the searched records are the account's own, UserIds), and one that copies or
+// redirects mail says where.
+func transportRulePersistence(r exchange.AuditRecord) string {
+	var to []string
+	for _, p := range transportRuleCopies {
+		if v := strings.TrimSpace(r.Parameters[p]); v != "" {
+			to = append(to, p+" "+v)
+		}
+	}
+	if len(to) > 0 {
+		return "a mail flow rule that sends the organisation's mail elsewhere (" + strings.Join(to, "; ") + ")"
+	}
+	return "a mail flow rule applies to the whole organisation's mail; one made by the attacker can copy, redirect or hide it"
 }
