@@ -157,7 +157,7 @@ func Build(s Sources) *runs.Findings {
 	}
 	for _, e := range entries {
 		if e.persistence != "" {
-			signal(e, fmt.Sprintf("possible persistence: %s at %s%s (%s): no containment step undoes it; review it and undo it by hand", e.What, e.Time, byIP(e.IP), e.persistence))
+			signal(e, fmt.Sprintf(runs.PersistenceSignal+"%s at %s%s (%s): no containment step undoes it; review it and undo it by hand", e.What, e.Time, byIP(e.IP), e.persistence))
 		}
 	}
 	for _, e := range entries {

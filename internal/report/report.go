@@ -197,6 +197,12 @@ func build(run *runs.Run, opts Options) (*view, error) {
 		v.Steps = append(v.Steps, sv)
 		if s.Findings != nil {
 			v.Findings = s.Findings
+			// A way in the attacker left elsewhere in the tenant: no step undoes it.
+			for _, sig := range s.Findings.Signals {
+				if strings.HasPrefix(sig, runs.PersistenceSignal) {
+					v.ToDo = append(v.ToDo, todo{s.Name, sig})
+				}
+			}
 		}
 		switch s.Status {
 		case runs.StepActionRequired:

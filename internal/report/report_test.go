@@ -429,3 +429,24 @@ func TestFooterShowsThePreflight(t *testing.T) {
 		t.Fatalf("footer: %s", buf.String()[max(0, buf.Len()-400):])
 	}
 }
+
+// A way in the attacker left elsewhere in the tenant is on the list of what a person must
+// still do, though the investigation succeeded: no step undoes it.
+func TestPersistenceIsAmongWhatAPersonMustStillDo(t *testing.T) {
+	run := demoRun(t)
+	sig := runs.PersistenceSignal + `Add service principal credentials at 2026-11-29T02:05:00Z from 198.51.100.23 (a secret <b>added</b>): no containment step undoes it; review it and undo it by hand`
+	run.Steps = append(run.Steps, runs.Step{Name: string(catalog.Investigate), Status: runs.StepSucceeded, Attempts: 1, Changes: []runs.Change{},
+		Findings: &runs.Findings{From: "2026-11-23T03:00:00Z", To: "2026-11-30T03:00:00Z", Signals: []string{"sign-in from a country not seen in the baseline: NG", sig}}})
+	page := render(t, run)
+	i, j := strings.Index(page, `id="todo"`), strings.Index(page, "Timeline of the steps")
+	if i < 0 || j < i {
+		t.Fatal("no list of what a person must still do")
+	}
+	todo := page[i:j]
+	if !strings.Contains(todo, "<code>investigate</code>: possible persistence: Add service principal credentials") || !strings.Contains(todo, "a secret &lt;b&gt;added&lt;/b&gt;") {
+		t.Errorf("the persistence signal is not among what a person must still do:\n%s", todo)
+	}
+	if strings.Contains(todo, "country not seen") {
+		t.Error("an ordinary signal was put among what a person must do")
+	}
+}

@@ -2,6 +2,11 @@ package runs
 
 import "encoding/json"
 
+// PersistenceSignal starts a findings signal that names a way in the compromised account left
+// elsewhere in the tenant, which no containment step undoes (package investigation writes
+// them; the report page lists them among what a person must still do).
+const PersistenceSignal = "possible persistence: "
+
 // Findings is what the investigate step read about the account (contract section 1.1.1):
 // a timeline of events oldest first, a summary, the sources that could not be read, and
 // the signals that stand out, each said in words.
