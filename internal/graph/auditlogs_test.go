@@ -28,7 +28,9 @@ func TestAuditLogsAgainstTheSimulator(t *testing.T) {
 		t.Errorf("%d failed sign-ins, want 3", failed)
 	}
 	audits, err := c.DirectoryAudits(context.Background(), demo.UserID, since)
-	if err != nil || len(audits) != 3 { // MFA and consent (initiator, MFA also target) and the helpdesk's update (target): merged
+	// MFA, consent and a service principal credential (initiator, MFA also target) and the
+	// helpdesk's update (target): merged.
+	if err != nil || len(audits) != 4 {
 		t.Fatalf("DirectoryAudits: %d %+v, %v", len(audits), audits, err)
 	}
 

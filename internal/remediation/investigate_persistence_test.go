@@ -10,16 +10,15 @@ import (
 )
 
 // A secret the attacker added, as the compromised admin, to an application's service
-// principal, and a mail flow rule copying the organisation's mail out, survive every
-// containment step: the investigation names them for a person, through the real clients and
-// the simulator's audit logs; the same directory activity made by another admin on the
-// account is not named.
+// principal (the demo story), and a mail flow rule copying the organisation's mail out,
+// survive every containment step: the investigation names them for a person, through the
+// real clients and the simulator's audit logs; a role granted to the account by another admin
+// is not named.
 func TestInvestigationNamesAWayInLeftElsewhereInTheTenant(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, remediation.Config{})
-	e.sim.AddDirectoryAudit(tenantsim.DirectoryAudit{Time: time.Now().Add(-90 * time.Minute), Activity: "Add service principal credentials",
-		Category: "ApplicationManagement", Service: "Core Directory", InitiatorID: e.demo.UserID, InitiatorUPN: e.demo.UPN,
-		IP: "198.51.100.23", TargetID: "c0ffee00-0000-4000-8000-00000000c0de", TargetName: "Mail Sync Pro", TargetType: "ServicePrincipal"})
+	// The demo story has the attacker, as the user, add a secret to Mail Sync Pro's service
+	// principal. Another admin granting the user a role is not the user's doing.
 	e.sim.AddDirectoryAudit(tenantsim.DirectoryAudit{Time: time.Now().Add(-80 * time.Minute), Activity: "Add member to role",
 		Category: "RoleManagement", Service: "Core Directory", InitiatorID: e.demo.GlobalAdminID, InitiatorUPN: e.demo.GlobalAdminUPN,
 		TargetID: e.demo.UserID, TargetName: e.demo.UPN, TargetType: "User"})

@@ -69,6 +69,12 @@ func seedAttackStory(s *Sim, d Demo) {
 		Service: "Core Directory", InitiatorID: user, InitiatorUPN: d.UPN, IP: AttackerIP, TargetID: "c0ffee00-0000-4000-8000-00000000c0de", TargetName: "Mail Sync Pro", TargetType: "ServicePrincipal",
 		// Her consent for herself, as Entra ID records a user's consent.
 		Modified: [][2]string{{"ConsentContext.IsAdminConsent", `"False"`}, {"ConsentContext.IsAppOnly", `"False"`}, {"ConsentContext.OnBehalfOfAll", `"False"`}}})
+	// Persistence no containment step undoes: a secret added to the consented app's service
+	// principal, as Adele (an Exchange administrator), so the app keeps app-only access after
+	// her account is contained. The investigation names it for a person.
+	s.AddDirectoryAudit(DirectoryAudit{Time: ago(2*time.Hour + 35*time.Minute), Activity: "Add service principal credentials", Category: "ApplicationManagement",
+		Service: "Core Directory", InitiatorID: user, InitiatorUPN: d.UPN, IP: AttackerIP, TargetID: "c0ffee00-0000-4000-8000-00000000c0de", TargetName: "Mail Sync Pro", TargetType: "ServicePrincipal",
+		Modified: [][2]string{{"KeyDescription", `"[KeyIdentifier=5d6e…, KeyType=Password, KeyUsage=Verify, DisplayName=sync]"`}}})
 	// Something the helpdesk did to the user a week ago: target, not initiator.
 	s.AddDirectoryAudit(DirectoryAudit{Time: ago(6*24*time.Hour + 3*time.Hour), Activity: "Update user", Category: "UserManagement",
 		Service: "Core Directory", InitiatorID: d.ManagerID, InitiatorUPN: d.ManagerUPN, IP: "", TargetID: user, TargetName: d.UPN, TargetType: "User"})

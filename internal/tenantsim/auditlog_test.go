@@ -73,7 +73,8 @@ func TestDirectoryAuditsByInitiatorAndByTarget(t *testing.T) {
 		v, _ := body["value"].([]any)
 		return status, len(v)
 	}
-	if s, n := count("initiatedBy/user/id eq '" + demo.UserID + "'"); s != 200 || n != 2 {
+	// The attacker, as the user: security info, consent, a service principal's credentials.
+	if s, n := count("initiatedBy/user/id eq '" + demo.UserID + "'"); s != 200 || n != 3 {
 		t.Errorf("by initiator: %d, %d records", s, n)
 	}
 	if s, n := count("targetResources/any(t: t/id eq '" + demo.UserID + "') and activityDateTime ge 2020-01-01T00:00:00Z"); s != 200 || n != 2 {
