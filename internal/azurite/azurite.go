@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -65,8 +66,19 @@ func Start(ctx context.Context) (*Instance, error) {
 	}
 }
 
-// errLostPort: Azurite exited right after its ports answered: another process held one.
-var errLostPort = errors.New("azurite exited after its ports answered (a port was taken by another process)")
+// errLostPort: a port chosen for Azurite was taken by another process before Azurite bound
+// it: Azurite exited right after its ports answered (the other process answered), or said
+// EADDRINUSE before it listened.
+var errLostPort = errors.New("a port chosen for azurite was taken by another process")
+
+// lostPortIfInUse marks a start that failed because Azurite could not bind a port
+// ("listen EADDRINUSE", node's error) as errLostPort, so it is tried on new ports.
+func lostPortIfInUse(err error, output string) error {
+	if strings.Contains(output, "EADDRINUSE") {
+		return fmt.Errorf("%w: %w", errLostPort, err)
+	}
+	return err
+}
 
 // minStartup is less than Azurite (node) ever takes to listen: ports that answer sooner
 // were answered by another process, and the start is judged after settleStartup.
@@ -119,7 +131,7 @@ func start(ctx context.Context, bin string) (*Instance, error) {
 	defer cancel()
 	if err := waitForPorts(waitCtx, inst.exited, tablePort, queuePort); err != nil {
 		_ = inst.Stop()
-		return nil, fmt.Errorf("azurite.Start: %w; azurite output:\n%s", err, output.String())
+		return nil, fmt.Errorf("azurite.Start: %w; azurite output:\n%s", lostPortIfInUse(err, output.String()), output.String())
 	}
 	if time.Since(begun) < minStartup {
 		select {

@@ -3,6 +3,7 @@ package azurite
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/url"
 	"strings"
@@ -174,4 +175,17 @@ func mustHost(t *testing.T, rawURL string) string {
 		t.Fatal(err)
 	}
 	return u.Host
+}
+
+// A start whose Azurite could not bind a port (another process took it after freePorts chose
+// it; seen once in CI: "listen EADDRINUSE") is tried again on new ports; another failure is
+// not.
+func TestAPortTakenBeforeAzuriteBoundItIsTriedAgain(t *testing.T) {
+	exited := errors.New("azurite exited before listening")
+	if err := lostPortIfInUse(exited, "Exit due to unhandled error: listen EADDRINUSE: address already in use 127.0.0.1:39777"); !errors.Is(err, errLostPort) || !errors.Is(err, exited) {
+		t.Errorf("EADDRINUSE: %v, want errLostPort wrapping the exit", err)
+	}
+	if err := lostPortIfInUse(exited, "Error: Cannot find module 'azurite'"); errors.Is(err, errLostPort) {
+		t.Errorf("another failure taken for a lost port: %v", err)
+	}
 }
