@@ -491,25 +491,15 @@ func (c *Client) MethodRegistrations(ctx context.Context, userID string, since t
 	if !ValidID(userID) {
 		return nil, invalid(op, "user id", userID)
 	}
-	filter := fmt.Sprintf("targetResources/any(t: t/id eq '%s') and activityDateTime ge %s", userID, since.UTC().Format(time.RFC3339))
-	builder := c.sdk.AuditLogs().DirectoryAudits()
-	found, err := listAll[models.DirectoryAuditable](ctx, c, op,
-		func(ctx context.Context) (models.DirectoryAuditCollectionResponseable, error) {
-			return builder.Get(ctx, &auditlogs.DirectoryAuditsRequestBuilderGetRequestConfiguration{
-				QueryParameters: &auditlogs.DirectoryAuditsRequestBuilderGetQueryParameters{Filter: &filter}})
-		},
-		func(ctx context.Context, link string) (models.DirectoryAuditCollectionResponseable, error) {
-			return builder.WithUrl(link).Get(ctx, nil)
-		})
+	found, err := c.directoryAudits(ctx, op, fmt.Sprintf("targetResources/any(t: t/id eq '%s')", userID), since)
 	if err != nil {
 		return nil, err
 	}
 	var out []DirectoryAudit
 	for _, a := range found {
-		if a == nil || !strings.EqualFold(strings.TrimSpace(deref(a.GetLoggedByService())), "Authentication Methods") {
-			continue
+		if strings.EqualFold(strings.TrimSpace(a.Service), "Authentication Methods") {
+			out = append(out, a)
 		}
-		out = append(out, toDirectoryAudit(a))
 	}
 	return out, nil
 }
