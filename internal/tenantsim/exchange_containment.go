@@ -365,15 +365,12 @@ func (t *tenant) roleGroupItem(g *roleGroup) map[string]any {
 	}
 }
 
+// roleGroupMemberItem is a Get-RoleGroupMember row: the recipient as Get-Recipient answers
+// it, with the WindowsLiveID the member listing carries and without the mailbox's Alias.
 func (t *tenant) roleGroupMemberItem(u *User) map[string]any {
-	item := map[string]any{
-		"Identity": t.recipientName(u), "Name": t.recipientName(u), "DisplayName": u.DisplayName,
-		"ExternalDirectoryObjectId": u.ID, "WindowsLiveID": u.UserPrincipalName, "Guid": t.exoGUID(u.ID),
-		"ExchangeObjectId": t.exoGUID(u.ID), "RecipientType": "User", "RecipientTypeDetails": "User", "PrimarySmtpAddress": "",
-	}
-	if mb := t.mailboxes[u.ID]; mb != nil {
-		item["RecipientType"], item["RecipientTypeDetails"], item["PrimarySmtpAddress"] = "UserMailbox", "UserMailbox", mb.PrimarySmtpAddress
-	}
+	item := t.recipientItem(u)
+	delete(item, "Alias")
+	item["WindowsLiveID"] = u.UserPrincipalName
 	return item
 }
 
