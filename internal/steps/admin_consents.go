@@ -315,25 +315,8 @@ func (r *Runner) restoreTenantConsent(ctx context.Context, grant ConsentGrant, c
 	if err != nil {
 		return nil, fmt.Errorf("read current grants: %w", err)
 	}
-	for _, g := range current {
-		if !strings.EqualFold(g.ConsentType, graph.ConsentAllPrincipals) || !strings.EqualFold(g.ResourceID, grant.ResourceID) {
-			continue
-		}
-		merged, added := mergeScopes(g.Scope, grant.Scope)
-		if !added {
-			change.Action = "already_present"
-			return []runs.Change{change}, nil
-		}
-		if err := r.Directory.SetPermissionGrantScope(ctx, g.ID, merged); err != nil {
-			return nil, err
-		}
-		return []runs.Change{change}, nil
-	}
-	if _, err := r.Directory.CreatePermissionGrant(ctx, graph.PermissionGrant{ClientID: grant.ClientID, ResourceID: grant.ResourceID,
-		Scope: grant.Scope, ConsentType: graph.ConsentAllPrincipals}); err != nil {
-		return nil, err
-	}
-	return []runs.Change{change}, nil
+	return r.grantAgain(ctx, current, graph.PermissionGrant{ClientID: grant.ClientID, ResourceID: grant.ResourceID,
+		Scope: grant.Scope, ConsentType: graph.ConsentAllPrincipals}, change)
 }
 
 // consentRestore is the Restore payload of a revoke-app-consents change: a ConsentGrant, or

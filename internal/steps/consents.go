@@ -194,8 +194,15 @@ func (r *Runner) restoreConsent(ctx context.Context, user runs.UserRef, c runs.C
 	if err != nil {
 		return nil, fmt.Errorf("read current grants: %w", err)
 	}
+	return r.grantAgain(ctx, current, want, change)
+}
+
+// grantAgain creates want again, or adds its scopes to the grant of the same kind
+// (consentType), application and API among current that exists meanwhile (Graph keeps one
+// such grant); already_present when that one holds every scope.
+func (r *Runner) grantAgain(ctx context.Context, current []graph.PermissionGrant, want graph.PermissionGrant, change runs.Change) ([]runs.Change, error) {
 	for _, g := range current {
-		if !strings.EqualFold(g.ConsentType, graph.ConsentPrincipal) || !strings.EqualFold(g.ClientID, want.ClientID) || !strings.EqualFold(g.ResourceID, want.ResourceID) {
+		if !strings.EqualFold(g.ConsentType, want.ConsentType) || !strings.EqualFold(g.ClientID, want.ClientID) || !strings.EqualFold(g.ResourceID, want.ResourceID) {
 			continue
 		}
 		merged, added := mergeScopes(g.Scope, want.Scope)
